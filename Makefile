@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test install index chromium clean
+
+run: index
+	$(BIN)/python app.py
+
+test: $(STAMP) chromium
+	$(BIN)/python -m pytest -q
+
+install: $(STAMP)
+
+# torch first and pinned: unpinned, pip would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+index: $(STAMP)
+	$(BIN)/assistant ingest samples/articles
+
+# Browser tests drive Debian's Chromium (never `playwright install`: it downloads a browser).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || echo "warning: could not install chromium; browser tests will be skipped"
+
+clean:
+	rm -rf $(VENV) index/CURRENT index/v-* index/.tmp-*

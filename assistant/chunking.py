@@ -1,0 +1,124 @@
+"""Split articles into sentence-aligned chunks that fit the embedding model, keeping offsets.
+
+Every chunk is a verbatim slice of its article (`article.text[start:end] == chunk.text`), so a
+citation can point at the exact characters it came from. Chunks never exceed `max_tokens` of the
+embedder's tokenizer: all-MiniLM-L6-v2 silently truncates past 256 word pieces, and truncated
+text would be unsearchable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from assistant.types import Article, Chunk
+
+Span = tuple[int, int]
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+_LINE = re.compile(r"[^\n]+")
+_WORD = re.compile(r"\S+")
+
+
+@cache
+def _punkt():
+    """Punkt sentence splitter, from the copy llama-index bundles (no nltk download at run time)."""
+    import importlib.util
+    from pathlib import Path
+
+    import nltk
+    from nltk.tokenize.punkt import PunktTokenizer
+
+    core = importlib.util.find_spec("llama_index.core")
+    bundled = Path(core.origin).parent / "_static" / "nltk_cache"  # type: ignore[union-attr]
+    if str(bundled) not in nltk.data.path:
+        nltk.data.path.append(str(bundled))
+    return PunktTokenizer("english")
+
+
+def sentence_spans(text: str) -> list[Span]:
+    """Character spans of the sentences of `text`, whitespace excluded.
+
+    Lines are split first: articles put headings, list items and paragraphs on their own lines,
+    and Punkt would otherwise glue a heading without a full stop to the next sentence.
+    """
+    splitter = _punkt()
+    spans: list[Span] = []
+    for line in _LINE.finditer(text):
+        base = line.start()
+        for s, e in splitter.span_tokenize(line.group()):
+            piece = line.group()[s:e]
+            stripped = piece.strip()
+            if stripped:
+                lead = len(piece) - len(piece.lstrip())
+                spans.append((base + s + lead, base + s + lead + len(stripped)))
+    return spans
+
+
+@dataclass(frozen=True)
+class Chunker:
+    """Packs whole sentences into chunks of at most `max_tokens`, overlapping by whole sentences."""
+
+    count_tokens: TokenCounter
+    max_tokens: int
+    overlap_tokens: int
+
+    def chunk(self, article: Article) -> list[Chunk]:
+        text = article.text
+        units = self._units(text, sentence_spans(text))
+        if not units:
+            return []
+        sizes = self.count_tokens([text[s:e] for s, e in units])
+        chunks: list[Chunk] = []
+        first = 0
+        while first < len(units):
+            last = first  # inclusive; a unit alone always fits (see _units)
+            total = sizes[first]
+            while last + 1 < len(units) and total + sizes[last + 1] <= self.max_tokens:
+                last += 1
+                total += sizes[last]
+            # Token counts of neighbouring spans add up for word-piece tokenizers, but check
+            # the real slice: a tokenizer may merge across the gap.
+            while last > first and self.count_tokens([text[units[first][0] : units[last][1]]])[0] > self.max_tokens:
+                last -= 1
+            start, end = units[first][0], units[last][1]
+            chunks.append(Chunk(article.id, len(chunks), start, end, text[start:end]))
+            if last + 1 >= len(units):
+                break
+            first = self._next_first(first, last, sizes)
+        return chunks
+
+    def _next_first(self, first: int, last: int, sizes: list[int]) -> int:
+        """Start the next chunk with as many trailing sentences as fit in the overlap budget."""
+        nxt = last + 1
+        budget = self.overlap_tokens
+        while nxt - 1 > first and sizes[nxt - 1] <= budget:
+            budget -= sizes[nxt - 1]
+            nxt -= 1
+        return nxt
+
+    def _units(self, text: str, spans: list[Span]) -> list[Span]:
+        """Sentences, with any sentence longer than `max_tokens` cut at word boundaries."""
+        units: list[Span] = []
+        for s, e in spans:
+            if self.count_tokens([text[s:e]])[0] <= self.max_tokens:
+                units.append((s, e))
+            else:
+                units.extend(self._cut(text, s, e))
+        return units
+
+    def _cut(self, text: str, start: int, end: int) -> list[Span]:
+        """Greedy word-boundary pieces of an over-long sentence; over-long words by characters."""
+        words = [(m.start() + start, m.end() + start) for m in _WORD.finditer(text[start:end])]
+        pieces: list[Span] = []
+        for ws, we in words:
+            if self.count_tokens([text[ws:we]])[0] > self.max_tokens:
+                # A token covers at least one character, so max_tokens characters always fit.
+                pieces.extend((p, min(p + self.max_tokens, we)) for p in range(ws, we, self.max_tokens))
+            elif pieces and self.count_tokens([text[pieces[-1][0] : we]])[0] <= self.max_tokens:
+                pieces[-1] = (pieces[-1][0], we)
+            else:
+                pieces.append((ws, we))
+        return pieces

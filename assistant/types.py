@@ -1,0 +1,126 @@
+"""The data that flows through the pipeline: articles -> chunks -> passages -> cited answers.
+
+Frozen dataclasses, so a value seen in one stage cannot change under another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Article:
+    """One source document, as read from a file, a JSONL line or a URL."""
+
+    id: str
+    title: str
+    text: str
+    url: str | None = None
+    source: str = ""  # where it was read from (path, path:line, or URL), for messages
+    published: str | None = None
+    author: str | None = None
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of what the index depends on; unchanged hash = skip re-embedding."""
+        h = hashlib.sha256()
+        for part in (self.title, self.url or "", self.published or "", self.author or "", self.text):
+            h.update(part.encode("utf-8"))
+            h.update(b"\x00")
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of an article: `article.text[start:end] == text` always holds."""
+
+    article_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+
+    @property
+    def id(self) -> str:
+        """Derived from content, so an unchanged chunk keeps its id across re-ingests."""
+        digest = hashlib.sha256(f"{self.start}:{self.end}:{self.text}".encode()).hexdigest()[:12]
+        return f"{self.article_id}#{self.ordinal}-{digest}"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with what a reader needs to see where it came from."""
+
+    rank: int
+    chunk: Chunk
+    title: str
+    url: str | None
+    score: float
+
+    def to_dict(self) -> dict:
+        return {
+            "rank": self.rank,
+            "article_id": self.chunk.article_id,
+            "chunk_id": self.chunk.id,
+            "title": self.title,
+            "url": self.url,
+            "text": self.chunk.text,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "score": round(float(self.score), 6),
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A checkable citation: `article.text[start:end] == quote`."""
+
+    n: int
+    article_id: str
+    title: str
+    url: str | None
+    chunk_id: str
+    quote: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The one answer shape shared by the CLI, the API and the UI."""
+
+    question: str
+    answer: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    timing_ms: dict[str, float] = field(default_factory=dict)
+    unsupported: tuple[str, ...] = ()  # sentences an LLM wrote that no passage supports
+    note: str | None = None  # e.g. why an LLM answer fell back to the offline one
+
+    def to_dict(self, id: object = None) -> dict:
+        data = {
+            "id": id,
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [p.to_dict() for p in self.passages],
+            "timing_ms": {k: round(v, 3) for k, v in self.timing_ms.items()},
+            "unsupported": list(self.unsupported),
+        }
+        if self.note:
+            data["note"] = self.note
+        return data
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange of a conversation, for resolving follow-up questions."""
+
+    question: str
+    answer: str = ""

@@ -1,0 +1,33 @@
+"""Deterministic fakes injected through constructors (no mocks)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from assistant.embedding import Embedder
+
+_WORD = re.compile(r"\w+")
+
+
+class HashEmbedder(Embedder):
+    """Bag of hashed words, unit-norm: texts sharing words are close, so rankings mean something."""
+
+    name = "hash-embedder"
+
+    def __init__(self, dimension: int = 256, max_tokens: int = 120):
+        self.dimension = dimension
+        self.max_tokens = max_tokens
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                digest = hashlib.sha256(word.encode()).digest()
+                out[row, int.from_bytes(digest[:4], "little") % self.dimension] += 1.0 if digest[4] & 1 else -1.0
+            norm = np.linalg.norm(out[row])
+            out[row] = out[row] / norm if norm else np.eye(1, self.dimension, 0, dtype=np.float32)
+        return out
