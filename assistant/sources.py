@@ -1,0 +1,433 @@
+"""Turn paths and URLs into Articles: one per readable article, one InputError per failure.
+
+A run never stops on a bad source. Every failure (a missing file, a corrupt PDF, one malformed
+JSONL line, an exception nobody foresaw) becomes an `InputError` value in the stream, so the
+indexer indexes what it can and reports the rest.
+
+    inputs ─┬─ URL ───────── fetch ─ Content-Type ─┐
+            ├─ directory ─── walk ──── suffix ─────┼─ _PARSERS[suffix] ─ Article | InputError
+            └─ file ──────────────── suffix ───────┘
+
+trafilatura, pypdf and httpx are imported where they are used: together they take about half a
+second to import, which `assistant --help` should not pay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from assistant import __version__
+from assistant.errors import InputError
+from assistant.types import Article
+
+if TYPE_CHECKING:
+    import httpx
+
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
+    {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl"}
+)
+USER_AGENT = f"assistant/{__version__} (article question-answering assistant)"
+
+# A title is a short line that is not a sentence: "Russian volunteers in Syria", not "They went.".
+MAX_TITLE_CHARS = 100
+SENTENCE_END = (".", "!", "?", "…")
+# Like git and grep: a NUL byte among the first 8 KB means the file is not text.
+BINARY_SNIFF_BYTES = 8192
+
+Result = Article | InputError
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where some bytes came from, and what to call them when the content does not say."""
+
+    source: str  # for messages and Article.source: a path or the URL as given
+    id: str
+    fallback_title: str
+    url: str | None = None  # for fetched pages: the final URL after redirects
+
+
+Parser = Callable[[_Origin, bytes], Iterator[Result]]
+
+
+# ── public API ──────────────────────────────────────────────────────────────────────────────
+
+
+def read_sources(inputs: Iterable[str], *, fetch_timeout: float = 20.0) -> Iterator[Result]:
+    """Yield one Article per readable article and one InputError per failure; never raises InputError.
+
+    Args:
+        inputs: files, directories (read recursively, hidden entries skipped) or http(s) URLs.
+        fetch_timeout: seconds to wait for each URL.
+    """
+    results = (
+        result
+        for item in inputs
+        for result in _guarded(str(item), _read_input(str(item), fetch_timeout))
+    )
+    yield from _unique_ids(results)
+
+
+def read_upload(name: str, data: bytes) -> list[Result]:
+    """Same parsing for bytes uploaded through the web UI or API; the suffix of `name` picks the format."""
+    path = PurePath(name)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        return [_unsupported_suffix(name, suffix)]
+    return list(_unique_ids(_guarded(name, _parse(_file_origin(path), suffix, data))))
+
+
+# ── inputs: files, directories, URLs ────────────────────────────────────────────────────────
+
+
+def _read_input(item: str, fetch_timeout: float) -> Iterator[Result]:
+    if item.lower().startswith(("http://", "https://")):
+        yield from _read_url(item, fetch_timeout)
+        return
+    path = Path(item)
+    if not path.exists():
+        yield InputError(item, "no such file or directory")
+    elif path.is_dir():
+        for file in _walk(path):
+            yield from _guarded(str(file), _read_file(file))
+    elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        yield _unsupported_suffix(item, path.suffix)
+    else:
+        yield from _read_file(path)
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    """Supported files under `directory`, sorted so runs are repeatable.
+
+    Hidden entries (.git, .DS_Store) are skipped, and symlinked directories are not followed, so a
+    link cycle cannot loop forever.
+    """
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            if not entry.is_symlink():
+                yield from _walk(entry)
+        elif entry.suffix.lower() in SUPPORTED_SUFFIXES:
+            yield entry
+
+
+def _read_file(path: Path) -> Iterator[Result]:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        yield InputError(str(path), f"could not read: {e.strerror or e}")
+        return
+    yield from _parse(_file_origin(path), path.suffix.lower(), data)
+
+
+def _file_origin(path: PurePath) -> _Origin:
+    return _Origin(source=str(path), id=_slug(path.stem), fallback_title=_humanize(path.stem))
+
+
+def _read_url(url: str, timeout: float) -> Iterator[Result]:
+    """Fetch a page and parse it by its Content-Type, since URLs rarely end in a suffix."""
+    response = _fetch(url, timeout)
+    if isinstance(response, InputError):
+        yield response
+        return
+    media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    suffix = _SUFFIX_BY_MEDIA_TYPE.get(media_type)
+    if suffix is None:
+        yield InputError(
+            url,
+            f"unsupported content type '{media_type or 'none'}' "
+            "(expected HTML, PDF, plain text or Markdown)",
+        )
+        return
+    # Trust a declared charset (say ISO-8859-1) over our UTF-8 default; PDFs are bytes either way.
+    data = response.content
+    if response.charset_encoding and suffix != ".pdf":
+        data = response.text.encode("utf-8")
+    yield from _parse(_url_origin(url, str(response.url)), suffix, data)
+
+
+def _fetch(url: str, timeout: float) -> httpx.Response | InputError:
+    """GET with redirects followed; every way of failing becomes one "could not fetch" reason."""
+    import httpx
+
+    headers = {"User-Agent": USER_AGENT}
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=True, headers=headers) as client:
+            return client.get(url).raise_for_status()
+    except httpx.HTTPStatusError as e:
+        reason = f"HTTP {e.response.status_code} {e.response.reason_phrase}"
+    except httpx.TimeoutException:
+        reason = f"no answer within {timeout:g} s"
+    except (httpx.HTTPError, httpx.InvalidURL) as e:
+        reason = str(e) or type(e).__name__
+    return InputError(url, f"could not fetch: {reason}")
+
+
+_SUFFIX_BY_MEDIA_TYPE = {
+    "text/html": ".html",
+    "application/xhtml+xml": ".html",
+    "application/pdf": ".pdf",
+    "text/plain": ".txt",
+    "text/markdown": ".md",
+    "text/x-markdown": ".md",
+}
+
+
+def _url_origin(url: str, final_url: str) -> _Origin:
+    """Name a page after the URL that was asked for, so its id survives a changed redirect."""
+    parts = urlsplit(url)
+    last_segment = PurePath(parts.path).stem
+    return _Origin(
+        source=url,
+        id=_slug(parts.netloc + parts.path),
+        fallback_title=_humanize(last_segment) or parts.netloc,
+        url=final_url,
+    )
+
+
+# ── formats ─────────────────────────────────────────────────────────────────────────────────
+
+
+def _parse(origin: _Origin, suffix: str, data: bytes) -> Iterator[Result]:
+    if not data.strip():
+        yield InputError(origin.source, "empty file")
+        return
+    yield from _PARSERS[suffix](origin, data)
+
+
+def _parse_txt(origin: _Origin, text: str) -> Iterator[Result]:
+    """Plain text: a short first line that is not a sentence is the title."""
+    first_line = text.strip().split("\n", 1)[0].strip()
+    is_title = len(first_line) <= MAX_TITLE_CHARS and not first_line.endswith(SENTENCE_END)
+    yield _article(origin, text, title=first_line if is_title else None)
+
+
+def _parse_markdown(origin: _Origin, text: str) -> Iterator[Result]:
+    """Markdown: title from front matter, else from the first `# ` heading."""
+    meta, body = _split_front_matter(text)
+    if not body.strip():
+        yield InputError(origin.source, "no text after the front matter")
+        return
+    heading = _FIRST_H1.search(body)
+    yield _article(
+        origin,
+        body,
+        title=meta.get("title") or (heading.group(1) if heading else None),
+        url=meta.get("url"),
+        published=meta.get("published") or meta.get("date"),
+        author=meta.get("author"),
+    )
+
+
+# `---` on the first line, simple `key: value` lines, then `---` on a line of its own.
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^---[ \t]*(?:\n|\Z)", re.MULTILINE | re.DOTALL)
+_FIRST_H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+
+
+def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
+    """Read the YAML-ish front matter most static-site generators write, without a YAML parser."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    meta = {}
+    for line in match.group(1).split("\n"):
+        key, sep, value = line.partition(":")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if sep and value and not line[:1].isspace():
+            meta[key.strip().lower()] = value
+    return meta, text[match.end() :]
+
+
+def _parse_html(origin: _Origin, html: str) -> Iterator[Result]:
+    """HTML: trafilatura keeps the article and drops navigation, ads and footers."""
+    import trafilatura
+
+    text = trafilatura.extract(
+        html, url=origin.url, output_format="txt", include_comments=False
+    )
+    if not text or not text.strip():
+        yield InputError(origin.source, "no main text found in HTML")
+        return
+    meta = trafilatura.extract_metadata(html, default_url=origin.url)
+    yield _article(
+        origin,
+        text,
+        title=meta.title,
+        url=meta.url,
+        published=meta.date,
+        author=meta.author,
+    )
+
+
+def _parse_pdf(origin: _Origin, data: bytes) -> Iterator[Result]:
+    """PDF: the text layer of each page, pages separated by a blank line."""
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        pages = [page.extract_text() or "" for page in reader.pages]
+        info = reader.metadata  # None when the PDF carries no document information
+    except Exception as e:  # pypdf raises many types for broken files; all mean the same here
+        reason = str(e).split("\n")[0][:120] or type(e).__name__
+        yield InputError(origin.source, f"not a readable PDF: {reason}")
+        return
+    text = "\n\n".join(pages)
+    if not text.strip():
+        yield InputError(origin.source, "PDF has no extractable text (scanned?)")
+        return
+    title, author = (info.title, info.author) if info else (None, None)
+    yield _article(origin, text, title=title, author=_str_or_none(author))
+
+
+def _parse_jsonl(origin: _Origin, text: str) -> Iterator[Result]:
+    """JSON Lines: one article per line; a bad line is reported and the others still count."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            yield _jsonl_article(origin.source, number, line)
+
+
+def _jsonl_article(path: str, number: int, line: str) -> Result:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        return InputError(path, f"malformed JSON: {e.msg} (column {e.colno})", line=number)
+    if not isinstance(record, dict):
+        kind = type(record).__name__
+        return InputError(path, f"expected a JSON object, got {kind}", line=number)
+    if record.get("id") in (None, ""):
+        return InputError(path, "missing 'id'", line=number)
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return InputError(path, "missing or empty 'text'", line=number)
+    article_id = str(record["id"])
+    origin = _Origin(source=f"{path}:{number}", id=article_id, fallback_title=article_id)
+    optional = {key: _str_or_none(record.get(key)) for key in ("url", "published", "author")}
+    return _article(origin, text, title=_str_or_none(record.get("title")), **optional)
+
+
+def _text_format(parse: Callable[[_Origin, str], Iterator[Result]]) -> Parser:
+    """Let a parser of text take bytes: decoded, checked, with \\n line endings."""
+
+    def parse_bytes(origin: _Origin, data: bytes) -> Iterator[Result]:
+        text = _decode(origin.source, data)
+        if isinstance(text, InputError):
+            yield text
+        elif not text.strip():  # a BOM and blank lines pass the check on bytes
+            yield InputError(origin.source, "empty file")
+        else:
+            yield from parse(origin, _normalize_newlines(text))
+
+    return parse_bytes
+
+
+_PARSERS: dict[str, Parser] = {
+    ".txt": _text_format(_parse_txt),
+    ".md": _text_format(_parse_markdown),
+    ".markdown": _text_format(_parse_markdown),
+    ".html": _text_format(_parse_html),
+    ".htm": _text_format(_parse_html),
+    ".pdf": _parse_pdf,
+    ".jsonl": _text_format(_parse_jsonl),
+}
+
+
+# ── helpers ─────────────────────────────────────────────────────────────────────────────────
+
+
+def _decode(source: str, data: bytes) -> str | InputError:
+    """Bytes of a text format to str, or the reason they are not text."""
+    if b"\x00" in data[:BINARY_SNIFF_BYTES]:
+        return InputError(source, "binary file, not text")
+    try:
+        # Plain utf-8 rather than utf-8-sig, whose error positions skip the BOM: here byte N is
+        # byte N of the file. The BOM (which some Windows editors write) is dropped after.
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return InputError(source, f"not valid UTF-8 at byte {e.start}")
+    return text.removeprefix("\ufeff")
+
+
+def _article(
+    origin: _Origin,
+    text: str,
+    *,
+    title: str | None,
+    url: str | None = None,
+    published: str | None = None,
+    author: str | None = None,
+) -> Article:
+    """The Article for `origin`: line endings become \\n, the text is otherwise kept verbatim.
+
+    Without a title, the article is named after its file or URL. Verbatim because citations later quote `text[start:end]`. A fetched page keeps the URL it was
+    fetched from, not the canonical link it claims.
+    """
+    return Article(
+        id=origin.id,
+        title=(title or "").strip() or origin.fallback_title,
+        text=_normalize_newlines(text),
+        url=origin.url or url,
+        source=origin.source,
+        published=published,
+        author=author,
+    )
+
+
+def _normalize_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _unique_ids(results: Iterable[Result]) -> Iterator[Result]:
+    """Pass results through, turning an article whose id was already seen into an InputError."""
+    first_seen: dict[str, str] = {}
+    for result in results:
+        if isinstance(result, Article):
+            if result.id in first_seen:
+                where = first_seen[result.id]
+                result = InputError(result.source, f"duplicate id '{result.id}' (first seen in {where})")
+            else:
+                first_seen[result.id] = result.source
+        yield result
+
+
+def _guarded(source: str, results: Iterator[Result]) -> Iterator[Result]:
+    """Turn an exception nobody foresaw into an InputError, so one bad source never ends the run."""
+    try:
+        yield from results
+    except Exception as e:
+        yield InputError(source, f"unexpected error: {type(e).__name__}: {e}")
+
+
+def _unsupported_suffix(source: str, suffix: str) -> InputError:
+    supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+    kind = f"file type '{suffix}'" if suffix else "file without an extension"
+    return InputError(source, f"unsupported {kind} (supported: {supported})")
+
+
+def _slug(name: str) -> str:
+    """'Russian Volunteers (Syria)' -> 'russian-volunteers-syria'; accents are folded, not dropped."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    # A name with no latin letters at all ("東京") still needs a stable id.
+    return slug or "article-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
+def _humanize(stem: str) -> str:
+    """'russian-volunteers_syria' -> 'Russian volunteers syria'."""
+    words = " ".join(re.split(r"[-_\s]+", stem)).strip()
+    return words[:1].upper() + words[1:]
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)

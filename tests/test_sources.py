@@ -1,0 +1,488 @@
+"""Reading articles from files, directories, uploads and URLs, and reporting what cannot be read."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from assistant import sources
+from assistant.errors import InputError
+from assistant.sources import SUPPORTED_SUFFIXES, read_sources, read_upload
+from assistant.types import Article
+
+DATA = Path(__file__).parent / "data" / "sources"
+
+
+def read(*inputs: Path | str, **kwargs) -> list[Article | InputError]:
+    return list(read_sources([str(i) for i in inputs], **kwargs))
+
+
+def articles(results) -> list[Article]:
+    return [r for r in results if isinstance(r, Article)]
+
+
+def errors(results) -> list[InputError]:
+    return [r for r in results if isinstance(r, InputError)]
+
+
+def only_error(results) -> InputError:
+    assert len(results) == 1 and isinstance(results[0], InputError), results
+    return results[0]
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    path.write_bytes(content)
+    return path
+
+
+def make_pdf(*pages: str, title: str | None = None) -> bytes:
+    """A minimal valid PDF, assembled by hand: one Helvetica text object per page, a correct xref.
+
+    Each line of a page's text is drawn with its own Tj, 14 points below the previous one.
+    """
+
+    def escape(s: str) -> str:
+        return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    objects: list[bytes] = []  # object n is objects[n - 1]
+
+    def add(body: str | bytes) -> int:
+        objects.append(body.encode("latin-1") if isinstance(body, str) else body)
+        return len(objects)
+
+    catalog = add("<< /Type /Catalog /Pages 2 0 R >>")
+    pages_obj = add(b"")  # filled in once the page objects exist
+    font = add("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    kids = []
+    for page_text in pages:
+        lines = [f"({escape(line)}) Tj 0 -14 Td" for line in page_text.split("\n") if line]
+        stream = ("BT /F1 12 Tf 72 720 Td " + " ".join(lines) + " ET").encode("latin-1")
+        content = add(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+        kids.append(
+            add(
+                f"<< /Type /Page /Parent {pages_obj} 0 R /MediaBox [0 0 612 792] "
+                f"/Resources << /Font << /F1 {font} 0 R >> >> /Contents {content} 0 R >>"
+            )
+        )
+    objects[pages_obj - 1] = (
+        f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>"
+    ).encode()
+    info = add(f"<< /Title ({escape(title)}) >>") if title else None
+
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    trailer = f"<< /Size {len(objects) + 1} /Root {catalog} 0 R"
+    trailer += f" /Info {info} 0 R >>" if info else " >>"
+    out += b"trailer\n%s\nstartxref\n%d\n%%%%EOF\n" % (trailer.encode(), xref)
+    return bytes(out)
+
+
+# ── plain text ──────────────────────────────────────────────────────────────────────────────
+
+
+def test_a_short_first_line_that_is_not_a_sentence_is_the_title(tmp_path):
+    path = write(tmp_path / "volunteers.txt", "Russian volunteers in Syria\n\nThey went to fight.\n")
+
+    [article] = read(path)
+
+    assert article == Article(
+        id="volunteers",
+        title="Russian volunteers in Syria",
+        text="Russian volunteers in Syria\n\nThey went to fight.\n",
+        source=str(path),
+    )
+
+
+@pytest.mark.parametrize(
+    "first_line",
+    ["Already notorious in Ukraine, Russian volunteers now fight in Syria.", "Who are they?", "x" * 101],
+)
+def test_otherwise_the_title_is_the_humanized_file_name(tmp_path, first_line):
+    path = write(tmp_path / "russian-volunteers_syria.txt", first_line + "\nMore text.\n")
+
+    [article] = read(path)
+
+    assert article.title == "Russian volunteers syria"
+    assert article.id == "russian-volunteers-syria"
+
+
+def test_ids_are_slugs_of_the_file_name(tmp_path):
+    first = write(tmp_path / "Russian Volunteers (Syria) 2015.txt", "Text.")
+    second = write(tmp_path / "Café au lait.md", "Text.")
+
+    assert [a.id for a in read(first, second)] == ["russian-volunteers-syria-2015", "cafe-au-lait"]
+
+
+def test_line_endings_become_newlines_and_the_text_is_otherwise_verbatim(tmp_path):
+    path = write(tmp_path / "notes.txt", b"\xef\xbb\xbfTitle\r\n\r\n  Indented,  spaced.\rLast line \n")
+
+    [article] = read(path)
+
+    assert article.title == "Title"  # and the byte order mark is gone
+    assert article.text == "Title\n\n  Indented,  spaced.\nLast line \n"
+
+
+# ── Markdown ────────────────────────────────────────────────────────────────────────────────
+
+
+def test_markdown_front_matter_gives_the_metadata_and_is_not_part_of_the_text(tmp_path):
+    path = write(
+        tmp_path / "post.md",
+        "---\n"
+        'title: "Volunteers: who goes to Syria"\n'
+        "url: https://blog.example.org/volunteers\n"
+        "published: 2015-10-21\n"
+        "author: Anna Petrova\n"
+        "tags:\n"
+        "  - syria\n"
+        "---\n"
+        "# A heading that is not the title\n\nBody text.\n",
+    )
+
+    [article] = read(path)
+
+    assert article.title == "Volunteers: who goes to Syria"
+    assert article.url == "https://blog.example.org/volunteers"
+    assert article.published == "2015-10-21"
+    assert article.author == "Anna Petrova"
+    assert article.text == "# A heading that is not the title\n\nBody text.\n"
+
+
+def test_without_front_matter_the_first_heading_is_the_title(tmp_path):
+    path = write(tmp_path / "post.markdown", "Intro line.\n\n## Section\n\n# The real title\n\nText.\n")
+
+    [article] = read(path)
+
+    assert article.title == "The real title"
+    assert article.text.startswith("Intro line.")
+
+
+def test_without_front_matter_or_heading_the_title_is_the_file_name(tmp_path):
+    [article] = read(write(tmp_path / "meeting_notes.md", "Just some notes.\n"))
+
+    assert article.title == "Meeting notes"
+
+
+# ── HTML ────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_html_keeps_the_article_and_drops_navigation_and_footer():
+    [article] = read(DATA / "article.html")
+
+    assert article.title == "Russian volunteers head to Syria"
+    assert article.author == "Anna Petrova"
+    assert article.published == "2015-10-21"
+    assert article.url == "https://news.example.org/world/russian-volunteers-syria"
+    assert "Russian volunteers are now reportedly signing up" in article.text
+    assert "few of them speak Arabic" in article.text
+    for boilerplate in ("Subscribe for 1 euro", "Politics", "All rights reserved", "Cookie settings",
+                        "Ten cheap flights"):
+        assert boilerplate not in article.text
+
+
+def test_html_without_main_text_is_reported(tmp_path):
+    app_shell = (
+        "<!doctype html><html><head><title>Dashboard</title><script src='/app.js'></script></head>"
+        "<body><div id='root'></div></body></html>"
+    )
+    path = write(tmp_path / "dashboard.html", app_shell)
+
+    assert only_error(read(path)).reason == "no main text found in HTML"
+
+
+# ── PDF ─────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_pdf_text_is_read_page_by_page(tmp_path):
+    path = write(
+        tmp_path / "report.pdf",
+        make_pdf("Volunteers in Syria\nFirst page text.", "Second page text.", title="The report"),
+    )
+
+    [article] = read(path)
+
+    assert article.title == "The report"
+    first, second = article.text.split("\n\n")
+    assert "First page text." in first and "Volunteers in Syria" in first
+    assert "Second page text." in second
+
+
+def test_pdf_without_a_title_is_named_after_the_file(tmp_path):
+    [article] = read(write(tmp_path / "annual-report.pdf", make_pdf("Some text.")))
+
+    assert article.title == "Annual report"
+
+
+def test_a_corrupt_pdf_is_reported(tmp_path):
+    path = write(tmp_path / "broken.pdf", make_pdf("Some text.")[:60])
+
+    assert only_error(read(path)).reason.startswith("not a readable PDF: ")
+
+
+def test_a_pdf_without_a_text_layer_is_reported(tmp_path):
+    path = write(tmp_path / "scan.pdf", make_pdf(""))
+
+    assert only_error(read(path)).reason == "PDF has no extractable text (scanned?)"
+
+
+# ── JSON Lines ──────────────────────────────────────────────────────────────────────────────
+
+
+def test_jsonl_yields_good_lines_and_reports_bad_ones_with_their_line_number(tmp_path):
+    lines = [
+        json.dumps({"id": "a1", "title": "First", "text": "One.", "url": "https://x.org/1",
+                    "published": "2015-10-21", "author": "Anna"}),
+        "",
+        '{"id": "a2", "text": "unterminated',
+        json.dumps(["not", "an", "object"]),
+        json.dumps({"id": "a4", "title": "No text"}),
+        json.dumps({"id": "a5", "text": "   "}),
+        json.dumps({"title": "No id", "text": "Text."}),
+        json.dumps({"id": 7, "text": "Numeric id, no title."}),
+    ]
+    path = write(tmp_path / "batch.jsonl", "\n".join(lines) + "\n")
+
+    results = read(path)
+
+    assert articles(results) == [
+        Article(id="a1", title="First", text="One.", url="https://x.org/1", source=f"{path}:1",
+                published="2015-10-21", author="Anna"),
+        Article(id="7", title="7", text="Numeric id, no title.", source=f"{path}:8"),
+    ]
+    reported = [(e.source, e.line, e.reason.split(":")[0]) for e in errors(results)]
+    assert reported == [
+        (str(path), 3, "malformed JSON"),
+        (str(path), 4, "expected a JSON object, got list"),
+        (str(path), 5, "missing or empty 'text'"),
+        (str(path), 6, "missing or empty 'text'"),
+        (str(path), 7, "missing 'id'"),
+    ]
+    assert str(errors(results)[0]).startswith(f"{path}:3: malformed JSON: ")
+
+
+# ── directories and duplicates ──────────────────────────────────────────────────────────────
+
+
+def test_directories_are_read_recursively_in_order_skipping_hidden_and_unsupported(tmp_path):
+    write(tmp_path / "b.txt", "B.")
+    write(tmp_path / "a" / "z.md", "Z.")
+    write(tmp_path / "a" / "image.png", b"\x89PNG\x00")
+    write(tmp_path / ".git" / "HEAD.txt", "ref.")
+    write(tmp_path / ".draft.txt", "Draft.")
+    write(tmp_path / "c.TXT", "C.")
+
+    assert [r.id for r in read(tmp_path)] == ["z", "b", "c"]
+
+
+def test_a_second_article_with_the_same_id_is_reported_and_not_yielded(tmp_path):
+    first = write(tmp_path / "one" / "report.txt", "First.")
+    write(tmp_path / "two" / "Report.md", "Second.")
+    batch = write(tmp_path / "batch.jsonl", '{"id": "report", "text": "Third."}\n')
+
+    results = read(tmp_path / "one", tmp_path / "two", batch)
+
+    assert [a.text for a in articles(results)] == ["First."]
+    assert [str(e) for e in errors(results)] == [
+        f"{tmp_path / 'two' / 'Report.md'}: duplicate id 'report' (first seen in {first})",
+        f"{batch}:1: duplicate id 'report' (first seen in {first})",
+    ]
+
+
+# ── bad inputs ──────────────────────────────────────────────────────────────────────────────
+
+
+def test_a_missing_path_is_reported_and_the_run_goes_on(tmp_path):
+    good = write(tmp_path / "good.txt", "Good.")
+
+    missing, article = read(tmp_path / "nope.txt", good)
+
+    assert str(missing) == f"{tmp_path / 'nope.txt'}: no such file or directory"
+    assert article.id == "good"
+
+
+def test_a_named_file_of_an_unsupported_type_is_reported_with_the_supported_ones(tmp_path):
+    path = write(tmp_path / "letter.docx", b"PK\x03\x04")
+
+    error = only_error(read(path))
+
+    assert "'.docx'" in error.reason
+    assert all(suffix in error.reason for suffix in SUPPORTED_SUFFIXES)
+
+
+@pytest.mark.parametrize("suffix", sorted(SUPPORTED_SUFFIXES))
+@pytest.mark.parametrize("content", [b"", b" \n\t\r\n"], ids=["empty", "blank"])
+def test_an_empty_file_is_reported(tmp_path, suffix, content):
+    path = write(tmp_path / f"nothing{suffix}", content)
+
+    assert only_error(read(path)).reason == "empty file"
+
+
+def test_a_text_file_holding_only_a_byte_order_mark_is_empty(tmp_path):
+    path = write(tmp_path / "nothing.txt", b"\xef\xbb\xbf\n")
+
+    assert only_error(read(path)).reason == "empty file"
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".md", ".html", ".jsonl"])
+def test_a_binary_file_is_reported(tmp_path, suffix):
+    path = write(tmp_path / f"blob{suffix}", b"GIF89a\x01\x00\x01\x00\x00\xff")
+
+    assert only_error(read(path)).reason == "binary file, not text"
+
+
+def test_text_that_is_not_utf8_is_reported_with_the_byte_position(tmp_path):
+    path = write(tmp_path / "latin1.txt", "Café crème".encode("latin-1"))
+
+    assert only_error(read(path)).reason == "not valid UTF-8 at byte 3"
+
+
+def test_an_unexpected_exception_becomes_an_input_error_for_that_source():
+    def reader_that_breaks():
+        yield Article(id="a", title="A", text="A.")
+        raise RuntimeError("disk on fire")
+
+    article, error = sources._guarded("a.txt", reader_that_breaks())
+
+    assert article.id == "a"
+    assert str(error) == "a.txt: unexpected error: RuntimeError: disk on fire"
+
+
+# ── uploads ─────────────────────────────────────────────────────────────────────────────────
+
+
+def test_uploads_are_parsed_like_files_named_after_the_upload():
+    [article] = read_upload("Field Notes.md", b"# Field notes\n\nText.\n")
+
+    assert (article.id, article.title, article.source) == ("field-notes", "Field notes", "Field Notes.md")
+
+
+def test_upload_errors_are_returned_not_raised():
+    pdf_error = only_error(read_upload("scan.pdf", b"%PDF-1.4 garbage"))
+    type_error = only_error(read_upload("sheet.xlsx", b"PK"))
+    good, duplicate = read_upload("batch.jsonl", b'{"id": "x", "text": "1"}\n{"id": "x", "text": "2"}\n')
+
+    assert pdf_error.reason.startswith("not a readable PDF")
+    assert "unsupported file type '.xlsx'" in type_error.reason
+    assert good.text == "1"
+    assert str(duplicate) == "batch.jsonl:2: duplicate id 'x' (first seen in batch.jsonl:1)"
+
+
+# ── URLs ────────────────────────────────────────────────────────────────────────────────────
+
+
+class Site(ThreadingHTTPServer):
+    """A real web server on 127.0.0.1 that serves fixed pages and remembers who asked."""
+
+    daemon_threads = True
+
+    def __init__(self, pages: dict[str, tuple[int, str, bytes]]):
+        super().__init__(("127.0.0.1", 0), _SiteHandler)
+        self.pages = pages
+        self.user_agents: list[str] = []
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+
+class _SiteHandler(BaseHTTPRequestHandler):
+    server: Site
+
+    def do_GET(self):
+        self.server.user_agents.append(self.headers.get("User-Agent", ""))
+        if self.path == "/slow":
+            time.sleep(1)  # longer than the client waits; it has hung up by now
+            return
+        if self.path == "/old-address":
+            self.send_response(301)
+            self.send_header("Location", "/world/volunteers")
+            self.end_headers()
+            return
+        status, content_type, body = self.server.pages.get(self.path, (404, "text/plain", b"Not here"))
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass  # keep test output quiet
+
+
+@pytest.fixture
+def site():
+    server = Site(
+        {
+            "/world/volunteers": (200, "text/html; charset=utf-8", (DATA / "article.html").read_bytes()),
+            "/notes": (200, "text/plain; charset=iso-8859-1", "Notes\n\nCafé crème.".encode("latin-1")),
+            "/readme": (200, "text/markdown", b"# Read me\n\nText.\n"),
+            "/papers/annual-report": (200, "application/pdf", make_pdf("Annual report text.")),
+            "/data.zip": (200, "application/zip", b"PK\x03\x04"),
+        }
+    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_html_page_is_fetched_and_extracted(site):
+    [article] = read(site.url("/old-address"))
+
+    assert article.id == "127-0-0-1-" + str(site.server_address[1]) + "-old-address"
+    assert article.title == "Russian volunteers head to Syria"
+    assert article.url == site.url("/world/volunteers")  # where the redirect led
+    assert article.source == site.url("/old-address")
+    assert "Cookie settings" not in article.text
+    assert site.user_agents[0].startswith("assistant/")
+
+
+def test_text_markdown_and_pdf_pages_are_read_by_content_type(site):
+    notes, readme, report = read(site.url("/notes"), site.url("/readme"), site.url("/papers/annual-report"))
+
+    assert (notes.title, notes.text) == ("Notes", "Notes\n\nCafé crème.")  # decoded as the server said
+    assert (readme.title, readme.text) == ("Read me", "# Read me\n\nText.\n")
+    assert (report.title, report.text.strip()) == ("Annual report", "Annual report text.")
+
+
+def test_a_missing_page_is_reported(site):
+    error = only_error(read(site.url("/gone")))
+
+    assert str(error) == f"{site.url('/gone')}: could not fetch: HTTP 404 Not Found"
+
+
+def test_a_page_of_an_unsupported_content_type_is_reported(site):
+    assert "unsupported content type 'application/zip'" in only_error(read(site.url("/data.zip"))).reason
+
+
+def test_a_slow_page_is_reported_after_the_timeout(site):
+    error = only_error(read(site.url("/slow"), fetch_timeout=0.2))
+
+    assert error.reason == "could not fetch: no answer within 0.2 s"
+
+
+def test_an_unreachable_server_is_reported():
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there now
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/article"
+
+    error = only_error(read(url))
+
+    assert error.source == url
+    assert error.reason.startswith("could not fetch: ")
