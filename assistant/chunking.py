@@ -48,12 +48,21 @@ def sentence_spans(text: str) -> list[Span]:
     spans: list[Span] = []
     for line in _LINE.finditer(text):
         base = line.start()
+        line_spans: list[Span] = []
         for s, e in splitter.span_tokenize(line.group()):
             piece = line.group()[s:e]
             stripped = piece.strip()
-            if stripped:
-                lead = len(piece) - len(piece.lstrip())
-                spans.append((base + s + lead, base + s + lead + len(stripped)))
+            if not stripped:
+                continue
+            lead = len(piece) - len(piece.lstrip())
+            span = (base + s + lead, base + s + lead + len(stripped))
+            # Punkt ends a sentence at a quoted question ('...for Assad?” says Golts'); a sentence
+            # does not start in lower case, so such a piece continues the one before.
+            if line_spans and stripped[0].islower():
+                line_spans[-1] = (line_spans[-1][0], span[1])
+            else:
+                line_spans.append(span)
+        spans.extend(line_spans)
     return spans
 
 
@@ -65,9 +74,23 @@ class Chunker:
     max_tokens: int
     overlap_tokens: int
 
-    def chunk(self, article: Article) -> list[Chunk]:
+    def sentences(self, text: str) -> list[Span]:
+        """Sentence spans, any sentence longer than `max_tokens` cut at word boundaries.
+
+        These are the units chunks are made of, and the units the answerer quotes.
+        """
+        units: list[Span] = []
+        for s, e in sentence_spans(text):
+            if self.count_tokens([text[s:e]])[0] <= self.max_tokens:
+                units.append((s, e))
+            else:
+                units.extend(self._cut(text, s, e))
+        return units
+
+    def chunk(self, article: Article, units: list[Span] | None = None) -> list[Chunk]:
+        """Chunks of whole units; pass `units` when `sentences()` was already called."""
         text = article.text
-        units = self._units(text, sentence_spans(text))
+        units = self.sentences(text) if units is None else units
         if not units:
             return []
         sizes = self.count_tokens([text[s:e] for s, e in units])
@@ -98,16 +121,6 @@ class Chunker:
             budget -= sizes[nxt - 1]
             nxt -= 1
         return nxt
-
-    def _units(self, text: str, spans: list[Span]) -> list[Span]:
-        """Sentences, with any sentence longer than `max_tokens` cut at word boundaries."""
-        units: list[Span] = []
-        for s, e in spans:
-            if self.count_tokens([text[s:e]])[0] <= self.max_tokens:
-                units.append((s, e))
-            else:
-                units.extend(self._cut(text, s, e))
-        return units
 
     def _cut(self, text: str, start: int, end: int) -> list[Span]:
         """Greedy word-boundary pieces of an over-long sentence; over-long words by characters."""

@@ -60,6 +60,9 @@ class SentenceTransformerEmbedder(Embedder):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the model hub at run time
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # "Loading weights" bars on every start
 
         try:
             self._model = SentenceTransformer(resolve_model(model), device="cpu")
@@ -69,12 +72,20 @@ class SentenceTransformerEmbedder(Embedder):
                 "Set ASSISTANT_MODEL to a local model directory."
             ) from exc
         self.name = model
-        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        self.dimension = int(self._model.get_embedding_dimension())
         # max_seq_length counts [CLS] and [SEP]; chunks must fit in what is left.
         self.max_tokens = int(self._model.max_seq_length) - 2
         self._batch_size = batch_size
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 1:
+            # A question: call the model's modules directly. encode() spends ~5 ms of bookkeeping
+            # per call (measured: 12 ms vs 7 ms), a large share of a question's time budget.
+            import torch
+
+            with torch.inference_mode():
+                out = self._model(self._model.preprocess(list(texts)))["sentence_embedding"]
+                return torch.nn.functional.normalize(out, dim=-1).numpy().astype(np.float32)
         vectors = self._model.encode(
             list(texts), batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
         )

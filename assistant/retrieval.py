@@ -7,12 +7,17 @@ fused with reciprocal rank fusion.
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from assistant.embedding import Embedder, as_llama_embedding
-from assistant.indexer import BM25_DIR
+from assistant.indexer import BM25_DIR, SENTENCE_VECTORS
+from assistant.store import read_articles
 from assistant.types import Chunk, Passage
 
 # Reciprocal rank fusion constant from Cormack et al. (2009): 60 damps the head of each list so
@@ -49,12 +54,34 @@ class Retriever:
         from llama_index.retrievers.bm25 import BM25Retriever
 
         self._bm25 = BM25Retriever.from_persist_dir(str(directory / BM25_DIR), show_progress=False)
+        self._sentence_vectors = np.load(directory / SENTENCE_VECTORS)
+        self._sentence_spans: dict[str, tuple[int, list[tuple[int, int]]]] = {}
+        row = 0
+        for stored in read_articles(directory).values():
+            self._sentence_spans[stored.article.id] = (row, list(stored.sentences))
+            row += len(stored.sentences)
 
-    def dense(self, query: str, k: int) -> list[Hit]:
+    def sentences(self, chunk: Chunk) -> list[tuple[int, int, np.ndarray]]:
+        """The sentences inside a chunk: article start, end, and unit vector."""
+        first, spans = self._sentence_spans.get(chunk.article_id, (0, []))
+        lo = bisect.bisect_left(spans, (chunk.start, -1))
+        out = []
+        for i in range(lo, len(spans)):
+            start, end = spans[i]
+            if end > chunk.end:
+                break
+            out.append((start, end, self._sentence_vectors[first + i].astype(np.float32)))
+        return out
+
+    def dense(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Hit]:
+        """Nearest chunks by cosine; pass the query's `vector` when it is already computed."""
         if not self.count:
             return []
+        from llama_index.core.schema import QueryBundle
+
+        bundle = QueryBundle(query, embedding=None if vector is None else vector.tolist())
         retriever = self._index.as_retriever(similarity_top_k=min(k, self.count))
-        return [_hit(n) for n in retriever.retrieve(query)]
+        return [_hit(n) for n in retriever.retrieve(bundle)]
 
     def keyword(self, query: str, k: int) -> list[Hit]:
         if not self.count:
@@ -62,9 +89,22 @@ class Retriever:
         self._bm25.similarity_top_k = min(k, self.count)
         return [_hit(n) for n in self._bm25.retrieve(query) if n.score > 0]
 
-    def search(self, query: str, top_k: int, depth: int = 30) -> list[Passage]:
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a stemmed term over all chunks (BM25's formula).
+
+        Read from the bm25s score matrix (one column per vocabulary term) rather than kept twice.
+        A term absent from the collection gets the highest idf: it is the most telling when missing.
+        """
+        if not self.count:
+            return 0.0
+        bm25 = self._bm25.bm25
+        column = bm25.vocab_dict.get(term)
+        df = 0 if column is None else int(bm25.scores["indptr"][column + 1] - bm25.scores["indptr"][column])
+        return math.log(1 + (self.count - df + 0.5) / (df + 0.5))
+
+    def search(self, query: str, top_k: int, vector: np.ndarray | None = None, depth: int = 30) -> list[Passage]:
         """Top passages by fused rank; each chunk once, identical texts once."""
-        return fuse([self.dense(query, depth), self.keyword(query, depth)], top_k)
+        return fuse([self.dense(query, depth, vector), self.keyword(query, depth)], top_k)
 
 
 def fuse(rankings: Sequence[list[Hit]], top_k: int) -> list[Passage]:

@@ -7,19 +7,22 @@ that only read the manifest never load the model.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
+from assistant.answering import NOT_FOUND, ExtractiveAnswerer, cite
+from assistant.chat import condense
 from assistant.chunking import Chunker
 from assistant.config import Settings
 from assistant.embedding import Embedder, SentenceTransformerEmbedder
-from assistant.errors import InputError
+from assistant.errors import AssistantError, InputError
 from assistant.indexer import Indexer, IngestReport
 from assistant.retrieval import Retriever
 from assistant.sources import read_sources
 from assistant.store import IndexDir
-from assistant.types import Article, Passage
+from assistant.types import Answer, Article, Passage, Turn
 
 
 class Assistant:
@@ -30,6 +33,7 @@ class Assistant:
         self.index = IndexDir(self.settings.index)
         self._embedder = embedder
         self._retriever: Retriever | None = None
+        self._answerer: ExtractiveAnswerer | None = None
         self._retriever_version: str | None = None
         self._lock = threading.Lock()
 
@@ -88,10 +92,48 @@ class Assistant:
         retriever = Retriever(live, self.embedder, manifest.chunks)
         with self._lock:
             self._retriever, self._retriever_version = retriever, live.name
+            self._answerer = ExtractiveAnswerer(retriever)
         return retriever
 
-    def search(self, query: str, top_k: int | None = None) -> tuple[list[Passage], float]:
-        """Passages for a query, and the milliseconds it took."""
+    def search(self, query: str, top_k: int | None = None) -> list[Passage]:
+        """Passages for a query, best first."""
+        query = _clean(query)
+        return self.retriever().search(query, top_k or self.settings.top_k, self.embedder.embed([query])[0])
+
+    def ask(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Answer:
+        """A cited answer from the offline answerer, or an abstention with related passages."""
         began = time.perf_counter()
-        passages = self.retriever().search(query, top_k or self.settings.top_k)
-        return passages, (time.perf_counter() - began) * 1000
+        question = _clean(question)
+        query = condense(question, history)
+        retriever = self.retriever()
+        vector = self.embedder.embed([query])[0]
+        passages = retriever.search(query, top_k or self.settings.top_k, vector)
+        retrieved = time.perf_counter()
+        draft = self._answerer.draft(query, vector, passages)
+        text, citations = (NOT_FOUND, ()) if draft.abstained else cite(draft)
+        done = time.perf_counter()
+        timing = {
+            "retrieve": (retrieved - began) * 1000, "answer": (done - retrieved) * 1000, "total": (done - began) * 1000,
+        }
+        return Answer(question, text, draft.abstained, citations, tuple(passages), timing)
+
+
+    def stream(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Iterator[str | Answer]:
+        """The answer as text pieces to show while it is produced, then the final Answer.
+
+        The offline answerer has its answer at once, so it yields it sentence by sentence; an LLM
+        backend yields its tokens as they arrive. The last item is always the Answer.
+        """
+        answer = self.ask(question, history, top_k)
+        for piece in re.split(r"(?<=\]\.|\] ) ", answer.answer) if not answer.abstained else [answer.answer]:
+            yield piece + " "
+        yield answer
+
+
+def _clean(question: str) -> str:
+    question = " ".join(str(question).split())
+    if not question:
+        raise AssistantError("the question is empty; type a question about the indexed articles")
+    if len(question) > 2000:
+        raise AssistantError(f"the question is {len(question)} characters long; keep it under 2000")
+    return question

@@ -6,7 +6,8 @@ Layout (see index/README.md):
     index/.lock            held by the one ingest that may write
     index/v-<stamp>/       one complete, immutable version:
         manifest.json      model, dimension, chunking, counts, format version
-        articles.jsonl     every article with its text, content hash and chunks
+        articles.jsonl     every article with its text, content hash, chunks and sentence spans
+        sentences.npy      one float16 vector per sentence, in articles.jsonl order
         (vector and keyword indexes written by the indexer)
 
 A writer builds a new version beside the live one, then swaps CURRENT with os.replace: a crash
@@ -72,6 +73,7 @@ class StoredArticle:
     article: Article
     content_hash: str
     chunks: tuple[Chunk, ...] = field(default_factory=tuple)
+    sentences: tuple[tuple[int, int], ...] = field(default_factory=tuple)  # spans the answerer quotes
 
     def to_json(self) -> str:
         a = self.article
@@ -81,6 +83,7 @@ class StoredArticle:
                 "published": a.published, "author": a.author, "text": a.text,
                 "content_hash": self.content_hash,
                 "chunks": [[c.ordinal, c.start, c.end] for c in self.chunks],
+                "sentences": [list(span) for span in self.sentences],
             },
             ensure_ascii=False,
         )
@@ -93,7 +96,7 @@ class StoredArticle:
             published=d["published"], author=d["author"],
         )
         chunks = tuple(Chunk(article.id, o, s, e, article.text[s:e]) for o, s, e in d["chunks"])
-        return cls(article, d["content_hash"], chunks)
+        return cls(article, d["content_hash"], chunks, tuple((s, e) for s, e in d["sentences"]))
 
 
 class IndexDir:
@@ -123,9 +126,7 @@ class IndexDir:
 
     def articles(self) -> dict[str, StoredArticle]:
         """Every indexed article by id, in the order their vectors are stored."""
-        with open(self.current() / ARTICLES, encoding="utf-8") as f:
-            stored = [StoredArticle.from_json(line) for line in f if line.strip()]
-        return {s.article.id: s for s in stored}
+        return read_articles(self.current())
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -179,6 +180,13 @@ class IndexDir:
         for path in self.root.iterdir():
             if path.is_dir() and path.name != live and (path.name.startswith("v-") or path.name.startswith(".tmp-")):
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def read_articles(directory: Path) -> dict[str, StoredArticle]:
+    """The article table of one version directory, by id, in vector order."""
+    with open(directory / ARTICLES, encoding="utf-8") as f:
+        stored = [StoredArticle.from_json(line) for line in f if line.strip()]
+    return {s.article.id: s for s in stored}
 
 
 def write_articles(directory: Path, stored: list[StoredArticle]) -> None:

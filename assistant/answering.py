@@ -1,0 +1,262 @@
+"""The offline answerer: pick the sentences that answer the question and cite each one.
+
+No LLM is involved. Candidate sentences come from the retrieved passages; each is scored by how
+much of the question it covers (idf-weighted, so "Golts" counts more than "said"), by whether it
+holds the kind of thing the question asks for (a year for "when", a number for "how many"), and
+by its passage's rank. The answer is the best sentence, plus the runner-up when it is nearly as
+good. When the evidence is weak the answerer abstains instead of showing something unrelated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from assistant.terms import terms
+from assistant.types import Chunk, Citation, Passage
+
+CALIBRATION = Path(__file__).with_name("calibration.json")
+NOT_FOUND = "The indexed articles don't answer this question."
+
+_WH = re.compile(r"\b(who|whom|whose|what|which|when|where|why|how)\b", re.I)
+_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
+_MONTH = re.compile(
+    r"\b(January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"spring|summer|autumn|fall|winter|century|centuries|decade|BC|AD|BCE|CE)\b", re.I)
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+    r"hundred|thousand|million|billion|dozen|dozens|half|several|many|few)\b", re.I)
+_CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’-]+")
+_NEGATION = re.compile(r"\b(not|no|never|none|nor|without|neither|n't|cannot)\b|n't\b", re.I)
+_DEFINE = re.compile(r"^\s*(?:who|what)\s+(?:is|was|are|were)\s+(?:an?\s+|the\s+)?(?P<x>.+?)\s*\??\s*$", re.I)
+
+
+def answer_type(question: str) -> str:
+    """What kind of thing the question asks for: time, number, person, place or other."""
+    q = question.lower()
+    if re.search(r"\bwhen\b|\bwhat (year|years|date|day|month|time|century|decade|era|period)\b|\bwhich (year|century|decade)\b|\bhow long ago\b", q):
+        return "time"
+    if re.search(r"\bhow (many|much|long|far|old|large|big|high|tall|often|fast)\b|\bwhat (percentage|percent|number|amount|proportion|fraction)\b", q):
+        return "number"
+    if re.search(r"\bwho\b|\bwhom\b|\bwhose\b", q):
+        return "person"
+    if re.search(r"\bwhere\b|\bwhat (country|city|state|region|place|continent|area|location)\b", q):
+        return "place"
+    return "other"
+
+
+def has_type(kind: str, sentence: str, question: str) -> bool:
+    """Does the sentence hold a new (not in the question) instance of the asked-for kind?"""
+    if kind == "time":
+        years = set(_YEAR.findall(sentence)) - set(_YEAR.findall(question))
+        return bool(years) or bool(set(m.lower() for m in _MONTH.findall(sentence)) - set(m.lower() for m in _MONTH.findall(question)))
+    if kind == "number":
+        return bool(set(m.group().lower() for m in _NUMBER.finditer(sentence)) - set(m.group().lower() for m in _NUMBER.finditer(question)))
+    if kind in ("person", "place"):
+        known = {w.lower() for w in re.findall(r"[A-Za-z'’-]+", question)}
+        return any(w.lower() not in known for w in _CAPITAL.findall(sentence))
+    return True
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a retrieved passage, with its article offsets and evidence features."""
+
+    passage: Passage
+    start: int
+    end: int
+    text: str
+    position: int  # sentence number within the passage
+    features: dict[str, float] = field(default_factory=dict)
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The answerer's choice before numbering: sentences to say, each with the candidate it quotes."""
+
+    sentences: tuple[tuple[str, Candidate], ...]
+    abstained: bool
+    confidence: float
+
+
+class Evidence(Protocol):
+    """What the answerer reads from the index (the Retriever provides it)."""
+
+    def idf(self, term: str) -> float: ...
+
+    def sentences(self, chunk: Chunk) -> list[tuple[int, int, np.ndarray]]: ...
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A logistic model over named features, fitted by scripts/calibrate.py on squad2-dev."""
+
+    weights: dict[str, float]
+    bias: float
+
+    def __call__(self, features: dict[str, float]) -> float:
+        z = self.bias + sum(w * features[name] for name, w in self.weights.items())
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The fitted sentence ranker, the abstention model and its threshold."""
+
+    ranker: LinearModel
+    abstainer: LinearModel
+    abstain_below: float
+    second_within: float  # add the runner-up sentence when its probability is this close
+
+    @classmethod
+    def load(cls, path: Path = CALIBRATION) -> Calibration:
+        d = json.loads(path.read_text())
+        return cls(
+            ranker=LinearModel(d["ranker"]["weights"], d["ranker"]["bias"]),
+            abstainer=LinearModel(d["abstainer"]["weights"], d["abstainer"]["bias"]),
+            abstain_below=d["abstain_below"],
+            second_within=d["second_within"],
+        )
+
+
+class ExtractiveAnswerer:
+    """Chooses answer sentences from retrieved passages, or abstains."""
+
+    def __init__(self, evidence: Evidence, calibration: Calibration | None = None):
+        self.evidence = evidence
+        self.calibration = calibration or Calibration.load()
+
+    def candidates(self, question: str, vector: np.ndarray, passages: Sequence[Passage]) -> list[Candidate]:
+        """Every sentence of the passages once, with its features, in passage order."""
+        q_terms = set(terms(question))
+        weights = {t: self.evidence.idf(t) for t in q_terms}
+        total = sum(weights.values()) or 1.0
+        kind = answer_type(question)
+        q_neg = bool(_NEGATION.search(question))
+        seen: set[tuple[str, int]] = set()
+        out: list[Candidate] = []
+        for passage in passages:
+            chunk = passage.chunk
+            sentences = self.evidence.sentences(chunk)
+            texts = [chunk.text[s - chunk.start : e - chunk.start] for s, e, _ in sentences]
+            sent_terms = [set(terms(t)) for t in texts]
+            passage_terms = set().union(*sent_terms)
+            dense = [float(v @ vector) for _, _, v in sentences]
+            passage_dense = max(dense, default=0.0)
+            covered_passage = sum(w for t, w in weights.items() if t in passage_terms) / total
+            missing = max((w for t, w in weights.items() if t not in passage_terms), default=0.0)
+            for i, (start, end, _) in enumerate(sentences):
+                if (chunk.article_id, start) in seen:
+                    continue
+                seen.add((chunk.article_id, start))
+                here = sent_terms[i]
+                near = here | (sent_terms[i - 1] if i else set()) | (sent_terms[i + 1] if i + 1 < len(texts) else set())
+                features = {
+                    "coverage": sum(w for t, w in weights.items() if t in here) / total,
+                    "near_coverage": sum(w for t, w in weights.items() if t in near) / total,
+                    "passage_coverage": covered_passage,
+                    "max_missing_idf": missing,
+                    "type_match": float(has_type(kind, texts[i], question)),
+                    "negation_mismatch": float(q_neg != bool(_NEGATION.search(texts[i]))),
+                    "inverse_rank": 1.0 / passage.rank,
+                    "dense": dense[i],
+                    "dense_gap": passage_dense - dense[i],
+                    "first": float(i == 0),
+                    "log_words": math.log1p(len(texts[i].split())),
+                }
+                out.append(Candidate(passage, start, end, texts[i], i, features))
+        return out
+
+    def rank(self, candidates: list[Candidate]) -> list[Candidate]:
+        """Candidates by the ranker's probability that they hold the answer, best first."""
+        scored = [replace(c, score=self.calibration.ranker(c.features)) for c in candidates]
+        return sorted(scored, key=lambda c: -c.score)
+
+    def draft(self, question: str, vector: np.ndarray, passages: Sequence[Passage]) -> Draft:
+        ranked = self.rank(self.candidates(question, vector, passages))
+        if not ranked:
+            return Draft((), True, 0.0)
+        confidence = self.calibration.abstainer(abstain_features(ranked))
+        if confidence < self.calibration.abstain_below:
+            return Draft((), True, confidence)
+        best = ranked[0]
+        said = [(definition(question, best.text) or best.text, best)]
+        if len(ranked) > 1 and ranked[1].score >= best.score - self.calibration.second_within:
+            said.append((ranked[1].text, ranked[1]))
+            said.sort(key=lambda pair: (pair[1].passage.rank, pair[1].start))  # read in article order
+        return Draft(tuple(said), False, confidence)
+
+
+def abstain_features(ranked: list[Candidate]) -> dict[str, float]:
+    """Evidence strength of the whole answer: the best sentence's features plus the ranker's view."""
+    best = ranked[0].features
+    runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+    return {
+        "best": ranked[0].score,
+        "margin": ranked[0].score - runner_up,
+        "coverage": best["coverage"],
+        "near_coverage": best["near_coverage"],
+        "passage_coverage": best["passage_coverage"],
+        "max_missing_idf": best["max_missing_idf"],
+        "type_match": best["type_match"],
+        "negation_mismatch": best["negation_mismatch"],
+        "dense": best["dense"],
+    }
+
+
+def definition(question: str, sentence: str) -> str | None:
+    """'X, a Moscow-based military expert' -> 'X is a Moscow-based military expert.' for who/what-is X."""
+    m = _DEFINE.match(question)
+    if not m:
+        return None
+    subject = m.group("x").strip()
+    names = [subject] + ([subject.split()[-1]] if len(subject.split()) > 1 else [])
+    for name in names:
+        pattern = re.compile(
+            re.escape(name) + r"\s*,\s*(?P<d>(?:a|an|the|one of)\s[^,;:.!?“”\"()]+?)\s*(?:[,;:.!?”\"]|$)", re.I)
+        found = pattern.search(sentence)
+        if not found:
+            pattern = re.compile(re.escape(name) + r"\s+(?P<v>is|was|are|were)\s+(?P<d>[^;:!?“”\"]+?)\s*(?:[;:.!?]|$)", re.I)
+            found = pattern.search(sentence)
+        if found:
+            verb = found.groupdict().get("v") or ("are" if subject.lower().endswith("s") and " " not in subject else "is")
+            return f"{_cap(subject)} {verb.lower()} {found.group('d').strip()}."
+    return None
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def cite(draft: Draft) -> tuple[str, tuple[Citation, ...]]:
+    """Number the quoted sentences [1], [2], ... and put each marker before the sentence's end."""
+    parts: list[str] = []
+    citations: list[Citation] = []
+    by_quote: dict[tuple[str, int], int] = {}
+    for said, cand in draft.sentences:
+        key = (cand.passage.chunk.article_id, cand.start)
+        n = by_quote.get(key)
+        if n is None:
+            n = by_quote[key] = len(citations) + 1
+            citations.append(Citation(
+                n=n, article_id=cand.passage.chunk.article_id, title=cand.passage.title, url=cand.passage.url,
+                chunk_id=cand.passage.chunk.id, quote=cand.text, start=cand.start, end=cand.end,
+            ))
+        parts.append(with_marker(said, n))
+    return " ".join(parts), tuple(citations)
+
+
+def with_marker(sentence: str, n: int) -> str:
+    """'He left.' -> 'He left [1].'; a sentence ending in a quote or '?' keeps it before the marker."""
+    sentence = sentence.strip()
+    if sentence.endswith(".") and not sentence.endswith(".."):
+        return f"{sentence[:-1]} [{n}]."
+    return f"{sentence} [{n}]"
