@@ -1,0 +1,404 @@
+"""The HTTP server: the JSON API under /api, with the chat UI mounted on the same app.
+
+    /            chat and collection (Gradio, `assistant.ui`)
+    /embed/      the chat alone, for an iframe in a wiki
+    /api/...     ask, search, articles, health (JSON; admin routes need `Authorization: Bearer`)
+    /docs        OpenAPI
+
+Every error is one JSON shape, `{"error": {"status": 404, "message": "..."}}`, with the message of
+the `AssistantError` behind it. Who may frame `/embed` or call the API from another origin is the
+`embed_origins` setting; by default nobody but this origin.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.routing import Match
+
+from assistant import __version__
+from assistant.config import Settings
+from assistant.errors import (
+    AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, InputError, LLMError, NotFound,
+)
+from assistant.service import Assistant
+from assistant.sources import SUPPORTED_SUFFIXES, read_sources, read_upload
+from assistant.types import Turn
+
+log = logging.getLogger(__name__)
+
+# First match wins, so subclasses come before AssistantError.
+STATUS = (
+    (IndexNotBuilt, 503), (IndexMismatch, 503), (IndexLocked, 409), (NotFound, 404),
+    (InputError, 400), (LLMError, 502), (AssistantError, 400),
+)
+MB = 1024 * 1024
+JSON_BODY_LIMIT = MB  # a question is at most 2000 characters; 1 MB leaves room for long histories
+MULTIPART_SLACK = 64 * 1024  # part headers and boundaries around the uploaded bytes
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
+_UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f]|^\.|\.\.")
+
+
+# ── schemas (the trust boundary) ────────────────────────────────────────────────────────────
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TurnIn(_In):
+    question: str = Field(max_length=2000)
+    answer: str = Field("", max_length=20_000)
+
+
+class AskIn(_In):
+    question: str = Field(min_length=1, max_length=2000, examples=["who is Alexander Golts?"])
+    history: list[TurnIn] = Field([], max_length=50, description="earlier turns, oldest first, for follow-ups")
+    top_k: int | None = Field(None, ge=1, le=50, description="passages to retrieve (default: the server's top_k)")
+
+
+class SearchIn(_In):
+    query: str = Field(min_length=1, max_length=2000, examples=["Russian volunteers in Syria"])
+    top_k: int | None = Field(None, ge=1, le=50)
+
+
+class UrlIn(_In):
+    url: str = Field(pattern=r"^https?://\S+$", max_length=2000, examples=["https://example.com/article.html"])
+
+
+class CitationOut(BaseModel):
+    n: int
+    article_id: str
+    title: str
+    url: str | None
+    chunk_id: str
+    quote: str
+    start: int
+    end: int
+
+
+class PassageOut(BaseModel):
+    rank: int
+    article_id: str
+    chunk_id: str
+    title: str
+    url: str | None
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+class AnswerOut(BaseModel):
+    id: Any = None
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[CitationOut]
+    passages: list[PassageOut]
+    timing_ms: dict[str, float]
+    unsupported: list[str] = []
+    note: str | None = None
+
+
+class SearchOut(BaseModel):
+    query: str
+    passages: list[PassageOut]
+
+
+class ArticleOut(BaseModel):
+    id: str
+    title: str
+    url: str | None
+    chunks: int
+
+
+class ReportOut(BaseModel):
+    added: int
+    updated: int
+    unchanged: int
+    failed: int
+    removed: int
+    chunks: int
+    total_chunks: int
+    seconds: float
+    errors: list[str]
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+    articles: int
+    chunks: int
+    admin: bool
+    index: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    status: int
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+def _errors(*codes: int) -> dict:
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+# ── the app ─────────────────────────────────────────────────────────────────────────────────
+
+
+def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool = True) -> FastAPI:
+    """The API, with the chat at / and /embed unless `ui` is False.
+
+    Args:
+        assistant: the one service every route calls.
+        admin_token: enables POST/DELETE /api/articles and the UI's upload panel; None = off.
+        ui: mount the Gradio pages (tests of the API alone skip the second it takes).
+    """
+    settings = assistant.settings
+    origins = _checked_origins(settings.embed_origins)
+    app = FastAPI(
+        title="Article assistant",
+        version=__version__,
+        description="Ask questions about the indexed articles; every answer cites the sentences it comes from.",
+    )
+    app.add_middleware(EdgeMiddleware, embed_origins=origins)
+    # Gradio adds no CORS headers of its own when the parent app has this middleware.
+    app.add_middleware(
+        CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type"],
+    )
+    _add_error_handlers(app, settings.max_upload_mb)
+    admin = _admin_dependency(admin_token)
+
+    @app.post("/api/ask", response_model=AnswerOut, responses=_errors(400, 413, 503), tags=["answers"],
+              max_body_size=JSON_BODY_LIMIT)
+    def ask(body: AskIn) -> dict:
+        """A cited answer, or `abstained: true` with related passages. Pass earlier turns as `history` for follow-ups."""
+        history = [Turn(t.question, t.answer) for t in body.history]
+        return assistant.ask(body.question, history, body.top_k).to_dict()
+
+    @app.post("/api/search", response_model=SearchOut, responses=_errors(400, 413, 503), tags=["answers"],
+              max_body_size=JSON_BODY_LIMIT)
+    def search(body: SearchIn) -> dict:
+        """Passages for a query, best first (no answer)."""
+        return {"query": body.query, "passages": [p.to_dict() for p in assistant.search(body.query, body.top_k)]}
+
+    @app.get("/api/articles", response_model=list[ArticleOut], responses=_errors(503), tags=["collection"])
+    def articles() -> list[dict]:
+        """Every indexed article: id, title, url, number of chunks."""
+        return assistant.articles()
+
+    @app.post(
+        "/api/articles", response_model=ReportOut, dependencies=[Depends(admin)], tags=["collection"],
+        responses=_errors(400, 401, 403, 409, 413, 415), max_body_size=int(settings.max_upload_mb * MB) + MULTIPART_SLACK,
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
+            "application/json": {"schema": UrlIn.model_json_schema()},
+        }}},
+    )
+    async def add_articles(request: Request) -> dict:
+        """Ingest uploaded files (multipart field `file`, repeatable) or a URL (`{"url": ...}`).
+
+        Unreadable inputs are listed in `errors`; when nothing at all could be read the answer is 400.
+        """
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type == "multipart/form-data":
+            items = await _uploads(request)
+        elif media_type == "application/json":
+            body = UrlIn.model_validate_json(await request.body())
+            items = await run_in_threadpool(lambda: list(read_sources([body.url], fetch_timeout=settings.fetch_timeout)))
+        else:
+            raise HTTPException(415, f"send multipart/form-data with files, or JSON {{\"url\": ...}}; got '{media_type or 'no content type'}'")
+        if items and all(isinstance(i, InputError) for i in items):
+            raise HTTPException(400, "; ".join(str(i) for i in items))
+        return (await run_in_threadpool(assistant.ingest_articles, items)).to_dict()
+
+    @app.delete("/api/articles/{article_id:path}", response_model=ReportOut, dependencies=[Depends(admin)],
+                responses=_errors(401, 403, 404, 409), tags=["collection"])
+    def remove_article(article_id: str) -> dict:
+        """Remove one article and its chunks."""
+        return assistant.remove([article_id]).to_dict()
+
+    @app.get("/api/health", response_model=HealthOut, responses=_errors(503), tags=["service"])
+    def health() -> dict:
+        """Ready when the index loads: its manifest, counts and the server version."""
+        info = assistant.info()
+        return {"status": "ok", "version": __version__, "articles": info["articles"], "chunks": info["chunks"],
+                "admin": admin_token is not None, "index": info}
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def no_such_endpoint(request: Request) -> None:
+        """Keep unknown /api paths out of the chat app mounted at /, so they get the JSON error shape."""
+        allowed = sorted({
+            method for route in app.router.routes if route is not no_such_route
+            for method in getattr(route, "methods", ()) if route.matches(request.scope)[0] is Match.PARTIAL
+        })
+        if allowed:
+            raise HTTPException(405, f"{request.method} is not allowed here; use {', '.join(allowed)}",
+                                headers={"Allow": ", ".join(allowed)})
+        raise HTTPException(404, f"no endpoint {request.url.path}; see /docs for the API")
+
+    no_such_route = app.router.routes[-1]
+    if ui:
+        from assistant import ui as chat_ui
+
+        chat_ui.mount(app, assistant, admin_token=admin_token)
+    return app
+
+
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, root_path: str = "",
+          admin_token_env: str | None = None) -> None:
+    """Build the assistant and the app, load the index and model, and serve until interrupted."""
+    token = None
+    if admin_token_env:
+        token = os.environ.get(admin_token_env) or None
+        if token is None:
+            log.warning("$%s is not set: uploading and removing articles stay off", admin_token_env)
+    assistant = Assistant(settings)
+    run(create_app(assistant, admin_token=token), assistant, host=host, port=port, root_path=root_path)
+
+
+def run(app: FastAPI, assistant: Assistant, *, host: str, port: int, root_path: str = "") -> None:
+    """Warm the model and index (so the first question is not the slow one), then run uvicorn."""
+    import uvicorn
+
+    try:
+        assistant.search("warm up", 1)
+    except AssistantError as exc:  # serve anyway: /api/health and the UI say what is wrong
+        log.warning("%s", exc)
+    uvicorn.run(app, host=host, port=port, root_path=root_path.rstrip("/"), log_level="info")
+
+
+# ── edges: auth, errors, headers, body limits ───────────────────────────────────────────────
+
+
+def _admin_dependency(admin_token: str | None):
+    bearer = HTTPBearer(auto_error=False, description="the admin token (the server's --admin-token-env variable)")
+
+    def admin(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        if admin_token is None:
+            raise HTTPException(403, "adding and removing articles is off on this server; "
+                                     "start it with --admin-token-env NAME and the token in $NAME")
+        if credentials is None:
+            raise HTTPException(401, "this endpoint needs the admin token: send 'Authorization: Bearer <token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if not secrets.compare_digest(credentials.credentials.encode(), admin_token.encode()):
+            raise HTTPException(403, "wrong admin token")
+
+    return admin
+
+
+async def _uploads(request: Request) -> list:
+    """The uploaded files parsed into Articles or InputErrors; refuses unsafe names and unknown types."""
+    form = await request.form(max_files=20, max_fields=5)
+    files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+    if not files:
+        raise HTTPException(400, "no file in the upload; send one or more files in the multipart field 'file'")
+    named = []
+    for upload in files:
+        name = upload.filename or ""
+        if not name or _UNSAFE_NAME.search(name):
+            raise HTTPException(400, f"file name {name!r} is not a plain file name; send the name without folders")
+        suffix = os.path.splitext(name)[1].lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            raise HTTPException(415, f"{name}: unsupported file type '{suffix or 'none'}' "
+                                     f"(supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})")
+        named.append((name, await upload.read()))
+    await form.close()
+    return await run_in_threadpool(lambda: [item for name, data in named for item in read_upload(name, data)])
+
+
+def _add_error_handlers(app: FastAPI, upload_mb: float) -> None:
+    def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse({"error": {"status": status, "message": message}}, status, headers=headers)
+
+    @app.exception_handler(AssistantError)
+    async def assistant_error(request: Request, exc: AssistantError) -> JSONResponse:
+        return error(next(code for kind, code in STATUS if isinstance(exc, kind)), str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 413 and (limit := request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)):
+            if getattr(request.scope.get("route"), "path", "") == "/api/articles":
+                return error(413, f"the upload is larger than {upload_mb:g} MB, this server's limit (ASSISTANT_MAX_UPLOAD_MB)")
+            return error(413, f"the request body is larger than {limit / MB:g} MB; send a shorter question or history")
+        return error(exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error(400, _describe(exc.errors()))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        return error(500, f"internal error ({type(exc).__name__}); the server log has the details")
+
+
+def _describe(errors: list[dict]) -> str:
+    """Pydantic's errors as one line: "question: String should have at least 1 character"."""
+    parts = []
+    for e in errors:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {e.get('msg', 'invalid')}" if where else str(e.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid request"
+
+
+def _checked_origins(origins: list[str]) -> list[str]:
+    """Origins as they go into a CSP header; anything else could smuggle in a directive."""
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise AssistantError(
+                f"embed origin {origin!r} is not an origin like https://wiki.example.com (scheme, host, "
+                "optional port; no path); fix ASSISTANT_EMBED_ORIGINS"
+            )
+    return [o.rstrip("/") for o in origins]
+
+
+class EdgeMiddleware:
+    """Framing and content-type headers on every response, the mounted pages' included.
+
+    `/embed` may be framed by the configured origins; everything else only by this origin (the
+    main page has admin controls, which must not be clickjacked).
+    """
+
+    def __init__(self, app, *, embed_origins: list[str]):
+        self.app = app
+        self.embed_ancestors = " ".join(["'self'", *embed_origins])
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"].removeprefix(scope.get("root_path", "")) or "/"
+        embed = path == "/embed" or path.startswith("/embed/")
+        ancestors = self.embed_ancestors if embed else "'self'"
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "same-origin"
+                headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
+                if ancestors == "'self'":  # for browsers that predate frame-ancestors
+                    headers["X-Frame-Options"] = "SAMEORIGIN"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

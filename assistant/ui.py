@@ -1,0 +1,212 @@
+"""The chat pages (Gradio), mounted on the API's FastAPI app by `mount`.
+
+    /        Chat (streaming answers, sources under each) | Collection (articles; with the admin
+             token also upload, fetch a URL, remove)
+    /embed/  the chat alone, compact, for an iframe: no admin controls, nothing secret in the page
+
+Both are thin presenters over one `Assistant`; answers are rendered to HTML by `assistant.web`,
+which keeps every article string inert. Errors reach the page as `gr.Error` messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import gradio as gr
+
+from assistant import web
+from assistant.errors import AssistantError, IndexNotBuilt
+from assistant.service import Assistant
+from assistant.sources import SUPPORTED_SUFFIXES, read_sources, read_upload
+from assistant.types import Answer, Turn
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = [
+    "who is Alexander Golts?",
+    "How many applications does the recruiter's group receive per day?",
+    "Why is Syria less appealing to Russian volunteers than Ukraine?",
+]
+# System fonts: the default theme fetches Google Fonts, which an offline server cannot reach.
+THEME = gr.themes.Soft(
+    primary_hue="indigo", neutral_hue="slate",
+    font=["Inter", "ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+)
+# Questions answered at once per page; the work is CPU-bound and the model is shared.
+CHAT_CONCURRENCY = 4
+
+
+def mount(app, assistant: Assistant, *, admin_token: str | None) -> None:
+    """Mount /embed and then / (a mount at / catches every path, so it goes last)."""
+    max_file_size = f"{int(assistant.settings.max_upload_mb * 1024)}kb"
+    common = {"theme": THEME, "css": web.CSS, "ssr_mode": False, "pwa": False, "run_history": False}
+    gr.mount_gradio_app(app, embed_page(assistant), path="/embed", footer_links=[], **common)
+    gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token), path="/",
+                        footer_links=["api", "settings"], max_file_size=max_file_size, **common)
+
+
+def chat_page(assistant: Assistant, *, admin_token: str | None = None) -> gr.Blocks:
+    """The full page: chat, and the collection with admin controls when a token is configured."""
+    with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True) as page:
+        gr.HTML(
+            '<header class="qa-header"><h1>Ask the articles</h1><p>Answers quote the indexed articles, and every '
+            "sentence cites its source. When the articles don't say, the assistant says so."
+            ' <a href="docs" target="_blank">HTTP API</a></p></header>'
+        )
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                _chat(assistant, height="calc(100vh - 330px)", autofocus=True)
+            with gr.Tab("Collection", id="collection"):
+                _collection(page, assistant, admin_token)
+    return page
+
+
+def embed_page(assistant: Assistant) -> gr.Blocks:
+    """The chat alone, sized to its frame."""
+    with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True,
+                   elem_classes=["qa-embed"]) as page:
+        _chat(assistant, height=None, autofocus=False)
+    return page
+
+
+# ── chat ────────────────────────────────────────────────────────────────────────────────────
+
+
+def _chat(assistant: Assistant, *, height, autofocus: bool) -> gr.ChatInterface:
+    def respond(message: str, history: list[dict]) -> Iterator[str]:
+        """Stream the answer text, then the full message with its sources."""
+        text = ""
+        with _readable_errors():
+            for item in assistant.stream(message, turns(history)):
+                if isinstance(item, Answer):
+                    yield web.answer_html(item)
+                else:
+                    text += item
+                    yield web.partial_html(text)
+
+    chatbot = gr.Chatbot(
+        height=height, min_height=360, scale=1, show_label=False, latex_delimiters=[], buttons=["copy"], feedback_options=None,
+        placeholder="Ask a question about the indexed articles.", elem_classes=["qa-chat"],
+    )
+    return gr.ChatInterface(
+        respond, chatbot=chatbot, examples=EXAMPLES, api_name="chat", concurrency_limit=CHAT_CONCURRENCY,
+        textbox=gr.Textbox(placeholder="Ask about the articles…", show_label=False, autofocus=autofocus,
+                           max_length=2000, submit_btn=True),
+        fill_height=True, flagging_mode="never",
+    )
+
+
+def turns(history: list[dict]) -> list[Turn]:
+    """Chat history (Gradio messages) as the service's turns: each question with the answer text."""
+    out: list[Turn] = []
+    for message in history:
+        text = _text(message.get("content"))
+        if message.get("role") == "user":
+            out.append(Turn(text))
+        elif message.get("role") == "assistant" and out and not out[-1].answer:
+            out[-1] = Turn(out[-1].question, web.plain_answer(text))
+    return out
+
+
+def _text(content) -> str:
+    """A message's text, whether Gradio gives a string or a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    if isinstance(content, list):
+        return " ".join(_text(part) for part in content)
+    return ""
+
+
+@contextmanager
+def _readable_errors() -> Iterator[None]:
+    """Turn failures into messages on the page instead of stack traces."""
+    try:
+        yield
+    except AssistantError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    except Exception as exc:
+        log.exception("the chat failed")
+        raise gr.Error(f"Something went wrong on the server ({type(exc).__name__}); its log has the details.",
+                       print_exception=False) from None
+
+
+# ── collection ──────────────────────────────────────────────────────────────────────────────
+
+
+def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) -> None:
+    def listing():
+        try:
+            rows = assistant.articles()
+        except IndexNotBuilt as exc:
+            return web.message_html(str(exc), kind="error"), gr.update(choices=[])
+        choices = [(f"{r['title']} ({r['id']})", r["id"]) for r in rows]
+        return web.articles_html(rows), gr.update(choices=choices, value=[])
+
+    table = gr.HTML(elem_classes=["qa-collection"])
+    refresh = gr.Button("Refresh", size="sm", variant="secondary", elem_classes=["qa-refresh"])
+    if admin_token is None:
+        gr.Markdown("Adding and removing articles is off on this server. To turn it on, start it with "
+                    "`assistant serve --admin-token-env NAME` with a secret token in `$NAME`.",
+                    elem_classes=["qa-muted"])
+        ids = gr.Dropdown(visible=False, multiselect=True)
+        page.load(listing, outputs=[table, ids], api_visibility="private")
+        refresh.click(listing, outputs=[table, ids], api_visibility="private")
+        return
+
+    with gr.Accordion("Add or remove articles (admin)", open=True):
+        token = gr.Textbox(label="Admin token", type="password", placeholder="the server's admin token")
+        with gr.Row():
+            files = gr.File(label="Upload files", file_count="multiple", type="filepath", height=150,
+                            file_types=sorted(SUPPORTED_SUFFIXES))
+            with gr.Column():
+                url = gr.Textbox(label="…or fetch a URL", placeholder="https://example.com/article.html")
+                add = gr.Button("Add to the index", variant="primary")
+        with gr.Row():
+            ids = gr.Dropdown(label="Remove articles", multiselect=True, choices=[], scale=3)
+            remove = gr.Button("Remove selected", variant="stop", scale=1, elem_classes=["qa-remove"])
+        status = gr.HTML(elem_classes=["qa-status-box"])
+
+    def check(given: str) -> None:
+        if not given or not secrets.compare_digest(given.encode(), admin_token.encode()):
+            raise gr.Error("Wrong or missing admin token.", print_exception=False)
+
+    def ingest(given, paths, link, progress=gr.Progress(track_tqdm=True)):
+        check(given)
+        paths, link = paths or [], (link or "").strip()
+        if not paths and not link:
+            raise gr.Error("Choose files to upload or enter a URL first.", print_exception=False)
+        progress(0, desc="Reading")
+        items = [item for path in paths for item in read_upload(Path(path).name, Path(path).read_bytes())]
+        if link:
+            items += list(read_sources([link], fetch_timeout=assistant.settings.fetch_timeout))
+        progress(0.1, desc="Embedding")
+        with _readable_errors():
+            report = assistant.ingest_articles(items, progress=True)
+        lines = [f"Added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+                 f"failed {report.failed}; {report.chunks} chunks embedded, {report.total_chunks} in the index."]
+        kind = "error" if report.failed and not (report.added or report.updated or report.unchanged) else "ok"
+        message = "".join(web.message_html(line, kind=kind) for line in lines + [str(e) for e in report.errors])
+        return (message, *listing(), None, "")
+
+    def drop(given, chosen):
+        check(given)
+        if not chosen:
+            raise gr.Error("Choose the articles to remove first.", print_exception=False)
+        with _readable_errors():
+            report = assistant.remove(chosen)
+        message = web.message_html(f"Removed {report.removed} article(s); {report.total_chunks} chunks left.", kind="ok")
+        return (message, *listing())
+
+    page.load(listing, outputs=[table, ids], api_visibility="private")
+    refresh.click(listing, outputs=[table, ids], api_visibility="private")
+    add.click(ingest, [token, files, url], [status, table, ids, files, url], api_visibility="private",
+              concurrency_limit=1)
+    remove.click(drop, [token, ids], [status, table, ids], api_visibility="private", concurrency_limit=1)
+
