@@ -35,7 +35,27 @@ _NUMBER = re.compile(
     r"hundred|thousand|million|billion|dozen|dozens|half|several|many|few)\b", re.I)
 _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’-]+")
 _NEGATION = re.compile(r"\b(not|no|never|none|nor|without|neither|n't|cannot)\b|n't\b", re.I)
+# Names and numbers a question is about: runs of capitalised words (not the first word), and figures.
+_ENTITY = re.compile(r"(?<!^)\b[A-Z][\w'’-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’-]*)*|\b\d[\d.,]*\d\b|\b\d\b")
+_PREFIXES = ("un", "non", "in", "im", "ir", "il", "dis", "ab", "anti", "counter", "mis")
+_EXCLUSIVE = re.compile(r"\b(only|first|last|largest|smallest|most|least|best|worst|never|always)\b", re.I)
 _DEFINE = re.compile(r"^\s*(?:who|what)\s+(?:is|was|are|were)\s+(?:an?\s+|the\s+)?(?P<x>.+?)\s*\??\s*$", re.I)
+
+
+def _ABSENT_IDF(evidence) -> float:
+    """The idf of a term no chunk contains (BM25's idf with df = 0)."""
+    return evidence.idf("\x00never-a-term") - 1e-9
+
+
+def _flipped(question_words: set[str], sentence_words: set[str]) -> bool:
+    """A question word that is a sentence word with a negating prefix added or removed ("abnormal"/"normal")."""
+    for word in question_words - sentence_words:
+        for prefix in _PREFIXES:
+            if word.startswith(prefix) and word[len(prefix):] in sentence_words and len(word) - len(prefix) > 3:
+                return True
+            if prefix + word in sentence_words and len(word) > 3:
+                return True
+    return False
 
 
 def answer_type(question: str) -> str:
@@ -136,37 +156,59 @@ class ExtractiveAnswerer:
 
     def candidates(self, question: str, vector: np.ndarray, passages: Sequence[Passage]) -> list[Candidate]:
         """Every sentence of the passages once, with its features, in passage order."""
-        q_terms = set(terms(question))
+        q_sequence = terms(question)
+        q_terms = set(q_sequence)
+        q_bigrams = set(zip(q_sequence, q_sequence[1:]))
         weights = {t: self.evidence.idf(t) for t in q_terms}
         total = sum(weights.values()) or 1.0
         kind = answer_type(question)
         q_neg = bool(_NEGATION.search(question))
+        q_exclusive = {m.lower() for m in _EXCLUSIVE.findall(question)}
+        q_entities = {m.lower() for m in _ENTITY.findall(question.strip())}
+        q_words = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
+        # Terms the collection never mentions: the question is about something that is not here.
+        absent = sum(1 for t in q_terms if self.evidence.idf(t) >= _ABSENT_IDF(self.evidence))
         seen: set[tuple[str, int]] = set()
         out: list[Candidate] = []
         for passage in passages:
             chunk = passage.chunk
             sentences = self.evidence.sentences(chunk)
             texts = [chunk.text[s - chunk.start : e - chunk.start] for s, e, _ in sentences]
-            sent_terms = [set(terms(t)) for t in texts]
+            sequences = [terms(t) for t in texts]
+            sent_terms = [set(seq) for seq in sequences]
             passage_terms = set().union(*sent_terms)
             dense = [float(v @ vector) for _, _, v in sentences]
             passage_dense = max(dense, default=0.0)
             covered_passage = sum(w for t, w in weights.items() if t in passage_terms) / total
             missing = max((w for t, w in weights.items() if t not in passage_terms), default=0.0)
+            lowered = chunk.text.lower()
+            missing_entities = sum(1 for e in q_entities if e not in lowered) / max(1, len(q_entities))
             for i, (start, end, _) in enumerate(sentences):
                 if (chunk.article_id, start) in seen:
                     continue
                 seen.add((chunk.article_id, start))
                 here = sent_terms[i]
                 near = here | (sent_terms[i - 1] if i else set()) | (sent_terms[i + 1] if i + 1 < len(texts) else set())
+                around = " ".join(texts[max(0, i - 1) : i + 2])
+                around_words = {w.lower() for w in re.findall(r"[A-Za-z]+", around)}
                 features = {
                     "coverage": sum(w for t, w in weights.items() if t in here) / total,
+                    "bigrams": len(q_bigrams & set(zip(sequences[i], sequences[i][1:]))) / max(1, len(q_bigrams)),
                     "near_coverage": sum(w for t, w in weights.items() if t in near) / total,
                     "passage_coverage": covered_passage,
                     "max_missing_idf": missing,
                     "type_match": float(has_type(kind, texts[i], question)),
                     "negation_mismatch": float(q_neg != bool(_NEGATION.search(texts[i]))),
+                    "negation_unmatched": float(q_neg and not _NEGATION.search(around)),
+                    "exclusive_unmatched": float(bool(q_exclusive - {m.lower() for m in _EXCLUSIVE.findall(around)})),
+                    "missing_entities": missing_entities,
+                    "absent_terms": float(absent),
+                    "antonym": float(_flipped(q_words, around_words)),
+                    "entity_missing_here": float(any(e not in around.lower() for e in q_entities)),
+                    "near_missing_idf": max((w for t, w in weights.items() if t not in near), default=0.0),
                     "inverse_rank": 1.0 / passage.rank,
+                    # 1.0 when dense and keyword search both put this passage first (RRF, k=60).
+                    "fused": passage.score * 61 / 2,
                     "dense": dense[i],
                     "dense_gap": passage_dense - dense[i],
                     "first": float(i == 0),
@@ -184,7 +226,7 @@ class ExtractiveAnswerer:
         ranked = self.rank(self.candidates(question, vector, passages))
         if not ranked:
             return Draft((), True, 0.0)
-        confidence = self.calibration.abstainer(abstain_features(ranked))
+        confidence = 0.0 if contradicts(ranked[0]) else self.calibration.abstainer(abstain_features(ranked))
         if confidence < self.calibration.abstain_below:
             return Draft((), True, confidence)
         best = ranked[0]
@@ -193,6 +235,16 @@ class ExtractiveAnswerer:
             said.append((ranked[1].text, ranked[1]))
             said.sort(key=lambda pair: (pair[1].passage.rank, pair[1].start))  # read in article order
         return Draft(tuple(said), False, confidence)
+
+
+def contradicts(best: Candidate) -> bool:
+    """The best sentence says the opposite of what the question presumes.
+
+    A negated question ("what do pharmacists *not* specialize in?") over sentences with no
+    negation, or a question word whose prefixed opposite the sentence uses ("abnormal" vs
+    "normal"): the sentence cannot answer it, however many words it shares.
+    """
+    return bool(best.features["negation_unmatched"] or best.features["antonym"])
 
 
 def abstain_features(ranked: list[Candidate]) -> dict[str, float]:
@@ -208,6 +260,12 @@ def abstain_features(ranked: list[Candidate]) -> dict[str, float]:
         "max_missing_idf": best["max_missing_idf"],
         "type_match": best["type_match"],
         "negation_mismatch": best["negation_mismatch"],
+        "exclusive_unmatched": best["exclusive_unmatched"],
+        "missing_entities": best["missing_entities"],
+        "absent_terms": best["absent_terms"],
+        "near_missing_idf": best["near_missing_idf"],
+        "entity_missing_here": best["entity_missing_here"],
+        "fused": best["fused"],
         "dense": best["dense"],
     }
 

@@ -1,0 +1,196 @@
+"""Fit the offline answerer's sentence ranker and abstention model on a QA set (squad2-dev).
+
+    python scripts/calibrate.py [--docs D.jsonl] [--qa QA.jsonl] [--index DIR] [--write]
+
+Both models are small logistic regressions over the named features that
+`assistant.answering` computes, so there is little to overfit; the script reports
+leave-one-article-out cross-validated figures (each article's questions scored by models fitted
+on the other articles), which is what to expect on unseen collections. The abstention threshold
+is the highest one whose cross-validated false-abstention rate stays within --max-false.
+With --write, the models fitted on all questions go to assistant/calibration.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant.answering import CALIBRATION, Calibration, ExtractiveAnswerer, LinearModel, abstain_features, contradicts  # noqa: E402
+from assistant.config import Settings  # noqa: E402
+from assistant.evaluation import contains_answer  # noqa: E402
+from assistant.service import Assistant  # noqa: E402
+from assistant.sources import read_sources  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "eval" / "squad2-dev"
+
+
+def fit(rows: list[dict], labels: list[int], names: list[str], l2: float = 1.0) -> LinearModel:
+    """L2-regularised logistic regression by gradient descent on standardised features."""
+    X = np.array([[r[n] for n in names] for r in rows], dtype=float)
+    y = np.array(labels, dtype=float)
+    mu, sd = X.mean(0), X.std(0) + 1e-9
+    Z = (X - mu) / sd
+    w, b = np.zeros(len(names)), 0.0
+    for _ in range(2000):
+        p = 1 / (1 + np.exp(-(Z @ w + b)))
+        w -= 0.5 * (Z.T @ (p - y) / len(y) + l2 * w / len(y))
+        b -= 0.5 * float((p - y).mean())
+    weights = w / sd
+    return LinearModel({n: round(float(v), 6) for n, v in zip(names, weights)}, round(float(b - mu / sd @ w), 6))
+
+
+def fit_listwise(groups: list[tuple[list[dict], list[int]]], names: list[str], l2: float = 1.0) -> LinearModel:
+    """Softmax over each question's sentences, maximising the probability of those holding the answer.
+
+    Ranking is what the answerer does with these scores, so this beats fitting each sentence alone.
+    The bias is then set so that the model's output reads as a probability across questions.
+    """
+    groups = [(np.array([[r[n] for n in names] for r in rows], dtype=float), np.array(y, dtype=float))
+              for rows, y in groups if rows and any(y)]
+    everything = np.vstack([X for X, _ in groups])
+    mu, sd = everything.mean(0), everything.std(0) + 1e-9
+    groups = [((X - mu) / sd, y) for X, y in groups]
+    w = np.zeros(len(names))
+    for _ in range(600):
+        grad = l2 * w
+        for Z, y in groups:
+            s = Z @ w
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            target = y / y.sum()
+            grad += Z.T @ (p - target)
+        w -= 0.5 * grad / len(groups)
+    weights = w / sd
+    # Calibrate the offset with a one-feature logistic fit on the ranking score.
+    scores = [{"s": float(((X * sd + mu) @ weights)[i])} for X, y in groups for i in range(len(y))]
+    labels = [int(v) for _, y in groups for v in y]
+    offset = fit(scores, labels, ["s"])
+    scale = offset.weights["s"]
+    return LinearModel({n: round(float(v * scale), 6) for n, v in zip(names, weights)}, offset.bias)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=Path, default=SHARED / "docs.jsonl")
+    parser.add_argument("--qa", type=Path, default=SHARED / "qa.jsonl")
+    parser.add_argument("--index", type=Path, help="an index of --docs (built in a temp dir if omitted)")
+    parser.add_argument("--max-false", type=float, default=0.08, help="false-abstention budget")
+    parser.add_argument("--max-median-words", type=float, default=38)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+
+    index = args.index or Path(tempfile.mkdtemp()) / "index"
+    assistant = Assistant(Settings(index=index))
+    if not assistant.index.exists():
+        print(assistant.ingest([str(args.docs)]).to_dict(), file=sys.stderr)
+    retriever = assistant.retriever()
+    answerer = ExtractiveAnswerer(retriever, Calibration.load())
+    qa = [json.loads(line) for line in args.qa.read_text().splitlines() if line.strip()]
+
+    questions = []
+    for item in qa:
+        vector = assistant.embedder.embed([item["question"]])[0]
+        passages = retriever.search(item["question"], assistant.settings.top_k, vector)
+        candidates = answerer.candidates(item["question"], vector, passages)
+        labels = [int(contains_answer(c.text, item["answers"])) for c in candidates]
+        questions.append({"item": item, "candidates": candidates, "labels": labels})
+
+    rank_names = list(questions[0]["candidates"][0].features) if questions[0]["candidates"] else []
+    articles = sorted({q["item"]["article_id"] for q in questions})
+
+    def fit_ranker(subset):
+        return fit_listwise([([c.features for c in q["candidates"]], q["labels"])
+                             for q in subset if q["item"]["answerable"]], rank_names)
+
+    def ranked(q, ranker):
+        cal = Calibration(ranker, LinearModel({}, 0.0), 0.0, 0.0)
+        return ExtractiveAnswerer(retriever, cal).rank(q["candidates"])
+
+    # Out-of-fold ranker and abstention features, by held-out article.
+    oof = {}
+    for held in articles:
+        ranker = fit_ranker([q for q in questions if q["item"]["article_id"] != held])
+        for q in questions:
+            if q["item"]["article_id"] == held and q["candidates"]:
+                oof[q["item"]["id"]] = ranked(q, ranker)
+    abst_names = list(abstain_features(next(iter(oof.values()))))
+    oof_p = {}
+    for held in articles:
+        # The abstainer learns from what the contradiction check lets through.
+        train = [q for q in questions if q["item"]["article_id"] != held and q["item"]["id"] in oof
+                 and not contradicts(oof[q["item"]["id"]][0])]
+        model = fit([abstain_features(oof[q["item"]["id"]]) for q in train],
+                    [int(q["item"]["answerable"]) for q in train], abst_names)
+        for q in questions:
+            if q["item"]["article_id"] == held and q["item"]["id"] in oof:
+                ranked_q = oof[q["item"]["id"]]
+                oof_p[q["item"]["id"]] = 0.0 if contradicts(ranked_q[0]) else model(abstain_features(ranked_q))
+
+    answerable = [q for q in questions if q["item"]["answerable"]]
+    unanswerable = [q for q in questions if not q["item"]["answerable"]]
+
+    def p(q):
+        return oof_p.get(q["item"]["id"], 0.0)
+
+    threshold = max(
+        (t for t in sorted({p(q) for q in questions}) if sum(p(q) < t for q in answerable) / len(answerable) <= args.max_false),
+        default=0.0,
+    )
+
+    def outcome(q, within):
+        r = oof.get(q["item"]["id"], [])
+        if not r or p(q) < threshold:
+            return None
+        said = [r[0]] + ([r[1]] if len(r) > 1 and r[1].score >= r[0].score - within else [])
+        return said
+
+    best_within, best_hit = 0.0, -1.0
+    for within in np.arange(0.0, 0.61, 0.02):
+        said = [outcome(q, within) for q in answerable]
+        words = [sum(len(c.text.split()) for c in s) for s in said if s]
+        hit = sum(bool(s) and contains_answer(" ".join(c.text for c in s), q["item"]["answers"])
+                  for s, q in zip(said, answerable)) / len(answerable)
+        if words and statistics.median(words) <= args.max_median_words and hit > best_hit:
+            best_within, best_hit = float(within), hit
+    top1 = sum(q["item"]["id"] in oof and contains_answer(oof[q["item"]["id"]][0].text, q["item"]["answers"])
+               for q in answerable) / len(answerable)
+    report = {
+        "cv_top1_sentence_has_answer": round(top1, 3),
+        "cv_answer_contains_gold": round(best_hit, 3),
+        "cv_abstention_recall": round(sum(p(q) < threshold for q in unanswerable) / len(unanswerable), 3),
+        "cv_false_abstention": round(sum(p(q) < threshold for q in answerable) / len(answerable), 3),
+        "abstain_below": round(threshold, 4),
+        "second_within": round(best_within, 3),
+    }
+    print(json.dumps(report, indent=2))
+
+    if args.write:
+        ranker = fit_ranker(questions)
+        final_rank = {q["item"]["id"]: ranked(q, ranker) for q in questions if q["candidates"]}
+        kept = [q for q in questions if q["item"]["id"] in final_rank and not contradicts(final_rank[q["item"]["id"]][0])]
+        abstainer = fit([abstain_features(final_rank[q["item"]["id"]]) for q in kept],
+                        [int(q["item"]["answerable"]) for q in kept], abst_names)
+        data = {
+            "fitted_on": str(args.qa.relative_to(ROOT.parent)) if args.qa.is_relative_to(ROOT.parent) else str(args.qa),
+            "cross_validated": report,
+            "ranker": {"weights": ranker.weights, "bias": ranker.bias},
+            "abstainer": {"weights": abstainer.weights, "bias": abstainer.bias},
+            "abstain_below": report["abstain_below"],
+            "second_within": report["second_within"],
+        }
+        CALIBRATION.write_text(json.dumps(data, indent=2) + "\n")
+        print(f"wrote {CALIBRATION}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

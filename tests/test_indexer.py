@@ -1,0 +1,191 @@
+"""Ingest is incremental, removal is real, and the index survives crashes and concurrent writers."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from conftest import make_assistant
+from fakes import HashEmbedder
+
+from assistant.errors import IndexLocked, IndexMismatch, InputError, NotFound
+from assistant.store import IndexDir
+from assistant.types import Article
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class CountingEmbedder(HashEmbedder):
+    """Counts what it embeds, to show unchanged articles are never re-embedded."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def embed(self, texts):
+        self.embedded.extend(texts)
+        return super().embed(texts)
+
+
+def article(id, text, title=None):
+    return Article(id=id, title=title or id.title(), text=text, source=f"{id}.txt")
+
+
+GOLTS = article("golts", "Alexander Golts is a Moscow-based military expert. He doubts volunteers will go to Syria.")
+TEA = article("tea", "Green tea is brewed at 80 degrees. Black tea takes boiling water.")
+
+
+def test_unchanged_articles_are_skipped_without_re_embedding(tmp_path):
+    embedder = CountingEmbedder()
+    assistant = make_assistant(tmp_path / "index", embedder)
+
+    first = assistant.ingest_articles([GOLTS, TEA])
+    embedder.embedded.clear()
+    second = assistant.ingest_articles([GOLTS, TEA])
+
+    assert (first.added, first.chunks) == (2, 2)
+    assert (second.added, second.updated, second.unchanged, second.chunks) == (0, 0, 2, 0)
+    assert embedder.embedded == []
+
+
+def test_a_changed_article_replaces_its_chunks_and_others_keep_their_vectors(tmp_path):
+    embedder = CountingEmbedder()
+    assistant = make_assistant(tmp_path / "index", embedder)
+    assistant.ingest_articles([GOLTS, TEA])
+    embedder.embedded.clear()
+
+    report = assistant.ingest_articles([article("tea", "Oolong tea is partly oxidised. It is brewed at 90 degrees.")])
+
+    assert (report.updated, report.added) == (1, 0)
+    assert all("tea" in t.lower() or "oxidised" in t or "brewed" in t for t in embedder.embedded)
+    texts = [p.chunk.text for p in assistant.search("oolong oxidised", 5)]
+    assert any("Oolong" in t for t in texts) and not any("Green tea" in t for t in texts)
+    golts = [p for p in assistant.search("Golts military expert", 5) if p.chunk.article_id == "golts"]
+    assert golts and golts[0].rank == 1  # copied vectors still find their chunk first
+
+
+def test_removed_articles_are_gone_from_search_and_listing(tmp_path):
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    assistant.ingest_articles([GOLTS, TEA])
+
+    report = assistant.remove(["golts"])
+
+    assert report.removed == 1
+    assert [a["id"] for a in assistant.articles()] == ["tea"]
+    assert all(p.chunk.article_id != "golts" for p in assistant.search("Alexander Golts", 5))
+    with pytest.raises(NotFound, match="no article with id 'golts'"):
+        assistant.remove(["golts"])
+
+
+def test_bad_items_are_reported_and_good_ones_indexed_without_losing_the_old(tmp_path):
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    assistant.ingest_articles([GOLTS])
+
+    report = assistant.ingest_articles([InputError("bad.jsonl", "malformed JSON: Expecting value", line=3), TEA])
+
+    assert (report.added, report.failed) == (1, 1)
+    assert str(report.errors[0]) == "bad.jsonl:3: malformed JSON: Expecting value"
+    assert {a["id"] for a in assistant.articles()} == {"golts", "tea"}
+
+
+def test_index_refuses_other_chunking_and_says_how_to_rebuild(tmp_path):
+    make_assistant(tmp_path / "index", HashEmbedder()).ingest_articles([GOLTS])
+    other = make_assistant(tmp_path / "index", HashEmbedder(), chunk_tokens=64)
+
+    with pytest.raises(IndexMismatch, match=r"chunking .* --rebuild"):
+        other.ask("who is Alexander Golts?")
+    with pytest.raises(IndexMismatch):
+        other.ingest_articles([TEA])
+    assert other.ingest_articles([TEA], rebuild=True).added == 1
+    assert [a["id"] for a in other.articles()] == ["tea"]
+
+
+def test_manifest_records_model_dimension_chunking_and_counts(tmp_path):
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    assistant.ingest_articles([GOLTS, TEA])
+
+    info = assistant.info()
+
+    assert info["model"] == "hash-embedder" and info["dimension"] == 256
+    assert info["chunking"] == {"chunk_tokens": 200, "chunk_overlap_tokens": 40}
+    assert (info["articles"], info["chunks"], info["format_version"]) == (2, 2, 1)
+
+
+def _script(index: Path, body: str) -> list[str]:
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]
+        from fakes import HashEmbedder
+        from assistant.config import Settings
+        from assistant.service import Assistant
+        from assistant.types import Article
+        assistant = Assistant(Settings(index={str(index)!r}), embedder=HashEmbedder())
+    """) + textwrap.dedent(body)
+    return [sys.executable, "-c", code]
+
+
+def _wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_kill_9_while_writing_leaves_the_previous_index_complete(tmp_path):
+    index = tmp_path / "index"
+    make_assistant(index, HashEmbedder()).ingest_articles([GOLTS, TEA])
+    before = IndexDir(index).current()
+
+    # A writer that stops for good in the middle of writing the new version, then is killed.
+    proc = subprocess.Popen(_script(index, """
+        import assistant.indexer as indexer
+        real = indexer.write_manifest
+        def stall(directory, manifest):
+            print("writing", flush=True)
+            time.sleep(60)
+        indexer.write_manifest = stall
+        assistant.ingest_articles([Article("new", "New", "A new article about rivers.")])
+    """), stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    assert any(p.name.startswith(".tmp-") for p in index.iterdir())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    after = make_assistant(index, HashEmbedder())
+    assert IndexDir(index).current() == before
+    assert {a["id"] for a in after.articles()} == {"golts", "tea"}
+    assert after.search("Golts", 1)[0].chunk.article_id == "golts"
+    # The next ingest cleans up the dead writer's leftovers and works.
+    assert after.ingest_articles([article("new", "A new article about rivers.")]).added == 1
+    assert not any(p.name.startswith(".tmp-") for p in index.iterdir())
+
+
+def test_a_second_ingest_at_once_is_refused_with_a_clear_message(tmp_path):
+    index = tmp_path / "index"
+    make_assistant(index, HashEmbedder()).ingest_articles([GOLTS])
+    proc = subprocess.Popen(_script(index, """
+        with assistant.index.lock():
+            print("locked", flush=True)
+            time.sleep(60)
+    """), stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(IndexLocked, match="another ingest is writing .* wait for it to finish"):
+            make_assistant(index, HashEmbedder()).ingest_articles([TEA])
+    finally:
+        proc.kill()
+        proc.wait()
+    assert [a["id"] for a in make_assistant(index, HashEmbedder()).articles()] == ["golts"]
+
+
+def test_squad_dev_docs_jsonl_ingests(tmp_path):
+    docs = ROOT.parent / "shared" / "eval" / "squad2-dev" / "docs.jsonl"
+    if not docs.exists():
+        pytest.skip("../shared/eval/squad2-dev is not beside the project")
+    report = make_assistant(tmp_path / "index", HashEmbedder()).ingest([str(docs)])
+    assert (report.added, report.failed) == (176, 0)
+    assert report.total_chunks >= 176
