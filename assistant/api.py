@@ -16,18 +16,17 @@ import logging
 import os
 import re
 import secrets
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException
-from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.routing import Match
 
 from assistant import __version__
@@ -48,7 +47,7 @@ STATUS = (
 )
 MB = 1024 * 1024
 JSON_BODY_LIMIT = MB  # a question is at most 2000 characters; 1 MB leaves room for long histories
-MULTIPART_SLACK = 64 * 1024  # part headers and boundaries around the uploaded bytes
+MULTIPART_SLACK = 16 * 1024  # part headers and boundaries: about 200 bytes a file, up to 20 files
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 _UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f]|^\.|\.\.")
 
@@ -179,24 +178,23 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         version=__version__,
         description="Ask questions about the indexed articles; every answer cites the sentences it comes from.",
     )
+    app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb)
     app.add_middleware(EdgeMiddleware, embed_origins=origins)
     # Gradio adds no CORS headers of its own when the parent app has this middleware.
     app.add_middleware(
         CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["Authorization", "Content-Type"],
     )
-    _add_error_handlers(app, settings.max_upload_mb)
+    _add_error_handlers(app)
     admin = _admin_dependency(admin_token)
 
-    @app.post("/api/ask", response_model=AnswerOut, responses=_errors(400, 413, 503), tags=["answers"],
-              max_body_size=JSON_BODY_LIMIT)
+    @app.post("/api/ask", response_model=AnswerOut, responses=_errors(400, 413, 503), tags=["answers"])
     def ask(body: AskIn) -> dict:
         """A cited answer, or `abstained: true` with related passages. Pass earlier turns as `history` for follow-ups."""
         history = [Turn(t.question, t.answer) for t in body.history]
         return assistant.ask(body.question, history, body.top_k).to_dict()
 
-    @app.post("/api/search", response_model=SearchOut, responses=_errors(400, 413, 503), tags=["answers"],
-              max_body_size=JSON_BODY_LIMIT)
+    @app.post("/api/search", response_model=SearchOut, responses=_errors(400, 413, 503), tags=["answers"])
     def search(body: SearchIn) -> dict:
         """Passages for a query, best first (no answer)."""
         return {"query": body.query, "passages": [p.to_dict() for p in assistant.search(body.query, body.top_k)]}
@@ -208,7 +206,7 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
 
     @app.post(
         "/api/articles", response_model=ReportOut, dependencies=[Depends(admin)], tags=["collection"],
-        responses=_errors(400, 401, 403, 409, 413, 415), max_body_size=int(settings.max_upload_mb * MB) + MULTIPART_SLACK,
+        responses=_errors(400, 401, 403, 409, 413, 415),
         openapi_extra={"requestBody": {"required": True, "content": {
             "multipart/form-data": {"schema": {"type": "object", "properties": {
                 "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
@@ -224,7 +222,10 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         if media_type == "multipart/form-data":
             items = await _uploads(request)
         elif media_type == "application/json":
-            body = UrlIn.model_validate_json(await request.body())
+            try:
+                body = UrlIn.model_validate_json(await request.body())
+            except ValidationError as exc:
+                raise HTTPException(400, _describe(exc.errors())) from None
             items = await run_in_threadpool(lambda: list(read_sources([body.url], fetch_timeout=settings.fetch_timeout)))
         else:
             raise HTTPException(415, f"send multipart/form-data with files, or JSON {{\"url\": ...}}; got '{media_type or 'no content type'}'")
@@ -294,7 +295,7 @@ def run(app: FastAPI, assistant: Assistant, *, host: str, port: int, root_path: 
 def _admin_dependency(admin_token: str | None):
     bearer = HTTPBearer(auto_error=False, description="the admin token (the server's --admin-token-env variable)")
 
-    def admin(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    def admin(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if admin_token is None:
             raise HTTPException(403, "adding and removing articles is off on this server; "
                                      "start it with --admin-token-env NAME and the token in $NAME")
@@ -327,7 +328,7 @@ async def _uploads(request: Request) -> list:
     return await run_in_threadpool(lambda: [item for name, data in named for item in read_upload(name, data)])
 
 
-def _add_error_handlers(app: FastAPI, upload_mb: float) -> None:
+def _add_error_handlers(app: FastAPI) -> None:
     def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
         return JSONResponse({"error": {"status": status, "message": message}}, status, headers=headers)
 
@@ -337,10 +338,6 @@ def _add_error_handlers(app: FastAPI, upload_mb: float) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        if exc.status_code == 413 and (limit := request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)):
-            if getattr(request.scope.get("route"), "path", "") == "/api/articles":
-                return error(413, f"the upload is larger than {upload_mb:g} MB, this server's limit (ASSISTANT_MAX_UPLOAD_MB)")
-            return error(413, f"the request body is larger than {limit / MB:g} MB; send a shorter question or history")
         return error(exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -402,3 +399,41 @@ class EdgeMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies under /api beyond a limit (413), uploads and JSON alike.
+
+    A declared Content-Length over the limit is refused before reading; otherwise the bytes are
+    counted as they arrive, so a chunked body without a length is cut off too. (Starlette's own
+    limiter answers in plain text, outside the one JSON error shape.)
+    """
+
+    def __init__(self, app, *, upload_mb: float):
+        self.app = app
+        self.upload_mb = upload_mb
+
+    async def __call__(self, scope, receive, send):
+        path = scope["path"].removeprefix(scope.get("root_path", "")) if scope["type"] == "http" else ""
+        if not path.startswith("/api/"):
+            return await self.app(scope, receive, send)
+        if path == "/api/articles" and scope["method"] == "POST":
+            limit = int(self.upload_mb * MB) + MULTIPART_SLACK
+            message = f"the upload is larger than {self.upload_mb:g} MB, this server's limit (ASSISTANT_MAX_UPLOAD_MB)"
+        else:
+            limit, message = JSON_BODY_LIMIT, f"the request body is larger than {JSON_BODY_LIMIT // MB} MB"
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            response = JSONResponse({"error": {"status": 413, "message": message}}, 413, headers={"Connection": "close"})
+            return await response(scope, receive, send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            event = await receive()
+            received += len(event.get("body", b""))
+            if received > limit:
+                raise HTTPException(413, message)  # FastAPI passes it on to the JSON error handler
+            return event
+
+        await self.app(scope, counted, send)

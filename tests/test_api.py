@@ -1,0 +1,285 @@
+"""The HTTP API, used as a client would: httpx against a real uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import make_assistant
+from assistant.api import create_app
+from assistant.errors import AssistantError
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "test-admin-token-5b1f"
+DATA = Path(__file__).parent / "data"
+XSS_ARTICLE = DATA / "web" / "xss-article.md"
+ANSWER_KEYS = {"id", "question", "answer", "abstained", "citations", "passages", "timing_ms", "unsupported"}
+
+
+@contextmanager
+def running(app) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free port of 127.0.0.1 in a thread; yield its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = server.force_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def api(sample_index, real_embedder, tmp_path_factory) -> Iterator[httpx.Client]:
+    """A server with the admin token over a copy of the sample index (these tests add and remove articles)."""
+    index = tmp_path_factory.mktemp("api") / "index"
+    shutil.copytree(sample_index, index)
+    assistant = make_assistant(index, real_embedder, max_upload_mb=0.05)
+    with running(create_app(assistant, admin_token=TOKEN)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield client
+
+
+def admin(token: str = TOKEN) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def error_of(response: httpx.Response, status: int) -> str:
+    """The message of the one error shape, after checking the status."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["status"] == status
+    return body["error"]["message"]
+
+
+# ── answers ─────────────────────────────────────────────────────────────────────────────────
+
+
+def test_ask_returns_the_answer_json_with_checkable_citations(api):
+    answer = api.post("/api/ask", json={"question": "who is Alexander Golts?"}).json()
+
+    assert set(answer) - {"note"} == ANSWER_KEYS
+    assert answer["answer"].startswith("Alexander Golts is a Moscow-based military expert [1].")
+    assert {int(n) for n in re.findall(r"\[(\d+)\]", answer["answer"])} == {c["n"] for c in answer["citations"]}
+    assert "says Alexander Golts, a Moscow-based military expert." in answer["citations"][0]["quote"]
+    assert [p["rank"] for p in answer["passages"]] == list(range(1, len(answer["passages"]) + 1))
+
+
+def test_a_follow_up_uses_the_history_and_top_k_limits_passages(api):
+    history = [{"question": "who is Alexander Golts?", "answer": "Alexander Golts is a Moscow-based military expert [1]."}]
+    answer = api.post("/api/ask", json={"question": "what does he ask about fighting for Assad?",
+                                        "history": history, "top_k": 2}).json()
+
+    assert not answer["abstained"]
+    assert any("Golts" in c["quote"] for c in answer["citations"])
+    assert len(answer["passages"]) <= 2
+
+
+def test_a_question_the_articles_do_not_answer_abstains(api):
+    answer = api.post("/api/ask", json={"question": "What is the boiling point of liquid nitrogen?"}).json()
+
+    assert answer["abstained"] and answer["citations"] == [] and answer["passages"]
+
+
+def test_search_returns_passages_best_first(api):
+    body = api.post("/api/search", json={"query": "Golts", "top_k": 3}).json()
+
+    assert body["query"] == "Golts"
+    assert 1 <= len(body["passages"]) <= 3
+    assert any("Golts" in p["text"] for p in body["passages"])
+
+
+def test_articles_and_health_describe_the_index(api):
+    articles = api.get("/api/articles").json()
+    health = api.get("/api/health").json()
+
+    assert {"id": "russian-volunteers-syria", "title": articles[0]["title"], "url": None, "chunks": 5} in articles
+    assert health["status"] == "ok" and health["version"] and health["admin"] is True
+    assert health["articles"] == len(articles) and health["chunks"] >= 5
+    assert health["index"]["model"] == "all-MiniLM-L6-v2" and "chunking" in health["index"]
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({"question": ""}, "question: String should have at least 1 character"),
+    ({}, "question: Field required"),
+    ({"question": "x", "top_k": 0}, "top_k: Input should be greater than or equal to 1"),
+    ({"question": "x", "colour": "blue"}, "colour: Extra inputs are not permitted"),
+    ({"question": "x", "history": [{"answer": "y"}]}, "history.0.question: Field required"),
+    ({"question": "   "}, "the question is empty"),
+])
+def test_bad_input_is_400_with_a_message_naming_the_field(api, body, expected):
+    assert expected in error_of(api.post("/api/ask", json=body), 400)
+
+
+def test_malformed_json_and_oversized_bodies_are_refused(api):
+    assert "JSON" in error_of(api.post("/api/ask", content=b"{not json", headers={"Content-Type": "application/json"}), 400)
+    huge = {"question": "x", "history": [{"question": "q", "answer": "a" * 20_000}] * 60}
+    assert error_of(api.post("/api/ask", json=huge), 413) == "the request body is larger than 1 MB"
+    chunked = iter([b'{"question": "', b"x" * 600_000, b"x" * 600_000, b'"}'])  # no Content-Length
+    assert error_of(api.post("/api/ask", content=chunked, headers={"Content-Type": "application/json"}), 413)
+
+
+def test_unknown_endpoints_and_methods_get_the_json_error_shape(api):
+    assert "no endpoint /api/nope" in error_of(api.get("/api/nope"), 404)
+    response = api.get("/api/ask")
+    assert "use POST" in error_of(response, 405) and response.headers["Allow"] == "POST"
+
+
+def test_openapi_documents_the_api(api):
+    paths = api.get("/openapi.json").json()["paths"]
+
+    assert {"/api/ask", "/api/search", "/api/articles", "/api/articles/{article_id}", "/api/health"} <= set(paths)
+    assert "multipart/form-data" in paths["/api/articles"]["post"]["requestBody"]["content"]
+    assert "swagger" in api.get("/docs").text.lower()
+
+
+# ── the collection, with and without the admin token ────────────────────────────────────────
+
+
+def test_adding_and_removing_articles_needs_the_admin_token(api):
+    upload = {"file": ("a.txt", b"Some text.")}
+
+    response = api.post("/api/articles", files=upload)
+    assert "Authorization: Bearer" in error_of(response, 401) and response.headers["WWW-Authenticate"] == "Bearer"
+    assert error_of(api.post("/api/articles", files=upload, headers=admin("wrong")), 403) == "wrong admin token"
+    assert error_of(api.delete("/api/articles/russian-volunteers-syria"), 401)
+    assert error_of(api.delete("/api/articles/russian-volunteers-syria", headers=admin("wrong")), 403)
+    assert len(api.get("/api/articles").json()) == 1
+
+
+def test_an_uploaded_article_is_answerable_and_its_text_comes_back_verbatim_then_removed(api):
+    report = api.post("/api/articles", files={"file": (XSS_ARTICLE.name, XSS_ARTICLE.read_bytes(), "text/markdown")},
+                      headers=admin())
+    assert report.status_code == 200, report.text
+    assert report.json()["added"] == 1 and report.json()["errors"] == []
+
+    answer = api.post("/api/ask", json={"question": "Who designed the Zorblax reactor?"}).json()
+    # JSON consumers get the article's text as it is; escaping is the renderer's job (see docs/EMBEDDING.md).
+    assert "<img src=x onerror=\"alert('img')\">" in answer["answer"]
+    assert answer["citations"][0]["url"] == "javascript:alert('url')"
+
+    removed = api.delete("/api/articles/xss-article", headers=admin())
+    assert removed.status_code == 200 and removed.json()["removed"] == 1
+    assert "no article with id 'xss-article'" in error_of(api.delete("/api/articles/xss-article", headers=admin()), 404)
+
+
+@pytest.mark.parametrize("name, status, expected", [
+    ("../../etc/passwd.txt", 400, "not a plain file name"),
+    ("..\\secret.md", 400, "not a plain file name"),
+    (".hidden.txt", 400, "not a plain file name"),
+    ("run.exe", 415, "unsupported file type '.exe'"),
+    ("noext", 415, "unsupported file type 'none'"),
+])
+def test_uploads_with_unsafe_names_or_types_are_refused(api, name, status, expected):
+    assert expected in error_of(api.post("/api/articles", files={"file": (name, b"text")}, headers=admin()), status)
+
+
+def test_uploads_over_the_size_limit_are_413(api):
+    big = b"Words of an article. " * 4000  # 84 KB > max_upload_mb=0.05
+
+    message = error_of(api.post("/api/articles", files={"file": ("big.txt", big)}, headers=admin()), 413)
+    assert message == "the upload is larger than 0.05 MB, this server's limit (ASSISTANT_MAX_UPLOAD_MB)"
+
+
+def test_an_upload_that_cannot_be_read_is_400_naming_the_file(api):
+    message = error_of(api.post("/api/articles", files={"file": ("empty.txt", b"  \n")}, headers=admin()), 400)
+    assert message == "empty.txt: empty file"
+
+
+@pytest.fixture(scope="module")
+def article_site() -> Iterator[str]:
+    """A local web site serving tests/data/sources, for ingesting by URL without the internet."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DATA / "sources"))
+    handler.log_message = lambda *args: None
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as site:
+        threading.Thread(target=site.serve_forever, daemon=True).start()
+        yield f"http://127.0.0.1:{site.server_address[1]}"
+        site.shutdown()
+
+
+def test_an_article_can_be_ingested_by_url(api, article_site):
+    report = api.post("/api/articles", json={"url": f"{article_site}/article.html"}, headers=admin())
+
+    assert report.status_code == 200, report.text
+    assert report.json()["added"] == 1
+    ids = [a["id"] for a in api.get("/api/articles").json()]
+    assert f"127-0-0-1-{article_site.rsplit(':', 1)[1]}-article-html" in ids
+    assert "url: String should match pattern" in error_of(api.post("/api/articles", json={"url": "ftp://x"}, headers=admin()), 400)
+    assert "could not fetch: HTTP 404" in error_of(
+        api.post("/api/articles", json={"url": f"{article_site}/missing.html"}, headers=admin()), 400)
+    assert error_of(api.post("/api/articles", content=b"x", headers={**admin(), "Content-Type": "text/plain"}), 415)
+
+
+# ── the edges: pages, headers, configuration ────────────────────────────────────────────────
+
+
+def test_pages_may_be_framed_only_by_this_origin_by_default(api):
+    for path in ("/", "/embed/", "/api/health"):
+        headers = api.get(path).headers
+        assert headers["Content-Security-Policy"] == "frame-ancestors 'self'", path
+        assert headers["X-Frame-Options"] == "SAMEORIGIN", path
+        assert headers["X-Content-Type-Options"] == "nosniff"
+    preflight = api.options("/api/ask", headers={"Origin": "https://wiki.example.com", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_the_pages_hold_no_secret_and_the_embed_view_has_no_admin_controls(api):
+    main, embed = api.get("/config").text, api.get("/embed/config").text
+
+    assert TOKEN not in main and TOKEN not in embed
+    assert "Admin token" in main and "Admin token" not in embed and "Upload files" not in embed
+
+
+def test_embed_origins_may_frame_the_embed_view_and_call_the_api(sample_index, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    wiki = "https://wiki.example.com"
+    app = create_app(make_assistant(sample_index, fake_embedder, embed_origins=[wiki]), ui=False)
+    with TestClient(app) as client:
+        assert client.get("/embed/").headers["Content-Security-Policy"] == f"frame-ancestors 'self' {wiki}"
+        assert "X-Frame-Options" not in client.get("/embed/").headers
+        assert client.get("/").headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+        allowed = client.options("/api/ask", headers={"Origin": wiki, "Access-Control-Request-Method": "POST"})
+        assert allowed.headers["access-control-allow-origin"] == wiki
+        other = client.options("/api/ask", headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize("origin", ["*", "https://wiki.example.com/path", "https://a.com; script-src *", "wiki.example.com"])
+def test_an_embed_origin_that_is_not_an_origin_is_refused_at_start(sample_index, fake_embedder, origin):
+    with pytest.raises(AssistantError, match="not an origin like https://wiki.example.com"):
+        create_app(make_assistant(sample_index, fake_embedder, embed_origins=[origin]), ui=False)
+
+
+def test_without_an_admin_token_the_admin_endpoints_are_off(sample_index, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(make_assistant(sample_index, fake_embedder), ui=False)) as client:
+        message = error_of(client.delete("/api/articles/x", headers=admin()), 403)
+        assert "off on this server" in message and "--admin-token-env" in message
+        assert client.get("/api/health").json()["admin"] is False
+
+
+def test_without_an_index_questions_get_503_saying_how_to_build_one(tmp_path, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(make_assistant(tmp_path / "none", fake_embedder), ui=False)) as client:
+        assert "build one with `assistant ingest" in error_of(client.post("/api/ask", json={"question": "x?"}), 503)
+        assert "no index at" in error_of(client.get("/api/health"), 503)
+        assert error_of(client.get("/api/articles"), 503)
