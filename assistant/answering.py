@@ -39,7 +39,7 @@ _NEGATION = re.compile(r"\b(not|no|never|none|nor|without|neither|n't|cannot)\b|
 _ENTITY = re.compile(r"(?<!^)\b[A-Z][\w'’-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’-]*)*|\b\d[\d.,]*\d\b|\b\d\b")
 _PREFIXES = ("un", "non", "in", "im", "ir", "il", "dis", "ab", "anti", "counter", "mis")
 _EXCLUSIVE = re.compile(r"\b(only|first|last|largest|smallest|most|least|best|worst|never|always)\b", re.I)
-_DEFINE = re.compile(r"^\s*(?:who|what)\s+(?:is|was|are|were)\s+(?:an?\s+|the\s+)?(?P<x>.+?)\s*\??\s*$", re.I)
+_DEFINE = re.compile(r"^\s*(?:who|what)\s+(?P<verb>is|was|are|were)\s+(?:an?\s+|the\s+)?(?P<x>.+?)\s*\??\s*$", re.I)
 
 
 def _ABSENT_IDF(evidence) -> float:
@@ -229,12 +229,22 @@ class ExtractiveAnswerer:
         confidence = 0.0 if contradicts(ranked[0]) else self.calibration.abstainer(abstain_features(ranked))
         if confidence < self.calibration.abstain_below:
             return Draft((), True, confidence)
-        best = ranked[0]
-        said = [(definition(question, best.text) or best.text, best)]
-        if len(ranked) > 1 and ranked[1].score >= best.score - self.calibration.second_within:
-            said.append((ranked[1].text, ranked[1]))
+        chosen = choose(ranked, self.calibration.second_within)
+        said = [(definition(question, chosen[0].text) or chosen[0].text, chosen[0])]
+        if len(chosen) > 1 and said[0][0] == chosen[0].text:  # a definition stands alone
+            said.append((chosen[1].text, chosen[1]))
             said.sort(key=lambda pair: (pair[1].passage.rank, pair[1].start))  # read in article order
         return Draft(tuple(said), False, confidence)
+
+
+def choose(ranked: list[Candidate], second_within: float) -> list[Candidate]:
+    """The best sentence, and the runner-up when nearly as likely and sharing words with the question.
+
+    A runner-up that shares no word with the question is context, not part of the answer.
+    """
+    if len(ranked) > 1 and ranked[1].score >= ranked[0].score - second_within and ranked[1].features["coverage"] > 0:
+        return ranked[:2]
+    return ranked[:1]
 
 
 def contradicts(best: Candidate) -> bool:
@@ -285,7 +295,7 @@ def definition(question: str, sentence: str) -> str | None:
             pattern = re.compile(re.escape(name) + r"\s+(?P<v>is|was|are|were)\s+(?P<d>[^;:!?“”\"]+?)\s*(?:[;:.!?]|$)", re.I)
             found = pattern.search(sentence)
         if found:
-            verb = found.groupdict().get("v") or ("are" if subject.lower().endswith("s") and " " not in subject else "is")
+            verb = found.groupdict().get("v") or m.group("verb")  # the question's tense and number
             return f"{_cap(subject)} {verb.lower()} {found.group('d').strip()}."
     return None
 

@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.answering import CALIBRATION, Calibration, ExtractiveAnswerer, LinearModel, abstain_features, contradicts  # noqa: E402
+from assistant.answering import CALIBRATION, Calibration, ExtractiveAnswerer, LinearModel, abstain_features, choose, contradicts  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.evaluation import contains_answer  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
@@ -150,8 +150,7 @@ def main() -> int:
         r = oof.get(q["item"]["id"], [])
         if not r or p(q) < threshold:
             return None
-        said = [r[0]] + ([r[1]] if len(r) > 1 and r[1].score >= r[0].score - within else [])
-        return said
+        return choose(r, within)
 
     best_within, best_hit = 0.0, -1.0
     for within in np.arange(0.0, 0.61, 0.02):

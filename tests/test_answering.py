@@ -1,0 +1,78 @@
+"""The offline answerer's pieces: definitions, answer types, contradiction checks, citation numbering."""
+
+import numpy as np
+
+from assistant.answering import (
+    Candidate, Draft, ExtractiveAnswerer, answer_type, choose, cite, contradicts, definition, has_type, with_marker,
+)
+from assistant.types import Chunk, Passage
+
+
+def test_an_appositive_becomes_a_definition():
+    sentence = "“Why fight for Assad?” says Alexander Golts, a Moscow-based military expert."
+    assert definition("who is Alexander Golts?", sentence) == "Alexander Golts is a Moscow-based military expert."
+    assert definition("Who is Golts", sentence) == "Golts is a Moscow-based military expert."
+    assert definition("what is BM25?", "BM25 is a ranking function used by search engines.") == (
+        "BM25 is a ranking function used by search engines.")
+    assert definition("when did it start?", sentence) is None
+    assert definition("who is Vladimir Putin?", sentence) is None
+
+
+def test_answer_types_and_whether_a_sentence_holds_one():
+    assert answer_type("When did the embargo end?") == "time"
+    assert answer_type("How many people live there?") == "number"
+    assert answer_type("Who won the battle?") == "person"
+    assert answer_type("Where is the fort?") == "place"
+    assert has_type("time", "It ended in March 1974.", "When did it end?")
+    assert not has_type("time", "It ended quickly.", "When did it end in 1974?")
+    assert has_type("number", "About 30-50 applications arrive.", "How many applications?")
+
+
+def test_markers_go_before_the_final_full_stop():
+    assert with_marker("He left.", 1) == "He left [1]."
+    assert with_marker("“Is it?” he asked", 2) == "“Is it?” he asked [2]"
+
+
+def passage(rank=1, text="Alpha one. Beta two."):
+    return Passage(rank, Chunk("a", 0, 10, 10 + len(text), text), "Title", None, 0.03)
+
+
+def candidate(p, start, end, score=0.5, **features):
+    base = {"coverage": 0.5, "negation_unmatched": 0.0, "antonym": 0.0}
+    return Candidate(p, start, end, p.chunk.text[start - 10 : end - 10], 0, base | features, score)
+
+
+def test_cite_numbers_each_quoted_sentence_once_with_article_offsets():
+    p = passage()
+    first, second = candidate(p, 10, 20), candidate(p, 21, 30)
+    text, citations = cite(Draft(((first.text, first), (second.text, second), ("Again alpha one.", first)), False, 0.9))
+
+    assert text == "Alpha one [1]. Beta two [2]. Again alpha one [1]."
+    assert [(c.n, c.quote, c.start, c.end) for c in citations] == [(1, "Alpha one.", 10, 20), (2, "Beta two.", 21, 30)]
+
+
+def test_the_runner_up_joins_only_when_close_and_on_topic():
+    p = passage()
+    best, close, off_topic = candidate(p, 10, 20, 0.8), candidate(p, 21, 30, 0.75), candidate(p, 21, 30, 0.79, coverage=0.0)
+    assert choose([best, close], 0.1) == [best, close]
+    assert choose([best, close], 0.01) == [best]
+    assert choose([best, off_topic], 0.1) == [best]
+
+
+def test_a_negated_question_is_not_answered_by_an_unnegated_sentence():
+    p = passage()
+    assert contradicts(candidate(p, 10, 20, negation_unmatched=1.0))
+    assert not contradicts(candidate(p, 10, 20))
+
+
+class NoEvidence:
+    def idf(self, term):
+        return 1.0
+
+    def sentences(self, chunk):
+        return []
+
+
+def test_no_passages_means_abstention():
+    draft = ExtractiveAnswerer(NoEvidence()).draft("anything?", np.zeros(3, dtype=np.float32), [])
+    assert draft.abstained and draft.sentences == ()

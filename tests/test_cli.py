@@ -1,0 +1,108 @@
+"""The command line as people use it: a real process, real model, small articles."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def run(*args, index: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ASSISTANT_INDEX": str(index), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, input=stdin, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("articles")
+    (folder / "golts.md").write_text("---\ntitle: Russian volunteers\nurl: https://example.org/golts\n---\n"
+                                     "“Why fight for Assad?” says Alexander Golts, a Moscow-based military expert.\n"
+                                     "One recruiter gets 30-50 applications per day.\n")
+    (folder / "tea.txt").write_text("Tea notes\nGreen tea is brewed at 80 degrees. Black tea takes boiling water.\n")
+    (folder / "broken.jsonl").write_text('{"id": "ok", "title": "Fine", "text": "Rivers flow into the sea."}\n{not json\n')
+    (folder / "empty.txt").write_text("")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def index(corpus, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    path = tmp_path_factory.mktemp("cli") / "index"
+    return path, run("ingest", str(corpus), index=path)
+
+
+def test_ingest_reports_counts_and_names_each_bad_file(index, corpus):
+    _, result = index
+    assert result.returncode == 1  # something failed
+    assert "added 3, updated 0, unchanged 0, failed 2; chunks" in result.stdout
+    assert f"error: {corpus / 'broken.jsonl'}:2: malformed JSON" in result.stderr
+    assert f"error: {corpus / 'empty.txt'}: empty file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_articles_lists_ids_titles_urls_and_chunks(index):
+    path, _ = index
+    rows = json.loads(run("articles", "--json", index=path).stdout)
+    assert {r["id"]: (r["title"], r["url"]) for r in rows} == {
+        "golts": ("Russian volunteers", "https://example.org/golts"),
+        "tea": ("Tea notes", None),
+        "ok": ("Fine", None),
+    }
+    assert all(r["chunks"] >= 1 for r in rows)
+
+
+def test_ask_json_has_the_exact_answer_shape(index):
+    path, _ = index
+    answer = json.loads(run("ask", "who is Alexander Golts?", "--json", "-k", "3", index=path).stdout)
+
+    assert answer["answer"] == "Alexander Golts is a Moscow-based military expert [1]."
+    assert set(answer) >= {"id", "question", "answer", "abstained", "citations", "passages", "timing_ms"}
+    [c] = answer["citations"]
+    assert set(c) == {"n", "article_id", "title", "url", "chunk_id", "quote", "start", "end"}
+    assert (c["n"], c["article_id"], c["url"]) == (1, "golts", "https://example.org/golts")
+    assert len(answer["passages"]) <= 3
+    assert set(answer["timing_ms"]) == {"retrieve", "answer", "total"}
+
+
+def test_ask_prints_answer_and_numbered_sources(index):
+    path, _ = index
+    out = run("ask", "How many applications per day does the recruiter get?", index=path).stdout
+    assert "30-50 applications per day" in out and "[1]" in out
+    assert "Sources:\n  [1] Russian volunteers (golts, characters" in out
+
+
+def test_batch_echoes_ids_one_json_line_each(index, tmp_path):
+    path, _ = index
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "q1", "question": "who is Alexander Golts?"}\n{"id": 7, "question": "What temperature for green tea?"}\n')
+    lines = run("ask", "--batch", str(questions), index=path).stdout.splitlines()
+    answers = [json.loads(line) for line in lines]
+    assert [a["id"] for a in answers] == ["q1", 7]
+    assert "80 degrees" in answers[1]["answer"]
+
+
+def test_remove_really_removes_and_info_shows_the_manifest(index, tmp_path):
+    path, _ = index
+    assert run("remove", "tea", index=path).returncode == 0
+    assert "tea" not in {r["id"] for r in json.loads(run("articles", "--json", index=path).stdout)}
+    info = json.loads(run("info", index=path).stdout)
+    assert info["model"] == "all-MiniLM-L6-v2" and info["dimension"] == 384 and info["articles"] == 2
+    missing = run("remove", "nope", index=path)
+    assert missing.returncode == 1 and missing.stderr.startswith("Error: no article with id 'nope'")
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    result = run("ask", "anything?", index=tmp_path / "nothing-here")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"Error: no index at {tmp_path / 'nothing-here'}: build one with "
+                                     f"`assistant ingest PATH... --index {tmp_path / 'nothing-here'}`")
+
+
+def test_help_is_instant_because_heavy_modules_load_lazily():
+    code = "import sys, assistant.cli as c; c._parser(); print(sorted(m for m in ('torch','gradio','llama_index','sentence_transformers') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout.strip() == "[]"
