@@ -1,0 +1,320 @@
+"""LLM answers that stay grounded: number the sources, ask the model, verify every citation.
+
+A model can cite a source it was not given ("[9]" of five), cite one that does not say what the
+sentence says, or obey instructions planted in an article. None of that reaches the reader:
+
+    reply ─ split into sentences ─ parse [n] ─ drop n outside 1..k
+          ─ support(sentence, passage n) ≥ SUPPORT_THRESHOLD ? keep, quoting the passage's best sentence
+                                                             : drop, list the sentence as unsupported
+          ─ renumber the kept citations 1..m in order of appearance ─ Answer
+
+"Not in the sources" becomes the fixed abstention. A reply that keeps no citation, or repeats the
+system prompt, is a failure like a server error: the caller shows the offline answer with a note.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from assistant.answering import NOT_FOUND, Evidence
+from assistant.chat import condense
+from assistant.chunking import sentence_spans
+from assistant.embedding import Embedder
+from assistant.errors import LLMError
+from assistant.llm import LLM
+from assistant.prompts import Prompts, sources
+from assistant.terms import terms
+from assistant.types import Answer, Citation, Passage, Turn
+
+# support = LEXICAL_WEIGHT * (idf-weighted share of the sentence's terms found in the passage
+# sentence and its neighbours) + (1 - LEXICAL_WEIGHT) * cosine(sentence, passage sentence).
+# Calibrated by scripts/calibrate_grounding.py on squad2-dev (239 claims "question + gold answer"
+# against their gold passage; negatives: the same claims against the retrieved passages that lack the
+# answer, and claims with another question's answer against the gold passage). At 0.57: recall 0.90,
+# precision 0.85 on a pool of equal parts supported/unsupported; 0.7% of wrong-passage and 31% of
+# wrong-fact claims pass (a changed name or number in a long sentence is the hard case).
+SUPPORT_THRESHOLD = 0.57
+LEXICAL_WEIGHT = 0.5
+
+MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")  # [3] or [1, 2]: the one place citations are parsed
+_MARKERS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
+_LEADING_MARKERS = re.compile(r"^(?:\[\d+(?:\s*,\s*\d+)*\]\s*)+")
+# "The sources do not say ...", "not mentioned in the articles": the model declining to answer.
+_SOURCES = r"(?:sources?|articles?|passages?|context|documents?|texts?)"
+_DECLINES = re.compile(
+    rf"\b{_SOURCES}\s+(?:do|does|did)(?:\s+not|n['’]t)\s+(?:say|mention|state|contain|answer|include|provide|"
+    r"specify|give|discuss|cover|address)"
+    rf"|\bnot\s+(?:mentioned|stated|found|given|provided|specified|covered|addressed)\s+in\s+the\s+{_SOURCES}"
+    rf"|\b(?:no|nothing)\s+(?:information|mention)\b[^.]*\b{_SOURCES}\b"
+    r"|\b(?:cannot|can['’]t|unable to)\s+(?:answer|tell|say|find)\b", re.I)
+LEAK_WORDS = 8  # this many consecutive words of the system prompt in a reply = it leaked
+
+
+@dataclass(frozen=True)
+class Support:
+    """How well one passage supports a claim, and the sentence of the passage that supports it best."""
+
+    score: float
+    start: int
+    end: int
+    quote: str
+
+
+def support(claim: str, vector: np.ndarray, passage: Passage, evidence: Evidence,
+            lexical_weight: float = LEXICAL_WEIGHT) -> Support | None:
+    """The best-supporting sentence of `passage` for `claim` (None if the passage has no sentences).
+
+    Args:
+        claim: a sentence of the model's reply, without citation markers.
+        vector: the claim's unit-norm embedding (same model as the index's sentence vectors).
+        passage: the passage the claim cites.
+        evidence: the index's sentence spans, vectors and term idf (the Retriever).
+        lexical_weight: share of the lexical part in the score (calibration varies it).
+    """
+    weights = {t: evidence.idf(t) for t in set(terms(claim))}
+    total = sum(weights.values()) or 1.0
+    chunk = passage.chunk
+    sentences = evidence.sentences(chunk)
+    texts = [chunk.text[s - chunk.start : e - chunk.start] for s, e, _ in sentences]
+    sentence_terms = [set(terms(t)) for t in texts]
+    best: Support | None = None
+    for i, (start, end, sentence_vector) in enumerate(sentences):
+        window = sentence_terms[i].union(*sentence_terms[max(0, i - 1) : i + 2])
+        lexical = sum(w for t, w in weights.items() if t in window) / total
+        score = lexical_weight * lexical + (1 - lexical_weight) * float(sentence_vector @ vector)
+        if best is None or score > best.score:
+            best = Support(score, start, end, texts[i])
+    return best
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a reply: its parts, each a piece of text followed by the numbers it cites."""
+
+    parts: tuple[tuple[str, tuple[int, ...]], ...]
+
+    @property
+    def text(self) -> str:
+        """The sentence without citation markers."""
+        return _tidy("".join(text for text, _ in self.parts))
+
+    def claim(self, index: int) -> str:
+        """What the citations after part `index` vouch for: the clause before them, or the sentence if short."""
+        clause = _tidy(self.parts[index][0])
+        return clause if len(terms(clause)) >= 3 else self.text
+
+
+def sentences(reply: str) -> list[Sentence]:
+    """The reply's sentences, with markers placed after a full stop ('He left. [1]') moved back to it."""
+    pieces: list[str] = []
+    for start, end in sentence_spans(reply):
+        piece = reply[start:end]
+        lead = _LEADING_MARKERS.match(piece)
+        if lead and pieces:
+            pieces[-1] += " " + lead.group().strip()
+            piece = piece[lead.end() :]
+        if piece.strip():
+            pieces.append(piece)
+    out = []
+    for piece in pieces:
+        parts, at = [], 0
+        for match in _MARKERS.finditer(piece):
+            numbers = tuple(int(n) for group in MARKER.findall(match.group()) for n in group.split(","))
+            parts.append((piece[at : match.start()], numbers))
+            at = match.end()
+        parts.append((piece[at:], ()))
+        out.append(Sentence(tuple(parts)))
+    return out
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A reply after verification: text with renumbered markers, the citations, what lost support."""
+
+    answer: str
+    citations: tuple[Citation, ...]
+    unsupported: tuple[str, ...]
+
+
+def verify(reply: str, passages: Sequence[Passage], evidence: Evidence, embedder: Embedder) -> Verified:
+    """Keep only citations that are in range and supported; renumber them 1..m in order of appearance."""
+    said = sentences(reply)
+    claims = [(si, pi) for si, s in enumerate(said) for pi, (_, numbers) in enumerate(s.parts) if numbers]
+    vectors = embedder.embed([said[si].claim(pi) for si, pi in claims]) if claims else []
+    kept: dict[tuple[int, int], list[int]] = {}
+    citations: list[Citation] = []
+    by_quote: dict[tuple[str, int], int] = {}
+    for (si, pi), vector in zip(claims, vectors):
+        numbers = kept.setdefault((si, pi), [])
+        for n in dict.fromkeys(said[si].parts[pi][1]):
+            if not 1 <= n <= len(passages):
+                continue  # a source the model was never given
+            passage = passages[n - 1]
+            found = support(said[si].claim(pi), vector, passage, evidence)
+            if found is None or found.score < SUPPORT_THRESHOLD:
+                continue
+            key = (passage.chunk.id, found.start)
+            if key not in by_quote:
+                by_quote[key] = len(citations) + 1
+                citations.append(Citation(
+                    n=by_quote[key], article_id=passage.chunk.article_id, title=passage.title, url=passage.url,
+                    chunk_id=passage.chunk.id, quote=found.quote, start=found.start, end=found.end,
+                ))
+            if by_quote[key] not in numbers:
+                numbers.append(by_quote[key])
+    texts, unsupported = [], []
+    for si, sentence in enumerate(said):
+        out = ""
+        for pi, (text, _) in enumerate(sentence.parts):
+            out += text + "".join(f"[{n}]" for n in kept.get((si, pi), ()))
+        texts.append(_place_markers(out))
+        if not any(kept.get((si, pi)) for pi in range(len(sentence.parts))) and not _DECLINES.search(sentence.text):
+            unsupported.append(sentence.text)
+    return Verified(" ".join(t for t in texts if t), tuple(citations), tuple(unsupported))
+
+
+def declines(reply: str, not_found: str = NOT_FOUND) -> bool:
+    """Did the model say the sources don't answer (and cite nothing)?"""
+    if MARKER.search(reply):
+        return False
+    words = _words(reply)
+    return _words(not_found) in words or (bool(_DECLINES.search(reply)) and len(words.split()) <= 40)
+
+
+def repeats(reply: str, secret: str, allowed: str = "") -> bool:
+    """Does the reply contain LEAK_WORDS consecutive words of `secret` that are not in `allowed`?"""
+    grams = _ngrams(secret) - _ngrams(allowed)
+    return bool(grams & _ngrams(reply))
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question ready for retrieval: `search` stands alone; `failure` says why the LLM can't be used."""
+
+    question: str
+    history: tuple[Turn, ...]
+    search: str
+    failure: str | None = None
+
+
+class GroundedAnswerer:
+    """Answers with an LLM over retrieved passages and shows only what the passages support."""
+
+    def __init__(self, llm: LLM, prompts: Prompts):
+        self.llm = llm
+        self.prompts = prompts
+
+    def condense(self, question: str, history: Sequence[Turn]) -> Query:
+        """Rewrite a follow-up to stand alone with the condense prompt; offline `condense` if that fails.
+
+        A failed call also marks the query, so the answer falls back at once instead of waiting for
+        a second timeout from the same server.
+        """
+        history = tuple(Turn(t.question, strip_markers(t.answer)) for t in history)
+        if not history:
+            return Query(question, history, question)
+        try:
+            reply = self.llm.complete(self.prompts.condense_messages(question, history))
+        except LLMError as exc:
+            return Query(question, history, condense(question, history), str(exc))
+        lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
+        rewritten = re.sub(r"^(standalone question|question)\s*:\s*", "", lines[0], flags=re.I).strip(" \"'“”") if lines else ""
+        if not rewritten or len(rewritten) > 500:  # not a question: use the offline rewrite
+            return Query(question, history, condense(question, history))
+        return Query(question, history, rewritten)
+
+    def stream(self, query: Query, passages: Sequence[Passage], evidence: Evidence, embedder: Embedder,
+               offline: Answer) -> Iterator[str | Answer]:
+        """The model's text as it arrives, then the verified Answer (or `offline` with a note why)."""
+        if query.failure:
+            yield _fallback(offline, query.failure)
+            return
+        if not passages:
+            yield offline  # nothing retrieved: nothing an LLM could cite
+            return
+        messages = self.prompts.answer_messages(query.question, query.history, passages, NOT_FOUND)
+        system = messages[0].content
+        secret = _ngrams(system) - _ngrams(sources(passages) + " " + NOT_FOUND)
+        reply, shown = "", 0
+        try:
+            for piece in self.llm.stream(messages):
+                reply += piece
+                if secret & _ngrams(reply):
+                    raise self._leak()
+                # Hold back the last LEAK_WORDS - 1 words: they could be the start of a leak that
+                # the next piece completes, and what has been shown cannot be taken back.
+                safe = _leak_safe_end(reply)
+                if safe > shown:
+                    yield reply[shown:safe]
+                    shown = safe
+            if reply[shown:]:
+                yield reply[shown:]
+            answer = self.ground(query.question, reply, passages, evidence, embedder, system)
+        except LLMError as exc:
+            yield _fallback(offline, str(exc))
+            return
+        yield answer
+
+    def ground(self, question: str, reply: str, passages: Sequence[Passage], evidence: Evidence,
+               embedder: Embedder, system: str) -> Answer:
+        """The reply as a verified Answer; raises LLMError when it cannot be shown."""
+        if not reply.strip():
+            raise LLMError(f"the language model {self.llm.name!r} sent an empty reply")
+        if declines(reply):
+            return Answer(question, NOT_FOUND, True, (), tuple(passages))
+        if repeats(reply, system, sources(passages) + " " + NOT_FOUND):
+            raise self._leak()
+        verified = verify(reply, passages, evidence, embedder)
+        if not verified.citations:
+            raise LLMError(f"the language model {self.llm.name!r} wrote an answer that no retrieved passage "
+                           "supports (it cited none, or only sources it was not given)")
+        return Answer(question, verified.answer, False, verified.citations, tuple(passages),
+                      unsupported=verified.unsupported)
+
+
+    def _leak(self) -> LLMError:
+        return LLMError(f"the language model {self.llm.name!r} repeated its instructions instead of "
+                           "answering (an article may contain instructions aimed at it)")
+
+
+def strip_markers(text: str) -> str:
+    """'He left [1].' -> 'He left.'"""
+    return _tidy(_MARKERS.sub("", text))
+
+
+def _fallback(offline: Answer, why: str) -> Answer:
+    return replace(offline, note=f"Showing the offline answer: {why}.")
+
+
+def _place_markers(sentence: str) -> str:
+    """Tidy spacing, and put markers before the closing full stop: 'He left.[1]' -> 'He left [1].'"""
+    sentence = _tidy(sentence)
+    sentence = re.sub(r"\s*\.\s*((?:\[\d+\])+)$", r" \1.", sentence)
+    return re.sub(r"\s*((?:\[\d+\])+)", r" \1", sentence).strip()
+
+
+def _leak_safe_end(text: str) -> int:
+    """Where the text stops being safe to show: before its last LEAK_WORDS - 1 words."""
+    starts = [m.start() for m in _WORD.finditer(text)]
+    return starts[-(LEAK_WORDS - 1)] if len(starts) >= LEAK_WORDS - 1 else 0
+
+
+def _tidy(text: str) -> str:
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))
+
+
+_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z0-9]+)*", re.I)  # "don't" is one word, as in _words
+
+
+def _words(text: str) -> str:
+    """Lower-case words, apostrophes removed: the unit the leak check counts."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower().replace("’", "'").replace("'", "")))
+
+
+def _ngrams(text: str) -> set[tuple[str, ...]]:
+    words = _words(text).split()
+    return {tuple(words[i : i + LEAK_WORDS]) for i in range(len(words) - LEAK_WORDS + 1)}
