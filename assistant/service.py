@@ -11,6 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 
 from assistant.answering import NOT_FOUND, ExtractiveAnswerer, cite
 from assistant.chat import condense
@@ -18,7 +19,10 @@ from assistant.chunking import Chunker
 from assistant.config import Settings
 from assistant.embedding import Embedder, SentenceTransformerEmbedder
 from assistant.errors import AssistantError, InputError
+from assistant.grounding import GroundedAnswerer
 from assistant.indexer import Indexer, IngestReport
+from assistant.llm import LLM, llm_from_settings
+from assistant.prompts import Prompts
 from assistant.retrieval import Retriever
 from assistant.sources import read_sources
 from assistant.store import IndexDir
@@ -28,8 +32,12 @@ from assistant.types import Answer, Article, Passage, Turn
 class Assistant:
     """Everything a user can do with one index."""
 
-    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None):
+    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None,
+                 llm: LLM | None = None):
         self.settings = settings or Settings()
+        llm = llm if llm is not None else llm_from_settings(self.settings)
+        # Prompts are read and checked here, so a broken template stops start-up, not a question.
+        self._grounded = GroundedAnswerer(llm, Prompts.load()) if llm else None
         self.index = IndexDir(self.settings.index)
         self._embedder = embedder
         self._retriever: Retriever | None = None
@@ -102,6 +110,9 @@ class Assistant:
 
     def ask(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Answer:
         """A cited answer from the offline answerer, or an abstention with related passages."""
+        if self._grounded:  # the LLM answer is the stream's last item
+            *_, answer = self.stream(question, history, top_k)
+            return answer
         began = time.perf_counter()
         question = _clean(question)
         query = condense(question, history)
@@ -124,10 +135,31 @@ class Assistant:
         The offline answerer has its answer at once, so it yields it sentence by sentence; an LLM
         backend yields its tokens as they arrive. The last item is always the Answer.
         """
+        if self._grounded:
+            yield from self._stream_llm(question, history, top_k)
+            return
         answer = self.ask(question, history, top_k)
         for piece in re.split(r"(?<=\]\.|\] ) ", answer.answer) if not answer.abstained else [answer.answer]:
             yield piece + " "
         yield answer
+
+    def _stream_llm(self, question: str, history: Sequence[Turn], top_k: int | None) -> Iterator[str | Answer]:
+        """The LLM's tokens, then its verified Answer; the offline answer (with a note) if it fails."""
+        began = time.perf_counter()
+        query = self._grounded.condense(_clean(question), history)
+        retriever = self.retriever()
+        vector = self.embedder.embed([query.search])[0]
+        passages = retriever.search(query.search, top_k or self.settings.top_k, vector)
+        retrieved = time.perf_counter()
+        draft = self._answerer.draft(query.search, vector, passages)
+        text, citations = (NOT_FOUND, ()) if draft.abstained else cite(draft)
+        offline = Answer(query.question, text, draft.abstained, citations, tuple(passages))
+        for item in self._grounded.stream(query, passages, retriever, self.embedder, offline):
+            if isinstance(item, Answer):
+                done = time.perf_counter()
+                item = replace(item, timing_ms={"retrieve": (retrieved - began) * 1000,
+                                                "answer": (done - retrieved) * 1000, "total": (done - began) * 1000})
+            yield item
 
 
 def _clean(question: str) -> str:
