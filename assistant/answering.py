@@ -63,7 +63,7 @@ def answer_type(question: str) -> str:
     q = question.lower()
     if re.search(r"\bwhen\b|\bwhat (year|years|date|day|month|time|century|decade|era|period)\b|\bwhich (year|century|decade)\b|\bhow long ago\b", q):
         return "time"
-    if re.search(r"\bhow (many|much|long|far|old|large|big|high|tall|often|fast)\b|\bwhat (percentage|percent|number|amount|proportion|fraction)\b", q):
+    if re.search(r"\bhow (many|much|long|far|old|tall)\b|\bwhat (percentage|percent|number|amount|proportion|fraction)\b", q):
         return "number"
     if re.search(r"\bwho\b|\bwhom\b|\bwhose\b", q):
         return "person"
@@ -211,6 +211,7 @@ class ExtractiveAnswerer:
                     "fused": passage.score * 61 / 2,
                     "dense": dense[i],
                     "dense_gap": passage_dense - dense[i],
+                    "dense_neighbours": max(dense[max(0, i - 1) : i + 2]),
                     "first": float(i == 0),
                     "log_words": math.log1p(len(texts[i].split())),
                 }

@@ -35,7 +35,10 @@ def _punkt():
     bundled = Path(core.origin).parent / "_static" / "nltk_cache"  # type: ignore[union-attr]
     if str(bundled) not in nltk.data.path:
         nltk.data.path.append(str(bundled))
-    return PunktTokenizer("english")
+    tokenizer = PunktTokenizer("english")
+    # Abbreviations Punkt's English model misses; a split at "e.g." would quote half a sentence.
+    tokenizer._params.abbrev_types.update({"e.g", "i.e", "etc", "vs", "cf", "approx", "ca", "al", "fig"})
+    return tokenizer
 
 
 def sentence_spans(text: str) -> list[Span]:
