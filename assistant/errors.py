@@ -7,6 +7,7 @@
     │   ├── IndexMismatch   built with another model or chunking
     │   └── IndexLocked     another ingest is writing
     ├── NotFound            an article id that is not indexed
+    ├── PromptError         a prompt template is missing or broken
     └── LLMError            the optional LLM backend failed (callers fall back)
 
 Each message says what failed, the value, and what to do next.
@@ -47,6 +48,10 @@ class IndexLocked(IndexError_):
 
 
 class NotFound(AssistantError):
+    pass
+
+
+class PromptError(AssistantError):
     pass
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import AssistantError
+from assistant.errors import PromptError
 from assistant.llm import Message
 from assistant.types import Passage, Turn
 
@@ -44,28 +44,28 @@ class Template:
 
     @classmethod
     def load(cls, path: Path, variables: frozenset[str]) -> Template:
-        """Read and check a template; raises AssistantError naming the file on any problem."""
+        """Read and check a template; raises PromptError naming the file on any problem."""
         allowed = ", ".join("{" + v + "}" for v in sorted(variables))
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise AssistantError(f"prompt template {path} is missing; restore it (git checkout {path.name}) "
+            raise PromptError(f"prompt template {path} is missing; restore it (git checkout {path.name}) "
                                  f"or write one using {allowed}") from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise AssistantError(f"prompt template {path} cannot be read ({exc}); save it as UTF-8 text") from None
+            raise PromptError(f"prompt template {path} cannot be read ({exc}); save it as UTF-8 text") from None
         try:
             placeholders = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(text) if f is not None]
         except ValueError as exc:
-            raise AssistantError(f"prompt template {path} is malformed ({exc}); "
+            raise PromptError(f"prompt template {path} is malformed ({exc}); "
                                  "write {{ and }} for a literal brace") from None
         for field, spec, conv in placeholders:
             if field not in variables or spec or conv:
                 shown = "{" + field + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
-                raise AssistantError(f"prompt template {path} uses {shown}, which is not one of its "
+                raise PromptError(f"prompt template {path} uses {shown}, which is not one of its "
                                      f"variables ({allowed}); write {{{{ and }}}} for a literal brace, see prompts/README.md")
         missing = variables - {field for field, _, _ in placeholders}
         if missing:
-            raise AssistantError(f"prompt template {path} does not use "
+            raise PromptError(f"prompt template {path} does not use "
                                  f"{', '.join('{' + v + '}' for v in sorted(missing))}; see prompts/README.md")
         return cls(path.stem, path, text)
 

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from assistant.errors import AssistantError
+from assistant.errors import PromptError
 from assistant.prompts import PROMPTS, VARIABLES, Prompts, conversation
 from assistant.types import Chunk, Passage, Turn
 
@@ -68,7 +68,7 @@ def test_a_broken_template_fails_at_load_naming_its_file(tmp_path, name, text, c
     prompts = shutil.copytree(PROMPTS, tmp_path / "prompts")
     (prompts / f"{name}.txt").write_text(text)
 
-    with pytest.raises(AssistantError) as error:
+    with pytest.raises(PromptError) as error:
         Prompts.load(prompts)
 
     assert f"{name}.txt" in str(error.value)
@@ -79,7 +79,7 @@ def test_a_missing_template_is_named(tmp_path):
     prompts = shutil.copytree(PROMPTS, tmp_path / "prompts")
     (prompts / "answer.txt").unlink()
 
-    with pytest.raises(AssistantError, match=r"answer\.txt is missing"):
+    with pytest.raises(PromptError, match=r"answer\.txt is missing"):
         Prompts.load(prompts)
 
 
