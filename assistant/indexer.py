@@ -151,11 +151,14 @@ class Indexer:
             return self._embed_all(chunk_texts, bar), self._embed_all(sentence_texts, bar)
 
     def _embed_all(self, texts: list[str], bar) -> np.ndarray:
+        """Embed in batches of similar length: padding to the longest text in a batch is wasted work."""
         out = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         batch = 64
-        for i in range(0, len(texts), batch):
-            out[i : i + batch] = self.embedder.embed(texts[i : i + batch])
-            bar.update(len(texts[i : i + batch]))
+        for i in range(0, len(order), batch):
+            rows = order[i : i + batch]
+            out[rows] = self.embedder.embed([texts[r] for r in rows])
+            bar.update(len(rows))
         return out
 
     def _write(self, stored: list[StoredArticle], vectors: np.ndarray, sentence_vectors: np.ndarray) -> int:
