@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
+from fastapi.responses import RedirectResponse
 
 from assistant import web
 from assistant.errors import AssistantError, IndexNotBuilt
@@ -37,6 +38,8 @@ THEME = gr.themes.Soft(
     font=["Inter", "ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"],
     font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
 )
+# In a frame every pixel counts: no page margins, the chat fills the frame's height.
+EMBED_CSS = ".gradio-container .main { padding: 6px 8px !important; }"
 # Questions answered at once per page; the work is CPU-bound and the model is shared.
 CHAT_CONCURRENCY = 4
 
@@ -44,9 +47,11 @@ CHAT_CONCURRENCY = 4
 def mount(app, assistant: Assistant, *, admin_token: str | None) -> None:
     """Mount /embed and then / (a mount at / catches every path, so it goes last)."""
     max_file_size = f"{int(assistant.settings.max_upload_mb * 1024)}kb"
-    common = {"theme": THEME, "css": web.CSS, "ssr_mode": False, "pwa": False, "run_history": False}
-    gr.mount_gradio_app(app, embed_page(assistant), path="/embed", footer_links=[], **common)
-    gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token), path="/",
+    common = {"theme": THEME, "ssr_mode": False, "pwa": False, "run_history": False}
+    # Relative, so it also lands right under a proxy's sub-path: /tools/assistant/embed -> .../embed/
+    app.add_api_route("/embed", lambda: RedirectResponse("embed/"), methods=["GET", "HEAD"], include_in_schema=False)
+    gr.mount_gradio_app(app, embed_page(assistant), path="/embed", footer_links=[], css=web.CSS + EMBED_CSS, **common)
+    gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token), path="/", css=web.CSS,
                         footer_links=["api", "settings"], max_file_size=max_file_size, **common)
 
 
@@ -68,8 +73,7 @@ def chat_page(assistant: Assistant, *, admin_token: str | None = None) -> gr.Blo
 
 def embed_page(assistant: Assistant) -> gr.Blocks:
     """The chat alone, sized to its frame."""
-    with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True,
-                   elem_classes=["qa-embed"]) as page:
+    with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True, fill_width=True) as page:
         _chat(assistant, height=None, autofocus=False)
     return page
 
@@ -96,7 +100,7 @@ def _chat(assistant: Assistant, *, height, autofocus: bool) -> gr.ChatInterface:
     return gr.ChatInterface(
         respond, chatbot=chatbot, examples=EXAMPLES, api_name="chat", concurrency_limit=CHAT_CONCURRENCY,
         textbox=gr.Textbox(placeholder="Ask about the articles…", show_label=False, autofocus=autofocus,
-                           max_length=2000, submit_btn=True),
+                           max_length=2000, submit_btn=True, elem_classes=["qa-question"]),
         fill_height=True, flagging_mode="never",
     )
 
@@ -190,7 +194,7 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
         with _readable_errors():
             report = assistant.ingest_articles(items, progress=True)
         lines = [f"Added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-                 f"failed {report.failed}; {report.chunks} chunks embedded, {report.total_chunks} in the index."]
+                 f"failed {report.failed}; chunks embedded: {report.chunks}, in the index: {report.total_chunks}."]
         kind = "error" if report.failed and not (report.added or report.updated or report.unchanged) else "ok"
         message = "".join(web.message_html(line, kind=kind) for line in lines + [str(e) for e in report.errors])
         return (message, *listing(), None, "")

@@ -205,5 +205,4 @@ a.qa-title:hover { text-decoration: underline; }
 .qa-ok { background: var(--background-fill-secondary); }
 .qa-error { background: #fee2e2; color: #7f1d1d; }
 .qa-refresh { max-width: 8rem; }
-.qa-embed { padding: 0 !important; }
 """

@@ -32,7 +32,8 @@ def running(app) -> Iterator[str]:
     """Serve `app` with uvicorn on a free port of 127.0.0.1 in a thread; yield its base URL."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                                timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -42,7 +43,7 @@ def running(app) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     finally:
-        server.should_exit = server.force_exit = True
+        server.should_exit = True
         thread.join(10)
 
 
@@ -237,6 +238,13 @@ def test_pages_may_be_framed_only_by_this_origin_by_default(api):
         assert headers["X-Content-Type-Options"] == "nosniff"
     preflight = api.options("/api/ask", headers={"Origin": "https://wiki.example.com", "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_the_embed_view_is_found_with_or_without_the_trailing_slash(api):
+    redirect = api.get("/embed", follow_redirects=False)
+
+    assert redirect.status_code == 307 and redirect.headers["Location"] == "embed/"  # relative: proxy-proof
+    assert api.get("/embed", follow_redirects=True).status_code == 200
 
 
 def test_the_pages_hold_no_secret_and_the_embed_view_has_no_admin_controls(api):
