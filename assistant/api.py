@@ -184,7 +184,7 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     # Gradio adds no CORS headers of its own when the parent app has this middleware.
     app.add_middleware(
         CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
-        allow_headers=["Authorization", "Content-Type"],
+        allow_headers=["*"],  # Gradio's web component sends headers of its own
     )
     _add_error_handlers(app)
     admin = _admin_dependency(admin_token)

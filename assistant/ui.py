@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 
 from assistant import web
 from assistant.errors import AssistantError, IndexNotBuilt
@@ -38,6 +38,8 @@ THEME = gr.themes.Soft(
     font=["Inter", "ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"],
     font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
 )
+# Loads the `<gradio-app>` element from ./assets/, which the /embed app serves.
+WEB_COMPONENT = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
 # In a frame every pixel counts: no page margins, the chat fills the frame's height.
 EMBED_CSS = ".gradio-container .main { padding: 6px 8px !important; }"
 # Questions answered at once per page; the work is CPU-bound and the model is shared.
@@ -50,6 +52,9 @@ def mount(app, assistant: Assistant, *, admin_token: str | None) -> None:
     common = {"theme": THEME, "ssr_mode": False, "pwa": False, "run_history": False}
     # Relative, so it also lands right under a proxy's sub-path: /tools/assistant/embed -> .../embed/
     app.add_api_route("/embed", lambda: RedirectResponse("embed/"), methods=["GET", "HEAD"], include_in_schema=False)
+    # Gradio's web component, served from here so a wiki needs no CDN: <script src=".../embed/gradio.js">
+    app.add_api_route("/embed/gradio.js", lambda: FileResponse(WEB_COMPONENT, media_type="text/javascript"),
+                      methods=["GET", "HEAD"], include_in_schema=False)
     gr.mount_gradio_app(app, embed_page(assistant), path="/embed", footer_links=[], css=web.CSS + EMBED_CSS, **common)
     gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token), path="/", css=web.CSS,
                         footer_links=["api", "settings"], max_file_size=max_file_size, **common)

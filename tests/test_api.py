@@ -245,6 +245,8 @@ def test_the_embed_view_is_found_with_or_without_the_trailing_slash(api):
 
     assert redirect.status_code == 307 and redirect.headers["Location"] == "embed/"  # relative: proxy-proof
     assert api.get("/embed", follow_redirects=True).status_code == 200
+    script = api.get("/embed/gradio.js")  # Gradio's web component, for wikis without internet
+    assert script.status_code == 200 and script.headers["Content-Type"].startswith("text/javascript")
 
 
 def test_the_pages_hold_no_secret_and_the_embed_view_has_no_admin_controls(api):

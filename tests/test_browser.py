@@ -56,7 +56,7 @@ def running(app) -> Iterator[str]:
 
 
 class Wiki(http.server.ThreadingHTTPServer):
-    """A static wiki serving tests/data/web/wiki.html, whose iframe shows the assistant's /embed/."""
+    """A static wiki serving the pages in tests/data/web: / is wiki.html, which frames /embed/."""
 
     assistant_url = ""
 
@@ -65,7 +65,11 @@ class Wiki(http.server.ThreadingHTTPServer):
 
         class Page(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                body = (WEB / "wiki.html").read_text().replace("ASSISTANT_URL", wiki.assistant_url).encode()
+                page = WEB / (self.path.strip("/") or "wiki.html")
+                if page.suffix != ".html" or page.parent != WEB or not page.exists():
+                    self.send_error(404)
+                    return
+                body = page.read_text().replace("ASSISTANT_URL", wiki.assistant_url).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
@@ -237,6 +241,17 @@ def test_a_wiki_page_embeds_the_chat_in_an_iframe_and_questions_work_there(page,
     expect(frame.get_by_text("Admin token")).to_have_count(0)
     expect(frame.get_by_role("tab", name="Collection")).to_have_count(0)
     screenshot(page, "wiki-embed")
+
+
+def test_a_wiki_page_can_use_gradios_web_component_served_by_the_assistant(page, app_url, wiki):
+    from playwright.sync_api import expect
+
+    page.goto(f"http://127.0.0.1:{wiki.port}/wiki-web-component.html")
+    page.locator("gradio-app button.example", has_text=GOLTS).click()
+    message = finished(page, 0)
+
+    expect(message.locator(".qa-source mark")).to_contain_text("says Alexander Golts")
+    screenshot(page, "wiki-web-component")
 
 
 def test_a_page_on_an_origin_not_in_embed_origins_cannot_frame_the_chat(page, app_url, wiki):
