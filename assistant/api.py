@@ -194,7 +194,10 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
 
     @app.post("/api/ask", response_model=AnswerOut, responses=_errors(400, 413, 503), tags=["answers"])
     async def ask(body: AskIn) -> dict:
-        """A cited answer, or `abstained: true` with related passages. Pass earlier turns as `history` for follow-ups."""
+        """A cited answer, or `abstained: true` with related passages.
+
+        Pass the earlier turns of a conversation as `history` so follow-up questions resolve.
+        """
         history = [Turn(t.question, t.answer) for t in body.history]
         answer = await anyio.to_thread.run_sync(assistant.ask, body.question, history, body.top_k, limiter=cpu)
         return answer.to_dict()
@@ -232,9 +235,11 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
                 body = UrlIn.model_validate_json(await request.body())
             except ValidationError as exc:
                 raise HTTPException(400, _describe(exc.errors())) from None
-            items = await run_in_threadpool(lambda: list(read_sources([body.url], fetch_timeout=settings.fetch_timeout)))
+            fetched = read_sources([body.url], fetch_timeout=settings.fetch_timeout)
+            items = await run_in_threadpool(list, fetched)
         else:
-            raise HTTPException(415, f"send multipart/form-data with files, or JSON {{\"url\": ...}}; got '{media_type or 'no content type'}'")
+            got = media_type or "no content type"
+            raise HTTPException(415, f"send multipart/form-data with files, or JSON {{\"url\": ...}}; got '{got}'")
         if items and all(isinstance(i, InputError) for i in items):
             raise HTTPException(400, "; ".join(str(i) for i in items))
         return (await run_in_threadpool(assistant.ingest_articles, items)).to_dict()
@@ -430,7 +435,8 @@ class BodyLimitMiddleware:
             limit, message = JSON_BODY_LIMIT, f"the request body is larger than {JSON_BODY_LIMIT // MB} MB"
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            response = JSONResponse({"error": {"status": 413, "message": message}}, 413, headers={"Connection": "close"})
+            body = {"error": {"status": 413, "message": message}}
+            response = JSONResponse(body, 413, headers={"Connection": "close"})
             return await response(scope, receive, send)
         received = 0
 

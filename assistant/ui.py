@@ -10,6 +10,7 @@ which keeps every article string inert. Errors reach the page as `gr.Error` mess
 
 from __future__ import annotations
 
+import html
 import logging
 import secrets
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import gradio as gr
 from fastapi.responses import FileResponse, RedirectResponse
 
 from assistant import web
-from assistant.errors import AssistantError, IndexNotBuilt
+from assistant.errors import AssistantError
 from assistant.service import Assistant
 from assistant.sources import SUPPORTED_SUFFIXES, read_sources, read_upload
 from assistant.types import Answer, Turn
@@ -99,7 +100,8 @@ def _chat(assistant: Assistant, *, height, autofocus: bool) -> gr.ChatInterface:
                     yield web.partial_html(text)
 
     chatbot = gr.Chatbot(
-        height=height, min_height=360, scale=1, show_label=False, latex_delimiters=[], buttons=["copy"], feedback_options=None,
+        height=height, min_height=360, scale=1, show_label=False, buttons=["copy"], feedback_options=None,
+        latex_delimiters=[],  # "$$" in an article is text, not a formula
         placeholder="Ask a question about the indexed articles.", elem_classes=["qa-chat"],
     )
     return gr.ChatInterface(
@@ -139,11 +141,15 @@ def _readable_errors() -> Iterator[None]:
     try:
         yield
     except AssistantError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
+        raise _error(str(exc)) from None
     except Exception as exc:
         log.exception("the chat failed")
-        raise gr.Error(f"Something went wrong on the server ({type(exc).__name__}); its log has the details.",
-                       print_exception=False) from None
+        raise _error(f"Something went wrong on the server ({type(exc).__name__}); its log has the details.") from None
+
+
+def _error(message: str) -> gr.Error:
+    """A message for the page's error toast, which renders HTML: names and URLs in it stay text."""
+    return gr.Error(html.escape(message), print_exception=False)
 
 
 # ── collection ──────────────────────────────────────────────────────────────────────────────
@@ -153,7 +159,7 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
     def listing():
         try:
             rows = assistant.articles()
-        except IndexNotBuilt as exc:
+        except AssistantError as exc:  # no index yet, or one built with other settings
             return web.message_html(str(exc), kind="error"), gr.update(choices=[])
         choices = [(f"{r['title']} ({r['id']})", r["id"]) for r in rows]
         return web.articles_html(rows), gr.update(choices=choices, value=[])
@@ -184,13 +190,15 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
 
     def check(given: str) -> None:
         if not given or not secrets.compare_digest(given.encode(), admin_token.encode()):
-            raise gr.Error("Wrong or missing admin token.", print_exception=False)
+            raise _error("Wrong or missing admin token.")
 
     def ingest(given, paths, link, progress=gr.Progress(track_tqdm=True)):
         check(given)
         paths, link = paths or [], (link or "").strip()
         if not paths and not link:
-            raise gr.Error("Choose files to upload or enter a URL first.", print_exception=False)
+            raise _error("Choose files to upload or enter a URL first.")
+        if link and not link.lower().startswith(("http://", "https://")):  # not a path on the server
+            raise _error(f"'{link}' is not a web address; enter one that starts with https://")
         progress(0, desc="Reading")
         items = [item for path in paths for item in read_upload(Path(path).name, Path(path).read_bytes())]
         if link:
@@ -207,10 +215,11 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
     def drop(given, chosen):
         check(given)
         if not chosen:
-            raise gr.Error("Choose the articles to remove first.", print_exception=False)
+            raise _error("Choose the articles to remove first.")
         with _readable_errors():
             report = assistant.remove(chosen)
-        message = web.message_html(f"Removed {report.removed} article(s); {report.total_chunks} chunks left.", kind="ok")
+        message = web.message_html(f"Removed {report.removed}; chunks left in the index: {report.total_chunks}.",
+                                   kind="ok")
         return (message, *listing())
 
     page.load(listing, outputs=[table, ids], api_visibility="private")

@@ -278,7 +278,13 @@ def test_admin_panel_refuses_a_wrong_token_readably_and_adds_an_upload_with_the_
     expect(page.get_by_text("Traceback")).to_have_count(0)
 
     page.get_by_label("Admin token").fill(TOKEN)
+    page.get_by_label("…or fetch a URL").fill("<img src=x onerror=alert('url')>")
+    page.get_by_role("button", name="Add to the index").click()
+    expect(page.get_by_text("'<img src=x onerror=alert('url')>' is not a web address")).to_be_visible()
+
+    page.get_by_label("…or fetch a URL").fill("")
     page.get_by_role("button", name="Add to the index").click()
     expect(page.locator(".qa-status").first).to_contain_text("Added 1, updated 0, unchanged 0, failed 0")
     expect(page.locator(".qa-articles")).to_contain_text("Glaciers of Norway")
     screenshot(page, "collection-admin")
+    assert page.dialogs == [] and page.locator("img[src=x]").count() == 0
