@@ -50,10 +50,14 @@ def answer_html(answer: Answer) -> str:
         body = _related(answer.passages)
         return f'<div class="qa qa-abstained">{_answer_div(answer.answer, ())}{body}</div>'
     sources = "".join(_source(c, answer.passages) for c in answer.citations)
-    note = f'<div class="qa-note">{inert(answer.note)}</div>' if answer.note else ""
+    unsupported = "".join(f"<li>{inert(s)}</li>" for s in answer.unsupported)
+    if unsupported:  # sentences an LLM wrote that no passage supports: shown apart, never as the answer
+        label = '<div class="qa-label">Not supported by the sources</div>'
+        unsupported = f'<div class="qa-related">{label}<ul>{unsupported}</ul></div>'
+    note = f'<div class="qa-note">Note: {inert(answer.note)}</div>' if answer.note else ""
     return (
-        f'<div class="qa">{_answer_div(answer.answer, answer.citations)}{note}'
-        f'<div class="qa-sources"><div class="qa-label">Sources</div>{sources}</div></div>'
+        f'<div class="qa">{_answer_div(answer.answer, answer.citations)}'
+        f'<div class="qa-sources"><div class="qa-label">Sources</div>{sources}</div>{unsupported}{note}</div>'
     )
 
 

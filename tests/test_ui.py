@@ -103,6 +103,18 @@ def test_an_abstention_says_so_plainly_and_lists_related_reading_not_sources():
     assert "Preamble. Some sentence. Afterword." in text
 
 
+def test_sentences_no_source_supports_and_notes_are_shown_apart_from_the_answer():
+    from dataclasses import replace
+
+    answer = replace(_answer("Golts is an expert."), unsupported=("He was born in <b>1950</b>.",),
+                     note="the LLM did not answer; this is the offline answer")
+    parsed = _Markup(web.answer_html(answer))
+
+    assert "Not supported by the sources" in parsed.text and "He was born in <b>1950</b>." in parsed.text
+    assert "Note: the LLM did not answer; this is the offline answer" in parsed.text
+    assert web.plain_answer(web.answer_html(answer)) == answer.answer
+
+
 def test_the_answer_text_is_recovered_from_a_message_for_follow_up_questions():
     from assistant.ui import turns
 
