@@ -29,7 +29,7 @@ index: $(STAMP)
 
 # Browser tests drive Debian's Chromium (never `playwright install`: it downloads a browser).
 chromium:
-	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || echo "warning: could not install chromium; browser tests will be skipped"
+	@test -x /usr/bin/chromium -a -x /usr/sbin/nginx || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium nginx >/dev/null; } || echo "warning: could not install chromium and nginx; browser and nginx proxy tests will be skipped"
 
 clean:
 	rm -rf $(VENV) index/CURRENT index/v-* index/.tmp-*

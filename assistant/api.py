@@ -12,6 +12,7 @@ the `AssistantError` behind it. Who may frame `/embed` or call the API from anot
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -22,7 +23,7 @@ import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -37,7 +38,7 @@ from assistant.errors import (
 )
 from assistant.service import Assistant
 from assistant.sources import SUPPORTED_SUFFIXES, read_sources, read_upload
-from assistant.types import Turn
+from assistant.types import Answer, Turn
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class AskIn(_In):
     question: str = Field(min_length=1, max_length=2000, examples=["who is Alexander Golts?"])
     history: list[TurnIn] = Field([], max_length=50, description="earlier turns, oldest first, for follow-ups")
     top_k: int | None = Field(None, ge=1, le=50, description="passages to retrieve (default: the server's top_k)")
+    stream: bool = Field(False, description="answer as server-sent events: `token` pieces, then one `answer`")
 
 
 class SearchIn(_In):
@@ -193,14 +195,24 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     cpu = anyio.CapacityLimiter(os.cpu_count() or 1)
 
     @app.post("/api/ask", response_model=AnswerOut, responses=_errors(400, 413, 503), tags=["answers"])
-    async def ask(body: AskIn) -> dict:
+    async def ask(body: AskIn) -> Any:
         """A cited answer, or `abstained: true` with related passages.
 
         Pass the earlier turns of a conversation as `history` so follow-up questions resolve.
+        With `"stream": true` the reply is `text/event-stream`: `event: token` with `{"text"}` as
+        the answer is produced, then one `event: answer` with the Answer JSON, whose `answer`
+        replaces the streamed text (citations may be renumbered or dropped when verified).
         """
         history = [Turn(t.question, t.answer) for t in body.history]
-        answer = await anyio.to_thread.run_sync(assistant.ask, body.question, history, body.top_k, limiter=cpu)
-        return answer.to_dict()
+        if not body.stream:
+            answer = await anyio.to_thread.run_sync(assistant.ask, body.question, history, body.top_k, limiter=cpu)
+            return answer.to_dict()
+        pieces = assistant.stream(body.question, history, body.top_k)
+        # Take the first piece before answering 200, so a bad question or a missing index gets
+        # its proper status and the one error shape rather than a broken stream.
+        first = await anyio.to_thread.run_sync(next, pieces, limiter=cpu)
+        return StreamingResponse(_events(first, pieces), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @app.post("/api/search", response_model=SearchOut, responses=_errors(400, 413, 503), tags=["answers"])
     async def search(body: SearchIn) -> dict:
@@ -449,3 +461,19 @@ class BodyLimitMiddleware:
             return event
 
         await self.app(scope, counted, send)
+
+
+def _events(first: str | Answer, rest) -> Any:
+    """Server-sent events for a streamed answer: `token` pieces, then the final `answer`."""
+
+    def event(item: str | Answer) -> str:
+        if isinstance(item, Answer):
+            return f"event: answer\ndata: {json.dumps(item.to_dict(), ensure_ascii=False)}\n\n"
+        return f"event: token\ndata: {json.dumps({'text': item}, ensure_ascii=False)}\n\n"
+
+    yield event(first)
+    try:
+        for item in rest:
+            yield event(item)
+    except AssistantError as exc:  # after the 200 is sent, an error can only be an event
+        yield f"event: error\ndata: {json.dumps({'error': {'status': 500, 'message': str(exc)}})}\n\n"

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,3 +54,23 @@ def sample_index(tmp_path_factory, real_embedder) -> Path:
 @pytest.fixture(scope="session")
 def sample_assistant(sample_index, real_embedder) -> Assistant:
     return make_assistant(sample_index, real_embedder)
+
+
+@contextmanager
+def live_server(app) -> Iterator[str]:
+    """Serve an ASGI `app` with uvicorn on a free port of 127.0.0.1 in a thread; yield its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                           timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

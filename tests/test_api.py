@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import functools
+import json
 import http.server
 import re
 import shutil
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import make_assistant
+from conftest import live_server, make_assistant
 from assistant.api import create_app
 from assistant.errors import AssistantError
 
@@ -27,24 +26,6 @@ XSS_ARTICLE = DATA / "web" / "xss-article.md"
 ANSWER_KEYS = {"id", "question", "answer", "abstained", "citations", "passages", "timing_ms", "unsupported"}
 
 
-@contextmanager
-def running(app) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free port of 127.0.0.1 in a thread; yield its base URL."""
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +34,7 @@ def api(sample_index, real_embedder, tmp_path_factory) -> Iterator[httpx.Client]
     index = tmp_path_factory.mktemp("api") / "index"
     shutil.copytree(sample_index, index)
     assistant = make_assistant(index, real_embedder, max_upload_mb=0.05)
-    with running(create_app(assistant, admin_token=TOKEN)) as url, httpx.Client(base_url=url, timeout=60) as client:
+    with live_server(create_app(assistant, admin_token=TOKEN)) as url, httpx.Client(base_url=url, timeout=60) as client:
         yield client
 
 
@@ -80,6 +61,20 @@ def test_ask_returns_the_answer_json_with_checkable_citations(api):
     assert {int(n) for n in re.findall(r"\[(\d+)\]", answer["answer"])} == {c["n"] for c in answer["citations"]}
     assert "says Alexander Golts, a Moscow-based military expert." in answer["citations"][0]["quote"]
     assert [p["rank"] for p in answer["passages"]] == list(range(1, len(answer["passages"]) + 1))
+
+
+def test_stream_true_sends_tokens_then_the_final_answer_as_server_sent_events(api):
+    with api.stream("POST", "/api/ask", json={"question": "who is Alexander Golts?", "stream": True}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        body = "".join(response.iter_text())
+
+    events = [(m.group(1), json.loads(m.group(2))) for m in re.finditer(r"event: (\w+)\ndata: (.*)\n\n", body)]
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "answer" and set(kinds[:-1]) == {"token"}
+    streamed = "".join(data["text"] for _, data in events[:-1])
+    final = events[-1][1]
+    assert set(final) - {"note"} == ANSWER_KEYS
+    assert streamed.strip() == final["answer"] and final["answer"].startswith("Alexander Golts is")
 
 
 def test_a_follow_up_uses_the_history_and_top_k_limits_passages(api):
@@ -291,5 +286,7 @@ def test_without_an_index_questions_get_503_saying_how_to_build_one(tmp_path, fa
 
     with TestClient(create_app(make_assistant(tmp_path / "none", fake_embedder), ui=False)) as client:
         assert "build one with `assistant ingest" in error_of(client.post("/api/ask", json={"question": "x?"}), 503)
+        streamed = client.post("/api/ask", json={"question": "x?", "stream": True})
+        assert "build one with `assistant ingest" in error_of(streamed, 503)
         assert "no index at" in error_of(client.get("/api/health"), 503)
         assert error_of(client.get("/api/articles"), 503)

@@ -11,13 +11,12 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import make_assistant
+from conftest import live_server, make_assistant
 from assistant.api import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -35,24 +34,6 @@ GOLTS = "who is Alexander Golts?"
 TIMEOUT = 30_000  # ms; answers take well under a second, a loaded CI machine may be slow to paint
 
 
-@contextmanager
-def running(app) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free port of 127.0.0.1 in a thread; yield its base URL."""
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 class Wiki(http.server.ThreadingHTTPServer):
@@ -100,7 +81,7 @@ def app_url(sample_index, real_embedder, tmp_path_factory, wiki) -> Iterator[str
     index = tmp_path_factory.mktemp("browser") / "index"
     shutil.copytree(sample_index, index)
     assistant = make_assistant(index, real_embedder, embed_origins=[f"http://127.0.0.1:{wiki.port}"])
-    with running(create_app(assistant, admin_token=TOKEN)) as url:
+    with live_server(create_app(assistant, admin_token=TOKEN)) as url:
         wiki.assistant_url = url
         article = WEB / "xss-article.md"
         report = httpx.post(f"{url}/api/articles", files={"file": (article.name, article.read_bytes())},

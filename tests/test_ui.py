@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from html.parser import HTMLParser
 
 import pytest
 
-from conftest import make_assistant
+from conftest import live_server, make_assistant
 from assistant import web
 from assistant.types import Answer, Chunk, Citation, Passage
 
@@ -140,31 +137,13 @@ def test_the_collection_lists_titles_as_text():
 # ── the /chat endpoint, as a Python program uses it ─────────────────────────────────────────
 
 
-@contextmanager
-def running(app) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free port of 127.0.0.1 in a thread; yield its base URL."""
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture(scope="module")
 def chat_url(sample_index, real_embedder) -> Iterator[str]:
     from assistant.api import create_app
 
-    with running(create_app(make_assistant(sample_index, real_embedder))) as url:
+    with live_server(create_app(make_assistant(sample_index, real_embedder))) as url:
         yield url
 
 
