@@ -28,7 +28,6 @@ from assistant.answering import CALIBRATION, Calibration, ExtractiveAnswerer, Li
 from assistant.config import Settings  # noqa: E402
 from assistant.evaluation import contains_answer  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
-from assistant.sources import read_sources  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval" / "squad2-dev"
 
