@@ -113,9 +113,12 @@ class Assistant:
         if self._grounded:  # the LLM answer is the stream's last item
             *_, answer = self.stream(question, history, top_k)
             return answer
-        began = time.perf_counter()
         question = _clean(question)
-        query = condense(question, history)
+        return self._answer_offline(question, condense(question, history), top_k)
+
+    def _answer_offline(self, question: str, query: str, top_k: int | None) -> Answer:
+        """Retrieve for the (condensed) `query` and answer it extractively, timing both steps."""
+        began = time.perf_counter()
         retriever = self.retriever()
         vector = self.embedder.embed([query])[0]
         passages = retriever.search(query, top_k or self.settings.top_k, vector)
@@ -127,7 +130,6 @@ class Assistant:
             "retrieve": (retrieved - began) * 1000, "answer": (done - retrieved) * 1000, "total": (done - began) * 1000,
         }
         return Answer(question, text, draft.abstained, citations, tuple(passages), timing)
-
 
     def stream(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Iterator[str | Answer]:
         """The answer as text pieces to show while it is produced, then the final Answer.
@@ -147,18 +149,12 @@ class Assistant:
         """The LLM's tokens, then its verified Answer; the offline answer (with a note) if it fails."""
         began = time.perf_counter()
         query = self._grounded.condense(_clean(question), history)
-        retriever = self.retriever()
-        vector = self.embedder.embed([query.search])[0]
-        passages = retriever.search(query.search, top_k or self.settings.top_k, vector)
-        retrieved = time.perf_counter()
-        draft = self._answerer.draft(query.search, vector, passages)
-        text, citations = (NOT_FOUND, ()) if draft.abstained else cite(draft)
-        offline = Answer(query.question, text, draft.abstained, citations, tuple(passages))
-        for item in self._grounded.stream(query, passages, retriever, self.embedder, offline):
+        offline = self._answer_offline(query.question, query.search, top_k)
+        for item in self._grounded.stream(query, list(offline.passages), self.retriever(), self.embedder, offline):
             if isinstance(item, Answer):
-                done = time.perf_counter()
-                item = replace(item, timing_ms={"retrieve": (retrieved - began) * 1000,
-                                                "answer": (done - retrieved) * 1000, "total": (done - began) * 1000})
+                total = (time.perf_counter() - began) * 1000
+                retrieve = offline.timing_ms["retrieve"]
+                item = replace(item, timing_ms={"retrieve": retrieve, "answer": total - retrieve, "total": total})
             yield item
 
 
