@@ -27,6 +27,12 @@ def test_sentences_exclude_whitespace_and_keep_a_quoted_question_with_its_speake
     assert spans == ["First one.", "“Why fight?” says Alexander Golts, an expert.", "A heading", "Last line."]
 
 
+def test_a_markdown_image_does_not_end_a_sentence():
+    text = "It was painted by ![Monet](m.png) in 1872. It hangs in Paris."
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "It was painted by ![Monet](m.png) in 1872.", "It hangs in Paris."]
+
+
 def test_chunks_are_whole_sentences_within_the_token_budget():
     text = " ".join(f"Sentence number {i} talks about topic {i}." for i in range(40))
     chunks = chunker(max_tokens=30, overlap=8).chunk(Article("a", "A", text))
