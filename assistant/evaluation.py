@@ -13,7 +13,7 @@ import string
 import time
 from collections.abc import Callable, Sequence
 
-from assistant.types import Answer
+from assistant.types import Answer, markers
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation + "“”‘’—–")
@@ -32,8 +32,7 @@ def contains_answer(text: str, answers: Sequence[str]) -> bool:
 
 def citations_valid(answer: Answer, article_text: Callable[[str], str]) -> bool:
     """Every [n] has a citation and vice versa, and every quote is the article's text at its offsets."""
-    markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)}
-    if markers != {c.n for c in answer.citations}:
+    if set(markers(answer.answer)) != {c.n for c in answer.citations}:
         return False
     return all(article_text(c.article_id)[c.start : c.end] == c.quote for c in answer.citations)
 

@@ -40,7 +40,7 @@ from assistant.types import Answer, Citation, Passage, Turn
 SUPPORT_THRESHOLD = 0.57
 LEXICAL_WEIGHT = 0.5
 
-MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")  # [3] or [1, 2]: the one place citations are parsed
+MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")  # [3] or [1, 2]: the one place a model's citations are parsed
 _MARKERS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 _LEADING_MARKERS = re.compile(r"^(?:\[\d+(?:\s*,\s*\d+)*\]\s*)+")
 # "The sources do not say ...", "not mentioned in the articles": the model declining to answer.

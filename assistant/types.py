@@ -6,7 +6,16 @@ Frozen dataclasses, so a value seen in one stage cannot change under another.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
+
+
+MARKER = re.compile(r"\[(\d+)\]")  # a citation marker in an answer
+
+
+def markers(text: str) -> list[int]:
+    """The citation numbers `[n]` of an answer's text, in order: the one parser of final answers."""
+    return [int(n) for n in MARKER.findall(text)]
 
 
 @dataclass(frozen=True)

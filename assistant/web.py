@@ -16,12 +16,11 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from assistant.types import Answer, Citation, Passage
+from assistant.types import MARKER, Answer, Citation, Passage, markers
 
 # Characters that start markdown syntax (emphasis, links, images, code, headings, tables,
 # strikethrough, autolinks after ':'), LaTeX ('$', '\'), or HTML ('<', '>', '&', quotes).
 _ACTIVE = {c: f"&#{ord(c)};" for c in "&<>\"'`*_[](){}#!|~$\\:=+-"}
-_MARKER = re.compile(r"\[(\d+)\]")
 _ANSWER = re.compile(r'<div class="qa-answer">(.*?)</div>', re.S)
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")  # newlines too: a message must not contain a blank line
@@ -63,8 +62,7 @@ def answer_html(answer: Answer) -> str:
 
 def partial_html(text: str) -> str:
     """An answer still streaming in: its text so far, markers styled, no sources yet."""
-    numbers = [int(n) for n in _MARKER.findall(text)]
-    return f'<div class="qa qa-streaming">{_answer_div(text, numbers)}</div>'
+    return f'<div class="qa qa-streaming">{_answer_div(text, markers(text))}</div>'
 
 
 def plain_answer(message: str) -> str:
@@ -103,7 +101,7 @@ def _answer_div(text: str, cited: Iterable[Citation] | Iterable[int]) -> str:
     """Answer text with its `[n]` markers as badges; a `[n]` that cites nothing stays text."""
     numbers = {c if isinstance(c, int) else c.n for c in cited}
     out, last = [], 0
-    for match in _MARKER.finditer(text):
+    for match in MARKER.finditer(text):
         if int(match.group(1)) in numbers:
             out += [inert(text[last : match.start()]), f'<sup class="qa-marker">[{int(match.group(1))}]</sup>']
             last = match.end()
