@@ -42,11 +42,6 @@ _EXCLUSIVE = re.compile(r"\b(only|first|last|largest|smallest|most|least|best|wo
 _DEFINE = re.compile(r"^\s*(?:who|what)\s+(?P<verb>is|was|are|were)\s+(?:an?\s+|the\s+)?(?P<x>.+?)\s*\??\s*$", re.I)
 
 
-def _ABSENT_IDF(evidence) -> float:
-    """The idf of a term no chunk contains (BM25's idf with df = 0)."""
-    return evidence.idf("\x00never-a-term") - 1e-9
-
-
 def _flipped(question_words: set[str], sentence_words: set[str]) -> bool:
     """A question word that is a sentence word with a negating prefix added or removed ("abnormal"/"normal")."""
     for word in question_words - sentence_words:
@@ -112,6 +107,8 @@ class Evidence(Protocol):
 
     def idf(self, term: str) -> float: ...
 
+    def document_frequency(self, term: str) -> int: ...
+
     def sentences(self, chunk: Chunk) -> list[tuple[int, int, np.ndarray]]: ...
 
 
@@ -167,7 +164,7 @@ class ExtractiveAnswerer:
         q_entities = {m.lower() for m in _ENTITY.findall(question.strip())}
         q_words = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
         # Terms the collection never mentions: the question is about something that is not here.
-        absent = sum(1 for t in q_terms if self.evidence.idf(t) >= _ABSENT_IDF(self.evidence))
+        absent = sum(1 for t in q_terms if self.evidence.document_frequency(t) == 0)
         seen: set[tuple[str, int]] = set()
         out: list[Candidate] = []
         for passage in passages:

@@ -89,17 +89,23 @@ class Retriever:
         self._bm25.similarity_top_k = min(k, self.count)
         return [_hit(n) for n in self._bm25.retrieve(query) if n.score > 0]
 
-    def idf(self, term: str) -> float:
-        """Inverse document frequency of a stemmed term over all chunks (BM25's formula).
+    def document_frequency(self, term: str) -> int:
+        """How many chunks contain a stemmed term.
 
         Read from the bm25s score matrix (one column per vocabulary term) rather than kept twice.
-        A term absent from the collection gets the highest idf: it is the most telling when missing.
         """
         if not self.count:
-            return 0.0
+            return 0
         bm25 = self._bm25.bm25
         column = bm25.vocab_dict.get(term)
-        df = 0 if column is None else int(bm25.scores["indptr"][column + 1] - bm25.scores["indptr"][column])
+        return 0 if column is None else int(bm25.scores["indptr"][column + 1] - bm25.scores["indptr"][column])
+
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency; a term no chunk contains gets the highest value,
+        since it is the most telling when missing."""
+        if not self.count:
+            return 0.0
+        df = self.document_frequency(term)
         return math.log(1 + (self.count - df + 0.5) / (df + 0.5))
 
     def search(self, query: str, top_k: int, vector: np.ndarray | None = None, depth: int = 30) -> list[Passage]:

@@ -69,6 +69,9 @@ class NoEvidence:
     def idf(self, term):
         return 1.0
 
+    def document_frequency(self, term):
+        return 1
+
     def sentences(self, chunk):
         return []
 
