@@ -60,9 +60,9 @@ def sentence_spans(text: str) -> list[Span]:
             lead = len(piece) - len(piece.lstrip())
             span = (base + s + lead, base + s + lead + len(stripped))
             # Punkt ends a sentence at a quoted question ('...for Assad?” says Golts') and at the
-            # "!" of a markdown image ('painted by ![a](b.png)'); a sentence does not start in lower
-            # case or with "[", so such a piece continues the one before.
-            if line_spans and (stripped[0].islower() or stripped[0] == "["):
+            # "!" of a markdown image ('painted by ![a](b.png)'); neither piece is a new sentence.
+            image = stripped[0] == "[" and text[span[0] - 1 : span[0]] == "!"
+            if line_spans and (stripped[0].islower() or image):
                 line_spans[-1] = (line_spans[-1][0], span[1])
             else:
                 line_spans.append(span)
