@@ -278,24 +278,46 @@ def abstain_features(ranked: list[Candidate]) -> dict[str, float]:
     }
 
 
+# News attribution before a titled name: 'says military expert X', 'according to analyst X'.
+_SAYS = r"(?:says|said|told|writes|wrote|according to|by)"
+
+
 def definition(question: str, sentence: str) -> str | None:
-    """'X, a Moscow-based military expert' -> 'X is a Moscow-based military expert.' for who/what-is X."""
+    """A who/what-is question answered as a definition, from the forms news writing uses:
+
+    'X, a Moscow-based military expert,'  'X is a military expert.'  'says military expert X'
+    -> 'X is a Moscow-based military expert.' The name keeps the article's spelling.
+    """
     m = _DEFINE.match(question)
     if not m:
         return None
     subject = m.group("x").strip()
-    names = [subject] + ([subject.split()[-1]] if len(subject.split()) > 1 else [])
-    for name in names:
-        pattern = re.compile(
-            re.escape(name) + r"\s*,\s*(?P<d>(?:a|an|the|one of)\s[^,;:.!?“”\"()]+?)\s*(?:[,;:.!?”\"]|$)", re.I)
-        found = pattern.search(sentence)
-        if not found:
-            pattern = re.compile(re.escape(name) + r"\s+(?P<v>is|was|are|were)\s+(?P<d>[^;:!?“”\"]+?)\s*(?:[;:.!?]|$)", re.I)
-            found = pattern.search(sentence)
-        if found:
-            verb = found.groupdict().get("v") or m.group("verb")  # the question's tense and number
-            return f"{_cap(subject)} {verb.lower()} {found.group('d').strip()}."
+    words = subject.split()
+    for name in [subject] + ([words[-1]] if len(words) > 1 else []):
+        n = re.escape(name)
+        for kind, pattern in (
+            ("apposition", rf"\b(?P<n>{n})\s*,\s*(?P<d>(?:a|an|the|one of)\s[^,;:.!?“”\"()]+?)\s*(?:[,;:.!?”\"]|$)"),
+            ("copula", rf"\b(?P<n>{n})\s+(?P<v>is|was|are|were)\s+(?P<d>[^;:!?“”\"]+?)\s*(?:[;:.!?]|$)"),
+            ("title", rf"\b{_SAYS}\s+(?:the\s+)?(?P<d>(?:[\w’'-]+\s+){{1,5}}?)(?P<n>{n})\b"),
+        ):
+            found = re.search(pattern, sentence, re.I)
+            if not found or (kind == "title" and not _role(found.group("d"), name != subject)):
+                continue
+            described = found.group("d").strip()
+            if kind == "title":  # 'military expert' -> 'a military expert'
+                described = ("an " if described[0].lower() in "aeiou" else "a ") + described
+            verb = found.groupdict().get("v") or m.group("verb")  # else the question's tense and number
+            return f"{_cap(found.group('n') if name == subject else subject)} {verb.lower()} {described}."
     return None
+
+
+def _role(descriptor: str, partial_name: bool) -> bool:
+    """Words before a name describe a role ('military expert') when they end in a lower-case noun.
+
+    Not for a bare last name: before 'Golts' stands 'Alexander', part of the name itself.
+    """
+    last = descriptor.split()[-1]
+    return not partial_name and last.isalpha() and last.islower() and len(last) > 3
 
 
 def _cap(text: str) -> str:

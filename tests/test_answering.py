@@ -14,6 +14,11 @@ def test_an_appositive_becomes_a_definition():
     assert definition("Who is Golts", sentence) == "Golts is a Moscow-based military expert."
     assert definition("what is BM25?", "BM25 is a ranking function used by search engines.") == (
         "BM25 is a ranking function used by search engines.")
+    assert definition("who is alexander golts?", "Russia is ready, says Moscow-based military expert Alexander Golts.") == (
+        "Alexander Golts is a Moscow-based military expert.")
+    assert definition("who is Alexander Golts?", "Golts said so, according to Alexander Golts.") is None
+    assert definition("who was Golts?", "He met Alexander Golts in 2015.") is None
+    assert definition("who is Alexander Golts?", "Then he visited Alexander Golts.") is None
     assert definition("when did it start?", sentence) is None
     assert definition("who is Vladimir Putin?", sentence) is None
 
