@@ -79,7 +79,7 @@ class Indexer:
                 kept = [s for s in old.values() if s.article.id not in fresh]
                 new = [self._split(a) for a in fresh.values()]
                 report.chunks = sum(len(s.chunks) for s in new)
-                old_chunks, old_sentences = self._old_vectors(kept)
+                old_chunks, old_sentences = self._old_vectors(kept, old)
                 new_chunks, new_sentences = self._embed(new, progress)
                 report.total_chunks = self._write(
                     kept + new, np.vstack([old_chunks, new_chunks]), np.vstack([old_sentences, new_sentences])
@@ -99,7 +99,7 @@ class Indexer:
                 raise NotFound(f"no article with id {', '.join(map(repr, unknown))} in {self.index.root}; "
                                "see `assistant articles`")
             kept = [s for s in old.values() if s.article.id not in set(ids)]
-            total = self._write(kept, *self._old_vectors(kept))
+            total = self._write(kept, *self._old_vectors(kept, old))
         return IngestReport(removed=len(set(ids)), total_chunks=total, seconds=time.perf_counter() - began)
 
     def _load_existing(self) -> dict[str, StoredArticle]:
@@ -113,11 +113,14 @@ class Indexer:
         chunks = self.chunker.chunk(article, sentences)
         return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences))
 
-    def _old_vectors(self, kept: list[StoredArticle]) -> tuple[np.ndarray, np.ndarray]:
+    def _old_vectors(
+        self, kept: list[StoredArticle], live_articles: dict[str, StoredArticle]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Chunk and sentence vectors of kept articles, read back from the live version by position.
 
         faiss is used directly here: llama-index's FaissVectorStore cannot delete, and its
-        FaissMapVectorStore reuses ids after a delete. Positions follow articles.jsonl order.
+        FaissMapVectorStore reuses ids after a delete. Positions follow the live version's article
+        order (`live_articles`, as read from its articles.jsonl).
         """
         empty = np.zeros((0, self.embedder.dimension), dtype=np.float32)
         if not kept:
@@ -128,7 +131,7 @@ class Indexer:
         flat = faiss.read_index(str(live / VECTORS))
         sentence_matrix = np.load(live / SENTENCE_VECTORS, mmap_mode="r")
         chunk_rows, sentence_rows, c, s = {}, {}, 0, 0
-        for stored in self.index.articles().values():
+        for stored in live_articles.values():
             chunk_rows[stored.article.id] = (c, len(stored.chunks))
             sentence_rows[stored.article.id] = (s, len(stored.sentences))
             c += len(stored.chunks)
