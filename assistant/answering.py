@@ -88,7 +88,6 @@ class Candidate:
     start: int
     end: int
     text: str
-    position: int  # sentence number within the passage
     features: dict[str, float] = field(default_factory=dict)
     score: float = 0.0
 
@@ -212,7 +211,7 @@ class ExtractiveAnswerer:
                     "first": float(i == 0),
                     "log_words": math.log1p(len(texts[i].split())),
                 }
-                out.append(Candidate(passage, start, end, texts[i], i, features))
+                out.append(Candidate(passage, start, end, texts[i], features))
         return out
 
     def rank(self, candidates: list[Candidate]) -> list[Candidate]:

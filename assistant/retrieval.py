@@ -43,7 +43,6 @@ class Retriever:
         from llama_index.vector_stores.faiss import FaissVectorStore
 
         self.count = count  # chunks in the index
-        self._dense = None
         self._bm25 = None
         if count == 0:
             return

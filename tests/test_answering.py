@@ -44,7 +44,7 @@ def passage(rank=1, text="Alpha one. Beta two."):
 
 def candidate(p, start, end, score=0.5, **features):
     base = {"coverage": 0.5, "negation_unmatched": 0.0, "antonym": 0.0}
-    return Candidate(p, start, end, p.chunk.text[start - 10 : end - 10], 0, base | features, score)
+    return Candidate(p, start, end, p.chunk.text[start - 10 : end - 10], base | features, score)
 
 
 def test_cite_numbers_each_quoted_sentence_once_with_article_offsets():
