@@ -180,7 +180,9 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         title="Article assistant",
         version=__version__,
         description="Ask questions about the indexed articles; every answer cites the sentences it comes from.",
+        docs_url=None,  # served below from local files: FastAPI's default page loads Swagger UI from a CDN
     )
+    _add_offline_docs(app)
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb)
     app.add_middleware(EdgeMiddleware, embed_origins=origins)
     # Gradio adds no CORS headers of its own when the parent app has this middleware.
@@ -349,6 +351,31 @@ async def _uploads(request: Request) -> list:
         named.append((name, await upload.read()))
     await form.close()
     return await run_in_threadpool(lambda: [item for name, data in named for item in read_upload(name, data)])
+
+
+def _add_offline_docs(app: FastAPI) -> None:
+    """OpenAPI at /docs with Swagger UI's files from the fastapi-offline package, so it works offline.
+
+    Only its static files are used (Swagger UI 5, which reads FastAPI's OpenAPI 3.1).
+    """
+    from pathlib import Path
+
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs/static", StaticFiles(directory=str(static)), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> Any:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} API",
+            swagger_js_url=f"{root}/docs/static/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/static/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/static/favicon.png",
+        )
 
 
 def _add_error_handlers(app: FastAPI) -> None:

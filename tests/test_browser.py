@@ -269,3 +269,15 @@ def test_admin_panel_refuses_a_wrong_token_readably_and_adds_an_upload_with_the_
     expect(page.locator(".qa-articles")).to_contain_text("Glaciers of Norway")
     screenshot(page, "collection-admin")
     assert page.dialogs == [] and page.locator("img[src=x]").count() == 0
+
+
+def test_the_openapi_page_renders_without_internet(page, app_url):
+    from playwright.sync_api import expect
+
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{app_url}/docs")
+
+    expect(page.locator(".opblock-summary-path", has_text="/api/ask").first).to_be_visible(timeout=TIMEOUT)
+    assert all(url.startswith(app_url) for url in requested)  # every asset from this server
+    screenshot(page, "openapi-docs")
