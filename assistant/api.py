@@ -38,7 +38,7 @@ from assistant.errors import (
 )
 from assistant.service import Assistant
 from assistant.sources import SUPPORTED_SUFFIXES, read_sources, read_upload
-from assistant.types import Answer, Turn
+from assistant.types import Answer, Citation, Turn
 
 log = logging.getLogger(__name__)
 
@@ -82,17 +82,6 @@ class UrlIn(_In):
     url: str = Field(pattern=r"^https?://\S+$", max_length=2000, examples=["https://example.com/article.html"])
 
 
-class CitationOut(BaseModel):
-    n: int
-    article_id: str
-    title: str
-    url: str | None
-    chunk_id: str
-    quote: str
-    start: int
-    end: int
-
-
 class PassageOut(BaseModel):
     rank: int
     article_id: str
@@ -110,7 +99,7 @@ class AnswerOut(BaseModel):
     question: str
     answer: str
     abstained: bool
-    citations: list[CitationOut]
+    citations: list[Citation]  # the dataclass itself: one definition of a citation
     passages: list[PassageOut]
     timing_ms: dict[str, float]
     unsupported: list[str] = []
