@@ -63,10 +63,14 @@ class Indexer:
         with self.index.lock():
             old = {} if rebuild else self._load_existing()
             fresh: dict[str, Article] = {}
+            seen: dict[str, str] = {}  # id -> source, across every reader feeding this run
             for item in items:
+                if isinstance(item, Article) and item.id in seen:
+                    item = InputError(item.source, f"duplicate id '{item.id}' (first seen in {seen[item.id]})")
                 if isinstance(item, InputError):
                     report.errors.append(item)
                     continue
+                seen[item.id] = item.source
                 prior = old.get(item.id)
                 if prior is not None and prior.content_hash == item.content_hash:
                     report.unchanged += 1

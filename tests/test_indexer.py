@@ -92,6 +92,18 @@ def test_bad_items_are_reported_and_good_ones_indexed_without_losing_the_old(tmp
     assert {a["id"] for a in assistant.articles()} == {"golts", "tea"}
 
 
+def test_one_id_twice_in_a_run_is_an_error_not_a_silent_overwrite(tmp_path):
+    # Two uploads in one request are read separately, so only the indexer sees both.
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    other = Article("golts", "Other", "A different text under the same id.", source="other.txt")
+
+    report = assistant.ingest_articles([GOLTS, other])
+
+    assert (report.added, report.failed) == (1, 1)
+    assert str(report.errors[0]) == "other.txt: duplicate id 'golts' (first seen in golts.txt)"
+    assert assistant.index.articles()["golts"].article.text == GOLTS.text
+
+
 def test_index_refuses_other_chunking_and_says_how_to_rebuild(tmp_path):
     make_assistant(tmp_path / "index", HashEmbedder()).ingest_articles([GOLTS])
     other = make_assistant(tmp_path / "index", HashEmbedder(), chunk_tokens=64)
