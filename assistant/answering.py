@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from assistant.terms import terms
+from assistant.terms import terms, weighted_share
 from assistant.types import Chunk, Citation, Passage
 
 CALIBRATION = Path(__file__).with_name("calibration.json")
@@ -156,7 +156,6 @@ class ExtractiveAnswerer:
         q_terms = set(q_sequence)
         q_bigrams = set(zip(q_sequence, q_sequence[1:]))
         weights = {t: self.evidence.idf(t) for t in q_terms}
-        total = sum(weights.values()) or 1.0
         kind = answer_type(question)
         q_neg = bool(_NEGATION.search(question))
         q_exclusive = {m.lower() for m in _EXCLUSIVE.findall(question)}
@@ -175,7 +174,7 @@ class ExtractiveAnswerer:
             passage_terms = set().union(*sent_terms)
             dense = [float(v @ vector) for _, _, v in sentences]
             passage_dense = max(dense, default=0.0)
-            covered_passage = sum(w for t, w in weights.items() if t in passage_terms) / total
+            covered_passage = weighted_share(weights, passage_terms)
             missing = max((w for t, w in weights.items() if t not in passage_terms), default=0.0)
             lowered = chunk.text.lower()
             missing_entities = sum(1 for e in q_entities if e not in lowered) / max(1, len(q_entities))
@@ -188,9 +187,9 @@ class ExtractiveAnswerer:
                 around = " ".join(texts[max(0, i - 1) : i + 2])
                 around_words = {w.lower() for w in re.findall(r"[A-Za-z]+", around)}
                 features = {
-                    "coverage": sum(w for t, w in weights.items() if t in here) / total,
+                    "coverage": weighted_share(weights, here),
                     "bigrams": len(q_bigrams & set(zip(sequences[i], sequences[i][1:]))) / max(1, len(q_bigrams)),
-                    "near_coverage": sum(w for t, w in weights.items() if t in near) / total,
+                    "near_coverage": weighted_share(weights, near),
                     "passage_coverage": covered_passage,
                     "max_missing_idf": missing,
                     "type_match": float(has_type(kind, texts[i], question)),
@@ -333,10 +332,7 @@ def cite(draft: Draft) -> tuple[str, tuple[Citation, ...]]:
         n = by_quote.get(key)
         if n is None:
             n = by_quote[key] = len(citations) + 1
-            citations.append(Citation(
-                n=n, article_id=cand.passage.chunk.article_id, title=cand.passage.title, url=cand.passage.url,
-                chunk_id=cand.passage.chunk.id, quote=cand.text, start=cand.start, end=cand.end,
-            ))
+            citations.append(cand.passage.citation(n, cand.start, cand.end, cand.text))
         parts.append(with_marker(said, n))
     return " ".join(parts), tuple(citations)
 

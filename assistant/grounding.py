@@ -27,7 +27,7 @@ from assistant.embedding import Embedder
 from assistant.errors import LLMError
 from assistant.llm import LLM
 from assistant.prompts import Prompts, sources
-from assistant.terms import terms
+from assistant.terms import terms, weighted_share
 from assistant.types import Answer, Citation, Passage, Turn
 
 # support = LEXICAL_WEIGHT * (idf-weighted share of the sentence's terms found in the passage
@@ -76,7 +76,6 @@ def support(claim: str, vector: np.ndarray, passage: Passage, evidence: Evidence
         lexical_weight: share of the lexical part in the score (calibration varies it).
     """
     weights = {t: evidence.idf(t) for t in set(terms(claim))}
-    total = sum(weights.values()) or 1.0
     chunk = passage.chunk
     sentences = evidence.sentences(chunk)
     texts = [chunk.text[s - chunk.start : e - chunk.start] for s, e, _ in sentences]
@@ -84,7 +83,7 @@ def support(claim: str, vector: np.ndarray, passage: Passage, evidence: Evidence
     best: Support | None = None
     for i, (start, end, sentence_vector) in enumerate(sentences):
         window = sentence_terms[i].union(*sentence_terms[max(0, i - 1) : i + 2])
-        lexical = sum(w for t, w in weights.items() if t in window) / total
+        lexical = weighted_share(weights, window)
         score = lexical_weight * lexical + (1 - lexical_weight) * float(sentence_vector @ vector)
         if best is None or score > best.score:
             best = Support(score, start, end, texts[i])
@@ -160,10 +159,7 @@ def verify(reply: str, passages: Sequence[Passage], evidence: Evidence, embedder
             key = (passage.chunk.id, found.start)
             if key not in by_quote:
                 by_quote[key] = len(citations) + 1
-                citations.append(Citation(
-                    n=by_quote[key], article_id=passage.chunk.article_id, title=passage.title, url=passage.url,
-                    chunk_id=passage.chunk.id, quote=found.quote, start=found.start, end=found.end,
-                ))
+                citations.append(passage.citation(by_quote[key], found.start, found.end, found.quote))
             if by_quote[key] not in numbers:
                 numbers.append(by_quote[key])
     texts, unsupported = [], []

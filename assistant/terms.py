@@ -26,6 +26,12 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN)
 
 
+def weighted_share(weights: dict[str, float], present: set[str]) -> float:
+    """The share of the terms' total weight (idf) that `present` holds; 0 when there is no weight."""
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in present) / total if total else 0.0
+
+
 def terms(text: str) -> list[str]:
     """Stemmed lower-case content words, stopwords removed, in order."""
     stop = _stopwords()

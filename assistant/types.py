@@ -67,6 +67,11 @@ class Passage:
     url: str | None
     score: float
 
+    def citation(self, n: int, start: int, end: int, quote: str) -> Citation:
+        """Cite, as [n], the sentence of this passage at article offsets start..end."""
+        chunk = self.chunk
+        return Citation(n, chunk.article_id, self.title, self.url, chunk.id, quote, start, end)
+
     def to_dict(self) -> dict:
         return {
             "rank": self.rank,
