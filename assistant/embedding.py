@@ -36,6 +36,11 @@ class Embedder(ABC):
         """Tokens per text as the model sees them; the default counts words and punctuation."""
         return [len(_TOKEN.findall(t)) for t in texts]
 
+    def word_vectors(self, words: Sequence[str]) -> np.ndarray:
+        """Unit vectors of single words, for matching a question's words to a sentence's words
+        ("began" ~ "started"). The default embeds each word alone; models override it cheaply."""
+        return self.embed(list(words)) if words else np.zeros((0, self.dimension), np.float32)
+
 
 def resolve_model(name: str) -> str:
     """A local path for the bundled default model, else the name or path as given."""
@@ -76,6 +81,7 @@ class SentenceTransformerEmbedder(Embedder):
         # max_seq_length counts [CLS] and [SEP]; chunks must fit in what is left.
         self.max_tokens = int(self._model.max_seq_length) - 2
         self._batch_size = batch_size
+        self._words: dict[str, np.ndarray] = {}
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 1:
@@ -94,6 +100,20 @@ class SentenceTransformerEmbedder(Embedder):
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         encoded = self._model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
         return [len(ids) for ids in encoded]
+
+    def word_vectors(self, words: Sequence[str]) -> np.ndarray:
+        """The mean of each word's word-piece rows in the model's input embedding table.
+
+        A table lookup, not a forward pass: the answerer matches hundreds of words per question
+        within its time budget. Cached per word; a collection's vocabulary is small.
+        """
+        new = [w for w in dict.fromkeys(words) if w not in self._words]
+        if new:
+            table = self._model[0].auto_model.get_input_embeddings().weight.detach().numpy()  # a view, no copy
+            for word, ids in zip(new, self._model.tokenizer(new, add_special_tokens=False)["input_ids"]):
+                v = table[ids].mean(0) if ids else np.zeros(self.dimension, np.float32)
+                self._words[word] = v / (np.linalg.norm(v) or 1.0)
+        return np.array([self._words[w] for w in words], dtype=np.float32).reshape(len(words), self.dimension)
 
 
 def as_llama_embedding(embedder: Embedder) -> Any:

@@ -43,6 +43,7 @@ class Retriever:
         from llama_index.vector_stores.faiss import FaissVectorStore
 
         self.count = count  # chunks in the index
+        self._embedder = embedder
         self._bm25 = None
         if count == 0:
             return
@@ -98,6 +99,10 @@ class Retriever:
         bm25 = self._bm25.bm25
         column = bm25.vocab_dict.get(term)
         return 0 if column is None else int(bm25.scores["indptr"][column + 1] - bm25.scores["indptr"][column])
+
+    def word_vectors(self, words: list[str]) -> np.ndarray:
+        """Unit vectors of single words, from the index's embedding model."""
+        return self._embedder.word_vectors(words)
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency; a term no chunk contains gets the highest value,

@@ -20,7 +20,7 @@ def _stemmer():
 
 
 @cache
-def _stopwords() -> frozenset[str]:
+def stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN
 
     return frozenset(STOPWORDS_EN)
@@ -34,6 +34,6 @@ def weighted_share(weights: dict[str, float], present: set[str]) -> float:
 
 def terms(text: str) -> list[str]:
     """Stemmed lower-case content words, stopwords removed, in order."""
-    stop = _stopwords()
+    stop = stopwords()
     words = [w for w in TOKEN.findall(text.lower()) if w not in stop]
     return _stemmer().stemWords(words)

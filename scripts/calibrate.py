@@ -1,11 +1,12 @@
-"""Fit the offline answerer's sentence ranker and abstention model on a QA set (squad2-dev).
+"""Fit the offline answerer's sentence ranker, reranker and abstention model on a QA set (squad2-dev).
 
     python scripts/calibrate.py [--docs D.jsonl] [--qa QA.jsonl] [--index DIR] [--write]
 
-Both models are small logistic regressions over the named features that
-`assistant.answering` computes, so there is little to overfit; the script reports
-leave-one-article-out cross-validated figures (each article's questions scored by models fitted
-on the other articles), which is what to expect on unseen collections. The abstention threshold
+The three models (sentence ranker, reranker of its best few, abstainer) are small logistic
+regressions over the named features that `assistant.answering` computes, so there is little
+to overfit; the script reports leave-one-article-out cross-validated figures (each article's
+questions scored by models fitted on the other articles), which is what to expect on unseen
+collections. The abstention threshold
 is the highest one whose cross-validated false-abstention rate stays within --max-false.
 With --write, the models fitted on all questions go to assistant/calibration.json.
 """
@@ -17,6 +18,7 @@ import json
 import statistics
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.answering import CALIBRATION, Calibration, ExtractiveAnswerer, LinearModel, abstain_features, choose, contradicts  # noqa: E402
+from assistant.answering import CALIBRATION, RERANK, Calibration, ExtractiveAnswerer, LinearModel, WordAlignment, abstain_features, choose, contradicts  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.evaluation import contains_answer  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
@@ -126,22 +128,40 @@ def main() -> int:
 
     rank_names = list(questions[0]["candidates"][0].features) if questions[0]["candidates"] else []
     articles = sorted({q["item"]["article_id"] for q in questions})
+    item_by_id = {q["item"]["id"]: q["item"] for q in questions}
 
     def fit_ranker(subset):
         return fit_listwise([([c.features for c in q["candidates"]], q["labels"])
                              for q in subset if q["item"]["answerable"]], rank_names)
 
-    def ranked(q, ranker):
-        cal = Calibration(ranker, LinearModel({}, 0.0), 0.0, 0.0)
-        return ExtractiveAnswerer(retriever, cal).rank(q["candidates"])
+    def ranked(q, ranker, reranker=None):
+        cal = Calibration(ranker, reranker, LinearModel({}, 0.0), 0.0, 0.0)
+        return ExtractiveAnswerer(retriever, cal).rank(q["item"]["question"], q["candidates"])
 
-    # Out-of-fold ranker and abstention features, by held-out article.
-    oof = {}
+    # Out-of-fold first-stage rankings, by held-out article. The reranker learns from these: they
+    # are what it will meet on articles the ranker has not seen.
+    first = {}
     for held in articles:
         ranker = fit_ranker([q for q in questions if q["item"]["article_id"] != held])
         for q in questions:
             if q["item"]["article_id"] == held and q["candidates"]:
-                oof[q["item"]["id"]] = ranked(q, ranker)
+                first[q["item"]["id"]] = ranked(q, ranker)
+    probe = ExtractiveAnswerer(retriever, Calibration(LinearModel({}, 0.0), None, LinearModel({}, 0.0), 0.0, 0.0))
+    heads = {k: probe.head(item_by_id[k]["question"], r) for k, r in first.items()}
+    rerank_names = ["stage1", *WordAlignment.NAMES]
+
+    def fit_reranker(subset):
+        return fit_listwise([([c.features for c in heads[q["item"]["id"]]],
+                              [int(contains_answer(c.text, q["item"]["answers"])) for c in heads[q["item"]["id"]]])
+                             for q in subset if q["item"]["answerable"] and q["item"]["id"] in heads], rerank_names)
+
+    oof = {}
+    for held in articles:
+        reranker = fit_reranker([q for q in questions if q["item"]["article_id"] != held])
+        for q in questions:
+            if q["item"]["article_id"] == held and q["item"]["id"] in first:
+                head = sorted((replace(c, score=reranker(c.features)) for c in heads[q["item"]["id"]]), key=lambda c: -c.score)
+                oof[q["item"]["id"]] = head + first[q["item"]["id"]][RERANK:]
     abst_names = list(abstain_features(next(iter(oof.values()))))
     oof_p = {}
     for held in articles:
@@ -180,8 +200,8 @@ def main() -> int:
     print(json.dumps(report, indent=2))
 
     if args.write:
-        ranker = fit_ranker(questions)
-        final_rank = {q["item"]["id"]: ranked(q, ranker) for q in questions if q["candidates"]}
+        ranker, reranker = fit_ranker(questions), fit_reranker(questions)
+        final_rank = {q["item"]["id"]: ranked(q, ranker, reranker) for q in questions if q["candidates"]}
         kept = [q for q in questions if q["item"]["id"] in final_rank and not contradicts(final_rank[q["item"]["id"]][0])]
         abstainer = fit([abstain_features(final_rank[q["item"]["id"]]) for q in kept],
                         [int(q["item"]["answerable"]) for q in kept], abst_names)
@@ -197,6 +217,7 @@ def main() -> int:
             "fitted_on": str(args.qa.relative_to(ROOT.parent)) if args.qa.is_relative_to(ROOT.parent) else str(args.qa),
             "cross_validated": report,
             "ranker": {"weights": ranker.weights, "bias": ranker.bias},
+            "reranker": {"weights": reranker.weights, "bias": reranker.bias},
             "abstainer": {"weights": abstainer.weights, "bias": abstainer.bias},
             "abstain_below": report["abstain_below"],
             "second_within": round(within, 3),

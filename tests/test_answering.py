@@ -1,9 +1,13 @@
 """The offline answerer's pieces: definitions, answer types, contradiction checks, citation numbering."""
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 
 from assistant.answering import (
-    Candidate, Draft, ExtractiveAnswerer, answer_type, choose, cite, contradicts, definition, has_type, with_marker,
+    Calibration, Candidate, Draft, ExtractiveAnswerer, LinearModel, WordAlignment, answer_type, choose, cite,
+    contradicts, definition, has_type, with_marker,
 )
 from assistant.types import Chunk, Passage
 
@@ -80,7 +84,49 @@ class NoEvidence:
     def sentences(self, chunk):
         return []
 
+    def word_vectors(self, words):
+        return np.zeros((len(words), 3), dtype=np.float32)
+
 
 def test_no_passages_means_abstention():
     draft = ExtractiveAnswerer(NoEvidence()).draft("anything?", np.zeros(3, dtype=np.float32), [])
     assert draft.abstained and draft.sentences == ()
+
+
+class WordEvidence(NoEvidence):
+    """Word vectors from a small table: 'began' and 'started' point the same way."""
+
+    table = {"began": [1, 0, 0], "started": [1, 0, 0], "ended": [0.6, 0.8, 0], "war": [0, 0, 1], "the": [0, 1, 0]}
+
+    def word_vectors(self, words):
+        rows = [self.table.get(w, [0.0, 0.0, 0.0]) for w in words]
+        return np.array(rows, dtype=np.float32).reshape(len(words), 3)
+
+
+def test_word_alignment_sees_paraphrase_and_the_odd_word_out():
+    align = WordAlignment("When the war began?", WordEvidence())
+    assert align("The war started.") == {"align_mean": 1.0, "align_min": 1.0}
+    ended = align("The war ended.")
+    assert ended["align_min"] == pytest.approx(0.6) and ended["align_mean"] == pytest.approx(0.8)
+
+
+def test_the_reranker_reorders_the_first_stages_best_few():
+    p = passage()
+    calibration = Calibration(
+        ranker=LinearModel({"coverage": 10.0}, 0.0),
+        reranker=LinearModel({"align_min": 10.0}, -5.0),
+        abstainer=LinearModel({}, 0.0), abstain_below=0.0, second_within=0.0,
+    )
+    answerer = ExtractiveAnswerer(WordEvidence(), calibration)
+    ended = Candidate(p, 10, 20, "The war ended.", {"coverage": 0.9})
+    started = Candidate(p, 21, 30, "The war started.", {"coverage": 0.5})
+    assert [c.text for c in answerer.rank("When the war began?", [ended, started])] == ["The war started.", "The war ended."]
+    first_only = ExtractiveAnswerer(WordEvidence(), replace(calibration, reranker=None))
+    assert [c.text for c in first_only.rank("When the war began?", [ended, started])] == ["The war ended.", "The war started."]
+
+
+@pytest.mark.slow
+def test_model_word_vectors_are_unit_length_and_place_synonyms_closer(real_embedder):
+    began, started, banana = real_embedder.word_vectors(["began", "started", "banana"])
+    assert np.linalg.norm(began) == pytest.approx(1.0, abs=1e-5)
+    assert began @ started > began @ banana
