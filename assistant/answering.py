@@ -261,20 +261,22 @@ class WordAlignment:
     "self-generating"). Reported as the mean and the worst match over the question's words.
     """
 
-    NAMES = ("align_mean", "align_min")
+    NAMES = ("align_mean", "align_min", "align_idf")
 
     def __init__(self, question: str, evidence: Evidence):
         self._evidence = evidence
         # Question words ("when", "how") have no counterpart in an answer; stopwords match anything.
         words = [w for w in _WORD.findall(question.lower()) if w not in stopwords() and not _WH.fullmatch(w)]
         self._question = evidence.word_vectors(words)
+        idf = np.array([max((evidence.idf(t) for t in terms(w)), default=0.0) for w in words])
+        self._idf = idf / idf.sum() if idf.sum() else np.full(len(words), 1.0 / max(1, len(words)))
 
     def __call__(self, sentence: str) -> dict[str, float]:
         words = _WORD.findall(sentence.lower())
         if not words or not len(self._question):
-            return {"align_mean": 0.0, "align_min": 0.0}
+            return {"align_mean": 0.0, "align_min": 0.0, "align_idf": 0.0}
         best = (self._question @ self._evidence.word_vectors(words).T).max(1)
-        return {"align_mean": float(best.mean()), "align_min": float(best.min())}
+        return {"align_mean": float(best.mean()), "align_min": float(best.min()), "align_idf": float(best @ self._idf)}
 
 
 def _logit(p: float) -> float:

@@ -108,6 +108,7 @@ def main() -> int:
     parser.add_argument("--max-false", type=float, default=0.08, help="false-abstention budget")
     parser.add_argument("--max-median-words", type=float, default=38, help="leaves 2 words of the 40-word target for unseen data")
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--errors", type=Path, help="write the cross-validated abstention errors here (JSON lines)")
     args = parser.parse_args()
 
     index = args.index or Path(tempfile.mkdtemp()) / "index"
@@ -198,6 +199,13 @@ def main() -> int:
         "second_within": round(best_within, 3),
     }
     print(json.dumps(report, indent=2))
+    if args.errors:
+        with args.errors.open("w") as out:
+            for q in questions:
+                r, answerable = oof.get(q["item"]["id"]), q["item"]["answerable"]
+                if answerable == (p(q) < threshold):  # abstained on an answerable one, or answered an unanswerable one
+                    out.write(json.dumps({"question": q["item"]["question"], "answerable": answerable, "p": round(p(q), 3),
+                                          "best": r[0].text if r else None, "answers": q["item"]["answers"]}) + "\n")
 
     if args.write:
         ranker, reranker = fit_ranker(questions), fit_reranker(questions)
