@@ -105,9 +105,18 @@ class WordEvidence(NoEvidence):
 
 def test_word_alignment_sees_paraphrase_and_the_odd_word_out():
     align = WordAlignment("When the war began?", WordEvidence())
-    assert align("The war started.") == {"align_mean": 1.0, "align_min": 1.0}
+    assert align("The war started.") == {"align_mean": 1.0, "align_min": 1.0, "align_idf": 1.0}
     ended = align("The war ended.")
     assert ended["align_min"] == pytest.approx(0.6) and ended["align_mean"] == pytest.approx(0.8)
+
+
+def test_word_alignment_weighs_rare_words_more():
+    class RareWar(WordEvidence):
+        def idf(self, term):
+            return 3.0 if term == "war" else 1.0
+
+    ended = WordAlignment("When the war began?", RareWar())("The war ended.")
+    assert ended["align_idf"] == pytest.approx((3 * 1.0 + 1 * 0.6) / 4) > ended["align_mean"]
 
 
 def test_the_reranker_reorders_the_first_stages_best_few():
