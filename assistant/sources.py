@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
@@ -276,9 +278,10 @@ def _parse_pdf(origin: _Origin, data: bytes) -> Iterator[Result]:
     import pypdf
 
     try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata  # None when the PDF carries no document information
+        with _quiet("pypdf"):  # its warnings ("EOF marker not found") repeat our one-line error
+            reader = pypdf.PdfReader(io.BytesIO(data))
+            pages = [page.extract_text() or "" for page in reader.pages]
+            info = reader.metadata  # None when the PDF carries no document information
     except Exception as e:  # pypdf raises many types for broken files; all mean the same here
         reason = str(e).split("\n")[0][:120] or type(e).__name__
         yield InputError(origin.source, f"not a readable PDF: {reason}")
@@ -289,6 +292,18 @@ def _parse_pdf(origin: _Origin, data: bytes) -> Iterator[Result]:
         return
     title, author = (info.title, info.author) if info else (None, None)
     yield _article(origin, text, title=title, author=_str_or_none(author))
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Silence a library's warnings for the duration of one parse."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _parse_jsonl(origin: _Origin, text: str) -> Iterator[Result]:
