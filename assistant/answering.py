@@ -4,8 +4,9 @@ No LLM is involved. Candidate sentences come from the retrieved passages; each i
 much of the question it covers (idf-weighted, so "Golts" counts more than "said"), by whether it
 holds the kind of thing the question asks for (a year for "when", a number for "how many"), and
 by its passage's rank; the best few are then looked at again with word vectors, which see
-paraphrase and the one swapped word that exact overlap misses. The answer is the best sentence, plus the runner-up when it is nearly as
-good. When the evidence is weak the answerer abstains instead of showing something unrelated.
+paraphrase and the one swapped word that exact overlap misses. The answer is the best sentence,
+plus the runner-up when it is nearly as good. When the evidence is weak the answerer abstains
+instead of showing something unrelated.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class LinearModel:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The fitted sentence ranker, the abstention model and its threshold."""
+    """The fitted sentence ranker, the reranker of its best few, the abstention model and its threshold."""
 
     ranker: LinearModel
     reranker: LinearModel | None
@@ -258,7 +259,8 @@ class WordAlignment:
 
     Exact term overlap misses paraphrase ("began" / "started"); word vectors see it, and they
     also see when the question's odd word out has no counterpart at all ("self-aware" against
-    "self-generating"). Reported as the mean and the worst match over the question's words.
+    "self-generating"). Reported as the mean, the idf-weighted mean and the worst match over the
+    question's words.
     """
 
     NAMES = ("align_mean", "align_min", "align_idf")
