@@ -20,15 +20,18 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import regex  # \p{Lu}: names start with a capital in any script, not only A-Z
 
+from assistant.retrieval import RRF_K
 from assistant.terms import stopwords, terms, weighted_share
-from assistant.types import Chunk, Citation, Passage
+from assistant.types import MARKER, Chunk, Citation, Passage
 
 CALIBRATION = Path(__file__).with_name("calibration.json")
 RERANK = 5  # sentences the second stage looks at again
 NOT_FOUND = "The indexed articles don't answer this question."
 
 _WORD = re.compile(r"\w+")
+_LETTERS = re.compile(r"[^\W\d_]+")  # runs of letters in any script ("Zürich", not "Z", "rich")
 _WH = re.compile(r"\b(who|whom|whose|what|which|when|where|why|how)\b", re.I)
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
 _MONTH = re.compile(
@@ -37,10 +40,10 @@ _MONTH = re.compile(
 _NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
     r"hundred|thousand|million|billion|dozen|dozens|half|several|many|few)\b", re.I)
-_CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’-]+")
+_CAPITAL = regex.compile(r"(?<![.!?]\s)(?<!^)\b\p{Lu}[\p{L}'’-]+")
 _NEGATION = re.compile(r"\b(not|no|never|none|nor|without|neither|n't|cannot)\b|n't\b", re.I)
 # Names and numbers a question is about: runs of capitalised words (not the first word), and figures.
-_ENTITY = re.compile(r"(?<!^)\b[A-Z][\w'’-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’-]*)*|\b\d[\d.,]*\d\b|\b\d\b")
+_ENTITY = regex.compile(r"(?<!^)\b\p{Lu}[\w'’-]*(?:\s+(?:of\s+|de\s+|the\s+)?\p{Lu}[\w'’-]*)*|\b\d[\d.,]*\d\b|\b\d\b")
 _PREFIXES = ("un", "non", "in", "im", "ir", "il", "dis", "ab", "anti", "counter", "mis")
 _EXCLUSIVE = re.compile(r"\b(only|first|last|largest|smallest|most|least|best|worst|never|always)\b", re.I)
 _DEFINE = re.compile(r"^\s*(?:who|what)\s+(?P<verb>is|was|are|were)\s+(?:an?\s+|the\s+)?(?P<x>.+?)\s*\??\s*$", re.I)
@@ -79,7 +82,7 @@ def has_type(kind: str, sentence: str, question: str) -> bool:
     if kind == "number":
         return bool(set(m.group().lower() for m in _NUMBER.finditer(sentence)) - set(m.group().lower() for m in _NUMBER.finditer(question)))
     if kind in ("person", "place"):
-        known = {w.lower() for w in re.findall(r"[A-Za-z'’-]+", question)}
+        known = {w.lower() for w in regex.findall(r"[\p{L}'’-]+", question)}
         return any(w.lower() not in known for w in _CAPITAL.findall(sentence))
     return True
 
@@ -102,7 +105,6 @@ class Draft:
 
     sentences: tuple[tuple[str, Candidate], ...]
     abstained: bool
-    confidence: float
 
 
 class Evidence(Protocol):
@@ -168,7 +170,7 @@ class ExtractiveAnswerer:
         q_neg = bool(_NEGATION.search(question))
         q_exclusive = {m.lower() for m in _EXCLUSIVE.findall(question)}
         q_entities = {m.lower() for m in _ENTITY.findall(question.strip())}
-        q_words = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
+        q_words = set(_LETTERS.findall(question.lower()))
         # Terms the collection never mentions: the question is about something that is not here.
         absent = sum(1 for t in q_terms if self.evidence.document_frequency(t) == 0)
         seen: set[tuple[str, int]] = set()
@@ -193,7 +195,7 @@ class ExtractiveAnswerer:
                 here = sent_terms[i]
                 near = here | (sent_terms[i - 1] if i else set()) | (sent_terms[i + 1] if i + 1 < len(texts) else set())
                 around = " ".join(texts[max(0, i - 1) : i + 2])
-                around_words = {w.lower() for w in re.findall(r"[A-Za-z]+", around)}
+                around_words = set(_LETTERS.findall(around.lower()))
                 features = {
                     "coverage": weighted_share(weights, here),
                     "bigrams": len(q_bigrams & set(zip(sequences[i], sequences[i][1:]))) / max(1, len(q_bigrams)),
@@ -210,8 +212,8 @@ class ExtractiveAnswerer:
                     "entity_missing_here": float(any(e not in around.lower() for e in q_entities)),
                     "near_missing_idf": max((w for t, w in weights.items() if t not in near), default=0.0),
                     "inverse_rank": 1.0 / passage.rank,
-                    # 1.0 when dense and keyword search both put this passage first (RRF, k=60).
-                    "fused": passage.score * 61 / 2,
+                    # 1.0 when dense and keyword search both put this passage first.
+                    "fused": passage.score * (RRF_K + 1) / 2,
                     "dense": dense[i],
                     "dense_gap": passage_dense - dense[i],
                     "dense_neighbours": max(dense[max(0, i - 1) : i + 2]),
@@ -240,18 +242,19 @@ class ExtractiveAnswerer:
         return [replace(c, features={**c.features, "stage1": _logit(c.score), **align(c.text)}) for c in first[:RERANK]]
 
     def draft(self, question: str, vector: np.ndarray, passages: Sequence[Passage]) -> Draft:
+        """What to say: the best sentence or two (a who/what-is question as a definition), or abstain."""
         ranked = self.rank(question, self.candidates(question, vector, passages))
         if not ranked:
-            return Draft((), True, 0.0)
+            return Draft((), True)
         confidence = 0.0 if contradicts(ranked[0]) else self.calibration.abstainer(abstain_features(ranked))
         if confidence < self.calibration.abstain_below:
-            return Draft((), True, confidence)
+            return Draft((), True)
         chosen = choose(ranked, self.calibration.second_within)
         said = [(definition(question, chosen[0].text) or chosen[0].text, chosen[0])]
         if len(chosen) > 1 and said[0][0] == chosen[0].text:  # a definition stands alone
             said.append((chosen[1].text, chosen[1]))
             said.sort(key=lambda pair: (pair[1].passage.rank, pair[1].start))  # read in article order
-        return Draft(tuple(said), False, confidence)
+        return Draft(tuple(said), False)
 
 
 class WordAlignment:
@@ -329,6 +332,8 @@ def abstain_features(ranked: list[Candidate]) -> dict[str, float]:
     }
 
 
+# The sentence's own end: a full stop inside one sentence belongs to an abbreviation ("U.S. Army").
+_END = r"\.?\s*$"
 # News attribution before a titled name: 'says military expert X', 'according to analyst X'.
 _SAYS = r"(?:says|said|told|writes|wrote|according to|by)"
 
@@ -347,8 +352,8 @@ def definition(question: str, sentence: str) -> str | None:
     for name in [subject] + ([words[-1]] if len(words) > 1 else []):
         n = re.escape(name)
         for kind, pattern in (
-            ("apposition", rf"\b(?P<n>{n})\s*,\s*(?P<d>(?:a|an|the|one of)\s[^,;:.!?“”\"()]+?)\s*(?:[,;:.!?”\"]|$)"),
-            ("copula", rf"\b(?P<n>{n})\s+(?P<v>is|was|are|were)\s+(?P<d>[^;:!?“”\"]+?)\s*(?:[;:.!?]|$)"),
+            ("apposition", rf"\b(?P<n>{n})\s*,\s*(?P<d>(?:a|an|the|one of)\s[^,;:!?“”\"()]+?)\s*(?:[,;:!?”\"]|{_END})"),
+            ("copula", rf"\b(?P<n>{n})\s+(?P<v>is|was|are|were)\s+(?P<d>[^;:!?“”\"]+?)\s*(?:[;:!?]|{_END})"),
             ("title", rf"\b{_SAYS}\s+(?:the\s+)?(?P<d>(?:[\w’'-]+\s+){{1,5}}?)(?P<n>{n})\b"),
         ):
             found = re.search(pattern, sentence, re.I)
@@ -386,8 +391,14 @@ def cite(draft: Draft) -> tuple[str, tuple[Citation, ...]]:
         if n is None:
             n = by_quote[key] = len(citations) + 1
             citations.append(cand.passage.citation(n, cand.start, cand.end, cand.text))
-        parts.append(with_marker(said, n))
+        parts.append(with_marker(_unmarked(said), n))
     return " ".join(parts), tuple(citations)
+
+
+def _unmarked(sentence: str) -> str:
+    """The sentence without bracketed numbers of its own (Wikipedia's "[4]" footnotes), which in an
+    answer would read as citations that do not exist. The quote keeps them: it is the article's text."""
+    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", MARKER.sub("", sentence))).strip()
 
 
 def with_marker(sentence: str, n: int) -> str:

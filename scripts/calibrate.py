@@ -202,9 +202,9 @@ def main() -> int:
     if args.errors:
         with args.errors.open("w") as out:
             for q in questions:
-                r, answerable = oof.get(q["item"]["id"]), q["item"]["answerable"]
-                if answerable == (p(q) < threshold):  # abstained on an answerable one, or answered an unanswerable one
-                    out.write(json.dumps({"question": q["item"]["question"], "answerable": answerable, "p": round(p(q), 3),
+                r, is_answerable = oof.get(q["item"]["id"]), q["item"]["answerable"]
+                if is_answerable == (p(q) < threshold):  # abstained on an answerable one, or answered an unanswerable one
+                    out.write(json.dumps({"question": q["item"]["question"], "answerable": is_answerable, "p": round(p(q), 3),
                                           "best": r[0].text if r else None, "answers": q["item"]["answers"]}) + "\n")
 
     if args.write:

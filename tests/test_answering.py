@@ -9,7 +9,7 @@ from assistant.answering import (
     Calibration, Candidate, Draft, ExtractiveAnswerer, LinearModel, WordAlignment, answer_type, choose, cite,
     contradicts, definition, has_type, with_marker,
 )
-from assistant.types import Chunk, Passage
+from assistant.types import Chunk, Passage, markers
 
 
 def test_an_appositive_becomes_a_definition():
@@ -27,6 +27,12 @@ def test_an_appositive_becomes_a_definition():
     assert definition("who is Vladimir Putin?", sentence) is None
 
 
+def test_a_definition_runs_past_abbreviations_to_the_sentence_end():
+    assert definition("who is John Smith?", "John Smith is a U.S. Army veteran who lives in Ohio.") == (
+        "John Smith is a U.S. Army veteran who lives in Ohio.")
+    assert definition("who is Jane Roe?", "“No,” said Jane Roe, a U.N. envoy, on Monday.") == "Jane Roe is a U.N. envoy."
+
+
 def test_answer_types_and_whether_a_sentence_holds_one():
     assert answer_type("When did the embargo end?") == "time"
     assert answer_type("How many people live there?") == "number"
@@ -35,6 +41,12 @@ def test_answer_types_and_whether_a_sentence_holds_one():
     assert has_type("time", "It ended in March 1974.", "When did it end?")
     assert not has_type("time", "It ended quickly.", "When did it end in 1974?")
     assert has_type("number", "About 30-50 applications arrive.", "How many applications?")
+
+
+def test_names_in_any_script_count_as_names():
+    assert has_type("place", "He was born in Zürich.", "Where was he born?")
+    assert has_type("person", "The prize went to Łukasz Wójcik.", "Who won the prize?")
+    assert not has_type("person", "The prize went to nobody.", "Who won the prize?")
 
 
 def test_markers_go_before_the_final_full_stop():
@@ -54,10 +66,22 @@ def candidate(p, start, end, score=0.5, **features):
 def test_cite_numbers_each_quoted_sentence_once_with_article_offsets():
     p = passage()
     first, second = candidate(p, 10, 20), candidate(p, 21, 30)
-    text, citations = cite(Draft(((first.text, first), (second.text, second), ("Again alpha one.", first)), False, 0.9))
+    text, citations = cite(Draft(((first.text, first), (second.text, second), ("Again alpha one.", first)), False))
 
     assert text == "Alpha one [1]. Beta two [2]. Again alpha one [1]."
     assert [(c.n, c.quote, c.start, c.end) for c in citations] == [(1, "Alpha one.", 10, 20), (2, "Beta two.", 21, 30)]
+
+
+def test_footnote_numbers_of_the_article_do_not_become_citations():
+    text = "[4] Recruiters receive twenty applications per day [5]. More follow."
+    p = Passage(1, Chunk("a", 0, 0, len(text), text), "Title", None, 0.03)
+    end = text.index(".") + 1
+    quoted = Candidate(p, 0, end, text[:end])
+    answer, citations = cite(Draft(((quoted.text, quoted),), False))
+
+    assert answer == "Recruiters receive twenty applications per day [1]."
+    assert markers(answer) == [c.n for c in citations] == [1]
+    assert citations[0].quote == "[4] Recruiters receive twenty applications per day [5]."  # the article's own text
 
 
 def test_the_runner_up_joins_only_when_close_and_on_topic():
