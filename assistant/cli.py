@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from assistant import __version__
 from assistant.config import Settings
@@ -18,18 +21,33 @@ from assistant.errors import AssistantError
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    overrides = {"index": args.index} if getattr(args, "index", None) else {}
-    if getattr(args, "k", None):
-        overrides["top_k"] = args.k
     try:
-        settings = Settings(**overrides)
-        return args.run(args, settings)
+        return args.run(args, _settings(args))
     except AssistantError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
+        return _error(exc)
+    except OSError as exc:  # e.g. an --index under a file or on a read-only disk
+        return _error(f"{exc.filename}: {exc.strerror}" if exc.filename else exc)
     except KeyboardInterrupt:
         print("Interrupted; the index is unchanged unless a new version was completed.", file=sys.stderr)
         return 130
+
+
+def _error(message) -> int:
+    """Every failure the CLI reports: one `Error: ...` line on stderr, exit status 1."""
+    print(f"Error: {message}", file=sys.stderr)
+    return 1
+
+
+def _settings(args) -> Settings:
+    """Settings from the environment and the flags; a bad value is an error naming the setting."""
+    overrides = {"index": args.index} if getattr(args, "index", None) else {}
+    if getattr(args, "k", None) is not None:  # -k 0 must be refused, not ignored
+        overrides["top_k"] = args.k
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = (f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())  # "top_k: Input should be ..."
+        raise AssistantError("; ".join(problems)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, metavar="N", help="passages to retrieve (default: $ASSISTANT_TOP_K or 5)")
 
     p = command("eval", _eval, "Measure retrieval and answers on a QA set, against two baselines.")
-    p.add_argument("qa", type=Path, metavar="QA.jsonl")
+    p.add_argument("qa", type=Path, metavar="QA.jsonl", help="one {question, answers, doc_ids, answerable} object per line")
     p.add_argument("--no-baselines", action="store_true", help="skip the llama-index and BM25 baselines")
     p.add_argument("--json", action="store_true")
     p.add_argument("-k", type=int, metavar="N")
@@ -128,23 +146,40 @@ def _ask(args, settings: Settings) -> int:
         raise AssistantError("give either a QUESTION or --batch QUESTIONS.jsonl")
     assistant = _assistant(settings)
     if args.batch:
-        for line_no, item in _jsonl(args.batch):
-            question = item.get("question")
-            if not isinstance(question, str) or not question.strip():
-                print(f"error: {args.batch}:{line_no}: missing 'question'", file=sys.stderr)
-                continue
-            answer = assistant.ask(question, top_k=settings.top_k)
-            print(json.dumps(answer.to_dict(id=item.get("id")), ensure_ascii=False), flush=True)
-        return 0
+        return _ask_batch(assistant, args.batch, settings.top_k)
     answer = assistant.ask(args.question, top_k=settings.top_k)
     print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) if args.json else answer_text(answer))
     return 0
 
 
-def _eval(args, settings: Settings) -> int:
-    from assistant.evaluation import evaluate, format_table
+def _ask_batch(assistant, path: Path, top_k: int) -> int:
+    """One Answer JSON line per good line; a bad line is an `error: FILE:LINE:` line and exit status 1."""
+    assistant.retriever()  # a missing index is one error, not one per line
+    failed = False
+    for number, line in _jsonl(path):
+        try:
+            item = _record(line)
+            question = item.get("question")
+            if not isinstance(question, str) or not question.strip():
+                raise AssistantError("missing 'question'")
+            answer = assistant.ask(question, top_k=top_k)
+        except AssistantError as exc:
+            print(f"error: {path}:{number}: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        print(json.dumps(answer.to_dict(id=item.get("id")), ensure_ascii=False), flush=True)
+    return 1 if failed else 0
 
-    rows = [item for _, item in _jsonl(args.qa)]
+
+def _eval(args, settings: Settings) -> int:
+    from assistant.evaluation import QA_FIELDS, evaluate, format_table
+
+    rows = []
+    for number, line in _jsonl(args.qa):  # checked before the model loads, so a bad row fails at once
+        try:
+            rows.append(_record(line, QA_FIELDS))
+        except AssistantError as exc:
+            raise AssistantError(f"{args.qa}:{number}: {exc}") from None
     results = evaluate(_assistant(settings), rows, top_k=settings.top_k, baselines=not args.no_baselines)
     print(json.dumps(results, indent=2) if args.json else format_table(results))
     return 0
@@ -157,19 +192,26 @@ def _serve(args, settings: Settings) -> int:
     return 0
 
 
-def _jsonl(path: Path):
-    """(line number, object) for each non-blank line; a bad line is an error naming it."""
+def _jsonl(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) for each non-blank line, so callers can name the line of a bad record."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise AssistantError(f"{path}: cannot read: {exc.strerror}") from None
     for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise AssistantError(f"{path}:{number}: malformed JSON: {exc.msg}") from None
-        if not isinstance(item, dict):
-            raise AssistantError(f"{path}:{number}: expected a JSON object")
-        yield number, item
+        if line.strip():
+            yield number, line
+
+
+def _record(line: str, required: Sequence[str] = ()) -> dict:
+    """The JSON object on one line, holding every `required` key; else an error saying what is wrong."""
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise AssistantError(f"malformed JSON: {exc.msg}") from None
+    if not isinstance(item, dict):
+        raise AssistantError("expected a JSON object")
+    for key in required:
+        if key not in item:
+            raise AssistantError(f"missing {key!r}")
+    return item

@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 
 from assistant.types import Answer, markers
 
+# What `evaluate` reads from each QA row; `assistant eval` checks them line by line before it starts.
+QA_FIELDS = ("question", "answers", "doc_ids", "answerable")
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation + "“”‘’—–")
 
@@ -38,7 +41,7 @@ def citations_valid(answer: Answer, article_text: Callable[[str], str]) -> bool:
 
 
 def evaluate(assistant, rows: Sequence[dict], *, top_k: int = 5, baselines: bool = True, progress: bool = False) -> dict:
-    """Metrics for the assistant (and baselines) over QA rows with question/answers/doc_ids/answerable."""
+    """Metrics for the assistant (and baselines) over QA rows holding every key in `QA_FIELDS`."""
     from tqdm import tqdm
 
     stored = assistant.index.articles()

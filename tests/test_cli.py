@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
-def run(*args, index: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ASSISTANT_INDEX": str(index), "HF_HUB_OFFLINE": "1"}
+def run(*args, index: Path, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ASSISTANT_INDEX": str(index), "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True,
                           env=env, cwd=ROOT, input=stdin, timeout=300)
 
@@ -86,6 +86,23 @@ def test_batch_echoes_ids_one_json_line_each(index, tmp_path):
     assert "80 degrees" in answers[1]["answer"]
 
 
+def test_batch_names_each_bad_line_and_answers_the_rest(index, tmp_path):
+    path, _ = index
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "q1", "question": "who is Alexander Golts?"}\n'
+                         + json.dumps({"id": "long", "question": "w" * 2500}) + "\n"
+                         '{"id": "none"}\n{not json\n'
+                         '{"id": "q5", "question": "What temperature for green tea?"}\n')
+    result = run("ask", "--batch", str(questions), index=path)
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["q1", "q5"]
+    assert result.stderr.splitlines() == [
+        f"error: {questions}:2: the question is 2500 characters long; keep it under 2000",
+        f"error: {questions}:3: missing 'question'",
+        f"error: {questions}:4: malformed JSON: Expecting property name enclosed in double quotes",
+    ]
+    assert result.returncode == 1
+
+
 def test_remove_really_removes_and_info_shows_the_manifest(index, tmp_path):
     path, _ = index
     assert run("remove", "tea", index=path).returncode == 0
@@ -101,6 +118,35 @@ def test_errors_are_one_line_without_traceback(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == (f"Error: no index at {tmp_path / 'nothing-here'}: build one with "
                                      f"`assistant ingest PATH... --index {tmp_path / 'nothing-here'}`")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "one?"}\n{"question": "two?"}\n')
+    batch = run("ask", "--batch", str(questions), index=tmp_path / "nothing-here")
+    assert batch.returncode == 1 and batch.stderr.startswith("Error: no index at") and batch.stderr.count("\n") == 1
+
+
+def test_bad_settings_name_the_setting(tmp_path):
+    for args, env, message in [
+        (["-k", "100"], {}, "top_k: Input should be less than or equal to 50"),
+        (["-k", "0"], {}, "top_k: Input should be greater than or equal to 1"),
+        ([], {"ASSISTANT_TOP_K": "abc"}, "top_k: Input should be a valid integer, unable to parse string as an integer"),
+    ]:
+        result = run("ask", "anything?", *args, index=tmp_path, env=env)
+        assert (result.returncode, result.stderr) == (1, f"Error: {message}\n")
+
+
+def test_a_file_system_error_names_the_path(tmp_path):
+    article = tmp_path / "tea.txt"
+    article.write_text("Green tea is brewed at 80 degrees.\n")
+    result = run("ingest", str(article), "--index", str(article / "index"), index=tmp_path)
+    assert (result.returncode, result.stderr) == (1, f"Error: {article / 'index'}: Not a directory\n")
+
+
+def test_eval_names_the_line_and_the_field_a_row_lacks(tmp_path):
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"question": "When?", "answers": ["1974"], "doc_ids": ["oil"], "answerable": true}\n'
+                  '{"question": "Where?", "answers": [], "doc_ids": ["oil"]}\n')
+    result = run("eval", str(qa), index=tmp_path)
+    assert (result.returncode, result.stderr) == (1, f"Error: {qa}:2: missing 'answerable'\n")
 
 
 def test_help_is_instant_because_heavy_modules_load_lazily():
