@@ -57,7 +57,11 @@ class Indexer:
         self.chunking = chunking
 
     def ingest(self, items: Iterable[Article | InputError], *, rebuild: bool = False, progress: bool = False) -> IngestReport:
-        """Add or update articles; bad items are reported, good ones still indexed."""
+        """Add or update articles; bad items are reported, good ones still indexed.
+
+        `rebuild` replaces the index with the articles read, but only if at least one could be
+        read: a rebuild from a mistyped path would otherwise leave an empty index.
+        """
         began = time.perf_counter()
         report = IngestReport()
         with self.index.lock():
@@ -79,7 +83,8 @@ class Indexer:
                     report.updated += prior is not None
                     report.added += prior is None
             report.failed = len(report.errors)
-            if fresh or rebuild or not self.index.exists():
+            # Under rebuild every article read is fresh: nothing read leaves the index as it is.
+            if fresh or not self.index.exists():
                 kept = [s for s in old.values() if s.article.id not in fresh]
                 new = [self._split(a) for a in fresh.values()]
                 report.chunks = sum(len(s.chunks) for s in new)

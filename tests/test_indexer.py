@@ -92,6 +92,19 @@ def test_bad_items_are_reported_and_good_ones_indexed_without_losing_the_old(tmp
     assert {a["id"] for a in assistant.articles()} == {"golts", "tea"}
 
 
+def test_a_rebuild_from_inputs_that_all_fail_leaves_the_index_as_it_was(tmp_path):
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    assistant.ingest_articles([GOLTS])
+    before = assistant.index.current()
+
+    report = assistant.ingest([str(tmp_path / "no-such-dir")], rebuild=True)  # a mistyped path
+
+    assert (report.added, report.failed, report.total_chunks) == (0, 1, 1)
+    assert str(report.errors[0]).endswith("no-such-dir: no such file or directory")
+    assert assistant.index.current() == before
+    assert [a["id"] for a in assistant.articles()] == ["golts"]
+
+
 def test_one_id_twice_in_a_run_is_an_error_not_a_silent_overwrite(tmp_path):
     # Two uploads in one request are read separately, so only the indexer sees both.
     assistant = make_assistant(tmp_path / "index", HashEmbedder())
