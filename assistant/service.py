@@ -24,8 +24,8 @@ from assistant.indexer import Indexer, IngestReport
 from assistant.llm import LLM, llm_from_settings
 from assistant.prompts import Prompts
 from assistant.retrieval import Retriever
-from assistant.sources import read_sources
-from assistant.store import IndexDir
+from assistant.sources import read_sources, read_upload
+from assistant.store import IndexDir, read_manifest
 from assistant.types import Answer, Article, Passage, Turn
 
 
@@ -40,9 +40,7 @@ class Assistant:
         self._grounded = GroundedAnswerer(llm, Prompts.load()) if llm else None
         self.index = IndexDir(self.settings.index)
         self._embedder = embedder
-        self._retriever: Retriever | None = None
-        self._answerer: ExtractiveAnswerer | None = None
-        self._retriever_version: str | None = None
+        self._loaded: tuple[str, tuple[Retriever, ExtractiveAnswerer]] | None = None  # version name, pair
         self._lock = threading.Lock()
 
     @property
@@ -72,6 +70,20 @@ class Assistant:
                         progress: bool = False) -> IngestReport:
         return self.indexer().ingest(items, rebuild=rebuild, progress=progress)
 
+    def add(self, uploads: Sequence[tuple[str, bytes]] = (), url: str | None = None, *,
+            progress: bool = False) -> IngestReport:
+        """Index uploaded files (name, bytes) and a web page: what the API and the admin panel add.
+
+        AssistantError, with every input's error and nothing written, when none of them could be
+        read: an ingest of nothing would still create an empty index where there was none.
+        """
+        items = [item for name, data in uploads for item in read_upload(name, data)]
+        if url:
+            items += read_sources([url], fetch_timeout=self.settings.fetch_timeout)
+        if not any(isinstance(item, Article) for item in items):
+            raise AssistantError("; ".join(map(str, items)) or "nothing to add: no file and no URL")
+        return self.ingest_articles(items, progress=progress)
+
     def remove(self, ids: Sequence[str]) -> IngestReport:
         return self.indexer().remove(ids)
 
@@ -90,18 +102,27 @@ class Assistant:
 
     def retriever(self) -> Retriever:
         """The retriever for the live version, reloaded when an ingest has swapped it."""
+        return self._reader()[0]
+
+    def _reader(self) -> tuple[Retriever, ExtractiveAnswerer]:
+        """The live version's retriever and answerer, as one pair from one version directory.
+
+        A request takes the pair once and uses it throughout, so an ingest finishing meanwhile
+        cannot mix versions within one answer. The manifest is read from the directory that is
+        loaded, not through CURRENT again, which may by then name a newer version.
+        """
         live = self.index.current()
         with self._lock:
-            cached = self._retriever
-        if cached is not None and self._retriever_version == live.name:
-            return cached
-        manifest = self.index.manifest()
+            loaded = self._loaded
+        if loaded is not None and loaded[0] == live.name:
+            return loaded[1]
+        manifest = read_manifest(live)
         manifest.check(self.embedder.name, self.settings.chunking(), self.index.root)
         retriever = Retriever(live, self.embedder, manifest.chunks)
+        pair = (retriever, ExtractiveAnswerer(retriever))
         with self._lock:
-            self._retriever, self._retriever_version = retriever, live.name
-            self._answerer = ExtractiveAnswerer(retriever)
-        return retriever
+            self._loaded = (live.name, pair)
+        return pair
 
     def search(self, query: str, top_k: int | None = None) -> list[Passage]:
         """Passages for a query, best first."""
@@ -114,16 +135,16 @@ class Assistant:
             *_, answer = self.stream(question, history, top_k)
             return answer
         question = _clean(question)
-        return self._answer_offline(question, condense(question, history), top_k)
+        return self._answer_offline(question, condense(question, history), top_k, *self._reader())
 
-    def _answer_offline(self, question: str, query: str, top_k: int | None) -> Answer:
+    def _answer_offline(self, question: str, query: str, top_k: int | None, retriever: Retriever,
+                        answerer: ExtractiveAnswerer) -> Answer:
         """Retrieve for the (condensed) `query` and answer it extractively, timing both steps."""
         began = time.perf_counter()
-        retriever = self.retriever()
         vector = self.embedder.embed([query])[0]
         passages = retriever.search(query, top_k or self.settings.top_k, vector)
         retrieved = time.perf_counter()
-        draft = self._answerer.draft(query, vector, passages)
+        draft = answerer.draft(query, vector, passages)
         text, citations = (NOT_FOUND, ()) if draft.abstained else cite(draft)
         done = time.perf_counter()
         timing = {
@@ -149,8 +170,9 @@ class Assistant:
         """The LLM's tokens, then its verified Answer; the offline answer (with a note) if it fails."""
         began = time.perf_counter()
         query = self._grounded.condense(_clean(question), history)
-        offline = self._answer_offline(query.question, query.search, top_k)
-        for item in self._grounded.stream(query, list(offline.passages), self.retriever(), self.embedder, offline):
+        retriever, answerer = self._reader()
+        offline = self._answer_offline(query.question, query.search, top_k, retriever, answerer)
+        for item in self._grounded.stream(query, list(offline.passages), retriever, self.embedder, offline):
             if isinstance(item, Answer):
                 total = (time.perf_counter() - began) * 1000
                 retrieve = offline.timing_ms["retrieve"]

@@ -11,7 +11,9 @@ Layout (see index/README.md):
         (vector and keyword indexes written by the indexer)
 
 A writer builds a new version beside the live one, then swaps CURRENT with os.replace: a crash
-or kill -9 at any point leaves the previous version loadable and complete.
+or kill -9 at any point leaves the previous version loadable and complete. The version a swap
+replaces stays on disk until the next swap, so a reader that read CURRENT just before it can
+still load what it read.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from assistant.errors import IndexLocked, IndexMismatch, IndexNotBuilt
@@ -50,10 +52,11 @@ class Manifest:
         return asdict(self)
 
     def check(self, model: str, chunking: dict, where: Path) -> None:
-        """Raise IndexMismatch, saying how to rebuild, unless built with these settings."""
+        """Raise IndexMismatch, saying how to rebuild, unless built with these settings.
+
+        The format version is checked earlier, by `read_manifest`.
+        """
         problems = []
-        if self.format_version != FORMAT_VERSION:
-            problems.append(f"format version {self.format_version} (this assistant reads {FORMAT_VERSION})")
         if self.model != model:
             problems.append(f"model {self.model!r} (settings say {model!r})")
         if self.chunking != chunking:
@@ -122,7 +125,7 @@ class IndexDir:
         return (self.root / "CURRENT").is_file()
 
     def manifest(self) -> Manifest:
-        return Manifest(**json.loads((self.current() / MANIFEST).read_text()))
+        return read_manifest(self.current())
 
     def articles(self) -> dict[str, StoredArticle]:
         """Every indexed article by id, in the order their vectors are stored."""
@@ -154,7 +157,7 @@ class IndexDir:
         Call under `lock()`. On an exception the partial directory is removed and CURRENT is
         untouched.
         """
-        self._remove_stale()
+        replaced = (self.root / "CURRENT").read_text().strip() if self.exists() else None
         tmp = self.root / f".tmp-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
         try:
@@ -172,14 +175,43 @@ class IndexDir:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self._remove_stale()
+        self._remove_stale(keep={final.name, replaced})
 
-    def _remove_stale(self) -> None:
-        """Delete versions and temporary directories that CURRENT does not name."""
-        live = (self.root / "CURRENT").read_text().strip() if self.exists() else None
+    def _remove_stale(self, keep: set[str | None]) -> None:
+        """Delete dead writers' temporary directories and every version not in `keep`.
+
+        A writer keeps the version it replaced: a reader may have read CURRENT just before the
+        swap and be about to load that version (deleting it failed such a request with a 500).
+        """
         for path in self.root.iterdir():
-            if path.is_dir() and path.name != live and (path.name.startswith("v-") or path.name.startswith(".tmp-")):
+            if path.is_dir() and path.name not in keep and path.name.startswith(("v-", ".tmp-")):
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """The manifest of one version directory; IndexMismatch or IndexNotBuilt if it cannot be used.
+
+    The format version is compared before any field is read, and only known fields are read: a
+    manifest from a newer format may have fields this code does not know, and an unreadable one
+    should say how to rebuild rather than end in a traceback.
+    """
+    path = directory / MANIFEST
+    rebuild = f"rebuild the index with `assistant ingest PATH... --index {directory.parent} --rebuild`"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError covers bad JSON and bad UTF-8
+        raise IndexNotBuilt(f"cannot read index manifest {path} ({exc}); {rebuild}") from None
+    if not isinstance(data, dict):
+        raise IndexNotBuilt(f"index manifest {path} is not a JSON object; {rebuild}")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatch(
+            f"index manifest {path} has format version {data.get('format_version')!r} "
+            f"and this assistant reads version {FORMAT_VERSION}; {rebuild}"
+        )
+    missing = [f.name for f in fields(Manifest) if f.default is MISSING and f.name not in data]
+    if missing:
+        raise IndexNotBuilt(f"index manifest {path} lacks {', '.join(missing)}; {rebuild}")
+    return Manifest(**{f.name: data[f.name] for f in fields(Manifest) if f.name in data})
 
 
 def read_articles(directory: Path) -> dict[str, StoredArticle]:
