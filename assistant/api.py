@@ -37,7 +37,7 @@ from assistant.errors import (
     AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, InputError, LLMError, NotFound,
 )
 from assistant.service import Assistant
-from assistant.sources import SUPPORTED_SUFFIXES, read_sources, read_upload
+from assistant.sources import SUPPORTED_SUFFIXES
 from assistant.types import Answer, Citation, Turn
 
 log = logging.getLogger(__name__)
@@ -232,20 +232,17 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         """
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type == "multipart/form-data":
-            items = await _uploads(request)
+            report = await run_in_threadpool(assistant.add, await _uploads(request))
         elif media_type == "application/json":
             try:
                 body = UrlIn.model_validate_json(await request.body())
             except ValidationError as exc:
                 raise HTTPException(400, _describe(exc.errors())) from None
-            fetched = read_sources([body.url], fetch_timeout=settings.fetch_timeout)
-            items = await run_in_threadpool(list, fetched)
+            report = await run_in_threadpool(assistant.add, (), body.url)
         else:
             got = media_type or "no content type"
             raise HTTPException(415, f"send multipart/form-data with files, or JSON {{\"url\": ...}}; got '{got}'")
-        if items and all(isinstance(i, InputError) for i in items):
-            raise HTTPException(400, "; ".join(str(i) for i in items))
-        return (await run_in_threadpool(assistant.ingest_articles, items)).to_dict()
+        return report.to_dict()
 
     @app.delete("/api/articles/{article_id:path}", response_model=ReportOut, dependencies=[Depends(admin)],
                 responses=_errors(401, 403, 404, 409), tags=["collection"])
@@ -256,6 +253,7 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     @app.get("/api/health", response_model=HealthOut, responses=_errors(503), tags=["service"])
     def health() -> dict:
         """Ready when the index loads: its manifest, counts and the server version."""
+        assistant.retriever()  # loads and checks the index as a question does: the same 503 if it cannot
         info = assistant.info()
         return {"status": "ok", "version": __version__, "articles": info["articles"], "chunks": info["chunks"],
                 "admin": admin_token is not None, "index": info}
@@ -307,12 +305,14 @@ def run(app: FastAPI, assistant: Assistant, *, host: str, port: int, root_path: 
 
 
 def _admin_dependency(admin_token: str | None):
-    bearer = HTTPBearer(auto_error=False, description="the admin token (the server's --admin-token-env variable)")
+    bearer = HTTPBearer(auto_error=False, description="the admin token: ASSISTANT_ADMIN_TOKEN for `make run`, "
+                                                      "or the variable `assistant serve --admin-token-env` names")
 
     def admin(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if admin_token is None:
-            raise HTTPException(403, "adding and removing articles is off on this server; "
-                                     "start it with --admin-token-env NAME and the token in $NAME")
+            raise HTTPException(403, "adding and removing articles is off on this server; to turn it on, "
+                                     "start `make run` (app.py) with a token in $ASSISTANT_ADMIN_TOKEN, "
+                                     "or `assistant serve --admin-token-env NAME` with a token in $NAME")
         if credentials is None:
             raise HTTPException(401, "this endpoint needs the admin token: send 'Authorization: Bearer <token>'",
                                 headers={"WWW-Authenticate": "Bearer"})
@@ -322,8 +322,8 @@ def _admin_dependency(admin_token: str | None):
     return admin
 
 
-async def _uploads(request: Request) -> list:
-    """The uploaded files parsed into Articles or InputErrors; refuses unsafe names and unknown types."""
+async def _uploads(request: Request) -> list[tuple[str, bytes]]:
+    """The uploaded files as (name, bytes); refuses unsafe names and unknown types."""
     form = await request.form(max_files=20, max_fields=5)
     files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
     if not files:
@@ -339,7 +339,7 @@ async def _uploads(request: Request) -> list:
                                      f"(supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})")
         named.append((name, await upload.read()))
     await form.close()
-    return await run_in_threadpool(lambda: [item for name, data in named for item in read_upload(name, data)])
+    return named
 
 
 def _add_offline_docs(app: FastAPI) -> None:

@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from assistant import web
 from assistant.errors import AssistantError
 from assistant.service import Assistant
-from assistant.sources import SUPPORTED_SUFFIXES, read_sources, read_upload
+from assistant.sources import SUPPORTED_SUFFIXES
 from assistant.types import Answer, Turn
 
 log = logging.getLogger(__name__)
@@ -167,8 +167,9 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
     table = gr.HTML(elem_classes=["qa-collection"])
     refresh = gr.Button("Refresh", size="sm", variant="secondary", elem_classes=["qa-refresh"])
     if admin_token is None:
-        gr.Markdown("Adding and removing articles is off on this server. To turn it on, start it with "
-                    "`assistant serve --admin-token-env NAME` with a secret token in `$NAME`.",
+        gr.Markdown("Adding and removing articles is off on this server. To turn it on, start `make run` "
+                    "(app.py) with a secret token in `$ASSISTANT_ADMIN_TOKEN`, or "
+                    "`assistant serve --admin-token-env NAME` with one in `$NAME`.",
                     elem_classes=["qa-muted"])
         ids = gr.Dropdown(visible=False, multiselect=True)
         page.load(listing, outputs=[table, ids], api_visibility="private")
@@ -200,16 +201,13 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
         if link and not link.lower().startswith(("http://", "https://")):  # not a path on the server
             raise _error(f"'{link}' is not a web address; enter one that starts with https://")
         progress(0, desc="Reading")
-        items = [item for path in paths for item in read_upload(Path(path).name, Path(path).read_bytes())]
-        if link:
-            items += list(read_sources([link], fetch_timeout=assistant.settings.fetch_timeout))
-        progress(0.1, desc="Embedding")
+        uploads = [(Path(path).name, Path(path).read_bytes()) for path in paths]
         with _readable_errors():
-            report = assistant.ingest_articles(items, progress=True)
-        lines = [f"Added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-                 f"failed {report.failed}; chunks embedded: {report.chunks}, in the index: {report.total_chunks}."]
-        kind = "error" if report.failed and not (report.added or report.updated or report.unchanged) else "ok"
-        message = "".join(web.message_html(line, kind=kind) for line in lines + [str(e) for e in report.errors])
+            report = assistant.add(uploads, link or None, progress=True)
+        summary = (f"Added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+                   f"failed {report.failed}; chunks embedded: {report.chunks}, in the index: {report.total_chunks}.")
+        message = web.message_html(summary, kind="ok") + "".join(
+            web.message_html(str(e), kind="error") for e in report.errors)
         return (message, *listing(), None, "")
 
     def drop(given, chosen):

@@ -17,6 +17,7 @@ import pytest
 from conftest import live_server, make_assistant
 from assistant.api import create_app
 from assistant.errors import AssistantError
+from assistant.types import Article
 
 pytestmark = pytest.mark.slow
 
@@ -274,12 +275,14 @@ def test_an_embed_origin_that_is_not_an_origin_is_refused_at_start(sample_index,
         create_app(make_assistant(sample_index, fake_embedder, embed_origins=[origin]), ui=False)
 
 
-def test_without_an_admin_token_the_admin_endpoints_are_off(sample_index, fake_embedder):
+def test_without_an_admin_token_the_admin_endpoints_are_off(sample_index, real_embedder):
     from fastapi.testclient import TestClient
 
-    with TestClient(create_app(make_assistant(sample_index, fake_embedder), ui=False)) as client:
+    with TestClient(create_app(make_assistant(sample_index, real_embedder), ui=False)) as client:
         message = error_of(client.delete("/api/articles/x", headers=admin()), 403)
-        assert "off on this server" in message and "--admin-token-env" in message
+        assert "off on this server" in message
+        assert "`make run` (app.py) with a token in $ASSISTANT_ADMIN_TOKEN" in message  # what app.py reads
+        assert "`assistant serve --admin-token-env NAME`" in message
         assert client.get("/api/health").json()["admin"] is False
 
 
@@ -292,3 +295,16 @@ def test_without_an_index_questions_get_503_saying_how_to_build_one(tmp_path, fa
         assert "build one with `assistant ingest" in error_of(streamed, 503)
         assert "no index at" in error_of(client.get("/api/health"), 503)
         assert error_of(client.get("/api/articles"), 503)
+
+
+def test_health_refuses_an_index_built_with_other_settings_as_questions_do(tmp_path, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    make_assistant(tmp_path / "index", fake_embedder).ingest_articles(
+        [Article("golts", "Golts", "Alexander Golts is a military expert.", source="golts.txt")])
+    other_chunking = make_assistant(tmp_path / "index", fake_embedder, chunk_tokens=64)
+
+    with TestClient(create_app(other_chunking, ui=False)) as client:
+        asked = error_of(client.post("/api/ask", json={"question": "who is Alexander Golts?"}), 503)
+        assert error_of(client.get("/api/health"), 503) == asked
+    assert "was built with chunking" in asked and "--rebuild" in asked

@@ -134,6 +134,41 @@ def test_the_collection_lists_titles_as_text():
     assert "1 article, 3 chunks" in parsed.text
 
 
+# ── the collection panel ────────────────────────────────────────────────────────────────────
+
+
+def _handler(page, name: str):
+    """The function a page runs for an event, to call as Gradio does on a click."""
+    return next(f.fn for f in page.fns.values() if getattr(f.fn, "__name__", "") == name)
+
+
+def test_without_an_admin_token_the_page_says_how_to_turn_adding_on_for_either_way_of_starting(tmp_path, fake_embedder):
+    import gradio as gr
+    from assistant.ui import chat_page
+
+    page = chat_page(make_assistant(tmp_path / "index", fake_embedder))
+
+    notes = [b.value for b in page.blocks.values() if isinstance(b, gr.Markdown)]
+    assert any("`make run` (app.py) with a secret token in `$ASSISTANT_ADMIN_TOKEN`" in note  # what app.py reads
+               and "`assistant serve --admin-token-env NAME`" in note for note in notes)
+
+
+def test_adding_uploads_none_of_which_can_be_read_is_an_error_and_creates_no_index(tmp_path, fake_embedder):
+    import gradio as gr
+    from assistant.ui import chat_page
+
+    assistant = make_assistant(tmp_path / "index", fake_embedder)
+    ingest = _handler(chat_page(assistant, admin_token="token"), "ingest")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n")
+
+    with pytest.raises(gr.Error) as refused:
+        ingest("token", [str(empty)], "")
+
+    assert refused.value.message == "empty.txt: empty file"
+    assert not assistant.index.exists()
+
+
 # ── the /chat endpoint, as a Python program uses it ─────────────────────────────────────────
 
 
