@@ -84,6 +84,10 @@ class Retriever:
         return [_hit(n) for n in retriever.retrieve(bundle)]
 
     def keyword(self, query: str, k: int) -> list[Hit]:
+        """Chunks by BM25 over the query's terms: finds the names and numbers dense search misses.
+
+        A chunk sharing no term with the query scores 0 and is left out rather than ranked.
+        """
         if not self.count:
             return []
         self._bm25.similarity_top_k = min(k, self.count)
