@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     except AssistantError as exc:
         return _error(exc)
     except OSError as exc:  # e.g. an --index under a file or on a read-only disk
-        return _error(f"{exc.filename}: {exc.strerror}" if exc.filename else exc)
+        return _error(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else exc)
     except KeyboardInterrupt:
         print("Interrupted; the index is unchanged unless a new version was completed.", file=sys.stderr)
         return 130
