@@ -24,7 +24,7 @@ import regex  # \p{Lu}: names start with a capital in any script, not only A-Z
 
 from assistant.retrieval import RRF_K
 from assistant.terms import stopwords, terms, weighted_share
-from assistant.types import MARKER, Chunk, Citation, Passage
+from assistant.types import Chunk, Citation, Passage, strip_markers
 
 CALIBRATION = Path(__file__).with_name("calibration.json")
 RERANK = 5  # sentences the second stage looks at again
@@ -391,14 +391,8 @@ def cite(draft: Draft) -> tuple[str, tuple[Citation, ...]]:
         if n is None:
             n = by_quote[key] = len(citations) + 1
             citations.append(cand.passage.citation(n, cand.start, cand.end, cand.text))
-        parts.append(with_marker(_unmarked(said), n))
+        parts.append(with_marker(strip_markers(said), n))  # not the article's own "[4]" footnotes
     return " ".join(parts), tuple(citations)
-
-
-def _unmarked(sentence: str) -> str:
-    """The sentence without bracketed numbers of its own (Wikipedia's "[4]" footnotes), which in an
-    answer would read as citations that do not exist. The quote keeps them: it is the article's text."""
-    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", MARKER.sub("", sentence))).strip()
 
 
 def with_marker(sentence: str, n: int) -> str:

@@ -28,7 +28,7 @@ from assistant.errors import LLMError
 from assistant.llm import LLM
 from assistant.prompts import Prompts, sources
 from assistant.terms import terms, weighted_share
-from assistant.types import Answer, Citation, Passage, Turn
+from assistant.types import MARKERS, Answer, Citation, Passage, Turn, strip_markers
 
 # support = LEXICAL_WEIGHT * (idf-weighted share of the sentence's terms found in the passage
 # sentence and its neighbours) + (1 - LEXICAL_WEIGHT) * cosine(sentence, passage sentence).
@@ -41,7 +41,6 @@ SUPPORT_THRESHOLD = 0.57
 LEXICAL_WEIGHT = 0.5
 
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")  # [3] or [1, 2]: the one place a model's citations are parsed
-_MARKERS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 _LEADING_MARKERS = re.compile(r"^(?:\[\d+(?:\s*,\s*\d+)*\]\s*)+")
 # "The sources do not say ...", "not mentioned in the articles": the model declining to answer.
 _SOURCES = r"(?:sources?|articles?|passages?|context|documents?|texts?)"
@@ -121,7 +120,7 @@ def sentences(reply: str) -> list[Sentence]:
     out = []
     for piece in pieces:
         parts, at = [], 0
-        for match in _MARKERS.finditer(piece):
+        for match in MARKERS.finditer(piece):
             numbers = tuple(int(n) for group in MARKER.findall(match.group()) for n in group.split(","))
             parts.append((piece[at : match.start()], numbers))
             at = match.end()
@@ -275,11 +274,6 @@ class GroundedAnswerer:
     def _leak(self) -> LLMError:
         return LLMError(f"the language model {self.llm.name!r} repeated its instructions instead of "
                            "answering (an article may contain instructions aimed at it)")
-
-
-def strip_markers(text: str) -> str:
-    """'He left [1].' -> 'He left.'"""
-    return _tidy(_MARKERS.sub("", text))
 
 
 def _fallback(offline: Answer, why: str) -> Answer:

@@ -18,6 +18,15 @@ def markers(text: str) -> list[int]:
     return [int(n) for n in MARKER.findall(text)]
 
 
+MARKERS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")  # "[1]", "[1, 2]" and runs of them
+
+
+def strip_markers(text: str) -> str:
+    """'He left [1].' -> 'He left.': for earlier answers fed back to a model, and for footnotes
+    ("[4]") in article text, which in an answer would read as citations that do not exist."""
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(MARKERS.sub("", text).split()))
+
+
 @dataclass(frozen=True)
 class Article:
     """One source document, as read from a file, a JSONL line or a URL."""

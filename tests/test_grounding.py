@@ -11,12 +11,12 @@ from llm_server import Reply, ScriptedServer, closed_port
 
 from assistant.answering import NOT_FOUND
 from assistant.config import Settings
-from assistant.grounding import declines, repeats, sentences, strip_markers
+from assistant.grounding import declines, repeats, sentences
 from assistant.llm import LLM
 from assistant.prompts import Prompts
 from assistant.service import Assistant
 from assistant.store import IndexDir
-from assistant.types import Answer, Turn
+from assistant.types import Answer, Turn, strip_markers
 
 pytestmark = pytest.mark.slow
 
