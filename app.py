@@ -4,10 +4,8 @@
     /api     the JSON API                     /docs    its OpenAPI page
 
 Settings come from ASSISTANT_* variables (see assistant/config.py). Set ASSISTANT_ADMIN_TOKEN to
-turn on uploading and removing articles. `uvicorn app:app` serves the same app.
+turn on uploading and removing articles (`assistant serve` reads it too). `uvicorn app:app` serves the same app.
 """
-
-import os
 
 from assistant.api import create_app, run
 from assistant.config import Settings
@@ -15,7 +13,7 @@ from assistant.service import Assistant
 
 settings = Settings()
 assistant = Assistant(settings)
-app = create_app(assistant, admin_token=os.environ.get("ASSISTANT_ADMIN_TOKEN") or None)
+app = create_app(assistant)
 
 if __name__ == "__main__":
     run(app, assistant, host="127.0.0.1", port=7860)

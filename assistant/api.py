@@ -2,7 +2,7 @@
 
     /            chat and collection (Gradio, `assistant.ui`)
     /embed/      the chat alone, for an iframe in a wiki
-    /api/...     ask, search, articles, health (JSON; admin routes need `Authorization: Bearer`)
+    /api/...     ask, search, articles, feedback, health (JSON; admin routes need `Authorization: Bearer`)
     /docs        OpenAPI
 
 Every error is one JSON shape, `{"error": {"status": 404, "message": "..."}}`, with the message of
@@ -17,7 +17,8 @@ import logging
 import os
 import re
 import secrets
-from typing import Any
+import sys
+from typing import Any, Literal
 
 import anyio
 from fastapi import Depends, FastAPI, Request
@@ -36,6 +37,7 @@ from assistant.config import Settings
 from assistant.errors import (
     AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, InputError, LLMError, NotFound,
 )
+from assistant.feedback import Feedback
 from assistant.service import Assistant
 from assistant.sources import SUPPORTED_SUFFIXES
 from assistant.types import Answer, Citation, Turn
@@ -130,6 +132,14 @@ class ReportOut(BaseModel):
     errors: list[str]
 
 
+class FeedbackIn(_In):
+    vote: Literal["up", "down"]
+    comment: str = Field("", max_length=2000)
+    question: str = Field(min_length=1, max_length=2000)
+    answer: str = Field(max_length=20_000)
+    citations: list[Citation] = Field([], max_length=50)
+
+
 class HealthOut(BaseModel):
     status: str
     version: str
@@ -160,10 +170,13 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
 
     Args:
         assistant: the one service every route calls.
-        admin_token: enables POST/DELETE /api/articles and the UI's upload panel; None = off.
+        admin_token: enables POST/DELETE /api/articles, GET /api/feedback and the UI's upload
+            panel; None = the `admin_token` setting (ASSISTANT_ADMIN_TOKEN), which unset is off.
         ui: mount the Gradio pages (tests of the API alone skip the second it takes).
     """
     settings = assistant.settings
+    if admin_token is None and settings.admin_token is not None:
+        admin_token = settings.admin_token.get_secret_value() or None
     origins = _checked_origins(settings.embed_origins)
     app = FastAPI(
         title="Article assistant",
@@ -180,6 +193,7 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         allow_headers=["*"],  # Gradio's web component sends headers of its own
     )
     _add_error_handlers(app)
+    app.state.admin = admin_token is not None  # for the start-up line that says so
     admin = _admin_dependency(admin_token)
     # Answering is CPU-bound (the query embedding above all): more at once than cores only adds
     # contention. With 16 clients on 2 cores this raised throughput 7% and cut p95 latency 16%.
@@ -250,6 +264,19 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         """Remove one article and its chunks."""
         return assistant.remove([article_id]).to_dict()
 
+    @app.post("/api/feedback", status_code=201, response_model=Feedback, responses=_errors(400, 413),
+              tags=["feedback"])
+    def add_feedback(body: FeedbackIn) -> dict:
+        """A reader's vote on an answer (what the chat's Helpful / Not helpful buttons send)."""
+        return assistant.feedback(body.vote, body.question, body.answer,
+                                  [c.to_dict() for c in body.citations], body.comment).to_dict()
+
+    @app.get("/api/feedback", response_model=list[Feedback], dependencies=[Depends(admin)],
+             responses=_errors(401, 403), tags=["feedback"])
+    def list_feedback() -> list[dict]:
+        """Every vote, newest first, with the question, answer, citations and index version (admin)."""
+        return [entry.to_dict() for entry in assistant.feedback_entries()]
+
     @app.get("/api/health", response_model=HealthOut, responses=_errors(503), tags=["service"])
     def health() -> dict:
         """Ready when the index loads: its manifest, counts and the server version."""
@@ -280,20 +307,27 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, root_path: str = "",
           admin_token_env: str | None = None) -> None:
-    """Build the assistant and the app, load the index and model, and serve until interrupted."""
+    """Build the assistant and the app, load the index and model, and serve until interrupted.
+
+    The admin token is the `admin_token` setting (ASSISTANT_ADMIN_TOKEN), or the variable that
+    `admin_token_env` names.
+    """
     token = None
     if admin_token_env:
         token = os.environ.get(admin_token_env) or None
         if token is None:
-            log.warning("$%s is not set: uploading and removing articles stay off", admin_token_env)
+            print(f"${admin_token_env} is not set; falling back to ASSISTANT_ADMIN_TOKEN", file=sys.stderr)
     assistant = Assistant(settings)
     run(create_app(assistant, admin_token=token), assistant, host=host, port=port, root_path=root_path)
 
 
 def run(app: FastAPI, assistant: Assistant, *, host: str, port: int, root_path: str = "") -> None:
-    """Warm the model and index (so the first question is not the slow one), then run uvicorn."""
+    """Say whether admin is on, warm the model and index (so the first question is not the slow one), run uvicorn."""
     import uvicorn
 
+    print("admin: on (adding and removing articles, and reading feedback, need the admin token)"
+          if app.state.admin else
+          "admin: off (set ASSISTANT_ADMIN_TOKEN to turn on adding and removing articles)", file=sys.stderr, flush=True)
     try:
         assistant.search("warm up", 1)
     except AssistantError as exc:  # serve anyway: /api/health and the UI say what is wrong
@@ -305,14 +339,13 @@ def run(app: FastAPI, assistant: Assistant, *, host: str, port: int, root_path: 
 
 
 def _admin_dependency(admin_token: str | None):
-    bearer = HTTPBearer(auto_error=False, description="the admin token: ASSISTANT_ADMIN_TOKEN for `make run`, "
-                                                      "or the variable `assistant serve --admin-token-env` names")
+    bearer = HTTPBearer(auto_error=False, description="the admin token: the server's ASSISTANT_ADMIN_TOKEN "
+                                                      "(or the variable `assistant serve --admin-token-env` names)")
 
     def admin(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if admin_token is None:
-            raise HTTPException(403, "adding and removing articles is off on this server; to turn it on, "
-                                     "start `make run` (app.py) with a token in $ASSISTANT_ADMIN_TOKEN, "
-                                     "or `assistant serve --admin-token-env NAME` with a token in $NAME")
+            raise HTTPException(403, "admin is off on this server; to turn it on, start it (`make run`, "
+                                     "`python app.py` or `assistant serve`) with a token in $ASSISTANT_ADMIN_TOKEN")
         if credentials is None:
             raise HTTPException(401, "this endpoint needs the admin token: send 'Authorization: Bearer <token>'",
                                 headers={"WWW-Authenticate": "Bearer"})

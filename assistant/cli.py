@@ -1,4 +1,4 @@
-"""`assistant` command line: ingest, list, remove, inspect, ask, evaluate, serve.
+"""`assistant` command line: ingest, list, remove, inspect, ask, evaluate, serve, read feedback.
 
 Heavy modules (torch, llama-index, gradio) are imported inside the commands, so `--help` is instant.
 Errors become one `Error: ...` line and exit status 1.
@@ -91,7 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--root-path", default="", help="sub-path when behind a reverse proxy, e.g. /tools/assistant")
     p.add_argument("--admin-token-env", default=None, metavar="NAME",
-                   help="environment variable holding the admin token; enables upload and removal")
+                   help="environment variable holding the admin token (default: ASSISTANT_ADMIN_TOKEN); "
+                        "enables upload and removal")
+
+    p = command("feedback", _feedback, "List readers' votes on answers (the chat's Helpful / Not helpful), newest first.")
+    p.add_argument("--json", action="store_true", help="one JSON list with every field")
     return parser
 
 
@@ -189,6 +193,19 @@ def _serve(args, settings: Settings) -> int:
     from assistant.api import serve
 
     serve(settings, host=args.host, port=args.port, root_path=args.root_path, admin_token_env=args.admin_token_env)
+    return 0
+
+
+def _feedback(args, settings: Settings) -> int:
+    entries = _assistant(settings).feedback_entries()
+    if args.json:
+        print(json.dumps([e.to_dict() for e in entries], ensure_ascii=False))
+        return 0
+    for e in entries:
+        comment = f" — {e.comment}" if e.comment else ""
+        print(f"{e.time}\t{e.vote}\t{e.question}{comment}")
+        print(f"    {' '.join(e.answer.split())[:160]}")
+    print(f"{len(entries)} votes in {settings.index}", file=sys.stderr)
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(20.0, gt=0)
     # Origins allowed to embed /embed in a frame or call the API cross-origin; empty = same origin.
     embed_origins: list[str] = []
+    # Turns on adding and removing articles (API and Collection tab) for whoever sends it; unset = off.
+    admin_token: SecretStr | None = None
 
     def chunking(self) -> dict:
         """The chunking parameters an index depends on (recorded in its manifest)."""

@@ -18,7 +18,8 @@ from assistant.chat import condense
 from assistant.chunking import Chunker
 from assistant.config import Settings
 from assistant.embedding import Embedder, SentenceTransformerEmbedder
-from assistant.errors import AssistantError, InputError
+from assistant.errors import AssistantError, InputError, NotFound
+from assistant.feedback import Feedback, FeedbackStore
 from assistant.grounding import GroundedAnswerer
 from assistant.indexer import Indexer, IngestReport
 from assistant.llm import LLM, llm_from_settings
@@ -94,11 +95,26 @@ class Assistant:
         manifest["index"] = str(self.index.root)
         return manifest
 
+    def article(self, article_id: str) -> Article:
+        """One indexed article with its whole text (for the article view); NotFound if not indexed."""
+        stored = self.index.articles().get(article_id)
+        if stored is None:
+            raise NotFound(f"no article with id {article_id!r} in this index; it may have been removed")
+        return stored.article
+
     def articles(self) -> list[dict]:
         return [
             {"id": s.article.id, "title": s.article.title, "url": s.article.url, "chunks": len(s.chunks)}
             for s in self.index.articles().values()
         ]
+
+    def feedback(self, vote: str, question: str, answer: str, citations: list[dict], comment: str = "") -> Feedback:
+        """Record a reader's vote on an answer, with the index version live now."""
+        version = self.index.current().name if self.index.exists() else None
+        return FeedbackStore(self.index.root).add(vote, question, answer, citations, comment, version)
+
+    def feedback_entries(self) -> list[Feedback]:
+        return FeedbackStore(self.index.root).entries()
 
     def retriever(self) -> Retriever:
         """The retriever for the live version, reloaded when an ingest has swapped it."""

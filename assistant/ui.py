@@ -1,11 +1,15 @@
-"""The chat pages (Gradio), mounted on the API's FastAPI app by `mount`.
+"""The chat pages (Gradio), mounted on the API's FastAPI app by `mount`, and the article view.
 
-    /        Chat (streaming answers, sources under each) | Collection (articles; with the admin
-             token also upload, fetch a URL, remove)
-    /embed/  the chat alone, compact, for an iframe: no admin controls, nothing secret in the page
+    /               Chat (streaming answers, sources under each) | Collection (search the articles;
+                    with the admin token also upload, fetch a URL, remove)
+    /embed/         the chat alone, compact, for an iframe: no admin controls, nothing secret in the page
+    /articles/{id}  one article, the cited sentence (?start=&end=) highlighted: where a citation leads
 
-Both are thin presenters over one `Assistant`; answers are rendered to HTML by `assistant.web`,
-which keeps every article string inert. Errors reach the page as `gr.Error` messages.
+Both chats are thin presenters over one `Assistant`; answers are rendered to HTML by `assistant.web`,
+which keeps every article string inert. What Gradio does not do (links from a citation to its
+source, focus and scrolling after an answer, copy, feedback, export) is `static/chat.js`. A
+mistake (an empty question, a wrong token) is a message in the page, never an error that leaves
+the chat disabled.
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ import html
 import logging
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi import Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from starlette.datastructures import MutableHeaders
 
 from assistant import web
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, NotFound
 from assistant.service import Assistant
 from assistant.sources import SUPPORTED_SUFFIXES
 from assistant.types import Answer, Turn
@@ -41,38 +46,45 @@ THEME = gr.themes.Soft(
 )
 # Loads the `<gradio-app>` element from ./assets/, which the /embed app serves.
 WEB_COMPONENT = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
-# In a frame every pixel counts: no page margins, the chat fills the frame's height.
-EMBED_CSS = ".gradio-container .main { padding: 6px 8px !important; }"
+STATIC = Path(__file__).parent / "static"
+# In a frame every pixel counts: no page margins.
+EMBED_CSS = "gradio-app .gradio-container .main.app { padding: 6px 8px !important; }"
 # Questions answered at once per page; the work is CPU-bound and the model is shared.
 CHAT_CONCURRENCY = 4
+EMPTY_QUESTION = "Type a question about the articles first."
 
 
 def mount(app, assistant: Assistant, *, admin_token: str | None) -> None:
-    """Mount /embed and then / (a mount at / catches every path, so it goes last)."""
+    """Mount the article view, /embed and then / (a mount at / catches every path, so it goes last)."""
     max_file_size = f"{int(assistant.settings.max_upload_mb * 1024)}kb"
-    common = {"theme": THEME, "ssr_mode": False, "pwa": False, "run_history": False}
+    # No footer: its "Use via API" opens Gradio's own page; the header links the project's /docs.
+    common = {"theme": THEME, "ssr_mode": False, "pwa": False, "run_history": False, "footer_links": [],
+              "js": (STATIC / "chat.js").read_text()}
     # Relative, so it also lands right under a proxy's sub-path: /tools/assistant/embed -> .../embed/
     app.add_api_route("/embed", lambda: RedirectResponse("embed/"), methods=["GET", "HEAD"], include_in_schema=False)
     # Gradio's web component, served from here so a wiki needs no CDN: <script src=".../embed/gradio.js">
     app.add_api_route("/embed/gradio.js", lambda: FileResponse(WEB_COMPONENT, media_type="text/javascript"),
                       methods=["GET", "HEAD"], include_in_schema=False)
-    gr.mount_gradio_app(app, embed_page(assistant), path="/embed", footer_links=[], css=web.CSS + EMBED_CSS, **common)
+    app.add_api_route("/articles/{article_id:path}", _article_view(assistant), methods=["GET", "HEAD"],
+                      include_in_schema=False, response_class=HTMLResponse)
+    app.add_middleware(NotFoundPage)
+    gr.mount_gradio_app(app, embed_page(assistant), path="/embed", css=web.CSS + EMBED_CSS, **common)
     gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token), path="/", css=web.CSS,
-                        footer_links=["api", "settings"], max_file_size=max_file_size, **common)
+                        max_file_size=max_file_size, **common)
 
 
 def chat_page(assistant: Assistant, *, admin_token: str | None = None) -> gr.Blocks:
     """The full page: chat, and the collection with admin controls when a token is configured."""
     with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True) as page:
         gr.HTML(
-            '<header class="qa-header"><h1>Ask the articles</h1><p>Answers quote the indexed articles, and every '
-            "sentence cites its source. When the articles don't say, the assistant says so."
-            ' <a href="docs" target="_blank">HTTP API</a></p></header>'
+            '<header class="qa-header"><h1>Ask the articles</h1><a class="qa-api" href="docs" target="_blank">'
+            "HTTP API</a><p>Answers quote the indexed articles, and every sentence cites its source. When the "
+            "articles don't say, the assistant says so.</p></header>"
         )
-        with gr.Tabs():
-            with gr.Tab("Chat", id="chat"):
-                _chat(assistant, height="calc(100vh - 330px)", autofocus=True)
-            with gr.Tab("Collection", id="collection"):
+        with gr.Tabs(elem_classes=["qa-tabs"]):
+            with gr.Tab("Chat", id="chat", elem_classes=["qa-chat-tab"]):
+                _chat(page, assistant, mount="", autofocus=True)
+            with gr.Tab("Collection", id="collection", elem_classes=["qa-collection-tab"]):
                 _collection(page, assistant, admin_token)
     return page
 
@@ -80,36 +92,71 @@ def chat_page(assistant: Assistant, *, admin_token: str | None = None) -> gr.Blo
 def embed_page(assistant: Assistant) -> gr.Blocks:
     """The chat alone, sized to its frame."""
     with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True, fill_width=True) as page:
-        _chat(assistant, height=None, autofocus=False)
+        _chat(page, assistant, mount="/embed", autofocus=False)  # a frame that takes focus scrolls the wiki page
     return page
 
 
 # ── chat ────────────────────────────────────────────────────────────────────────────────────
 
 
-def _chat(assistant: Assistant, *, height, autofocus: bool) -> gr.ChatInterface:
-    def respond(message: str, history: list[dict]) -> Iterator[str]:
-        """Stream the answer text, then the full message with its sources."""
+def _chat(page: gr.Blocks, assistant: Assistant, *, mount: str, autofocus: bool) -> gr.ChatInterface:
+    def respond(message: str, history: list[dict], request: gr.Request) -> Iterator[str]:
+        """Stream the answer text, then the full message with its sources; a failure is a message too."""
+        if not str(message or "").strip():  # the page's validator stops these; /chat callers get an error
+            raise gr.Error(html.escape(EMPTY_QUESTION), print_exception=False)
         text = ""
-        with _readable_errors():
+        try:
             for item in assistant.stream(message, turns(history)):
                 if isinstance(item, Answer):
-                    yield web.answer_html(item)
+                    yield web.answer_html(item, _site(request, mount))
                 else:
                     text += item
                     yield web.partial_html(text)
+        except AssistantError as exc:
+            yield web.message_html(str(exc), kind="error")
+        except Exception as exc:
+            log.exception("the chat failed")
+            yield web.message_html(f"Something went wrong on the server ({type(exc).__name__}); "
+                                   "its log has the details.", kind="error")
 
+    export = gr.Button("Export", size="sm", render=False, elem_classes=["qa-export"])
     chatbot = gr.Chatbot(
-        height=height, min_height=360, scale=1, show_label=False, buttons=["copy"], feedback_options=None,
+        height=None, min_height=160, scale=1, show_label=False, feedback_options=None,
+        buttons=[export],  # no Gradio copy button: it copies the message's HTML; ours copies text
+        autoscroll=False,  # chat.js scrolls to the start of the answer, not the end of its sources
         latex_delimiters=[],  # "$$" in an article is text, not a formula
         placeholder="Ask a question about the indexed articles.", elem_classes=["qa-chat"],
     )
-    return gr.ChatInterface(
+    chat = gr.ChatInterface(
         respond, chatbot=chatbot, examples=EXAMPLES, api_name="chat", concurrency_limit=CHAT_CONCURRENCY,
-        textbox=gr.Textbox(placeholder="Ask about the articles…", show_label=False, autofocus=autofocus,
-                           max_length=2000, submit_btn=True, elem_classes=["qa-question"]),
+        textbox=gr.Textbox(placeholder="Ask about the articles…", label="Question", show_label=False,
+                           autofocus=autofocus, max_length=2000, submit_btn=True, elem_classes=["qa-question"]),
+        validator=lambda message: gr.validate(bool(str(message or "").strip()), EMPTY_QUESTION),
         fill_height=True, flagging_mode="never",
     )
+    export.click(None, js="() => window.assistantChat.exportMarkdown()")
+    # The conversation survives a reload. The secret only obfuscates (the page receives it); a
+    # fixed one keeps saved conversations readable after a server restart.
+    saved = gr.BrowserState([], storage_key=f"assistant-conversation{mount.replace('/', '-')}",
+                            secret="assistant-conversation")
+    chatbot.change(None, chatbot, saved, js="(history) => history")  # in the browser: no round trip
+    page.load(lambda history: (history, history), saved, [chatbot, chat.chatbot_state], api_visibility="private")
+    return chat
+
+
+def _site(request: gr.Request | None, mount: str) -> str:
+    """This server's public base URL ("https://host/tools/assistant/") as the request reached it.
+
+    Links in answers are absolute because Gradio's web component renders them into the wiki's own
+    page, where a relative link would point into the wiki.
+    """
+    from gradio.route_utils import get_root_url
+
+    if request is None or request.request is None:
+        return ""
+    path = request.request.url.path
+    route = path[path.find("/gradio_api/"):] if "/gradio_api/" in path else path
+    return get_root_url(request.request, route, None).removesuffix(mount) + "/"
 
 
 def turns(history: list[dict]) -> list[Turn]:
@@ -135,94 +182,191 @@ def _text(content) -> str:
     return ""
 
 
-@contextmanager
-def _readable_errors() -> Iterator[None]:
-    """Turn failures into messages on the page instead of stack traces."""
-    try:
-        yield
-    except AssistantError as exc:
-        raise _error(str(exc)) from None
-    except Exception as exc:
-        log.exception("the chat failed")
-        raise _error(f"Something went wrong on the server ({type(exc).__name__}); its log has the details.") from None
+# ── the article view and the 404 page ───────────────────────────────────────────────────────
 
 
-def _error(message: str) -> gr.Error:
-    """A message for the page's error toast, which renders HTML: names and URLs in it stay text."""
-    return gr.Error(html.escape(message), print_exception=False)
+def _article_view(assistant: Assistant):
+    def article(article_id: str, start: int | None = None, end: int | None = None) -> HTMLResponse:
+        """The article a citation points at, its sentence highlighted (an HTML page, not API)."""
+        home = "../" * article_id.count("/") + "../"  # back to / from /articles/<id>, under any sub-path
+        try:
+            found = assistant.article(article_id)
+        except NotFound as exc:
+            return HTMLResponse(web.not_found_page(str(exc), home=home), 404)
+        except AssistantError as exc:  # no index yet, or one built with other settings
+            return HTMLResponse(web.not_found_page(str(exc), home=home), 503)
+        return HTMLResponse(web.article_page(found, start, end, home=home))
+
+    return article
+
+
+class NotFoundPage:
+    """A browser that asks for a path that is not here gets a small HTML page, not `{"detail":"Not Found"}`.
+
+    Only GET requests that accept HTML, outside /api: API clients keep the one JSON error shape.
+    The headers set inside (framing, nosniff) are kept; only the body and its type change.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        path = scope["path"].removeprefix(scope.get("root_path", "")) if scope["type"] == "http" else ""
+        accept = dict(scope.get("headers", ())).get(b"accept", b"")
+        if (scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or b"text/html" not in accept
+                or path == "/api" or path.startswith("/api/")):
+            return await self.app(scope, receive, send)
+        replaced = False
+
+        async def send_page(message):
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] == 404:
+                headers = MutableHeaders(scope=message)
+                if headers.get("content-type", "").startswith("application/json"):
+                    replaced = True
+                    home = "../" * (path.count("/") - 1) or "./"
+                    body = web.not_found_page(f"There is no page at {path}.", home=home).encode()
+                    headers["content-type"] = "text/html; charset=utf-8"
+                    headers["content-length"] = str(len(body))
+                    await send(message)
+                    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+                    return
+            if not replaced:
+                await send(message)
+
+        await self.app(scope, receive, send_page)
 
 
 # ── collection ──────────────────────────────────────────────────────────────────────────────
 
+SORTS = {"Title": lambda r: r["title"].casefold(), "Id": lambda r: r["id"], "Most chunks": lambda r: -int(r["chunks"])}
+
+
+def search_articles(rows: list[dict], query: str = "", sort: str = "Title") -> list[dict]:
+    """The articles whose title or id contains every word of `query`, sorted by `sort`."""
+    words = (query or "").casefold().split()
+    found = [r for r in rows if all(w in f"{r['title']} {r['id']}".casefold() for w in words)]
+    return sorted(found, key=SORTS.get(sort, SORTS["Title"]))
+
 
 def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) -> None:
-    def listing():
+    """Admin controls first (where an admin looks), then the searchable table everyone sees."""
+    if admin_token is None:
+        gr.Markdown("Adding and removing articles is off on this server. To turn it on, start it (`make run`, "
+                    "`python app.py` or `assistant serve`) with a secret token in `$ASSISTANT_ADMIN_TOKEN`.",
+                    elem_classes=["qa-muted"])
+        ids, changed = gr.Dropdown(visible=False, multiselect=True), []
+    else:
+        ids, changed = _admin_panel(assistant, admin_token)
+    with gr.Row(equal_height=True):
+        query = gr.Textbox(label="Search articles", placeholder="words of a title or id", scale=4,
+                           elem_classes=["qa-search"])
+        sort = gr.Dropdown(list(SORTS), value="Title", label="Sort by", scale=1, min_width=140)
+    table = gr.HTML(elem_classes=["qa-collection"])
+
+    def listing(words: str, order: str):
         try:
             rows = assistant.articles()
         except AssistantError as exc:  # no index yet, or one built with other settings
-            return web.message_html(str(exc), kind="error"), gr.update(choices=[])
-        choices = [(f"{r['title']} ({r['id']})", r["id"]) for r in rows]
-        return web.articles_html(rows), gr.update(choices=choices, value=[])
+            return web.message_html(str(exc), kind="error"), gr.update(choices=[], value=[])
+        shown = search_articles(rows, words, order)
+        choices = [(f"{r['title']} ({r['id']})", r["id"]) for r in search_articles(rows)]
+        return web.articles_html(shown, total=len(rows)), gr.update(choices=choices, value=[])
 
-    table = gr.HTML(elem_classes=["qa-collection"])
-    refresh = gr.Button("Refresh", size="sm", variant="secondary", elem_classes=["qa-refresh"])
-    if admin_token is None:
-        gr.Markdown("Adding and removing articles is off on this server. To turn it on, start `make run` "
-                    "(app.py) with a secret token in `$ASSISTANT_ADMIN_TOKEN`, or "
-                    "`assistant serve --admin-token-env NAME` with one in `$NAME`.",
-                    elem_classes=["qa-muted"])
-        ids = gr.Dropdown(visible=False, multiselect=True)
-        page.load(listing, outputs=[table, ids], api_visibility="private")
-        refresh.click(listing, outputs=[table, ids], api_visibility="private")
-        return
+    refresh = {"fn": listing, "inputs": [query, sort], "outputs": [table, ids], "api_visibility": "private"}
+    page.load(**refresh)
+    query.input(**refresh, trigger_mode="always_last", show_progress="hidden")
+    sort.change(**refresh, show_progress="hidden")
+    for event in changed:
+        event.then(**refresh)
 
-    with gr.Accordion("Add or remove articles (admin)", open=True):
+
+def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, list]:
+    """Upload, fetch, remove (asking first). Every outcome, a wrong token included, is one status line.
+
+    Returns the removal dropdown and the events after which the table is listed again.
+    """
+    with gr.Accordion("Add or remove articles (admin)", open=True, elem_classes=["qa-admin"]):
         token = gr.Textbox(label="Admin token", type="password", placeholder="the server's admin token")
         with gr.Row():
-            files = gr.File(label="Upload files", file_count="multiple", type="filepath", height=150,
+            files = gr.File(label="Upload files", file_count="multiple", type="filepath", height=120,
                             file_types=sorted(SUPPORTED_SUFFIXES))
             with gr.Column():
                 url = gr.Textbox(label="…or fetch a URL", placeholder="https://example.com/article.html")
                 add = gr.Button("Add to the index", variant="primary")
-        with gr.Row():
+        with gr.Row(equal_height=True):
             ids = gr.Dropdown(label="Remove articles", multiselect=True, choices=[], scale=3)
-            remove = gr.Button("Remove selected", variant="stop", scale=1, elem_classes=["qa-remove"])
+            remove = gr.Button("Remove selected…", variant="stop", scale=1, elem_classes=["qa-remove"])
+        with gr.Row(visible=False, elem_classes=["qa-confirm"]) as confirm:
+            question = gr.HTML()
+            yes = gr.Button("Yes, remove them", variant="stop", scale=0, min_width=160)
+            no = gr.Button("Cancel", variant="secondary", scale=0, min_width=100)
         status = gr.HTML(elem_classes=["qa-status-box"])
 
-    def check(given: str) -> None:
-        if not given or not secrets.compare_digest(given.encode(), admin_token.encode()):
-            raise _error("Wrong or missing admin token.")
+    def wrong(given: str) -> str | None:
+        """The one message for a missing or wrong token, or None when it is right."""
+        if not given:
+            return "Enter the admin token first (the value of ASSISTANT_ADMIN_TOKEN on the server)."
+        if not secrets.compare_digest(given.encode(), admin_token.encode()):
+            return "Wrong admin token: it does not match this server's ASSISTANT_ADMIN_TOKEN. Nothing was changed."
+        return None
+
+    def error(message: str) -> str:
+        return web.message_html(message, kind="error")
 
     def ingest(given, paths, link, progress=gr.Progress(track_tqdm=True)):
-        check(given)
         paths, link = paths or [], (link or "").strip()
-        if not paths and not link:
-            raise _error("Choose files to upload or enter a URL first.")
-        if link and not link.lower().startswith(("http://", "https://")):  # not a path on the server
-            raise _error(f"'{link}' is not a web address; enter one that starts with https://")
+        problem = wrong(given)
+        if problem is None and not paths and not link:
+            problem = "Choose files to upload or enter a URL first."
+        if problem is None and link and not link.lower().startswith(("http://", "https://")):  # not a server path
+            problem = f"'{link}' is not a web address; enter one that starts with https://"
+        if problem:
+            return error(problem), gr.skip(), gr.skip()
         progress(0, desc="Reading")
         uploads = [(Path(path).name, Path(path).read_bytes()) for path in paths]
-        with _readable_errors():
+        try:
             report = assistant.add(uploads, link or None, progress=True)
+        except AssistantError as exc:
+            return error(str(exc)), gr.skip(), gr.skip()
         summary = (f"Added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
                    f"failed {report.failed}; chunks embedded: {report.chunks}, in the index: {report.total_chunks}.")
-        message = web.message_html(summary, kind="ok") + "".join(
-            web.message_html(str(e), kind="error") for e in report.errors)
-        return (message, *listing(), None, "")
+        return (web.message_html(summary, kind="ok") + "".join(error(str(e)) for e in report.errors), None, "")
+
+    def ask_first(given, chosen):
+        problem = wrong(given) or (None if chosen else "Choose the articles to remove first.")
+        if problem:
+            return error(problem), gr.update(visible=False), gr.skip()
+        names = _names(assistant, chosen)
+        prompt = (f"Remove {len(chosen)} article{'s' if len(chosen) != 1 else ''} and their chunks from the "
+                  f"index: {names}? To undo, add the files again.")
+        return "", gr.update(visible=True), web.message_html(prompt, kind="warn")
 
     def drop(given, chosen):
-        check(given)
-        if not chosen:
-            raise _error("Choose the articles to remove first.")
-        with _readable_errors():
+        problem = wrong(given) or (None if chosen else "Choose the articles to remove first.")
+        if problem:
+            return error(problem), gr.update(visible=False)
+        names = _names(assistant, chosen)
+        try:
             report = assistant.remove(chosen)
-        message = web.message_html(f"Removed {report.removed}; chunks left in the index: {report.total_chunks}.",
-                                   kind="ok")
-        return (message, *listing())
+        except AssistantError as exc:
+            return error(str(exc)), gr.update(visible=False)
+        done = (f"Removed {report.removed} article{'s' if report.removed != 1 else ''}: {names}; "
+                f"chunks left in the index: {report.total_chunks}.")
+        return web.message_html(done, kind="ok"), gr.update(visible=False)
 
-    page.load(listing, outputs=[table, ids], api_visibility="private")
-    refresh.click(listing, outputs=[table, ids], api_visibility="private")
-    add.click(ingest, [token, files, url], [status, table, ids, files, url], api_visibility="private",
-              concurrency_limit=1)
-    remove.click(drop, [token, ids], [status, table, ids], api_visibility="private", concurrency_limit=1)
+    added = add.click(ingest, [token, files, url], [status, files, url], api_visibility="private",
+                      concurrency_limit=1)
+    remove.click(ask_first, [token, ids], [status, confirm, question], api_visibility="private")
+    removed = yes.click(drop, [token, ids], [status, confirm], api_visibility="private", concurrency_limit=1)
+    no.click(lambda: gr.update(visible=False), None, confirm, api_visibility="private")
+    return ids, [added, removed]
 
+
+def _names(assistant: Assistant, ids: list[str]) -> str:
+    """'Title (id), Title (id)' for a message; an id that is not indexed is named as itself."""
+    try:
+        titles = {r["id"]: r["title"] for r in assistant.articles()}
+    except AssistantError:
+        titles = {}
+    return ", ".join(f"{titles[i]} ({i})" if i in titles else i for i in ids)

@@ -5,18 +5,19 @@ whose sentences are quoted from articles. Each such string goes through `inert`:
 and the characters markdown or LaTeX act on (`[ ] ( ) * _ ` $ : ...`) written as numeric
 character references. So a message shows as text whether the chat renders it as HTML or as
 markdown: `<img onerror=...>` stays visible text, `[x](javascript:...)` never becomes a link.
-Links are emitted only for http(s) urls. A message is one HTML block with no blank line in it,
+Links are emitted only to this server's article view and to http(s) urls. A message is one HTML block with no blank line in it,
 because a blank line would end the block and hand the rest to the markdown parser.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from assistant.types import MARKER, Answer, Citation, Passage, markers
+from assistant.types import MARKER, Answer, Article, Citation, Passage, markers
 
 # Characters that start markdown syntax (emphasis, links, images, code, headings, tables,
 # strikethrough, autolinks after ':'), LaTeX ('$', '\'), or HTML ('<', '>', '&', quotes).
@@ -26,6 +27,8 @@ _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")  # newlines too: a message must not contain a blank line
 # Characters of passage context shown either side of a quoted sentence (about 35 words).
 CONTEXT_CHARS = 220
+# Related reading under an abstention: a few articles to try, not two screens of near-misses.
+RELATED_MAX = 3
 
 
 def inert(text: str) -> str:
@@ -43,26 +46,45 @@ def safe_href(url: str | None) -> str | None:
     return html.escape(url.strip(), quote=True)
 
 
-def answer_html(answer: Answer) -> str:
-    """The whole chat message: the answer with markers, then its sources or related reading."""
+def answer_html(answer: Answer, site: str = "") -> str:
+    """The whole chat message: the answer with linked markers, its sources or related reading, actions.
+
+    Args:
+        answer: what the service answered.
+        site: this server's base URL ("https://host/tools/assistant/"), so links to the article view
+            also work from a wiki page that renders the chat itself (Gradio's web component);
+            "" gives relative links.
+    """
+    actions = ('<div class="qa-actions"><button type="button" class="qa-copy">Copy</button>'
+               '<button type="button" class="qa-vote qa-up">Helpful</button>'
+               '<button type="button" class="qa-vote qa-down">Not helpful</button></div>')
+    data = f'<span class="qa-data">{_data(answer, site)}</span>'
     if answer.abstained:
-        body = _related(answer.passages)
-        return f'<div class="qa qa-abstained">{_answer_div(answer.answer, ())}{body}</div>'
-    sources = "".join(_source(c, answer.passages) for c in answer.citations)
+        body = _related(answer.passages, site)
+        return f'<div class="qa qa-abstained">{_answer_div(answer.answer, (), site)}{body}{actions}{data}</div>'
     unsupported = "".join(f"<li>{inert(s)}</li>" for s in answer.unsupported)
     if unsupported:  # sentences an LLM wrote that no passage supports: shown apart, never as the answer
         label = '<div class="qa-label">Not supported by the sources</div>'
         unsupported = f'<div class="qa-related">{label}<ul>{unsupported}</ul></div>'
     note = f'<div class="qa-note">Note: {inert(answer.note)}</div>' if answer.note else ""
     return (
-        f'<div class="qa">{_answer_div(answer.answer, answer.citations)}'
-        f'<div class="qa-sources"><div class="qa-label">Sources</div>{sources}</div>{unsupported}{note}</div>'
+        f'<div class="qa">{_answer_div(answer.answer, answer.citations, site)}'
+        f'<div class="qa-sources"><div class="qa-label">Sources</div>{_sources(answer, site)}</div>'
+        f"{unsupported}{note}{actions}{data}</div>"
     )
+
+
+def article_href(site: str, article_id: str, start: int | None = None, end: int | None = None) -> str:
+    """The article view's URL, at a cited span when given: a stable link a wiki page can use too."""
+    url = f"{site}articles/{quote(article_id, safe='')}"
+    if start is not None and end is not None:
+        url += f"?start={int(start)}&end={int(end)}#cited"
+    return html.escape(url, quote=True)
 
 
 def partial_html(text: str) -> str:
     """An answer still streaming in: its text so far, markers styled, no sources yet."""
-    return f'<div class="qa qa-streaming">{_answer_div(text, markers(text))}</div>'
+    return f'<div class="qa qa-streaming">{_answer_div(text, markers(text), "")}</div>'
 
 
 def plain_answer(message: str) -> str:
@@ -71,21 +93,29 @@ def plain_answer(message: str) -> str:
     return html.unescape(_TAG.sub("", match.group(1) if match else message)).strip()
 
 
-def articles_html(rows: Iterable[dict]) -> str:
-    """The collection as a table: title (linked), id, chunks."""
+def articles_html(rows: Iterable[dict], *, total: int | None = None) -> str:
+    """The collection as a table: title (linked to the article view), original link, id, chunks.
+
+    Args:
+        rows: the articles to show (already searched and sorted).
+        total: how many articles the index has, when `rows` is a search's result.
+    """
     rows = list(rows)
     if not rows:
-        return '<p class="qa-empty">No articles are indexed yet.</p>'
+        return '<p class="qa-empty">No articles match.</p>' if total else '<p class="qa-empty">No articles are indexed yet.</p>'
     body = "".join(
-        f"<tr><td>{_title(r['title'], r.get('url'))}</td><td><code>{inert(r['id'])}</code></td>"
+        f'<tr><td><a class="qa-title" href="{article_href("", r["id"])}" target="_blank" rel="noopener">'
+        f"{inert(r['title'])}</a>{_original(r.get('url'))}</td><td><code>{inert(r['id'])}</code></td>"
         f'<td class="qa-num">{int(r["chunks"])}</td></tr>'
         for r in rows
     )
-    total = sum(int(r["chunks"]) for r in rows)
+    chunks = sum(int(r["chunks"]) for r in rows)
+    count = f'{len(rows)} article{"s" if len(rows) != 1 else ""}, {chunks} chunks'
+    if total is not None and total != len(rows):
+        count += f" (of {total} articles)"
     return (
         f'<table class="qa-articles"><thead><tr><th>Title</th><th>Id</th><th class="qa-num">Chunks</th></tr>'
-        f'</thead><tbody>{body}</tbody></table>'
-        f'<p class="qa-count">{len(rows)} article{"s" if len(rows) != 1 else ""}, {total} chunks</p>'
+        f'</thead><tbody>{body}</tbody></table><p class="qa-count">{count}</p>'
     )
 
 
@@ -97,61 +127,121 @@ def message_html(text: str, *, kind: str = "info") -> str:
 # ── pieces ──────────────────────────────────────────────────────────────────────────────────
 
 
-def _answer_div(text: str, cited: Iterable[Citation] | Iterable[int]) -> str:
-    """Answer text with its `[n]` markers as badges; a `[n]` that cites nothing stays text."""
-    numbers = {c if isinstance(c, int) else c.n for c in cited}
+def _answer_div(text: str, cited: Iterable[Citation] | Iterable[int], site: str) -> str:
+    """Answer text with its `[n]` markers as links to the cited sentence; a `[n]` that cites nothing stays text.
+
+    The page's script turns a click into a jump to the source card; without it the link opens the
+    article view (as a middle click does).
+    """
+    by_number = {c if isinstance(c, int) else c.n: c for c in cited}
     out, last = [], 0
     for match in MARKER.finditer(text):
-        if int(match.group(1)) in numbers:
-            out += [inert(text[last : match.start()]), f'<sup class="qa-marker">[{int(match.group(1))}]</sup>']
+        n = int(match.group(1))
+        if n in by_number:
+            c = by_number[n]
+            href = article_href(site, c.article_id, c.start, c.end) if isinstance(c, Citation) else "#"
+            out += [inert(text[last : match.start()]),
+                    f'<sup><a class="qa-marker" href="{href}" target="_blank" rel="noopener">[{n}]</a></sup>']
             last = match.end()
     out.append(inert(text[last:]))
     return f'<div class="qa-answer">{"".join(out).strip()}</div>'
 
 
-def _source(citation: Citation, passages: Iterable[Passage]) -> str:
-    passage = next((p for p in passages if p.chunk.id == citation.chunk_id), None)
-    where = f"{inert(citation.article_id)} · characters {citation.start}–{citation.end}"
+def _sources(answer: Answer, site: str) -> str:
+    """One card per distinct passage, however many of the answer's sentences cite it."""
+    groups: dict[str, list[Citation]] = {}
+    for citation in answer.citations:
+        groups.setdefault(citation.chunk_id, []).append(citation)
+    passages = {p.chunk.id: p for p in answer.passages}
+    return "".join(_source(group, passages.get(chunk_id), site) for chunk_id, group in groups.items())
+
+
+def _source(citations: list[Citation], passage: Passage | None, site: str) -> str:
+    first = citations[0]
+    numbers = "".join(f'<span class="qa-n">{c.n}</span>' for c in citations)
+    cards = " ".join(f"qa-src-{c.n}" for c in citations)  # what a marker's click looks for
+    href = article_href(site, first.article_id, first.start, first.end)
+    spans = ", ".join(f"{c.start}–{c.end}" for c in citations)
     return (
-        f'<div class="qa-source"><div class="qa-source-head"><span class="qa-n">{citation.n}</span>'
-        f'{_title(citation.title, citation.url)}<span class="qa-id">{where}</span></div>'
-        f'<div class="qa-passage">{_highlighted(citation, passage)}</div></div>'
+        f'<div class="qa-source {cards}"><div class="qa-source-head">{numbers}'
+        f'<a class="qa-title" href="{href}" target="_blank" rel="noopener">{inert(first.title)}</a>'
+        f"{_original(first.url)}</div>"
+        f'<div class="qa-passage">{_highlighted(citations, passage)}</div>'
+        f'{_details(f"{inert(first.article_id)} · characters {spans}")}</div>'
     )
 
 
-def _highlighted(citation: Citation, passage: Passage | None) -> str:
-    """The quoted sentence marked inside the passage it came from, with some context either side."""
-    quote = f"<mark>{inert(citation.quote)}</mark>"
+def _highlighted(citations: list[Citation], passage: Passage | None) -> str:
+    """The quoted sentences marked inside the passage they came from, with some context either side."""
+    spans: dict[tuple[int, int], list[Citation]] = {}
+    for c in sorted(citations, key=lambda c: (c.start, c.n)):
+        spans.setdefault((c.start, c.end), []).append(c)  # a sentence cited twice is marked once
+    marks = [(span, cs[0].quote, f'<mark class="{" ".join(f"qa-q-{c.n}" for c in cs)}">{inert(cs[0].quote)}</mark>')
+             for span, cs in spans.items()]
+    quotes_alone = " … ".join(mark for *_, mark in marks)
     if passage is None:
-        return quote
+        return quotes_alone
     text, offset = passage.chunk.text, passage.chunk.start
-    start, end = citation.start - offset, citation.end - offset
-    if not (0 <= start <= end <= len(text)) or text[start:end] != citation.quote:
-        return quote
-    before, after = text[:start], text[end:]
-    if len(before) > CONTEXT_CHARS:
-        before = "… " + before[-CONTEXT_CHARS:].split(" ", 1)[-1]
+    pieces, last = [], None
+    for (start, end), quote_text, mark in marks:
+        start, end = start - offset, end - offset
+        if not ((last or 0) <= start <= end <= len(text)) or text[start:end] != quote_text:
+            return quotes_alone  # not in this passage, or overlapping another quote
+        between = text[last:start] if last is not None else _trim_start(text[:start])
+        pieces += [inert(between), mark]
+        last = end
+    after = text[last:]
     if len(after) > CONTEXT_CHARS:
         after = after[:CONTEXT_CHARS].rsplit(" ", 1)[0] + " …"
-    return f"{inert(before)}{quote}{inert(after)}".strip()
+    return ("".join(pieces) + inert(after)).strip()
 
 
-def _related(passages: Iterable[Passage]) -> str:
+def _trim_start(before: str) -> str:
+    if len(before) <= CONTEXT_CHARS:
+        return before
+    return "… " + before[-CONTEXT_CHARS:].split(" ", 1)[-1]
+
+
+def _related(passages: Iterable[Passage], site: str) -> str:
+    """At most RELATED_MAX passages, one per article: reading that may help, labelled as not an answer."""
+    shown: dict[str, Passage] = {}
+    for p in passages:
+        if len(shown) < RELATED_MAX:
+            shown.setdefault(p.chunk.article_id, p)
     items = "".join(
-        f'<li>{_title(p.title, p.url)}<span class="qa-id">{inert(p.chunk.article_id)}</span>'
-        f'<div class="qa-snippet">{inert(_shorten(p.chunk.text, 2 * CONTEXT_CHARS))}</div></li>'
-        for p in passages
+        f'<li><a class="qa-title" href="{article_href(site, p.chunk.article_id, p.chunk.start, p.chunk.end)}" '
+        f'target="_blank" rel="noopener">{inert(p.title)}</a>{_original(p.url)}'
+        f'<div class="qa-snippet">{inert(_shorten(p.chunk.text, 2 * CONTEXT_CHARS))}</div>'
+        f"{_details(inert(p.chunk.article_id))}</li>"
+        for p in shown.values()
     )
     if not items:
         return ""
     return f'<div class="qa-related"><div class="qa-label">Related reading (not an answer)</div><ul>{items}</ul></div>'
 
 
-def _title(title: str, url: str | None) -> str:
+def _details(text: str) -> str:
+    """Ids and offsets, for whoever checks a citation: folded away from the default view."""
+    return f'<details class="qa-details"><summary>Details</summary><span class="qa-id">{text}</span></details>'
+
+
+def _original(url: str | None) -> str:
+    """A link to where the article was published, if that is an http(s) URL."""
     href = safe_href(url)
     if href is None:
-        return f'<span class="qa-title">{inert(title)}</span>'
-    return f'<a class="qa-title" href="{href}" target="_blank" rel="noopener noreferrer nofollow">{inert(title)}</a>'
+        return ""
+    return f'<a class="qa-original" href="{href}" target="_blank" rel="noopener noreferrer nofollow">original</a>'
+
+
+def _data(answer: Answer, site: str) -> str:
+    """The answer as JSON text for the page's copy, export and feedback buttons (Gradio strips data- attributes)."""
+    data = {
+        "question": answer.question, "answer": answer.answer, "abstained": answer.abstained,
+        "citations": [c.to_dict() | {"href": html.unescape(article_href(site, c.article_id, c.start, c.end))}
+                      for c in answer.citations],
+        "feedback": f"{site}api/feedback",
+    }
+    return "".join(_ACTIVE.get(c, c) for c in json.dumps(data, ensure_ascii=False))
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -159,23 +249,127 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
+# ── pages of their own ──────────────────────────────────────────────────────────────────────
+
+
+def article_page(article: Article, start: int | None, end: int | None, *, home: str) -> str:
+    """The whole article, the cited span (when it is still there) marked and scrolled to by `#cited`.
+
+    Plain HTML, not a chat message, so `html.escape` is enough; `white-space: pre-wrap` keeps the
+    article's paragraphs without building markup from its text.
+    """
+    text = article.text
+    valid = start is not None and end is not None and 0 <= start < end <= len(text)
+    if valid:
+        body = (f'{html.escape(text[:start])}<mark id="cited">{html.escape(text[start:end])}</mark>'
+                f"{html.escape(text[end:])}")
+    else:
+        body = html.escape(text)
+    stale = ""
+    if start is not None and not valid:
+        stale = ('<p class="note">The cited passage is no longer at this place in the article; '
+                 "it has changed since the answer was given.</p>")
+    meta = [html.escape(part) for part in (article.author, article.published) if part]
+    href = safe_href(article.url)
+    if href:
+        meta.append(f'<a href="{href}" rel="noopener noreferrer nofollow">original</a>')
+    where = f" · characters {start}–{end}" if valid else ""
+    return _page(
+        article.title,
+        f'<p class="back"><a href="{html.escape(home, quote=True)}">← Ask the articles</a></p>'
+        f"<h1>{html.escape(article.title)}</h1>"
+        + (f'<p class="meta">{" · ".join(meta)}</p>' if meta else "")
+        + f'{stale}<div class="text">{body}</div>'
+        f"<details><summary>Details</summary><code>{html.escape(article.id)}</code>{where}</details>",
+    )
+
+
+def not_found_page(message: str, *, home: str) -> str:
+    """A small page for a path (or an article) that is not here, instead of a JSON body in a browser."""
+    return _page(
+        "Not found",
+        f'<h1>Not found</h1><p>{html.escape(message)}</p>'
+        f'<p><a href="{html.escape(home, quote=True)}">Ask the articles</a> · '
+        f'<a href="{html.escape(home, quote=True)}docs">HTTP API</a></p>',
+    )
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)} · Ask the articles</title><style>{PAGE_CSS}</style></head>"
+        f"<body><main>{body}</main></body></html>"
+    )
+
+
+PAGE_CSS = """
+:root { color-scheme: light dark; --accent: #4f46e5; }
+body { margin: 0; font: 16px/1.6 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2937; background: #f8fafc; }
+main { max-width: 46rem; margin: 0 auto; padding: 16px 20px 48px; }
+h1 { font-size: 1.6rem; line-height: 1.25; margin: 8px 0; }
+a { color: var(--accent); }
+a:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
+.back { margin: 0; font-size: .9rem; }
+.meta, .note, details { color: #64748b; font-size: .9rem; }
+.note { border-left: 3px solid #f59e0b; padding-left: 10px; }
+.text { white-space: pre-wrap; overflow-wrap: anywhere; }
+mark { background: #fde68a; color: #111827; padding: 1px 2px; border-radius: 3px; scroll-margin: 30vh 0; }
+details { margin-top: 24px; }
+@media (prefers-color-scheme: dark) { body { color: #e5e7eb; background: #0f172a; } a { color: #a5b4fc; } }
+"""
+
+
 # The page's styles for the classes above; Gradio's theme variables keep dark mode readable.
 CSS = """
-.qa-header { padding: 6px 2px 2px; }
-.qa-header h1 { font-size: 1.6rem; font-weight: 700; margin: 0 0 4px; letter-spacing: -0.01em; }
-.qa-header p { margin: 0; color: var(--body-text-color-subdued); max-width: 52rem; }
+/* The page is the frame: the message list scrolls inside it and the question box stays in view,
+   from a 320x480 iframe to a desktop window. (A wiki page holding the web component is not a
+   frame: there the chat gets a height of its own.) */
+gradio-app[embed="false"] .gradio-container { height: 100dvh; min-height: 0 !important; }
+gradio-app[embed="false"] :is(.main, .wrap, .contain, .column, .tabs, .tabitem, .qa-chat, .qa-chat .wrapper) {
+  min-height: 0 !important; }
+gradio-app[embed="false"] .qa-tabs { flex: 1 1 0; display: flex; }
+gradio-app[embed="false"] .qa-chat-tab { flex: 1 1 0; display: flex; flex-direction: column; }
+gradio-app[embed="false"] .qa-chat-tab .column { flex-grow: 1; }
+gradio-app[embed="false"] .qa-collection-tab { flex: 1 1 0; overflow-y: auto; }
+gradio-app:not([embed="false"]) .qa-chat { height: min(640px, 80vh); flex: none; }
+.qa-chat .bubble-wrap { flex: 1 1 0; min-height: 0; overflow-y: auto; }
+.qa-header { padding: 4px 2px 0; display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 16px; }
+.qa-header h1 { font-size: 1.5rem; font-weight: 700; margin: 0; letter-spacing: -0.01em; }
+.qa-header p { flex-basis: 100%; margin: 0; color: var(--body-text-color-subdued); max-width: 52rem; }
 .qa-header a { white-space: nowrap; }
+/* Gradio scopes rules inside @media to its own container, so the margins scale with the width instead. */
+gradio-app .gradio-container .main.app { padding: clamp(4px, 1.5vw, 16px) clamp(6px, 2.5vw, 32px) !important; }
+@media (max-width: 640px), (max-height: 560px) {
+  .qa-header h1 { font-size: 1.15rem; }
+  .qa-header p { display: none; }
+}
+/* Focus is always visible, whatever Gradio's theme does with outlines. */
+.gradio-container :is(a, button, textarea, input, summary, [tabindex]):focus-visible,
+.qa-question:focus-within { outline: 3px solid var(--color-accent) !important; outline-offset: 2px; }
+.qa-question textarea:focus-visible { outline: none !important; }
+.qa-data { display: none; }
 .qa-chat button.example { border: 1px solid var(--border-color-primary); border-radius: 12px;
   background: var(--background-fill-secondary); padding: 10px 14px; }
 .qa-chat button.example:hover { border-color: var(--color-accent); }
 .qa { line-height: 1.55; }
 .qa-answer { font-size: 1.02rem; }
 .qa-streaming .qa-answer::after { content: "▍"; opacity: .5; margin-left: 2px; }
-.qa-marker { font-size: .7em; font-weight: 700; color: var(--color-accent); margin-left: 1px; }
+.qa-marker { font-size: .75em; font-weight: 700; color: var(--color-accent) !important; margin-left: 1px;
+  text-decoration: none !important; padding: 0 1px; border-radius: 3px; }
+.qa-marker:hover { background: var(--color-accent-soft); }
+.qa-tip { position: fixed; z-index: 1000; padding: 8px 10px; border-radius: 8px; font-size: .85rem; line-height: 1.4;
+  background: var(--background-fill-primary); color: var(--body-text-color); border: 1px solid var(--border-color-primary);
+  box-shadow: 0 6px 24px rgba(0, 0, 0, .18); pointer-events: none; }
+.qa-tip strong { display: block; margin-bottom: 2px; }
 .qa-label { font-size: .72rem; font-weight: 700; letter-spacing: .06em; text-transform: uppercase;
   color: var(--body-text-color-subdued); margin: 0 0 6px; }
 .qa-sources, .qa-related { margin-top: 12px; padding-top: 10px; border-top: 1px solid var(--border-color-primary); }
 .qa-source + .qa-source { margin-top: 12px; }
+.qa-source { border-radius: 8px; scroll-margin: 8px; }
+.qa-source:focus { outline: none; }
+.qa-flash { animation: qa-flash 1.6s ease-out; }
+@keyframes qa-flash { from { box-shadow: 0 0 0 3px var(--color-accent); background: var(--color-accent-soft); } }
 .qa-source-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 8px; }
 .qa-n { display: inline-flex; align-items: center; justify-content: center; min-width: 1.45em; height: 1.45em;
   padding: 0 4px; border-radius: 999px; background: var(--color-accent-soft); color: var(--color-accent);
@@ -184,6 +378,20 @@ CSS = """
 a.qa-title { color: var(--link-text-color); text-decoration: none; }
 a.qa-title:hover { text-decoration: underline; }
 .qa-id { font-family: var(--font-mono); font-size: .72rem; color: var(--body-text-color-subdued); }
+a.qa-original { font-size: .78rem; color: var(--body-text-color-subdued); }
+.qa-details { margin-top: 4px; font-size: .75rem; color: var(--body-text-color-subdued); }
+.qa-details summary { cursor: pointer; width: fit-content; }
+.qa-actions { display: flex; gap: 6px; margin-top: 10px; }
+.qa-actions button, .qa-feedback button { font-size: .8rem; padding: 2px 10px; border-radius: 999px; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); color: var(--body-text-color); }
+.qa-actions button:hover { border-color: var(--color-accent); }
+.qa-vote[aria-pressed="true"] { background: var(--color-accent-soft); border-color: var(--color-accent); }
+.qa-feedback { margin-top: 8px; display: flex; flex-direction: column; gap: 6px; font-size: .85rem; }
+.qa-feedback label { display: flex; flex-direction: column; gap: 4px; }
+.qa-feedback textarea { width: 100%; font: inherit; padding: 6px; border-radius: 6px;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); color: inherit; }
+.qa-feedback button { align-self: flex-start; }
+.qa-feedback-status { font-size: .85rem; color: var(--body-text-color-subdued); margin: 6px 0 0; }
 .qa-passage { margin: 6px 0 0; padding: 8px 12px; border: 0; border-left: 3px solid var(--color-accent);
   border-radius: 0 8px 8px 0; background: var(--background-fill-secondary); color: var(--body-text-color-subdued);
   font-size: .9rem; line-height: 1.5; font-style: normal; }
@@ -191,7 +399,7 @@ a.qa-title:hover { text-decoration: underline; }
 .qa-abstained .qa-answer { font-weight: 600; }
 .qa-related ul { margin: 0; padding-left: 1.1em; }
 .qa-related li { margin: 0 0 8px; }
-.qa-related .qa-id { margin-left: 8px; }
+.qa-related a.qa-original { margin-left: 8px; }
 .qa-snippet { font-size: .88rem; color: var(--body-text-color-subdued); }
 .qa-note { margin-top: 6px; font-size: .85rem; color: var(--body-text-color-subdued); }
 .qa-articles { width: 100%; border-collapse: collapse; font-size: .92rem; border: 0 !important; }
@@ -206,5 +414,8 @@ a.qa-title:hover { text-decoration: underline; }
 .qa-status { padding: 6px 10px; border-radius: 6px; margin: 4px 0; font-size: .9rem; }
 .qa-ok { background: var(--background-fill-secondary); }
 .qa-error { background: #fee2e2; color: #7f1d1d; }
-.qa-refresh { max-width: 8rem; }
+.qa-warn { background: #fef3c7; color: #78350f; }
+.qa-articles td a.qa-original { margin-left: 8px; }
+gradio-app .qa-collection { overflow-x: auto; }
+@media (max-width: 640px) { .qa-articles th:nth-child(2), .qa-articles td:nth-child(2) { display: none; } }
 """
