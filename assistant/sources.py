@@ -208,10 +208,33 @@ def _parse(origin: _Origin, suffix: str, data: bytes) -> Iterator[Result]:
 
 
 def _parse_txt(origin: _Origin, text: str) -> Iterator[Result]:
-    """Plain text: a short first line that is not a sentence is the title."""
-    first_line = text.strip().split("\n", 1)[0].strip()
-    is_title = len(first_line) <= MAX_TITLE_CHARS and not first_line.endswith(SENTENCE_END)
-    yield _article(origin, text, title=first_line if is_title else None)
+    """Plain text: a short first line that is not a sentence is the title, and `published:`,
+    `author:` or `url:` lines right under it are metadata; neither stays in the text, where the
+    answerer would quote a headline or a date as if it were a sentence of the article."""
+    lines = text.lstrip("\n").split("\n")
+    first_line = lines[0].strip()
+    if len(first_line) > MAX_TITLE_CHARS or first_line.endswith(SENTENCE_END) or len(lines) == 1:
+        yield _article(origin, text, title=None)
+        return
+    meta, rest = {}, 1
+    while rest < len(lines) and rest <= TXT_META_LINES:
+        line = lines[rest].strip()
+        match = _TXT_META.fullmatch(line)
+        if match:
+            meta[_TXT_META_KEYS[match.group(1).lower()]] = match.group(2).strip()
+        elif line:
+            break
+        rest += 1
+    body = "\n".join(lines[rest:]).lstrip("\n")
+    if not body.strip():  # a one-line note: its line is the title and the text
+        body = text
+    yield _article(origin, body, title=first_line, **meta)
+
+
+# "published: 2019-05-02", "Author: Jane Doe" under a plain-text title; `date:` as in front matter.
+TXT_META_LINES = 6
+_TXT_META_KEYS = {"published": "published", "date": "published", "author": "author", "url": "url"}
+_TXT_META = re.compile(r"(published|date|author|url)[ \t]*:[ \t]*(\S.*)", re.IGNORECASE)
 
 
 def _parse_markdown(origin: _Origin, text: str) -> Iterator[Result]:

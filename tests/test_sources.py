@@ -96,7 +96,7 @@ def make_pdf(*pages: str, title: str | None = None) -> bytes:
 # ── plain text ──────────────────────────────────────────────────────────────────────────────
 
 
-def test_a_short_first_line_that_is_not_a_sentence_is_the_title(tmp_path):
+def test_a_short_first_line_that_is_not_a_sentence_is_the_title_and_not_part_of_the_text(tmp_path):
     path = write(tmp_path / "volunteers.txt", "Russian volunteers in Syria\n\nThey went to fight.\n")
 
     [article] = read(path)
@@ -104,9 +104,26 @@ def test_a_short_first_line_that_is_not_a_sentence_is_the_title(tmp_path):
     assert article == Article(
         id="volunteers",
         title="Russian volunteers in Syria",
-        text="Russian volunteers in Syria\n\nThey went to fight.\n",
+        text="They went to fight.\n",  # so no answer quotes the headline as a sentence
         source=str(path),
     )
+
+
+def test_published_author_and_url_lines_under_the_title_are_metadata(tmp_path):
+    path = write(tmp_path / "light.txt", "Restoring the Cape Light\npublished: 2019-05-02\nAuthor:  Jane Doe\n"
+                                         "URL: https://news.example.org/cape\n\nMaria Santos led it.\nDate: later.\n")
+
+    [article] = read(path)
+
+    assert (article.title, article.published, article.author, article.url) == (
+        "Restoring the Cape Light", "2019-05-02", "Jane Doe", "https://news.example.org/cape")
+    assert article.text == "Maria Santos led it.\nDate: later.\n"  # a key further down is body text
+
+
+def test_a_file_of_one_short_line_keeps_it_as_title_and_text(tmp_path):
+    [article] = read(write(tmp_path / "note.txt", "Call the printer\n"))
+
+    assert (article.title, article.text) == ("Call the printer", "Call the printer\n")
 
 
 @pytest.mark.parametrize(
@@ -135,7 +152,7 @@ def test_line_endings_become_newlines_and_the_text_is_otherwise_verbatim(tmp_pat
     [article] = read(path)
 
     assert article.title == "Title"  # and the byte order mark is gone
-    assert article.text == "Title\n\n  Indented,  spaced.\nLast line \n"
+    assert article.text == "  Indented,  spaced.\nLast line \n"
 
 
 # ── Markdown ────────────────────────────────────────────────────────────────────────────────
@@ -458,7 +475,7 @@ def test_an_html_page_is_fetched_and_extracted(site):
 def test_text_markdown_and_pdf_pages_are_read_by_content_type(site):
     notes, readme, report = read(site.url("/notes"), site.url("/readme"), site.url("/papers/annual-report"))
 
-    assert (notes.title, notes.text) == ("Notes", "Notes\n\nCafé crème.")  # decoded as the server said
+    assert (notes.title, notes.text) == ("Notes", "Café crème.")  # decoded as the server said
     assert (readme.title, readme.text) == ("Read me", "# Read me\n\nText.\n")
     assert (report.title, report.text.strip()) == ("Annual report", "Annual report text.")
 
