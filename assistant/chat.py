@@ -1,8 +1,11 @@
 """Conversation handling: turn a follow-up question into one that stands alone for retrieval.
 
 "what does he think about Syria?" after "who is Alexander Golts?" retrieves nothing useful on its
-own; carrying over the names of the previous turn ("Alexander Golts") makes it findable. This is
-the offline condenser; an LLM backend may rewrite the question instead.
+own; carrying over the names of the previous turn ("Alexander Golts") makes it findable. Names are
+carried only into a question that points back (a pronoun, "there", "the same") or is too short
+to stand alone ("and his age?"): borrowed into "How far can the light be seen?", they pulled a
+Golts quote into the lighthouse answer. This is the offline condenser; an LLM backend may
+rewrite the question instead.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ _REFERRING = re.compile(
     r"the same|the former|the latter)\b", re.I)
 # Capitalised word runs ("Alexander Golts", "Bashar al-Assad"), minus sentence-initial question words.
 _NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+(?:al-|de |von |van )?[A-Z][\w’'-]*)*")
+# "and in 2015?", "what about Ukraine?": this short, a question leans on the one before it.
+ELLIPTICAL_WORDS = 3
 _QUESTION_WORDS = {"Who", "What", "When", "Where", "Why", "How", "Which", "Is", "Are", "Was", "Were", "Do",
                    "Does", "Did", "Can", "Tell", "And", "But", "The", "A", "An", "I"}
 
@@ -38,7 +43,7 @@ def condense(question: str, history: Sequence[Turn]) -> str:
     if not history:
         return question
     own = names(question)
-    if own and not _REFERRING.search(question):
+    if not _REFERRING.search(question) and (own or len(question.split()) > ELLIPTICAL_WORDS):
         return question
     for turn in reversed(history):
         carried = [n for n in names(turn.question) if n not in own]
