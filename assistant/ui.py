@@ -338,8 +338,9 @@ def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, l
         if problem:
             return error(problem), gr.update(visible=False), gr.skip()
         names = _names(assistant, chosen)
-        prompt = (f"Remove {len(chosen)} article{'s' if len(chosen) != 1 else ''} and their chunks from the "
-                  f"index: {names}? To undo, add the files again.")
+        one = len(chosen) == 1
+        prompt = (f"Remove {len(chosen)} article{'' if one else 's'} and {'its' if one else 'their'} chunks from "
+                  f"the index: {names}? To undo, add the files again.")
         return "", gr.update(visible=True), web.message_html(prompt, kind="warn")
 
     def drop(given, chosen):

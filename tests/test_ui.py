@@ -1,7 +1,10 @@
-"""The chat's HTML (assistant.web) and the Gradio `/chat` endpoint, driven by gradio_client."""
+"""The chat's HTML (assistant.web), the article view, the collection panel and the Gradio `/chat`
+endpoint, driven by gradio_client."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -10,15 +13,17 @@ import pytest
 
 from conftest import live_server, make_assistant
 from assistant import web
-from assistant.types import Answer, Chunk, Citation, Passage
+from assistant.types import Answer, Article, Chunk, Citation, Passage
 
 GOLTS = "who is Alexander Golts?"
 EVIL = (
     "Made by <img src=x onerror=\"alert('img')\"> and <script>alert('s')</script>, "
     "see [the manual](javascript:alert('link')) or ![m](http://127.0.0.1:9/m.png) **bold** $$x^2$$ https://e.com."
 )
-ALLOWED_TAGS = {"div", "sup", "span", "a", "mark", "ul", "li", "code", "p", "table", "thead", "tbody", "tr", "th", "td"}
-ALLOWED_ATTRIBUTES = {"class", "href", "target", "rel"}
+ALLOWED_TAGS = {"div", "sup", "span", "a", "mark", "ul", "li", "code", "p", "table", "thead", "tbody", "tr", "th", "td",
+                "button", "details", "summary"}
+ALLOWED_ATTRIBUTES = {"class", "href", "target", "rel", "type"}
+SITE = "https://wiki.example.org/assistant/"
 
 
 def _answer(text: str, *, title: str = "Russian volunteers", url: str | None = "https://news.example.org/a") -> Answer:
@@ -47,16 +52,49 @@ class _Markup(HTMLParser):
         self.text += data
 
 
-def test_an_answer_shows_its_markers_and_each_source_with_the_quote_highlighted_in_its_passage():
-    markup = web.answer_html(_answer("Golts is a Moscow-based military expert."))
+def test_an_answer_links_each_marker_to_its_sentence_and_shows_each_source_with_the_quote_highlighted():
+    markup = web.answer_html(_answer("Golts is a Moscow-based military expert."), SITE)
 
-    assert '<sup class="qa-marker">[1]</sup>' in markup
-    assert '<mark>Golts is a Moscow&#45;based military expert.</mark>' in markup
+    cited = f"{SITE}articles/a-1?start=10&amp;end=50#cited"
+    assert f'<sup><a class="qa-marker" href="{cited}" target="_blank" rel="noopener">[1]</a></sup>' in markup
+    assert '<mark class="qa-q-1">Golts is a Moscow&#45;based military expert.</mark>' in markup
     parsed = _Markup(markup)
     assert "Preamble. Golts is a Moscow-based military expert. Afterword." in parsed.text
-    assert ("a", {"class": "qa-title", "href": "https://news.example.org/a", "target": "_blank",
+    assert ("a", {"class": "qa-title", "href": html.unescape(cited), "target": "_blank", "rel": "noopener"}) in parsed.tags
+    assert ("a", {"class": "qa-original", "href": "https://news.example.org/a", "target": "_blank",
                   "rel": "noopener noreferrer nofollow"}) in parsed.tags
-    assert "a-1 · characters 10–50" in parsed.text
+    assert "a-1 · characters 10–50" in _folded(markup)  # ids and offsets only behind "Details"
+
+
+def _folded(markup: str) -> str:
+    """The text inside the message's <details> toggles."""
+    return " ".join(_Markup(m).text for m in re.findall(r"<details.*?</details>", markup))
+
+
+def test_a_passage_cited_twice_is_one_source_card_with_both_sentences_marked():
+    first, second = "Golts is an expert.", "He lives in Moscow."
+    text = f"Preamble. {first} {second} Afterword."
+    chunk = Chunk("a-1", 0, 0, len(text), text)
+    citations = tuple(Citation(n, "a-1", "Volunteers", None, chunk.id, quote, text.index(quote),
+                               text.index(quote) + len(quote)) for n, quote in ((1, first), (2, second)))
+    answer = Answer("q?", "Golts is an expert [1]. He lives in Moscow [2].", False, citations,
+                    (Passage(1, chunk, "Volunteers", None, 0.5),))
+
+    markup = web.answer_html(answer)
+
+    assert markup.count('class="qa-source ') == 1 and 'class="qa-source qa-src-1 qa-src-2"' in markup
+    assert '<mark class="qa-q-1">Golts is an expert.</mark> <mark class="qa-q-2">He lives in Moscow.</mark>' in markup
+    assert "a-1 · characters 10–29, 30–49" in _folded(markup)
+
+
+def test_the_answer_travels_with_its_message_as_json_for_copy_export_and_feedback():
+    answer = _answer(EVIL)
+    data = re.search(r'<span class="qa-data">(.*?)</span>', web.answer_html(answer, SITE)).group(1)
+
+    parsed = json.loads(html.unescape(data))
+    assert (parsed["question"], parsed["answer"], parsed["feedback"]) == ("q?", answer.answer, f"{SITE}api/feedback")
+    assert parsed["citations"][0]["quote"] == EVIL
+    assert parsed["citations"][0]["href"] == f"{SITE}articles/a-1?start=10&end={10 + len(EVIL)}#cited"
 
 
 def test_article_text_titles_and_urls_cannot_add_markup_or_markdown():
@@ -65,7 +103,8 @@ def test_article_text_titles_and_urls_cannot_add_markup_or_markdown():
     parsed = _Markup(markup)
     assert {tag for tag, _ in parsed.tags} <= ALLOWED_TAGS
     assert all(set(attrs) <= ALLOWED_ATTRIBUTES for _, attrs in parsed.tags)
-    assert not any("href" in attrs for _, attrs in parsed.tags)  # the only url was javascript:
+    # The only links lead to the article view; the article's own url was javascript:.
+    assert all(attrs["href"].startswith("articles/a-1") for _, attrs in parsed.tags if "href" in attrs)
     assert EVIL in parsed.text  # shown verbatim, as text
     # Nothing a markdown or LaTeX renderer would act on survives as a raw character.
     assert not set("[]()*_$`!:<>") & set(_raw_text(markup))
@@ -73,7 +112,7 @@ def test_article_text_titles_and_urls_cannot_add_markup_or_markdown():
 
 def _raw_text(markup: str) -> str:
     """The markup minus its tags and our own markers: what came from the article, as a parser sees it."""
-    return re.sub(r"<[^>]*>", "", re.sub(r'<sup class="qa-marker">\[\d+\]</sup>', "", markup))
+    return re.sub(r"<[^>]*>", "", re.sub(r'<a class="qa-marker"[^>]*>\[\d+\]</a>', "", markup))
 
 
 @pytest.mark.parametrize("url, href", [
@@ -98,6 +137,16 @@ def test_an_abstention_says_so_plainly_and_lists_related_reading_not_sources():
     assert text.startswith("The indexed articles don't answer this question.")
     assert "Related reading (not an answer)" in text and "Sources" not in text
     assert "Preamble. Some sentence. Afterword." in text
+
+
+def test_related_reading_is_at_most_three_passages_one_per_article():
+    def passage(article: str, ordinal: int) -> Passage:
+        return Passage(ordinal, Chunk(article, ordinal, 0, 5, f"{article} text {ordinal}"), f"Title {article}", None, 0.1)
+
+    passages = tuple(passage(a, i) for i, a in enumerate("aabcdd"))
+    markup = web.answer_html(Answer("q?", "The indexed articles don't answer this question.", True, (), passages))
+
+    assert re.findall(r'class="qa-title"[^>]*>([^<]*)<', markup) == ["Title a", "Title b", "Title c"]
 
 
 def test_sentences_no_source_supports_and_notes_are_shown_apart_from_the_answer():
@@ -142,19 +191,18 @@ def _handler(page, name: str):
     return next(f.fn for f in page.fns.values() if getattr(f.fn, "__name__", "") == name)
 
 
-def test_without_an_admin_token_the_page_says_how_to_turn_adding_on_for_either_way_of_starting(tmp_path, fake_embedder):
+def test_without_an_admin_token_the_page_says_which_setting_turns_adding_on(tmp_path, fake_embedder):
     import gradio as gr
     from assistant.ui import chat_page
 
     page = chat_page(make_assistant(tmp_path / "index", fake_embedder))
 
     notes = [b.value for b in page.blocks.values() if isinstance(b, gr.Markdown)]
-    assert any("`make run` (app.py) with a secret token in `$ASSISTANT_ADMIN_TOKEN`" in note  # what app.py reads
-               and "`assistant serve --admin-token-env NAME`" in note for note in notes)
+    assert any("with a secret token in `$ASSISTANT_ADMIN_TOKEN`" in note and "`assistant serve`" in note
+               for note in notes)
 
 
-def test_adding_uploads_none_of_which_can_be_read_is_an_error_and_creates_no_index(tmp_path, fake_embedder):
-    import gradio as gr
+def test_adding_uploads_none_of_which_can_be_read_says_why_and_creates_no_index(tmp_path, fake_embedder):
     from assistant.ui import chat_page
 
     assistant = make_assistant(tmp_path / "index", fake_embedder)
@@ -162,11 +210,75 @@ def test_adding_uploads_none_of_which_can_be_read_is_an_error_and_creates_no_ind
     empty = tmp_path / "empty.txt"
     empty.write_text("  \n")
 
-    with pytest.raises(gr.Error) as refused:
-        ingest("token", [str(empty)], "")
+    status, *_ = ingest("token", [str(empty)], "")
 
-    assert refused.value.message == "empty.txt: empty file"
+    assert _Markup(status).text == "empty.txt: empty file"
     assert not assistant.index.exists()
+
+
+def test_a_wrong_token_is_one_message_and_nothing_else_changes(tmp_path, fake_embedder):
+    from assistant.ui import chat_page
+
+    page = chat_page(make_assistant(tmp_path / "index", fake_embedder), admin_token="token")
+
+    status, files, url = _handler(page, "ingest")("guess", ["/etc/hostname"], "")
+    assert "Wrong admin token" in _Markup(status).text
+    assert files == url == {"__type__": "update"}  # gr.skip(): the other widgets stay as they were
+
+
+def test_removing_asks_first_and_then_says_what_it_removed(tmp_path, fake_embedder):
+    from assistant.ui import chat_page
+
+    assistant = make_assistant(tmp_path / "index", fake_embedder)
+    assistant.ingest_articles([Article("golts", "Golts", "Alexander Golts is an expert.", source="golts.txt"),
+                               Article("assad", "Assad", "Bashar al-Assad is president.", source="assad.txt")])
+    page = chat_page(assistant, admin_token="token")
+
+    _, confirm, question = _handler(page, "ask_first")("token", ["golts"])
+    assert confirm["visible"] is True and "Remove 1 article and its chunks" in _Markup(question).text
+    assert [r["id"] for r in assistant.articles()] == ["golts", "assad"]  # nothing removed yet
+
+    status, confirm = _handler(page, "drop")("token", ["golts"])
+    assert _Markup(status).text.startswith("Removed 1 article: Golts (golts); chunks left in the index: 1.")
+    assert confirm["visible"] is False and [r["id"] for r in assistant.articles()] == ["assad"]
+
+
+def test_the_collection_is_searched_by_title_or_id_and_sorted():
+    from assistant.ui import search_articles
+
+    rows = [{"id": "b-golts", "title": "Golts speaks", "chunks": 1}, {"id": "a-syria", "title": "Syria war", "chunks": 3},
+            {"id": "c", "title": "Golts in Syria", "chunks": 2}]
+
+    assert [r["id"] for r in search_articles(rows, "golts")] == ["c", "b-golts"]  # by title
+    assert [r["id"] for r in search_articles(rows, "SYRIA golts")] == ["c"]
+    assert [r["id"] for r in search_articles(rows, "a-syr")] == ["a-syria"]
+    assert [r["id"] for r in search_articles(rows, "", "Most chunks")] == ["a-syria", "c", "b-golts"]
+
+
+# ── the article view ────────────────────────────────────────────────────────────────────────
+
+
+def test_the_article_view_shows_the_whole_article_with_the_cited_sentence_marked_and_its_metadata():
+    article = Article("a-1", EVIL, f"Preamble. {EVIL} Afterword.", url="https://news.example.org/a",
+                      published="2019-05-02", author="Jane <Doe>")
+    start = article.text.index(EVIL)
+
+    page = web.article_page(article, start, start + len(EVIL), home="../")
+
+    parsed = _Markup(page)
+    assert f'<mark id="cited">{html.escape(EVIL)}</mark>' in page
+    assert "<script>" not in page.replace("<script>alert", "")  # the title and text are escaped
+    assert not any(tag in {"img", "script"} for tag, _ in parsed.tags)
+    assert "Jane <Doe> · 2019-05-02" in parsed.text and ("a", {"href": "https://news.example.org/a",
+                                                             "rel": "noopener noreferrer nofollow"}) in parsed.tags
+
+
+def test_the_article_view_says_when_a_citation_no_longer_fits_the_article():
+    article = Article("a-1", "Title", "Short now.")
+
+    page = web.article_page(article, 5, 500, home="../")
+
+    assert "<mark" not in page and "The cited passage is no longer at this place" in page
 
 
 # ── the /chat endpoint, as a Python program uses it ─────────────────────────────────────────
@@ -189,7 +301,9 @@ def test_gradio_client_gets_the_cited_answer_from_chat(chat_url):
     message = Client(chat_url, verbose=False).predict(GOLTS, api_name="/chat")
 
     assert "Alexander Golts is a Moscow&#45;based military expert" in message
-    assert '<sup class="qa-marker">[1]</sup>' in message
+    # Absolute links: Gradio's web component shows this message inside a wiki's own page.
+    assert re.search(rf'<a class="qa-marker" href="{chat_url}/articles/russian-volunteers-syria\?start=\d+&amp;end=\d+#cited"',
+                     message)
     assert "says Alexander Golts, a Moscow&#45;based military expert.</mark>" in message
     assert web.plain_answer(message).startswith("Alexander Golts is a Moscow-based military expert [1].")
 
@@ -201,5 +315,5 @@ def test_gradio_client_gets_a_readable_error_not_a_stack_trace(chat_url):
     with pytest.raises(Exception) as caught:
         Client(chat_url, verbose=False).predict("   ", api_name="/chat")
 
-    assert "the question is empty" in str(caught.value)
+    assert "Type a question about the articles first." in str(caught.value)
     assert "Traceback" not in str(caught.value)
