@@ -15,6 +15,7 @@ the chat disabled.
 from __future__ import annotations
 
 import html
+import json
 import logging
 import secrets
 from collections.abc import Iterator
@@ -135,12 +136,16 @@ def _chat(page: gr.Blocks, assistant: Assistant, *, mount: str, autofocus: bool)
         fill_height=True, flagging_mode="never",
     )
     export.click(None, js="() => window.assistantChat.exportMarkdown()")
-    # The conversation survives a reload. The secret only obfuscates (the page receives it); a
-    # fixed one keeps saved conversations readable after a server restart.
-    saved = gr.BrowserState([], storage_key=f"assistant-conversation{mount.replace('/', '-')}",
-                            secret="assistant-conversation")
-    chatbot.change(None, chatbot, saved, js="(history) => history")  # in the browser: no round trip
-    page.load(lambda history: (history, history), saved, [chatbot, chat.chatbot_state], api_visibility="private")
+    # The conversation survives a reload: kept in the browser's localStorage, written on every
+    # change once the saved one is back (the empty chat a page starts with would overwrite it).
+    key = json.dumps(f"assistant-conversation{mount.replace('/', '-')}")
+    restore = (f"() => {{ (window.assistantSaved ??= new Set()).add({key});"
+               f" try {{ return [JSON.parse(localStorage.getItem({key}) || '[]')]; }} catch {{ return [[]]; }} }}")
+    save = (f"(history) => {{ if (window.assistantSaved?.has({key}))"
+            f" try {{ localStorage.setItem({key}, JSON.stringify(history)); }} catch {{}} return []; }}")
+    page.load(None, None, chatbot, js=restore).then(lambda history: history, chatbot, chat.chatbot_state,
+                                                    api_visibility="private")
+    chatbot.change(None, chatbot, None, js=save)
     return chat
 
 
@@ -275,7 +280,7 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
 
     refresh = {"fn": listing, "inputs": [query, sort], "outputs": [table, ids], "api_visibility": "private"}
     page.load(**refresh)
-    query.input(**refresh, trigger_mode="always_last", show_progress="hidden")
+    query.change(**refresh, trigger_mode="always_last", show_progress="hidden")
     sort.change(**refresh, show_progress="hidden")
     for event in changed:
         event.then(**refresh)

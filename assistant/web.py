@@ -110,7 +110,7 @@ def articles_html(rows: Iterable[dict], *, total: int | None = None) -> str:
         for r in rows
     )
     chunks = sum(int(r["chunks"]) for r in rows)
-    count = f'{len(rows)} article{"s" if len(rows) != 1 else ""}, {chunks} chunks'
+    count = f'{len(rows)} article{"s" if len(rows) != 1 else ""}, {chunks} chunk{"s" if chunks != 1 else ""}'
     if total is not None and total != len(rows):
         count += f" (of {total} articles)"
     return (

@@ -1,13 +1,17 @@
 """The pages in a real browser: Debian's Chromium driven by Playwright, against a real server.
 
-Screenshots go to tests/artifacts/ (not in git) for a person to look at.
+Screenshots go to tests/artifacts/ (not in git) for a person to look at: `desktop-*` at 1280x800,
+`sidebar-*` in a 400x600 wiki frame, `phone-*` at 390x844.
 """
 
 from __future__ import annotations
 
 import http.server
+import json
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,9 +35,9 @@ TOKEN = "browser-admin-token-9c2e"
 WEB = Path(__file__).parent / "data" / "web"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 GOLTS = "who is Alexander Golts?"
+LIGHT = "How far can the light be seen?"
 TIMEOUT = 30_000  # ms; answers take well under a second, a loaded CI machine may be slow to paint
-
-
+DESKTOP, SIDEBAR, PHONE = {"width": 1280, "height": 800}, {"width": 400, "height": 600}, {"width": 390, "height": 844}
 
 
 class Wiki(http.server.ThreadingHTTPServer):
@@ -76,24 +80,30 @@ def wiki() -> Iterator[Wiki]:
 
 
 @pytest.fixture(scope="module")
-def app_url(sample_index, real_embedder, tmp_path_factory, wiki) -> Iterator[str]:
-    """The assistant, embeddable by the wiki's origin, with the XSS article added through the admin API."""
+def index(sample_index, tmp_path_factory) -> Path:
     index = tmp_path_factory.mktemp("browser") / "index"
     shutil.copytree(sample_index, index)
+    return index
+
+
+@pytest.fixture(scope="module")
+def app_url(index, real_embedder, wiki) -> Iterator[str]:
+    """The assistant, embeddable by the wiki's origin, with the XSS and lighthouse articles added through the admin API."""
     assistant = make_assistant(index, real_embedder, embed_origins=[f"http://127.0.0.1:{wiki.port}"])
     with live_server(create_app(assistant, admin_token=TOKEN)) as url:
         wiki.assistant_url = url
-        article = WEB / "xss-article.md"
-        report = httpx.post(f"{url}/api/articles", files={"file": (article.name, article.read_bytes())},
-                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
-        assert report.json()["added"] == 1, report.text
+        for article in (WEB / "xss-article.md", WEB / "lighthouse.txt"):
+            report = httpx.post(f"{url}/api/articles", files={"file": (article.name, article.read_bytes())},
+                                headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+            assert report.json()["added"] == 1, report.text
         yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=TIMEOUT)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield browser
@@ -101,20 +111,32 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
-    """A fresh page that records every dialog (an alert() fired by article text would land here)."""
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    context.set_default_timeout(TIMEOUT)
-    page = context.new_page()
-    page.dialogs = []
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    yield page
-    context.close()
+def new_page(browser):
+    """Fresh pages (own storage, given viewport) that record every dialog: an alert() fired by article text lands there."""
+    contexts = []
+
+    def make(viewport=None, **options):
+        context = browser.new_context(viewport=viewport or {"width": 1200, "height": 900}, **options)
+        context.set_default_timeout(TIMEOUT)
+        contexts.append(context)
+        page = context.new_page()
+        page.dialogs = []
+        page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
 
 
-def screenshot(page, name: str) -> None:
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+def screenshot(page, name: str, *, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
 
 def ask(where, question: str):
@@ -146,7 +168,9 @@ def test_asking_an_example_question_shows_the_cited_answer_and_its_highlighted_s
     expect(message.locator(".qa-marker").first).to_have_text("[1]")
     source = message.locator(".qa-source").first
     expect(source.locator(".qa-n")).to_have_text("1")
-    expect(source.locator(".qa-id")).to_contain_text("russian-volunteers-syria")
+    expect(source.locator(".qa-id")).to_be_hidden()  # ids and offsets wait behind "Details"
+    source.get_by_text("Details").click()
+    expect(source.locator(".qa-id")).to_contain_text("russian-volunteers-syria · characters")
     expect(source.locator("mark")).to_have_text(re.compile(r"says Alexander Golts, a Moscow-based military expert\.$"))
     expect(source.locator(".qa-passage")).to_contain_text("Would-be fighters")  # the quote sits inside its passage
     assert source.locator("mark").evaluate("m => getComputedStyle(m).backgroundColor") == "rgb(253, 230, 138)"
@@ -176,6 +200,8 @@ def test_an_unanswerable_question_says_so_and_shows_related_reading(page, app_ur
     expect(message.locator(".qa-answer")).to_have_text("The indexed articles don't answer this question.")
     expect(message.locator(".qa-related .qa-label")).to_have_text("Related reading (not an answer)")
     expect(message.locator(".qa-sources")).to_have_count(0)
+    titles = message.locator(".qa-related li > .qa-title").all_text_contents()
+    assert 1 <= len(titles) <= 3 and len(set(titles)) == len(titles)  # a few articles, each once
     screenshot(page, "chat-abstained")
 
 
@@ -205,8 +231,15 @@ def test_html_and_markdown_in_an_article_show_as_text_in_answers_sources_and_the
 
     chat = page.locator(".qa-chat, .qa-collection")
     assert chat.locator("img, script, iframe, a[href^='javascript'], strong, em, .katex").count() == 0
-    assert page.locator(".qa a.qa-title").count() == 0  # the article's url is javascript:, so no link
+    assert page.locator(".qa a.qa-original").count() == 0  # the article's url is javascript:, so no link to it
     page.wait_for_timeout(500)  # give an injected onerror handler time to fire
+    assert page.dialogs == []
+
+    page.goto(f"{app_url}/articles/xss-article")  # the article view shows the same text, as text
+    expect(page.locator("h1")).to_have_text("<img src=x onerror=\"alert('title')\"> The Zorblax reactor <script>alert('title')</script>")
+    expect(page.locator(".text")).to_contain_text("<iframe src=\"javascript:alert('frame')\"></iframe>")
+    assert page.locator("main img, main script, main iframe, a[href^='javascript']").count() == 0
+    page.wait_for_timeout(500)
     assert page.dialogs == []
 
 
@@ -255,8 +288,9 @@ def test_admin_panel_refuses_a_wrong_token_readably_and_adds_an_upload_with_the_
     page.locator("input[type=file]").set_input_files(str(article))
     page.get_by_label("Admin token").fill("not the token")
     page.get_by_role("button", name="Add to the index").click()
-    expect(page.get_by_text("Wrong or missing admin token.")).to_be_visible()
+    expect(page.locator(".qa-status")).to_have_text(re.compile(r"^Wrong admin token"))
     expect(page.get_by_text("Traceback")).to_have_count(0)
+    expect(page.locator(".qa-admin .error, .qa-collection-tab .error")).to_have_count(0)  # no widget marked "Error"
 
     page.get_by_label("Admin token").fill(TOKEN)
     page.get_by_label("…or fetch a URL").fill("<img src=x onerror=alert('url')>")
@@ -267,8 +301,21 @@ def test_admin_panel_refuses_a_wrong_token_readably_and_adds_an_upload_with_the_
     page.get_by_role("button", name="Add to the index").click()
     expect(page.locator(".qa-status").first).to_contain_text("Added 1, updated 0, unchanged 0, failed 0")
     expect(page.locator(".qa-articles")).to_contain_text("Glaciers of Norway")
+    page.get_by_label("Search articles").fill("glacier norway")
+    expect(page.locator(".qa-articles tbody tr")).to_have_count(1)
+    expect(page.locator(".qa-count")).to_contain_text("1 article, 1 chunk (of 4 articles)")
     screenshot(page, "collection-admin")
     assert page.dialogs == [] and page.locator("img[src=x]").count() == 0
+
+    page.get_by_label("Remove articles").click()
+    page.get_by_role("option", name="Glaciers of Norway (glaciers)").click()
+    page.get_by_role("button", name="Remove selected…").click()
+    expect(page.locator(".qa-confirm")).to_contain_text("Remove 1 article and its chunks from the index: Glaciers of Norway (glaciers)?")
+    expect(page.locator(".qa-articles")).to_contain_text("Glaciers of Norway")  # not yet
+    page.get_by_role("button", name="Yes, remove them").click()
+    expect(page.locator(".qa-status").first).to_contain_text("Removed 1 article: Glaciers of Norway (glaciers)")
+    expect(page.locator(".qa-confirm")).to_be_hidden()
+    expect(page.locator(".qa-empty")).to_have_text("No articles match.")
 
 
 def test_the_openapi_page_renders_without_internet(page, app_url):
@@ -281,3 +328,204 @@ def test_the_openapi_page_renders_without_internet(page, app_url):
     expect(page.locator(".opblock-summary-path", has_text="/api/ask").first).to_be_visible(timeout=TIMEOUT)
     assert all(url.startswith(app_url) for url in requested)  # every asset from this server
     screenshot(page, "openapi-docs")
+
+
+# ── the chat people use every day (issue 11) ───────────────────────────────────────────────
+
+
+def _visible_in(where, inner, outer) -> bool:
+    """Whether element `inner` is fully inside `outer`'s box (the message list, the viewport)."""
+    a, b = inner.bounding_box(), outer.bounding_box()
+    return a is not None and b is not None and b["y"] - 1 <= a["y"] and a["y"] + a["height"] <= b["y"] + b["height"] + 1
+
+
+def test_an_empty_enter_is_a_hint_and_the_chat_keeps_working(page, app_url):
+    from playwright.sync_api import expect
+
+    for path in ("", "/embed/"):
+        page.goto(f"{app_url}{path}")
+        box = page.locator(".qa-question textarea")
+        box.press("Enter")
+        box.fill("   ")
+        box.press("Enter")
+        expect(page.get_by_text("Type a question about the articles first.")).to_be_visible()
+        expect(box).to_be_enabled()
+        expect(page.locator(".qa-chat .error")).to_have_count(0)  # no "Error" pill
+        message = ask(page, GOLTS)
+        expect(message.locator(".qa-answer")).to_contain_text("Alexander Golts is a Moscow-based military expert")
+
+
+def test_in_a_400x600_sidebar_frame_the_chat_scrolls_and_the_question_box_stays_in_view(page, app_url, wiki):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"http://127.0.0.1:{wiki.port}/wiki-sidebar.html")
+    frame = page.frame_locator("iframe#assistant")
+    inside = page.frame(url=re.compile(r"/embed/"))
+    for question in (GOLTS, LIGHT, "Why is Syria less appealing to Russian volunteers than Ukraine?"):
+        message = ask(frame, question)
+        box = frame.locator(".qa-question textarea")
+        assert inside.evaluate("document.documentElement.scrollHeight") == 600  # the page is the frame
+        assert _visible_in(frame, box, page.locator("iframe#assistant"))
+        assert _visible_in(frame, message.locator(".qa-answer"), frame.locator(".qa-chat .bubble-wrap"))
+        expect(box).to_be_focused()
+    page.locator("iframe#assistant").screenshot(path=str(ARTIFACTS / "sidebar-chat.png"))
+
+
+def test_on_a_phone_the_answer_starts_in_view_after_answering(new_page, app_url):
+    page = new_page(PHONE, is_mobile=True, has_touch=True)
+    page.goto(app_url)
+    ask(page, GOLTS)
+    message = ask(page, "Why is Syria less appealing to Russian volunteers than Ukraine?")
+
+    first_line = message.locator(".qa-answer")
+    listing = page.locator(".qa-chat .bubble-wrap")
+    top = first_line.bounding_box()["y"]
+    assert listing.bounding_box()["y"] <= top <= listing.bounding_box()["y"] + 200  # near the top, not above it
+    assert page.evaluate("document.documentElement.scrollHeight") == PHONE["height"]
+    assert _visible_in(page, page.locator(".qa-question textarea"), listing.locator("xpath=/ancestor::body"))
+    screenshot(page, "phone-chat", full_page=False)
+    page.get_by_role("tab", name="Collection").click()
+    screenshot(page, "phone-collection", full_page=False)
+
+
+def test_focus_returns_to_the_box_after_each_answer_and_controls_have_names(new_page, app_url):
+    from playwright.sync_api import expect
+
+    page = new_page(DESKTOP)
+    page.goto(app_url)
+    box = page.get_by_role("textbox", name="Question")
+    ask(page, GOLTS)
+    expect(box).to_be_focused()
+    ask(page, LIGHT)
+    expect(box).to_be_focused()
+    expect(page.get_by_role("button", name="Send question")).to_be_visible()
+    page.keyboard.press("Shift+Tab")  # a keyboard user sees where focus is
+    focused = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert focused != "none"
+    label = page.locator('[data-testid="bot"]').last.get_attribute("aria-label")
+    assert label.startswith("Answer: Its new lamp") and "<" not in label  # text, not escaped HTML
+    screenshot(page, "desktop-chat", full_page=False)
+
+
+def test_copy_gives_the_answer_as_text_with_its_sources_as_a_numbered_list(new_page, app_url):
+    page = new_page(DESKTOP, permissions=["clipboard-read", "clipboard-write"])
+    page.goto(app_url)
+    message = ask(page, GOLTS)
+    message.get_by_role("button", name="Copy").click()
+
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("Alexander Golts is a Moscow-based military expert [1].\n\nSources:\n1. Russian volunteers syria: “")
+    assert "<" not in copied and f"{app_url}/articles/russian-volunteers-syria?start=" in copied
+
+
+def test_a_citation_previews_its_quote_leads_to_its_source_and_to_the_article_with_the_sentence_highlighted(page, app_url):
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    message = ask(page, "Why is Syria less appealing to Russian volunteers than Ukraine?")
+    marker = message.locator(".qa-marker").first
+
+    marker.hover()
+    expect(page.locator(".qa-tip")).to_contain_text("Russian volunteers syria")
+    expect(page.locator(".qa-tip")).to_contain_text("Already notorious for joining the insurgency")
+    marker.click()
+    card = message.locator(".qa-src-1")
+    expect(card).to_be_focused()
+    expect(card).to_have_class(re.compile(r"qa-flash"))
+    assert message.locator(".qa-source").count() == 1  # both sentences come from one passage: one card
+
+    with page.expect_popup() as opened:
+        card.locator(".qa-title").click()
+    article = opened.value
+    expect(article).to_have_url(re.compile(r"/articles/russian-volunteers-syria\?start=\d+&end=\d+#cited$"))
+    cited = article.locator("mark#cited")
+    expect(cited).to_have_text(re.compile(r"^Already notorious for joining the insurgency in eastern Ukraine"))
+    expect(cited).to_be_in_viewport()
+    assert cited.evaluate("m => getComputedStyle(m).backgroundColor") == "rgb(253, 230, 138)"
+    article.set_viewport_size(DESKTOP)
+    screenshot(article, "desktop-article", full_page=False)
+
+
+def test_a_plain_text_headline_is_the_title_and_its_date_and_author_are_shown_not_quoted(page, app_url):
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    message = ask(page, "who led the restoration?")
+
+    expect(message.locator(".qa-answer")).to_have_text(re.compile(r"^The restoration was led by Maria Santos"))
+    expect(message.locator(".qa-title").first).to_have_text("Cape Light restoration led by village volunteers")
+    page.goto(message.locator(".qa-title").first.get_attribute("href"))
+    expect(page.locator(".meta")).to_have_text("Jane Doe · 2019-05-02")
+    expect(page.locator(".text")).not_to_contain_text("published:")
+
+
+def test_a_follow_up_that_stands_alone_is_answered_as_if_asked_alone(page, app_url):
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    ask(page, GOLTS)
+    message = ask(page, LIGHT)
+
+    expect(message.locator(".qa-answer")).to_contain_text("18 nautical miles")
+    expect(message.locator(".qa-answer")).not_to_contain_text("Golts")
+    expect(message.locator(".qa-answer")).not_to_contain_text("fighter")
+
+
+def test_the_conversation_survives_a_reload_can_be_exported_as_markdown_and_cleared(page, app_url):
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    ask(page, GOLTS)
+    page.reload()
+    expect(page.locator(".qa .qa-answer")).to_contain_text("Alexander Golts is a Moscow-based military expert")
+    follow_up = ask(page, "what does he ask about fighting for Assad?")  # the restored turns still count
+    expect(follow_up.locator(".qa-source mark").first).to_contain_text("Golts")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export").click()
+    markdown = Path(download.value.path()).read_text()
+    assert markdown.startswith("# Ask the articles: conversation\n\n## who is Alexander Golts?\n")
+    assert "1. [Russian volunteers syria](" in markdown and "Sources:" in markdown
+
+    page.get_by_role("button", name="Clear").click()
+    expect(page.locator(".qa")).to_have_count(0)
+    page.reload()
+    expect(page.locator("button.example", has_text=GOLTS)).to_be_visible()
+    expect(page.locator(".qa")).to_have_count(0)
+
+
+def test_feedback_on_an_answer_is_stored_and_listed_for_the_admin(page, app_url, index):
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    message = ask(page, GOLTS)
+    message.get_by_role("button", name="Not helpful").click()
+    message.get_by_label("What was good or wrong? (optional)").fill("Say what he is known for")
+    message.get_by_role("button", name="Send feedback").click()
+    expect(message.get_by_role("status")).to_have_text("Thank you: your feedback was sent.")
+
+    listed = httpx.get(f"{app_url}/api/feedback", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    entry = next(e for e in listed if e["comment"] == "Say what he is known for")
+    assert (entry["vote"], entry["question"]) == ("down", GOLTS)
+    assert entry["answer"].startswith("Alexander Golts is a Moscow-based military expert [1].")
+    assert entry["citations"][0]["article_id"] == "russian-volunteers-syria" and entry["index_version"].startswith("v-")
+    cli = subprocess.run([sys.executable, "-m", "assistant", "feedback", "--json", "--index", str(index)],
+                         capture_output=True, text=True, check=True)
+    assert any(e["comment"] == "Say what he is known for" for e in json.loads(cli.stdout))
+
+
+def test_no_gradio_api_footer_and_unknown_pages_get_a_small_html_404(page, app_url):
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    expect(page.locator(".qa-question textarea")).to_be_visible()
+    expect(page.get_by_text("Use via API")).to_have_count(0)
+    expect(page.get_by_role("link", name="HTTP API")).to_have_attribute("href", "docs")
+
+    response = page.goto(f"{app_url}/no/such/page")
+    assert response.status == 404 and response.headers["content-type"].startswith("text/html")
+    expect(page.locator("h1")).to_have_text("Not found")
+    page.get_by_role("link", name="Ask the articles").click()
+    expect(page.locator(".qa-question textarea")).to_be_visible()
+    assert httpx.get(f"{app_url}/api/nope", headers={"Accept": "text/html"}).json()["error"]["status"] == 404
