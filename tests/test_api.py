@@ -280,10 +280,48 @@ def test_without_an_admin_token_the_admin_endpoints_are_off(sample_index, real_e
 
     with TestClient(create_app(make_assistant(sample_index, real_embedder), ui=False)) as client:
         message = error_of(client.delete("/api/articles/x", headers=admin()), 403)
-        assert "off on this server" in message
-        assert "`make run` (app.py) with a token in $ASSISTANT_ADMIN_TOKEN" in message  # what app.py reads
-        assert "`assistant serve --admin-token-env NAME`" in message
+        assert "admin is off on this server" in message
+        assert "with a token in $ASSISTANT_ADMIN_TOKEN" in message and "`assistant serve`" in message
+        assert error_of(client.get("/api/feedback", headers=admin()), 403) == message
         assert client.get("/api/health").json()["admin"] is False
+
+
+def test_the_admin_token_is_a_setting_every_entry_point_reads(sample_index, real_embedder):
+    from fastapi.testclient import TestClient
+
+    app = create_app(make_assistant(sample_index, real_embedder, admin_token="from-the-setting"), ui=False)
+    with TestClient(app) as client:
+        assert client.get("/api/health").json()["admin"] is True
+        assert error_of(client.get("/api/feedback", headers=admin()), 403) == "wrong admin token"
+        assert client.get("/api/feedback", headers=admin("from-the-setting")).status_code == 200
+
+
+# ── feedback ────────────────────────────────────────────────────────────────────────────────
+
+
+def test_feedback_is_stored_with_the_index_version_and_listed_for_the_admin_newest_first(api):
+    answer = api.post("/api/ask", json={"question": "who is Alexander Golts?"}).json()
+    first = api.post("/api/feedback", json={"vote": "up", "question": answer["question"], "answer": answer["answer"],
+                                            "citations": answer["citations"]})
+    second = api.post("/api/feedback", json={"vote": "down", "question": "q?", "answer": "a", "comment": "wrong"})
+
+    assert first.status_code == second.status_code == 201
+    assert error_of(api.get("/api/feedback"), 401)
+    listed = api.get("/api/feedback", headers=admin()).json()
+    assert [e["id"] for e in listed[:2]] == [second.json()["id"], first.json()["id"]]
+    entry = listed[1]
+    assert (entry["vote"], entry["comment"], entry["citations"]) == ("up", "", answer["citations"])
+    assert entry["index_version"].startswith("v-")  # the version that was live
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["time"])
+
+
+@pytest.mark.parametrize("body, problem", [
+    ({"vote": "meh", "question": "q?", "answer": "a"}, "vote: Input should be 'up' or 'down'"),
+    ({"vote": "up", "question": "", "answer": "a"}, "question: String should have at least 1 character"),
+    ({"vote": "up", "question": "q?", "answer": "a", "comment": "x" * 2001}, "comment: String should have at most 2000"),
+])
+def test_feedback_that_is_not_a_vote_on_an_answer_is_refused(api, body, problem):
+    assert problem in error_of(api.post("/api/feedback", json=body), 400)
 
 
 def test_without_an_index_questions_get_503_saying_how_to_build_one(tmp_path, fake_embedder):
@@ -308,3 +346,28 @@ def test_health_refuses_an_index_built_with_other_settings_as_questions_do(tmp_p
         asked = error_of(client.post("/api/ask", json={"question": "who is Alexander Golts?"}), 503)
         assert error_of(client.get("/api/health"), 503) == asked
     assert "was built with chunking" in asked and "--rebuild" in asked
+
+
+# ── pages next to the API ───────────────────────────────────────────────────────────────────
+
+
+def test_a_browser_asking_for_an_unknown_page_gets_html_and_the_api_keeps_its_json(sample_index, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(make_assistant(sample_index, fake_embedder))) as client:
+        page = client.get("/no/such/page", headers={"Accept": "text/html"})
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert "<h1>Not found</h1>" in page.text and 'href="../../"' in page.text  # back to the chat
+        assert page.headers["x-frame-options"] == "SAMEORIGIN"  # the edge headers stay
+        assert error_of(client.get("/api/nope", headers={"Accept": "text/html"}), 404)
+        assert client.get("/no/such/page").json() == {"detail": "Not Found"}  # a script still gets JSON
+
+
+def test_the_article_view_is_an_html_page_and_an_unknown_article_a_404_page(sample_index, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(make_assistant(sample_index, fake_embedder))) as client:
+        page = client.get("/articles/russian-volunteers-syria", params={"start": 908, "end": 1065})
+        assert page.status_code == 200 and '<mark id="cited">“How can you possibly explain' in page.text
+        missing = client.get("/articles/nope")
+        assert missing.status_code == 404 and "no article with id &#x27;nope&#x27;" in missing.text
