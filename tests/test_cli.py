@@ -152,3 +152,36 @@ def test_eval_names_the_line_and_the_field_a_row_lacks(tmp_path):
 def test_help_is_instant_because_heavy_modules_load_lazily():
     code = "import sys, assistant.cli as c; c._parser(); print(sorted(m for m in ('torch','gradio','llama_index','sentence_transformers') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout.strip() == "[]"
+
+
+def test_feedback_lists_readers_votes_newest_first(tmp_path):
+    from assistant.feedback import FeedbackStore
+
+    store = FeedbackStore(tmp_path / "index")
+    store.add("up", "who is Golts?", "Golts is an expert [1].", [{"n": 1, "article_id": "golts"}])
+    store.add("down", "how far?", "The indexed articles don't answer this question.", [], "it says 18 miles")
+
+    listed = run("feedback", index=tmp_path / "index")
+    as_json = json.loads(run("feedback", "--json", index=tmp_path / "index").stdout)
+
+    assert listed.stdout.splitlines()[0].endswith("\tdown\thow far? — it says 18 miles")
+    assert listed.stderr.strip() == f"2 votes in {tmp_path / 'index'}"
+    assert [(e["vote"], e["citations"]) for e in as_json] == [("down", []), ("up", [{"n": 1, "article_id": "golts"}])]
+
+
+@pytest.mark.parametrize("token, said", [("s3cret", "admin: on"), ("", "admin: off (set ASSISTANT_ADMIN_TOKEN")])
+def test_serve_reads_the_admin_token_setting_and_says_at_start_up_whether_admin_is_on(tmp_path, token, said):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "ASSISTANT_INDEX": str(tmp_path / "none"), "HF_HUB_OFFLINE": "1", "ASSISTANT_ADMIN_TOKEN": token}
+    server = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        first = next(line for line in server.stderr if line.startswith("admin:"))
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert first.startswith(said)
