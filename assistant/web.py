@@ -332,6 +332,7 @@ gradio-app[embed="false"] .qa-tabs { flex: 1 1 0; display: flex; }
 gradio-app[embed="false"] .qa-chat-tab { flex: 1 1 0; display: flex; flex-direction: column; }
 gradio-app[embed="false"] .qa-chat-tab .column { flex-grow: 1; }
 gradio-app[embed="false"] .qa-collection-tab { flex: 1 1 0; overflow-y: auto; }
+gradio-app[embed="false"] .qa-collection-tab .column > * { flex-shrink: 0; }  /* it scrolls; nothing squeezed */
 gradio-app:not([embed="false"]) .qa-chat { height: min(640px, 80vh); flex: none; }
 .qa-chat .bubble-wrap { flex: 1 1 0; min-height: 0; overflow-y: auto; }
 .qa-header { padding: 4px 2px 0; display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 16px; }
