@@ -344,6 +344,7 @@ def test_an_empty_enter_is_a_hint_and_the_chat_keeps_working(page, app_url):
 
     for path in ("", "/embed/"):
         page.goto(f"{app_url}{path}")
+        expect(page.locator("button.example").first).to_be_visible()  # the chat is rendered and wired
         box = page.locator(".qa-question textarea")
         box.press("Enter")
         box.fill("   ")

@@ -169,21 +169,29 @@
     for (const vote of document.querySelectorAll(`${CHAT} .qa-vote:not([aria-pressed])`)) {
       vote.setAttribute("aria-pressed", "false");
     }
+    for (const box of document.querySelectorAll(`${BOX}:not([data-placeholder])`)) {
+      if (box.placeholder) box.dataset.placeholder = box.placeholder;
+    }
     for (const button of document.querySelectorAll(".qa-question button:not([aria-label])")) {
       button.setAttribute("aria-label", button.classList.contains("stop-button") ? "Stop" : "Send question");
     }
   }
 
-  const asked = new WeakMap(); // chat -> how many questions it shows
+  // A new question, and its finished answer, bring the question to the top of the list, so the
+  // answer's first line is in view rather than the end of its sources (Gradio scrolls to the end).
+  const seen = new WeakMap(); // chat -> "questions/answers" it showed last time
   function followQuestions() {
     for (const chat of document.querySelectorAll(CHAT)) {
       const questions = chat.querySelectorAll(".message-row.user-row");
-      if (questions.length > (asked.get(chat) ?? 0)) reveal(questions[questions.length - 1]);
-      asked.set(chat, questions.length);
+      const count = `${questions.length}/${chat.querySelectorAll(".qa:not(.qa-streaming)").length}`;
+      if (questions.length && count !== seen.get(chat)) reveal(questions[questions.length - 1]);
+      seen.set(chat, count);
     }
   }
 
   function answered(box) {
+    // Gradio empties the placeholder while it answers and never puts it back.
+    if (!box.placeholder && box.dataset.placeholder) box.placeholder = box.dataset.placeholder;
     const active = document.activeElement;
     const form = box.closest(".gradio-container");
     if (!active || active === document.body || (form?.contains(active) && !active.closest(".qa-feedback"))) {
