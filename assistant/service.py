@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from assistant.answering import NOT_FOUND, ExtractiveAnswerer, cite
 from assistant.chat import condense
-from assistant.chunking import Chunker
+from assistant.chunking import CHARS_PER_TOKEN, Chunker
 from assistant.config import Settings
 from assistant.embedding import Embedder, SentenceTransformerEmbedder
 from assistant.errors import AssistantError, InputError
@@ -58,6 +58,7 @@ class Assistant:
             embedder.count_tokens,
             min(self.settings.chunk_tokens, embedder.max_tokens),
             self.settings.chunk_overlap_tokens,
+            CHARS_PER_TOKEN * embedder.max_tokens,
         )
         return Indexer(self.index, embedder, chunker, self.embedder.name, self.settings.chunking())
 
