@@ -48,7 +48,7 @@ _DECLINES = re.compile(
     rf"\b{_SOURCES}\s+(?:do|does|did)(?:\s+not|n['’]t)\s+(?:say|mention|state|contain|answer|include|provide|"
     r"specify|give|discuss|cover|address)"
     rf"|\bnot\s+(?:mentioned|stated|found|given|provided|specified|covered|addressed)\s+in\s+the\s+{_SOURCES}"
-    rf"|\b(?:no|nothing)\s+(?:information|mention)\b[^.]*\b{_SOURCES}\b"
+    rf"|\b(?:no|nothing)\s+(?:information|mention)\b[^.]{{0,200}}\b{_SOURCES}\b"  # bounded: linear in a long reply
     r"|\b(?:cannot|can['’]t|unable to)\s+(?:answer|tell|say|find)\b", re.I)
 LEAK_WORDS = 8  # this many consecutive words of the system prompt in a reply = it leaked
 
@@ -283,8 +283,8 @@ def _fallback(offline: Answer, why: str) -> Answer:
 def _place_markers(sentence: str) -> str:
     """Tidy spacing, and put markers before the closing full stop: 'He left.[1]' -> 'He left [1].'"""
     sentence = _tidy(sentence)
-    sentence = re.sub(r"\s*\.\s*((?:\[\d+\])+)$", r" \1.", sentence)
-    return re.sub(r"\s*((?:\[\d+\])+)", r" \1", sentence).strip()
+    sentence = re.sub(r"(?<!\s)\s*\.\s*((?:\[\d+\])+)$", r" \1.", sentence)
+    return re.sub(r"(?<!\s)\s*((?:\[\d+\])+)", r" \1", sentence).strip()
 
 
 def _leak_safe_end(text: str) -> int:
@@ -294,7 +294,7 @@ def _leak_safe_end(text: str) -> int:
 
 
 def _tidy(text: str) -> str:
-    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))
+    return re.sub(r"(?<!\s)\s+([.,;:!?])", r"\1", " ".join(text.split()))
 
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z0-9]+)*", re.I)  # "don't" is one word, as in _words
