@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, gt=0)
 
     fetch_timeout: float = Field(20.0, gt=0)
+    # Host names URL ingest may fetch from although they resolve to loopback, private or link-local
+    # addresses: a wiki on the intranet. Empty: public addresses only.
+    fetch_allow_hosts: list[str] = []
     max_upload_mb: float = Field(20.0, gt=0)
     # Origins allowed to embed /embed in a frame or call the API cross-origin; empty = same origin.
     embed_origins: list[str] = []

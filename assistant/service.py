@@ -24,7 +24,7 @@ from assistant.indexer import Indexer, IngestReport
 from assistant.llm import LLM, llm_from_settings
 from assistant.prompts import Prompts
 from assistant.retrieval import Retriever
-from assistant.sources import read_sources, read_upload
+from assistant.sources import MB, Fetch, read_sources, read_upload
 from assistant.store import IndexDir, read_manifest
 from assistant.types import Answer, Article, Passage, Turn
 
@@ -52,6 +52,11 @@ class Assistant:
 
     # --- write path -------------------------------------------------------------------------
 
+    @property
+    def fetch(self) -> Fetch:
+        s = self.settings
+        return Fetch(s.fetch_timeout, int(s.max_upload_mb * MB), frozenset(h.lower() for h in s.fetch_allow_hosts))
+
     def indexer(self) -> Indexer:
         embedder = self.embedder
         chunker = Chunker(
@@ -64,8 +69,7 @@ class Assistant:
 
     def ingest(self, inputs: Iterable[str], *, rebuild: bool = False, progress: bool = False) -> IngestReport:
         """Read files, directories or URLs and index every good article."""
-        return self.ingest_articles(read_sources(inputs, fetch_timeout=self.settings.fetch_timeout),
-                                    rebuild=rebuild, progress=progress)
+        return self.ingest_articles(read_sources(inputs, fetch=self.fetch), rebuild=rebuild, progress=progress)
 
     def ingest_articles(self, items: Iterable[Article | InputError], *, rebuild: bool = False,
                         progress: bool = False) -> IngestReport:
@@ -80,7 +84,7 @@ class Assistant:
         """
         items = [item for name, data in uploads for item in read_upload(name, data)]
         if url:
-            items += read_sources([url], fetch_timeout=self.settings.fetch_timeout)
+            items += read_sources([url], fetch=self.fetch)
         if not any(isinstance(item, Article) for item in items):
             raise AssistantError("; ".join(map(str, items)) or "nothing to add: no file and no URL")
         return self.ingest_articles(items, progress=progress)
