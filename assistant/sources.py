@@ -56,6 +56,7 @@ BINARY_SNIFF_BYTES = 8192
 
 Result = Article | InputError
 MB = 1024 * 1024
+MAX_UPLOAD_FILES = 20  # files in one upload, through the API or the page
 MAX_REDIRECTS = 5
 
 

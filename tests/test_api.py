@@ -34,7 +34,8 @@ def api(sample_index, real_embedder, tmp_path_factory) -> Iterator[httpx.Client]
     """A server with the admin token over a copy of the sample index (these tests add and remove articles)."""
     index = tmp_path_factory.mktemp("api") / "index"
     shutil.copytree(sample_index, index)
-    assistant = make_assistant(index, real_embedder, max_upload_mb=0.05)
+    # 127.0.0.1 is where the test web sites run; every other internal address stays refused.
+    assistant = make_assistant(index, real_embedder, max_upload_mb=0.05, fetch_allow_hosts=["127.0.0.1"])
     with live_server(create_app(assistant, admin_token=TOKEN)) as url, httpx.Client(base_url=url, timeout=60) as client:
         yield client
 
@@ -223,6 +224,79 @@ def test_an_article_can_be_ingested_by_url(api, article_site):
     assert "could not fetch: HTTP 404" in error_of(
         api.post("/api/articles", json={"url": f"{article_site}/missing.html"}, headers=admin()), 400)
     assert error_of(api.post("/api/articles", content=b"x", headers={**admin(), "Content-Type": "text/plain"}), 415)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:{port}/article.html", "http://169.254.169.254/latest/meta-data/",
+                                 "http://[::ffff:169.254.169.254]/", "http://{port}.0.0.1/", "http://127.0.0.1:1/x"])
+def test_url_ingest_cannot_reach_inside_the_network_and_says_so_in_one_way(api, article_site, url):
+    url = url.format(port=article_site.rsplit(":", 1)[1])
+
+    message = error_of(api.post("/api/articles", json={"url": url}, headers=admin()), 400)
+
+    assert message.startswith(f"{url}: could not fetch: no page at this address (unreachable, no answer within")
+
+
+# ── Gradio's own upload routes ──────────────────────────────────────────────────────────────
+
+
+def gradio_upload(client: httpx.Client, path: str = "/gradio_api/upload", files: int = 1, size: int = 100, **kw):
+    parts = [("files", (f"note{i}.txt", b"x" * size, "text/plain")) for i in range(files)]
+    return client.post(path, files=parts, **kw)
+
+
+def test_the_embed_page_has_no_upload_route_at_all(api):
+    for headers in ({}, admin()):
+        assert error_of(gradio_upload(api, "/embed/gradio_api/upload", headers=headers), 404)
+        assert error_of(gradio_upload(api, "/embed/gradio_api/process_recording", headers=headers), 404)
+
+
+def test_the_page_upload_route_needs_the_admin_token(api):
+    assert "needs the admin token" in error_of(gradio_upload(api), 401)
+    assert error_of(gradio_upload(api, headers=admin("wrong")), 401)
+    assert error_of(gradio_upload(api, cookies={"assistant_admin": "guess"}), 401)
+
+    response = gradio_upload(api, headers=admin())
+    assert response.status_code == 200, response.text
+    [stored] = response.json()
+    assert Path(stored).read_bytes() == b"x" * 100
+
+
+def test_the_page_sets_an_upload_cookie_from_the_token_and_the_route_takes_it(api):
+    assert error_of(api.post("/api/admin/session"), 401)
+    response = api.post("/api/admin/session", headers=admin())
+    assert response.status_code == 204
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and TOKEN not in cookie
+
+    value = response.cookies["assistant_admin"]
+    assert gradio_upload(api, cookies={"assistant_admin": value}).status_code == 200
+
+
+def test_page_uploads_obey_the_api_size_and_count_limits(api):
+    assert "larger than 0.05 MB" in error_of(gradio_upload(api, size=100_000, headers=admin()), 413)
+    too_many = gradio_upload(api, files=21, headers=admin())  # found mid-body, so Gradio's error shape
+    assert too_many.status_code == 413 and "more than 20 files" in too_many.text
+
+    def chunked():  # no Content-Length: the bytes are counted as they arrive
+        yield b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.txt\"\r\n\r\n"
+        for _ in range(20):
+            yield b"x" * 10_000
+    response = api.post("/gradio_api/upload", content=chunked(),
+                        headers={**admin(), "Content-Type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 413
+
+
+def test_without_an_admin_token_nothing_can_be_uploaded_through_the_page(sample_index, fake_embedder):
+    with live_server(create_app(make_assistant(sample_index, fake_embedder))) as url, httpx.Client(base_url=url) as client:
+        assert "uploading is off" in error_of(gradio_upload(client, headers=admin()), 403)
+
+
+def test_files_uploaded_but_never_added_are_removed_when_the_server_stops(tmp_path, sample_index, fake_embedder):
+    with live_server(create_app(make_assistant(sample_index, fake_embedder), admin_token=TOKEN)) as url:
+        with httpx.Client(base_url=url) as client:
+            [stored] = gradio_upload(client, headers=admin()).json()
+            assert Path(stored).exists()
+    assert not Path(stored).exists()
 
 
 # ── the edges: pages, headers, configuration ────────────────────────────────────────────────
