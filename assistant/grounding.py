@@ -5,7 +5,8 @@ sentence says, or obey instructions planted in an article. None of that reaches 
 
     reply ─ split into sentences ─ parse [n] ─ drop n outside 1..k
           ─ support(sentence, passage n) ≥ SUPPORT_THRESHOLD ? keep, quoting the passage's best sentence
-                                                             : drop, list the sentence as unsupported
+                                                             : drop the citation
+          ─ a sentence left without a citation leaves the answer; it is listed as unsupported
           ─ renumber the kept citations 1..m in order of appearance ─ Answer
 
 "Not in the sources" becomes the fixed abstention. A reply that keeps no citation, or repeats the
@@ -163,12 +164,15 @@ def verify(reply: str, passages: Sequence[Passage], evidence: Evidence, embedder
                 numbers.append(by_quote[key])
     texts, unsupported = [], []
     for si, sentence in enumerate(said):
+        if not any(kept.get((si, pi)) for pi in range(len(sentence.parts))):
+            # Not in the answer at all, only listed apart: a reader takes what is in the answer as sourced.
+            if not _DECLINES.search(sentence.text):
+                unsupported.append(sentence.text)
+            continue
         out = ""
         for pi, (text, _) in enumerate(sentence.parts):
             out += text + "".join(f"[{n}]" for n in kept.get((si, pi), ()))
         texts.append(_place_markers(out))
-        if not any(kept.get((si, pi)) for pi in range(len(sentence.parts))) and not _DECLINES.search(sentence.text):
-            unsupported.append(sentence.text)
     return Verified(" ".join(t for t in texts if t), tuple(citations), tuple(unsupported))
 
 

@@ -79,22 +79,32 @@ def test_a_citation_of_a_source_the_model_was_not_given_is_removed(assistant, se
 
     answer = assistant.ask(GOLTS)
 
-    assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]. He was born in 1931."
+    assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]."
     assert answer.unsupported == ("He was born in 1931.",)
     check_invariants(answer, sample_index)
 
 
-def test_a_sentence_its_passage_does_not_support_loses_its_citation_and_is_listed(assistant, server, sample_index):
+def test_a_sentence_its_passage_does_not_support_leaves_the_answer_and_is_listed(assistant, server, sample_index):
     n = source(assistant, GOLTS, EXPERT)
     server.script(Reply(f"Alexander Golts is a Moscow-based military expert [{n}]. "
                         f"He won the Nobel Prize in physics for his work on superconductors [{n}]."))
 
     answer = assistant.ask(GOLTS)
 
-    assert answer.answer == ("Alexander Golts is a Moscow-based military expert [1]. "
-                             "He won the Nobel Prize in physics for his work on superconductors.")
+    assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]."
     assert answer.unsupported == ("He won the Nobel Prize in physics for his work on superconductors.",)
     assert len(answer.citations) == 1
+    check_invariants(answer, sample_index)
+
+
+def test_a_sentence_without_any_citation_is_never_in_the_answer(assistant, server, sample_index):
+    n = source(assistant, GOLTS, EXPERT)
+    server.script(Reply(f"Alexander Golts is a Moscow-based military expert [{n}]. He is also the president of France."))
+
+    answer = assistant.ask(GOLTS)
+
+    assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]."
+    assert answer.unsupported == ("He is also the president of France.",)
     check_invariants(answer, sample_index)
 
 
