@@ -38,6 +38,7 @@ from assistant.config import Settings
 from assistant.errors import (
     AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, InputError, LLMError, NotFound,
 )
+from assistant.limits import RateLimiter
 from assistant.service import Assistant
 from assistant.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
 from assistant.types import Answer, Citation, Turn
@@ -190,8 +191,25 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     # Answering is CPU-bound (the query embedding above all): more at once than cores only adds
     # contention. With 16 clients on 2 cores this raised throughput 7% and cut p95 latency 16%.
     cpu = anyio.CapacityLimiter(os.cpu_count() or 1)
+    limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
 
-    @app.post("/api/ask", response_model=AnswerOut, responses=_errors(400, 413, 503), tags=["answers"])
+    def rate_limited(request: Request) -> None:
+        wait = limiter.wait(request.client.host if request.client else "")
+        if wait:
+            raise HTTPException(429, f"too many questions from this address; ask again in {wait:.0f} s "
+                                     "(ASSISTANT_RATE_LIMIT)", headers={"Retry-After": str(max(1, round(wait)))})
+
+    async def answering(function, *args) -> Any:
+        """Run a question on a worker thread; 503 past the request timeout (the thread finishes alone)."""
+        timeout = settings.request_timeout
+        with anyio.move_on_after(timeout) as scope:
+            return await anyio.to_thread.run_sync(function, *args, limiter=cpu, abandon_on_cancel=True)
+        if scope.cancelled_caught:
+            raise HTTPException(503, f"the answer took longer than {timeout:g} s (ASSISTANT_REQUEST_TIMEOUT); "
+                                     "try again, or ask a narrower question")
+
+    @app.post("/api/ask", response_model=AnswerOut, responses=_errors(400, 413, 429, 503), tags=["answers"],
+              dependencies=[Depends(rate_limited)])
     async def ask(body: AskIn) -> Any:
         """A cited answer, or `abstained: true` with related passages.
 
@@ -202,19 +220,20 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         """
         history = [Turn(t.question, t.answer) for t in body.history]
         if not body.stream:
-            answer = await anyio.to_thread.run_sync(assistant.ask, body.question, history, body.top_k, limiter=cpu)
+            answer = await answering(assistant.ask, body.question, history, body.top_k)
             return answer.to_dict()
         pieces = assistant.stream(body.question, history, body.top_k)
         # Take the first piece before answering 200, so a bad question or a missing index gets
         # its proper status and the one error shape rather than a broken stream.
-        first = await anyio.to_thread.run_sync(next, pieces, limiter=cpu)
+        first = await answering(next, pieces)
         return StreamingResponse(_events(first, pieces), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @app.post("/api/search", response_model=SearchOut, responses=_errors(400, 413, 503), tags=["answers"])
+    @app.post("/api/search", response_model=SearchOut, responses=_errors(400, 413, 429, 503), tags=["answers"],
+              dependencies=[Depends(rate_limited)])
     async def search(body: SearchIn) -> dict:
         """Passages for a query, best first (no answer)."""
-        passages = await anyio.to_thread.run_sync(assistant.search, body.query, body.top_k, limiter=cpu)
+        passages = await answering(assistant.search, body.query, body.top_k)
         return {"query": body.query, "passages": [p.to_dict() for p in passages]}
 
     @app.get("/api/articles", response_model=list[ArticleOut], responses=_errors(503), tags=["collection"])
@@ -289,7 +308,7 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     if ui:
         from assistant import ui as chat_ui
 
-        chat_ui.mount(app, assistant, admin_token=admin_token)
+        chat_ui.mount(app, assistant, admin_token=admin_token, limiter=limiter)
     return app
 
 

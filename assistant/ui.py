@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from assistant import web
 from assistant.errors import AssistantError
+from assistant.limits import RateLimiter
 from assistant.service import Assistant
 from assistant.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
 from assistant.types import Answer, Turn
@@ -57,7 +58,7 @@ UNLOCK_JS = """async (token) => {
 }"""
 
 
-def mount(app, assistant: Assistant, *, admin_token: str | None) -> None:
+def mount(app, assistant: Assistant, *, admin_token: str | None, limiter: RateLimiter) -> None:
     """Mount /embed and then / (a mount at / catches every path, so it goes last)."""
     max_file_size = f"{int(assistant.settings.max_upload_mb * 1024)}kb"
     common = {"theme": THEME, "ssr_mode": False, "pwa": False, "run_history": False}
@@ -66,12 +67,13 @@ def mount(app, assistant: Assistant, *, admin_token: str | None) -> None:
     # Gradio's web component, served from here so a wiki needs no CDN: <script src=".../embed/gradio.js">
     app.add_api_route("/embed/gradio.js", lambda: FileResponse(WEB_COMPONENT, media_type="text/javascript"),
                       methods=["GET", "HEAD"], include_in_schema=False)
-    gr.mount_gradio_app(app, embed_page(assistant), path="/embed", footer_links=[], css=web.CSS + EMBED_CSS, **common)
-    gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token), path="/", css=web.CSS,
+    gr.mount_gradio_app(app, embed_page(assistant, limiter), path="/embed", footer_links=[], css=web.CSS + EMBED_CSS,
+                        **common)
+    gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token, limiter=limiter), path="/", css=web.CSS,
                         footer_links=["api", "settings"], max_file_size=max_file_size, **common)
 
 
-def chat_page(assistant: Assistant, *, admin_token: str | None = None) -> gr.Blocks:
+def chat_page(assistant: Assistant, *, admin_token: str | None = None, limiter: RateLimiter | None = None) -> gr.Blocks:
     """The full page: chat, and the collection with admin controls when a token is configured."""
     with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True,
                    delete_cache=DELETE_UPLOADS) as page:
@@ -82,25 +84,28 @@ def chat_page(assistant: Assistant, *, admin_token: str | None = None) -> gr.Blo
         )
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
-                _chat(assistant, height="calc(100vh - 330px)", autofocus=True)
+                _chat(assistant, limiter, height="calc(100vh - 330px)", autofocus=True)
             with gr.Tab("Collection", id="collection"):
                 _collection(page, assistant, admin_token)
     return page
 
 
-def embed_page(assistant: Assistant) -> gr.Blocks:
+def embed_page(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.Blocks:
     """The chat alone, sized to its frame."""
     with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True, fill_width=True) as page:
-        _chat(assistant, height=None, autofocus=False)
+        _chat(assistant, limiter, height=None, autofocus=False)
     return page
 
 
 # ── chat ────────────────────────────────────────────────────────────────────────────────────
 
 
-def _chat(assistant: Assistant, *, height, autofocus: bool) -> gr.ChatInterface:
-    def respond(message: str, history: list[dict]) -> Iterator[str]:
+def _chat(assistant: Assistant, limiter: RateLimiter | None, *, height, autofocus: bool) -> gr.ChatInterface:
+    def respond(message: str, history: list[dict], request: gr.Request) -> Iterator[str]:
         """Stream the answer text, then the full message with its sources."""
+        wait = limiter.wait(request.client.host if request and request.client else "") if limiter else 0
+        if wait:
+            raise _error(f"Too many questions from this address; ask again in {wait:.0f} s.")
         text = ""
         with _readable_errors():
             for item in assistant.stream(message, turns(history)):

@@ -8,6 +8,7 @@ import http.server
 import re
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from conftest import live_server, make_assistant
+from fakes import HashEmbedder
 from assistant.api import create_app
 from assistant.errors import AssistantError
 from assistant.types import Article
@@ -358,6 +360,37 @@ def test_without_an_admin_token_the_admin_endpoints_are_off(sample_index, real_e
         assert "`make run` (app.py) with a token in $ASSISTANT_ADMIN_TOKEN" in message  # what app.py reads
         assert "`assistant serve --admin-token-env NAME`" in message
         assert client.get("/api/health").json()["admin"] is False
+
+
+GOLTS_ARTICLE = Article("golts", "Golts", "Alexander Golts is a Moscow-based military expert.", source="golts.txt")
+
+
+def test_each_client_is_rate_limited_on_questions_and_others_still_get_answers(tmp_path, fake_embedder):
+    assistant = make_assistant(tmp_path / "index", fake_embedder, rate_limit=6, rate_limit_burst=2)
+    assistant.ingest_articles([GOLTS_ARTICLE])
+    question = {"question": "who is Alexander Golts?"}
+    with live_server(create_app(assistant, ui=False)) as url:
+        other = httpx.Client(base_url=url, transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        with httpx.Client(base_url=url) as client, other:
+            assert [client.post("/api/ask", json=question).status_code for _ in range(2)] == [200, 200]
+            refused = client.post("/api/search", json={"query": "Golts"})
+            assert "too many questions from this address" in error_of(refused, 429)
+            assert refused.headers["Retry-After"] == "10"  # 6 a minute: one every 10 s
+            assert other.post("/api/ask", json=question).status_code == 200
+
+
+class SlowEmbedder(HashEmbedder):
+    def embed(self, texts):
+        time.sleep(0.5)
+        return super().embed(texts)
+
+
+def test_a_question_over_the_request_timeout_is_503(tmp_path):
+    assistant = make_assistant(tmp_path / "index", SlowEmbedder(), request_timeout=0.1)
+    assistant.ingest_articles([GOLTS_ARTICLE])
+    with live_server(create_app(assistant, ui=False)) as url, httpx.Client(base_url=url) as client:
+        message = error_of(client.post("/api/ask", json={"question": "who is Alexander Golts?"}), 503)
+    assert "took longer than 0.1 s (ASSISTANT_REQUEST_TIMEOUT)" in message
 
 
 def test_without_an_index_questions_get_503_saying_how_to_build_one(tmp_path, fake_embedder):

@@ -213,6 +213,20 @@ def test_gradio_client_gets_the_cited_answer_from_chat(chat_url):
 
 
 @pytest.mark.slow
+def test_the_chat_is_rate_limited_per_client(sample_index, real_embedder):
+    from gradio_client import Client
+
+    from assistant.api import create_app
+
+    assistant = make_assistant(sample_index, real_embedder, rate_limit=1, rate_limit_burst=1)
+    with live_server(create_app(assistant)) as url:
+        client = Client(url, verbose=False)
+        client.predict(GOLTS, api_name="/chat")
+        with pytest.raises(Exception, match=r"Too many questions from this address; ask again in \d+ s"):
+            client.predict(GOLTS, api_name="/chat")
+
+
+@pytest.mark.slow
 def test_gradio_client_gets_a_readable_error_not_a_stack_trace(chat_url):
     from gradio_client import Client
 
