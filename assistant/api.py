@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException
@@ -75,13 +75,14 @@ class TurnIn(_In):
 class AskIn(_In):
     question: str = Field(min_length=1, max_length=2000, examples=["who is Alexander Golts?"])
     history: list[TurnIn] = Field([], max_length=50, description="earlier turns, oldest first, for follow-ups")
-    top_k: int | None = Field(None, ge=1, le=50, description="passages to retrieve (default: the server's top_k)")
-    stream: bool = Field(False, description="answer as server-sent events: `token` pieces, then one `answer`")
+    # Strict: "3", 3.0 and true are refused, not read as 3 (or 1); "yes" is not true.
+    top_k: StrictInt | None = Field(None, ge=1, le=50, description="passages to retrieve (default: the server's top_k)")
+    stream: StrictBool = Field(False, description="answer as server-sent events: `token` pieces, then one `answer`")
 
 
 class SearchIn(_In):
     query: str = Field(min_length=1, max_length=2000, examples=["Russian volunteers in Syria"])
-    top_k: int | None = Field(None, ge=1, le=50)
+    top_k: StrictInt | None = Field(None, ge=1, le=50)
 
 
 class UrlIn(_In):
@@ -289,6 +290,7 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         """Ready when the index loads: its manifest, counts and the server version."""
         assistant.retriever()  # loads and checks the index as a question does: the same 503 if it cannot
         info = assistant.info()
+        info.pop("index")  # the absolute path on the server's disk is nobody's business anonymously
         return {"status": "ok", "version": __version__, "articles": info["articles"], "chunks": info["chunks"],
                 "admin": admin_token is not None, "index": info}
 

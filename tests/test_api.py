@@ -113,6 +113,7 @@ def test_articles_and_health_describe_the_index(api):
     assert health["status"] == "ok" and health["version"] and health["admin"] is True
     assert health["articles"] == len(articles) and health["chunks"] >= 5
     assert health["index"]["model"] == "all-MiniLM-L6-v2" and "chunking" in health["index"]
+    assert "index" not in health["index"] and "/tmp" not in json.dumps(health)  # no path of the server's disk
 
 
 @pytest.mark.parametrize("body, expected", [
@@ -122,6 +123,11 @@ def test_articles_and_health_describe_the_index(api):
     ({"question": "x", "colour": "blue"}, "colour: Extra inputs are not permitted"),
     ({"question": "x", "history": [{"answer": "y"}]}, "history.0.question: Field required"),
     ({"question": "   "}, "the question is empty"),
+    ({"question": "x", "top_k": "3"}, "top_k: Input should be a valid integer"),
+    ({"question": "x", "top_k": True}, "top_k: Input should be a valid integer"),
+    ({"question": "x", "top_k": 3.0}, "top_k: Input should be a valid integer"),
+    ({"question": "x", "stream": "yes"}, "stream: Input should be a valid boolean"),
+    ({"question": "x", "stream": 1}, "stream: Input should be a valid boolean"),
 ])
 def test_bad_input_is_400_with_a_message_naming_the_field(api, body, expected):
     assert expected in error_of(api.post("/api/ask", json=body), 400)
