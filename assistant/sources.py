@@ -141,10 +141,13 @@ def _walk(directory: Path) -> Iterator[Path]:
             if not entry.is_symlink():
                 yield from _walk(entry)
         elif entry.suffix.lower() in SUPPORTED_SUFFIXES:
-            yield entry
+            yield entry  # a FIFO or device too: _read_file reports it rather than blocking on it
 
 
 def _read_file(path: Path) -> Iterator[Result]:
+    if not path.is_file():  # reading a FIFO named notes.txt waits for a writer for ever, holding the lock
+        yield InputError(str(path), "not a regular file (a pipe, socket or device)")
+        return
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -425,7 +428,12 @@ def _jsonl_article(path: str, number: int, line: str) -> Result:
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
         return InputError(path, "missing or empty 'text'", line=number)
+    for key in ("title", "url", "published", "author"):
+        if isinstance(record.get(key), (dict, list)):  # would be stored as its repr
+            return InputError(path, f"'{key}' must be a string, got a JSON {type(record[key]).__name__}", line=number)
     article_id = str(record["id"])
+    if not article_id.isprintable():  # a newline breaks `assistant articles` and DELETE /api/articles/{id}
+        return InputError(path, f"'id' {article_id!r} contains a newline or control character", line=number)
     origin = _Origin(source=f"{path}:{number}", id=article_id, fallback_title=article_id)
     optional = {key: _str_or_none(record.get(key)) for key in ("url", "published", "author")}
     return _article(origin, text, title=_str_or_none(record.get("title")), **optional)

@@ -572,3 +572,25 @@ def test_an_allowed_intranet_host_is_fetched_by_name(site):
     [article] = read(url, fetch=Fetch(allow_hosts=frozenset({"localhost"})))
 
     assert article.title == "Read me"
+
+
+def test_a_fifo_named_like_an_article_is_reported_not_waited_on(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "notes.txt")
+    write(tmp_path / "good.txt", "Good\n\nText.")
+
+    results = read(tmp_path)  # would block for ever on the FIFO
+
+    assert [a.id for a in articles(results)] == ["good"]
+    assert str(only_error(errors(results))) == f"{tmp_path / 'notes.txt'}: not a regular file (a pipe, socket or device)"
+
+
+@pytest.mark.parametrize("line, reason", [
+    ('{"id": "a\\nb", "text": "T"}', "'id' 'a\\nb' contains a newline or control character"),
+    ('{"id": "a", "title": {"en": "T"}, "text": "T"}', "'title' must be a string, got a JSON dict"),
+    ('{"id": "a", "author": ["X", "Y"], "text": "T"}', "'author' must be a string, got a JSON list"),
+])
+def test_jsonl_ids_must_be_one_line_and_metadata_strings(tmp_path, line, reason):
+    error = only_error(read(write(tmp_path / "a.jsonl", line + "\n")))
+    assert (error.line, error.reason) == (1, reason)
