@@ -23,6 +23,7 @@ from assistant.grounding import GroundedAnswerer
 from assistant.indexer import Indexer, IngestReport
 from assistant.llm import LLM, llm_from_settings
 from assistant.prompts import Prompts
+from assistant.reader import Reader
 from assistant.retrieval import Retriever
 from assistant.sources import MB, Fetch, read_sources, read_upload
 from assistant.store import IndexDir, read_manifest
@@ -33,13 +34,14 @@ class Assistant:
     """Everything a user can do with one index."""
 
     def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None,
-                 llm: LLM | None = None):
+                 llm: LLM | None = None, reader: Reader | None = None):
         self.settings = settings or Settings()
         llm = llm if llm is not None else llm_from_settings(self.settings)
         # Prompts are read and checked here, so a broken template stops start-up, not a question.
         self._grounded = GroundedAnswerer(llm, Prompts.load()) if llm else None
         self.index = IndexDir(self.settings.index)
         self._embedder = embedder
+        self.reader = reader or Reader()  # the same for every index version; loads on first question
         self._loaded: tuple[str, tuple[Retriever, ExtractiveAnswerer]] | None = None  # version name, pair
         self._lock = threading.Lock()
 
@@ -107,9 +109,9 @@ class Assistant:
 
     def retriever(self) -> Retriever:
         """The retriever for the live version, reloaded when an ingest has swapped it."""
-        return self._reader()[0]
+        return self._live()[0]
 
-    def _reader(self) -> tuple[Retriever, ExtractiveAnswerer]:
+    def _live(self) -> tuple[Retriever, ExtractiveAnswerer]:
         """The live version's retriever and answerer, as one pair from one version directory.
 
         A request takes the pair once and uses it throughout, so an ingest finishing meanwhile
@@ -124,7 +126,7 @@ class Assistant:
         manifest = read_manifest(live)
         manifest.check(self.embedder.name, self.settings.chunking(), self.index.root)
         retriever = Retriever(live, self.embedder, manifest.chunks)
-        pair = (retriever, ExtractiveAnswerer(retriever))
+        pair = (retriever, ExtractiveAnswerer(retriever, self.reader))
         with self._lock:
             self._loaded = (live.name, pair)
         return pair
@@ -140,7 +142,7 @@ class Assistant:
             *_, answer = self.stream(question, history, top_k)
             return answer
         question = _clean(question)
-        return self._answer_offline(question, condense(question, history), top_k, *self._reader())
+        return self._answer_offline(question, condense(question, history), top_k, *self._live())
 
     def _answer_offline(self, question: str, query: str, top_k: int | None, retriever: Retriever,
                         answerer: ExtractiveAnswerer) -> Answer:
@@ -175,7 +177,7 @@ class Assistant:
         """The LLM's tokens, then its verified Answer; the offline answer (with a note) if it fails."""
         began = time.perf_counter()
         query = self._grounded.condense(_clean(question), history)
-        retriever, answerer = self._reader()
+        retriever, answerer = self._live()
         offline = self._answer_offline(query.question, query.search, top_k, retriever, answerer)
         for item in self._grounded.stream(query, list(offline.passages), retriever, self.embedder, offline):
             if isinstance(item, Answer):

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
 LAYERS = [
     ["types", "errors", "config"],
     ["sources", "terms"],
-    ["chunking", "embedding", "store"],
+    ["chunking", "embedding", "store", "reader"],
     ["indexer"],
     ["retrieval"],
     ["answering", "chat", "prompts", "llm", "grounding"],
