@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -195,10 +196,10 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
 
     def rate_limited(request: Request) -> None:
-        wait = limiter.wait(request.client.host if request.client else "")
+        wait = math.ceil(limiter.wait(request.client.host if request.client else ""))  # never too early
         if wait:
-            raise HTTPException(429, f"too many questions from this address; ask again in {wait:.0f} s "
-                                     "(ASSISTANT_RATE_LIMIT)", headers={"Retry-After": str(max(1, round(wait)))})
+            raise HTTPException(429, f"too many questions from this address; ask again in {wait} s "
+                                     "(ASSISTANT_RATE_LIMIT)", headers={"Retry-After": str(wait)})
 
     async def answering(function, *args) -> Any:
         """Run a question on a worker thread; 503 past the request timeout (the thread finishes alone)."""

@@ -52,6 +52,9 @@ _DECLINES = re.compile(
     rf"|\b(?:no|nothing)\s+(?:information|mention)\b[^.]{{0,200}}\b{_SOURCES}\b"  # bounded: linear in a long reply
     r"|\b(?:cannot|can['’]t|unable to)\s+(?:answer|tell|say|find)\b", re.I)
 LEAK_WORDS = 8  # this many consecutive words of the system prompt in a reply = it leaked
+# An answer is a few sentences; a reply longer than this (about 3,000 words) is a runaway model,
+# and reading, verifying and embedding it would cost seconds of CPU for nothing.
+MAX_REPLY_CHARS = 20_000
 
 
 @dataclass(frozen=True)
@@ -238,15 +241,22 @@ class GroundedAnswerer:
         messages = self.prompts.answer_messages(query.question, query.history, passages, NOT_FOUND)
         system = messages[0].content
         secret = _ngrams(system) - _ngrams(sources(passages) + " " + NOT_FOUND)
-        reply, shown = "", 0
+        reply, shown, scan = "", 0, 0
         try:
             for piece in self.llm.stream(messages):
                 reply += piece
-                if secret & _ngrams(reply):
+                if len(reply) > MAX_REPLY_CHARS:
+                    raise LLMError(f"the language model {self.llm.name!r} wrote more than {MAX_REPLY_CHARS} "
+                                   "characters; an answer is a few sentences")
+                # Only n-grams from `scan` on can be new: it is where the LEAK_WORDS-th last word
+                # began at the previous piece. (Rescanning the whole reply per piece was quadratic.)
+                if secret & _ngrams(reply[scan:]):
                     raise self._leak()
+                starts = [m.start() for m in _WORD.finditer(reply, scan)]
+                scan = starts[-LEAK_WORDS] if len(starts) >= LEAK_WORDS else scan
                 # Hold back the last LEAK_WORDS - 1 words: they could be the start of a leak that
                 # the next piece completes, and what has been shown cannot be taken back.
-                safe = _leak_safe_end(reply)
+                safe = starts[-(LEAK_WORDS - 1)] if len(starts) >= LEAK_WORDS - 1 else 0
                 if safe > shown:
                     yield reply[shown:safe]
                     shown = safe
@@ -289,12 +299,6 @@ def _place_markers(sentence: str) -> str:
     sentence = _tidy(sentence)
     sentence = re.sub(r"(?<!\s)\s*\.\s*((?:\[\d+\])+)$", r" \1.", sentence)
     return re.sub(r"(?<!\s)\s*((?:\[\d+\])+)", r" \1", sentence).strip()
-
-
-def _leak_safe_end(text: str) -> int:
-    """Where the text stops being safe to show: before its last LEAK_WORDS - 1 words."""
-    starts = [m.start() for m in _WORD.finditer(text)]
-    return starts[-(LEAK_WORDS - 1)] if len(starts) >= LEAK_WORDS - 1 else 0
 
 
 def _tidy(text: str) -> str:

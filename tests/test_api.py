@@ -381,7 +381,7 @@ def test_each_client_is_rate_limited_on_questions_and_others_still_get_answers(t
             assert [client.post("/api/ask", json=question).status_code for _ in range(2)] == [200, 200]
             refused = client.post("/api/search", json={"query": "Golts"})
             assert "too many questions from this address" in error_of(refused, 429)
-            assert refused.headers["Retry-After"] == "10"  # 6 a minute: one every 10 s
+            assert refused.headers["Retry-After"] in ("9", "10")  # 6 a minute: one every 10 s, less the time since
             assert other.post("/api/ask", json=question).status_code == 200
 
 

@@ -5,6 +5,7 @@ server on 127.0.0.1, so each test says exactly what the "model" replies.
 """
 
 import re
+import time
 
 import pytest
 from llm_server import Reply, ScriptedServer, closed_port
@@ -298,3 +299,42 @@ def test_an_injected_llm_with_only_complete_answers_through_the_same_verificatio
     answer = assistant.ask(GOLTS)
 
     assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]."
+
+
+class Streamed(LLM):
+    """A model streaming its reply word by word, timing what the caller spends on each word."""
+
+    name = "streamed"
+
+    def __init__(self, reply: str):
+        self.reply = reply
+        self.caller_seconds = 0.0
+
+    def complete(self, messages):
+        return self.reply
+
+    def stream(self, messages):
+        for piece in self.reply.split(" "):
+            began = time.perf_counter()
+            yield piece + " "
+            self.caller_seconds += time.perf_counter() - began
+
+
+def test_the_leak_check_costs_the_same_for_each_word_of_a_long_reply(sample_index, real_embedder):
+    n = source(Assistant(Settings(index=sample_index), embedder=real_embedder), GOLTS, EXPERT)
+    filler = " ".join(f"word{i}" for i in range(2_500))  # 19,000 characters, just under the cap
+    llm = Streamed(f"Alexander Golts is a Moscow-based military expert [{n}]. {filler}.")
+
+    answer = Assistant(Settings(index=sample_index), embedder=real_embedder, llm=llm).ask(GOLTS)
+
+    assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]."
+    assert llm.caller_seconds < 1.0  # was about 5 s: every word rescanned the whole reply
+
+
+def test_a_runaway_reply_is_cut_off_and_the_offline_answer_shown(sample_index, real_embedder):
+    llm = Streamed("word " * 200_000)  # 1 MB
+
+    answer = Assistant(Settings(index=sample_index), embedder=real_embedder, llm=llm).ask(GOLTS)
+
+    assert "wrote more than 20000 characters" in answer.note
+    assert answer.answer.startswith("Alexander Golts is a Moscow-based military expert")
