@@ -74,6 +74,8 @@ def pumped(prefix: str, pump: str, suffix: str) -> str:
 
 
 def elapsed(pattern, text: str) -> float:
+    if isinstance(pattern.pattern, bytes):  # a pattern over raw headers
+        text = text.encode("utf-8")
     began = time.perf_counter()
     for _ in pattern.finditer(text):  # every start position: the worst of search, sub and findall
         pass
