@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from assistant.answering import NOT_FOUND, ExtractiveAnswerer, cite
 from assistant.chat import condense
-from assistant.chunking import Chunker
+from assistant.chunking import CHARS_PER_TOKEN, Chunker
 from assistant.config import Settings
 from assistant.embedding import Embedder, SentenceTransformerEmbedder
 from assistant.errors import AssistantError, InputError
@@ -25,7 +25,7 @@ from assistant.llm import LLM, llm_from_settings
 from assistant.prompts import Prompts
 from assistant.reader import Reader
 from assistant.retrieval import Retriever
-from assistant.sources import read_sources, read_upload
+from assistant.sources import MB, Fetch, read_sources, read_upload
 from assistant.store import IndexDir, read_manifest
 from assistant.types import Answer, Article, Passage, Turn
 
@@ -54,19 +54,24 @@ class Assistant:
 
     # --- write path -------------------------------------------------------------------------
 
+    @property
+    def fetch(self) -> Fetch:
+        s = self.settings
+        return Fetch(s.fetch_timeout, int(s.max_upload_mb * MB), frozenset(h.lower() for h in s.fetch_allow_hosts))
+
     def indexer(self) -> Indexer:
         embedder = self.embedder
         chunker = Chunker(
             embedder.count_tokens,
             min(self.settings.chunk_tokens, embedder.max_tokens),
             self.settings.chunk_overlap_tokens,
+            CHARS_PER_TOKEN * embedder.max_tokens,
         )
         return Indexer(self.index, embedder, chunker, self.embedder.name, self.settings.chunking())
 
     def ingest(self, inputs: Iterable[str], *, rebuild: bool = False, progress: bool = False) -> IngestReport:
         """Read files, directories or URLs and index every good article."""
-        return self.ingest_articles(read_sources(inputs, fetch_timeout=self.settings.fetch_timeout),
-                                    rebuild=rebuild, progress=progress)
+        return self.ingest_articles(read_sources(inputs, fetch=self.fetch), rebuild=rebuild, progress=progress)
 
     def ingest_articles(self, items: Iterable[Article | InputError], *, rebuild: bool = False,
                         progress: bool = False) -> IngestReport:
@@ -81,7 +86,7 @@ class Assistant:
         """
         items = [item for name, data in uploads for item in read_upload(name, data)]
         if url:
-            items += read_sources([url], fetch_timeout=self.settings.fetch_timeout)
+            items += read_sources([url], fetch=self.fetch)
         if not any(isinstance(item, Article) for item in items):
             raise AssistantError("; ".join(map(str, items)) or "nothing to add: no file and no URL")
         return self.ingest_articles(items, progress=progress)

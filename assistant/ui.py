@@ -22,8 +22,9 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from assistant import web
 from assistant.errors import AssistantError
+from assistant.limits import RateLimiter
 from assistant.service import Assistant
-from assistant.sources import SUPPORTED_SUFFIXES
+from assistant.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
 from assistant.types import Answer, Turn
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,19 @@ WEB_COMPONENT = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js
 EMBED_CSS = ".gradio-container .main { padding: 6px 8px !important; }"
 # Questions answered at once per page; the work is CPU-bound and the model is shared.
 CHAT_CONCURRENCY = 4
+# Uploaded files live in Gradio's temporary folder until ingested (then removed); any left are
+# removed hourly and when the server stops: (every, older than) in seconds.
+DELETE_UPLOADS = (3600, 3600)
+# Page uploads go through Gradio's route, which needs the admin cookie (see api.PageUploadMiddleware):
+# the token typed here gets it from /api/admin/session before the file input is enabled.
+UNLOCK_JS = """async (token) => {
+  const root = (window.gradio_config?.root || "").replace(/\\/$/, "");
+  if (token) await fetch(root + "/api/admin/session", {method: "POST", headers: {Authorization: "Bearer " + token}});
+  return token;
+}"""
 
 
-def mount(app, assistant: Assistant, *, admin_token: str | None) -> None:
+def mount(app, assistant: Assistant, *, admin_token: str | None, limiter: RateLimiter) -> None:
     """Mount /embed and then / (a mount at / catches every path, so it goes last)."""
     max_file_size = f"{int(assistant.settings.max_upload_mb * 1024)}kb"
     common = {"theme": THEME, "ssr_mode": False, "pwa": False, "run_history": False}
@@ -56,14 +67,16 @@ def mount(app, assistant: Assistant, *, admin_token: str | None) -> None:
     # Gradio's web component, served from here so a wiki needs no CDN: <script src=".../embed/gradio.js">
     app.add_api_route("/embed/gradio.js", lambda: FileResponse(WEB_COMPONENT, media_type="text/javascript"),
                       methods=["GET", "HEAD"], include_in_schema=False)
-    gr.mount_gradio_app(app, embed_page(assistant), path="/embed", footer_links=[], css=web.CSS + EMBED_CSS, **common)
-    gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token), path="/", css=web.CSS,
+    gr.mount_gradio_app(app, embed_page(assistant, limiter), path="/embed", footer_links=[], css=web.CSS + EMBED_CSS,
+                        **common)
+    gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token, limiter=limiter), path="/", css=web.CSS,
                         footer_links=["api", "settings"], max_file_size=max_file_size, **common)
 
 
-def chat_page(assistant: Assistant, *, admin_token: str | None = None) -> gr.Blocks:
+def chat_page(assistant: Assistant, *, admin_token: str | None = None, limiter: RateLimiter | None = None) -> gr.Blocks:
     """The full page: chat, and the collection with admin controls when a token is configured."""
-    with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True) as page:
+    with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True,
+                   delete_cache=DELETE_UPLOADS) as page:
         gr.HTML(
             '<header class="qa-header"><h1>Ask the articles</h1><p>Answers quote the indexed articles, and every '
             "sentence cites its source. When the articles don't say, the assistant says so."
@@ -71,25 +84,28 @@ def chat_page(assistant: Assistant, *, admin_token: str | None = None) -> gr.Blo
         )
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
-                _chat(assistant, height="calc(100vh - 330px)", autofocus=True)
+                _chat(assistant, limiter, height="calc(100vh - 330px)", autofocus=True)
             with gr.Tab("Collection", id="collection"):
                 _collection(page, assistant, admin_token)
     return page
 
 
-def embed_page(assistant: Assistant) -> gr.Blocks:
+def embed_page(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.Blocks:
     """The chat alone, sized to its frame."""
     with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True, fill_width=True) as page:
-        _chat(assistant, height=None, autofocus=False)
+        _chat(assistant, limiter, height=None, autofocus=False)
     return page
 
 
 # ── chat ────────────────────────────────────────────────────────────────────────────────────
 
 
-def _chat(assistant: Assistant, *, height, autofocus: bool) -> gr.ChatInterface:
-    def respond(message: str, history: list[dict]) -> Iterator[str]:
+def _chat(assistant: Assistant, limiter: RateLimiter | None, *, height, autofocus: bool) -> gr.ChatInterface:
+    def respond(message: str, history: list[dict], request: gr.Request) -> Iterator[str]:
         """Stream the answer text, then the full message with its sources."""
+        wait = limiter.wait(request.client.host if request and request.client else "") if limiter else 0
+        if wait:
+            raise _error(f"Too many questions from this address; ask again in {wait:.0f} s.")
         text = ""
         with _readable_errors():
             for item in assistant.stream(message, turns(history)):
@@ -177,10 +193,11 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
         return
 
     with gr.Accordion("Add or remove articles (admin)", open=True):
-        token = gr.Textbox(label="Admin token", type="password", placeholder="the server's admin token")
+        token = gr.Textbox(label="Admin token", type="password",
+                           placeholder="the server's admin token (Enter unlocks uploading)")
         with gr.Row():
             files = gr.File(label="Upload files", file_count="multiple", type="filepath", height=150,
-                            file_types=sorted(SUPPORTED_SUFFIXES))
+                            file_types=sorted(SUPPORTED_SUFFIXES), interactive=False)
             with gr.Column():
                 url = gr.Textbox(label="…or fetch a URL", placeholder="https://example.com/article.html")
                 add = gr.Button("Add to the index", variant="primary")
@@ -189,9 +206,15 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
             remove = gr.Button("Remove selected", variant="stop", scale=1, elem_classes=["qa-remove"])
         status = gr.HTML(elem_classes=["qa-status-box"])
 
+    def valid(given: str) -> bool:
+        return bool(given) and secrets.compare_digest(given.encode(), admin_token.encode())
+
     def check(given: str) -> None:
-        if not given or not secrets.compare_digest(given.encode(), admin_token.encode()):
+        if not valid(given):
             raise _error("Wrong or missing admin token.")
+
+    def unlock(given):
+        return gr.update(interactive=valid(given))
 
     def ingest(given, paths, link, progress=gr.Progress(track_tqdm=True)):
         check(given)
@@ -200,8 +223,14 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
             raise _error("Choose files to upload or enter a URL first.")
         if link and not link.lower().startswith(("http://", "https://")):  # not a path on the server
             raise _error(f"'{link}' is not a web address; enter one that starts with https://")
+        if len(paths) > MAX_UPLOAD_FILES:
+            raise _error(f"Choose at most {MAX_UPLOAD_FILES} files at once.")
         progress(0, desc="Reading")
-        uploads = [(Path(path).name, Path(path).read_bytes()) for path in paths]
+        try:
+            uploads = [(Path(path).name, Path(path).read_bytes()) for path in paths]
+        finally:  # the files are read: nothing of them stays on the server's disk
+            for path in paths:
+                Path(path).unlink(missing_ok=True)
         with _readable_errors():
             report = assistant.add(uploads, link or None, progress=True)
         summary = (f"Added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
@@ -222,6 +251,8 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
 
     page.load(listing, outputs=[table, ids], api_visibility="private")
     refresh.click(listing, outputs=[table, ids], api_visibility="private")
+    for unlocked in (token.submit, token.blur):
+        unlocked(unlock, [token], [files], js=UNLOCK_JS, api_visibility="private")
     add.click(ingest, [token, files, url], [status, table, ids, files, url], api_visibility="private",
               concurrency_limit=1)
     remove.click(drop, [token, ids], [status, table, ids], api_visibility="private", concurrency_limit=1)

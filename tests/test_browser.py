@@ -252,13 +252,16 @@ def test_admin_panel_refuses_a_wrong_token_readably_and_adds_an_upload_with_the_
     article.write_text("Glaciers of Norway\nThe Jostedal glacier is the largest glacier in continental Europe.\n")
     page.goto(app_url)
     page.get_by_role("tab", name="Collection").first.click()
-    page.locator("input[type=file]").set_input_files(str(article))
     page.get_by_label("Admin token").fill("not the token")
+    page.get_by_label("Admin token").press("Enter")
     page.get_by_role("button", name="Add to the index").click()
     expect(page.get_by_text("Wrong or missing admin token.")).to_be_visible()
     expect(page.get_by_text("Traceback")).to_have_count(0)
+    expect(page.locator("input[type=file]")).to_have_count(0)  # uploading stays locked
 
     page.get_by_label("Admin token").fill(TOKEN)
+    page.get_by_label("Admin token").press("Enter")  # sets the upload cookie, unlocks the file input
+    page.locator("input[type=file]").set_input_files(str(article))
     page.get_by_label("…or fetch a URL").fill("<img src=x onerror=alert('url')>")
     page.get_by_role("button", name="Add to the index").click()
     expect(page.get_by_text("'<img src=x onerror=alert('url')>' is not a web address")).to_be_visible()

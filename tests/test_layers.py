@@ -15,7 +15,7 @@ LAYERS = [
     ["retrieval"],
     ["answering", "chat", "prompts", "llm", "grounding"],
     ["evaluation", "service"],
-    ["render", "web"],
+    ["render", "web", "limits"],
     ["cli", "api", "ui"],
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}

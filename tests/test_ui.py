@@ -153,6 +153,24 @@ def test_without_an_admin_token_the_page_says_how_to_turn_adding_on_for_either_w
                and "`assistant serve --admin-token-env NAME`" in note for note in notes)
 
 
+def test_uploaded_files_are_removed_once_read_and_at_most_20_are_taken(tmp_path, fake_embedder):
+    import gradio as gr
+    from assistant.ui import chat_page
+
+    assistant = make_assistant(tmp_path / "index", fake_embedder)
+    ingest = _handler(chat_page(assistant, admin_token="token"), "ingest")
+    upload = tmp_path / "gradio" / "glaciers.txt"  # where Gradio put the browser's file
+    upload.parent.mkdir()
+    upload.write_text("Glaciers\nThe Jostedal glacier is the largest in continental Europe.\n")
+
+    ingest("token", [str(upload)], "")
+
+    assert not upload.exists()
+    assert [a["id"] for a in assistant.articles()] == ["glaciers"]
+    with pytest.raises(gr.Error, match="at most 20 files"):
+        ingest("token", [str(upload)] * 21, "")
+
+
 def test_adding_uploads_none_of_which_can_be_read_is_an_error_and_creates_no_index(tmp_path, fake_embedder):
     import gradio as gr
     from assistant.ui import chat_page
@@ -192,6 +210,20 @@ def test_gradio_client_gets_the_cited_answer_from_chat(chat_url):
     assert '<sup class="qa-marker">[1]</sup>' in message
     assert "says Alexander Golts, a Moscow&#45;based military expert.</mark>" in message
     assert web.plain_answer(message).startswith("Alexander Golts is a Moscow-based military expert [1].")
+
+
+@pytest.mark.slow
+def test_the_chat_is_rate_limited_per_client(sample_index, real_embedder):
+    from gradio_client import Client
+
+    from assistant.api import create_app
+
+    assistant = make_assistant(sample_index, real_embedder, rate_limit=1, rate_limit_burst=1)
+    with live_server(create_app(assistant)) as url:
+        client = Client(url, verbose=False)
+        client.predict(GOLTS, api_name="/chat")
+        with pytest.raises(Exception, match=r"Too many questions from this address; ask again in \d+ s"):
+            client.predict(GOLTS, api_name="/chat")
 
 
 @pytest.mark.slow
