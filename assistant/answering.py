@@ -7,9 +7,9 @@ No LLM is involved. Two stages, cheap then careful:
    the question asks for (a year for "when"), its passage's rank, its embedding similarity; the
    best few are looked at again with word vectors, which see paraphrase.
 2. The learned reader (`assistant.reader`, a cross-encoder) reads the question with each of the
-   first stage's best few sentences and gives the probability that it answers. The answer is the
-   most probable sentence, plus the runner-up when nearly as probable; when even the best is
-   improbable, or it contradicts the question, the answerer abstains.
+   first stage's best few sentences and gives the probability that it answers, combined with the
+   first stage's. The answer is the most probable sentence, plus the runner-up when nearly as
+   probable; when even the best is improbable, or it contradicts the question, it abstains.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 import regex  # \p{Lu}: names start with a capital in any script, not only A-Z
 
-from assistant.reader import Reader, reader_text
+from assistant.reader import Reader, combine, reader_text
 from assistant.retrieval import RRF_K
 from assistant.terms import stopwords, terms, weighted_share
 from assistant.types import Chunk, Citation, Passage, strip_markers
@@ -245,10 +245,12 @@ class ExtractiveAnswerer:
         return [replace(c, features={**c.features, "stage1": _logit(c.score), **align(c.text)}) for c in first[:RERANK]]
 
     def read(self, question: str, ranked: list[Candidate]) -> list[Candidate]:
-        """The first stage's best few, scored by the reader (probability of answering), best first."""
+        """The first stage's best few, scored by the reader with the first stage, best first."""
         assert self.reader is not None, "reading needs a Reader"
-        head = ranked[: self.reader.config.read]
-        probabilities = self.reader.score(question, [c.context for c in head])
+        config = self.reader.config
+        head = ranked[: config.read]
+        probabilities = combine(self.reader.score(question, [c.context for c in head]),
+                                np.array([c.score for c in head]), config.first_stage_weight)
         return sorted((replace(c, score=float(p)) for c, p in zip(head, probabilities)), key=lambda c: -c.score)
 
     def draft(self, question: str, vector: np.ndarray, passages: Sequence[Passage]) -> Draft:

@@ -42,11 +42,12 @@ from assistant.answering import ExtractiveAnswerer, contradicts, decide  # noqa:
 from assistant.config import Settings  # noqa: E402
 from assistant.embedding import resolve_model  # noqa: E402
 from assistant.evaluation import contains_answer  # noqa: E402
-from assistant.reader import CONFIG_FILE, MAX_TOKENS, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, Reader, encode, load_tokenizer, reader_text  # noqa: E402
+from assistant.reader import CONFIG_FILE, MAX_TOKENS, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, Reader, combine, encode, load_tokenizer, reader_text  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
 FIRST_STAGE = 8  # candidates per question from the first stage: the most the answerer reads
+SHIPPED_WEIGHT = 1.0  # the first stage's log-odds added to the reader's: the best of the ablation below
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
 _NAME = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][a-z]{2,}\b")
 
@@ -207,21 +208,26 @@ def dev_questions(assistant: Assistant, reader: Reader, qa: list[dict], read: in
     ranked, out = first_stage(assistant), []
     for item in tqdm(qa, desc="dev", file=sys.stderr):
         head = ranked(item["question"])[:read]
-        probs = reader.score(item["question"], [c.context for c in head]) if head else np.zeros(0)
-        out.append({"item": item, "head": head, "p": probs})
+        reader_p = reader.score(item["question"], [c.context for c in head]) if head else np.zeros(0)
+        stage1_p = np.array([c.score for c in head])
+        # Scores to compare: the reader alone (shipped), the first stage alone (no reader), and both.
+        out.append({"item": item, "head": head, "reader": reader_p, "first stage": stage1_p,
+                    "reader + first stage": combine(reader_p, stage1_p, SHIPPED_WEIGHT)})
     return out
 
 
-def outcome(q: dict, read: int, abstain_below: float, second_within: float, contradiction: bool = True):
+def outcome(q: dict, read: int, abstain_below: float, second_within: float, contradiction: bool = True,
+            score: str = "reader"):
     """What the answerer would say for one dev question: the chosen sentences, or None to abstain."""
-    scored = sorted((replace(c, score=float(p)) for c, p in zip(q["head"][:read], q["p"][:read])), key=lambda c: -c.score)
+    scored = sorted((replace(c, score=float(p)) for c, p in zip(q["head"][:read], q[score][:read])), key=lambda c: -c.score)
     return decide(scored, abstain_below, second_within, contradiction) or None
 
 
-def figures(questions: list[dict], read: int, abstain_below: float, second_within: float, contradiction: bool = True) -> dict:
+def figures(questions: list[dict], read: int, abstain_below: float, second_within: float, contradiction: bool = True,
+            score: str = "reader") -> dict:
     answerable = [q for q in questions if q["item"]["answerable"]]
     unanswerable = [q for q in questions if not q["item"]["answerable"]]
-    said = {id(q): outcome(q, read, abstain_below, second_within, contradiction) for q in questions}
+    said = {id(q): outcome(q, read, abstain_below, second_within, contradiction, score) for q in questions}
     words = [sum(len(c.text.split()) + 1 for c in s) for s in said.values() if s]
     return {
         "answer_contains_gold": round(sum(bool(said[id(q)]) and contains_answer(" ".join(c.text for c in said[id(q)]), q["item"]["answers"]) for q in answerable) / len(answerable), 3),
@@ -231,19 +237,25 @@ def figures(questions: list[dict], read: int, abstain_below: float, second_withi
     }
 
 
-def choose(questions: list[dict], max_false: float, max_words: float) -> dict:
-    """The read depth, threshold and runner-up margin: most gold answers within both budgets."""
+def choose(questions: list[dict], max_false: float, max_words: float, contradiction: bool = True,
+           score: str = "reader") -> dict:
+    """The read depth, threshold and runner-up margin: most gold answers within both budgets.
+
+    Only per-class rates are constrained (false abstention over answerable questions, gold answers
+    among them), so the choice does not depend on the share of unanswerable questions: squad2-dev
+    minus qa.jsonl is 60% unanswerable, the evaluation sets 20%, and no reweighting is needed.
+    """
     answerable = [q for q in questions if q["item"]["answerable"]]
     best = None
     for read in range(2, FIRST_STAGE + 1):
         # The highest threshold whose false abstention stays within budget; a contradicted best
         # sentence abstains whatever its probability.
         best_p = sorted(-1.0 if not len(q["head"]) else
-                        -1.0 if contradicts(q["head"][int(np.argmax(q["p"][:read]))]) else float(q["p"][:read].max())
-                        for q in answerable)
+                        -1.0 if contradiction and contradicts(q["head"][int(np.argmax(q[score][:read]))])
+                        else float(q[score][:read].max()) for q in answerable)
         threshold = best_p[int(max_false * len(best_p))] if best_p else 0.0
         for within in np.arange(0.0, 0.5, 0.02):
-            f = figures(questions, read, threshold, float(within))
+            f = figures(questions, read, threshold, float(within), contradiction, score)
             if f["median_answer_words"] <= max_words and f["false_abstention"] <= max_false:
                 key = (f["answer_contains_gold"], f["abstention_recall"], -read)
                 if best is None or key > best[0]:
@@ -303,17 +315,25 @@ def main() -> int:
     held_out = {r["id"] for r in load_jsonl(args.report_qa)}
     dev = [r for r in load_jsonl(args.dev_qa) if r["id"] not in held_out]
     questions = dev_questions(built(args.dev_docs, args.work), reader, dev, FIRST_STAGE)
-    chosen = choose(questions, args.max_false, args.max_words)
-    ablation = {"without the contradiction check": figures(questions, chosen["read"], chosen["abstain_below"],
-                                                             chosen["second_within"], contradiction=False)}
+    chosen = choose(questions, args.max_false, args.max_words, score="reader + first stage")
+    # Each variant gets its own read depth and thresholds, chosen the same way.
+    ablation = {"without the contradiction check": choose(questions, args.max_false, args.max_words, contradiction=False,
+                                                          score="reader + first stage"),
+                "reader alone": choose(questions, args.max_false, args.max_words, score="reader"),
+                "first stage alone, no reader": choose(questions, args.max_false, args.max_words, score="first stage")}
+    answerable = [q for q in questions if q["item"]["answerable"]]
+    recall = {f"answer_in_first_stage_best_{k}": round(sum(any(contains_answer(c.text, q["item"]["answers"])
+                                                              for c in q["head"][:k]) for q in answerable) / len(answerable), 3)
+              for k in (1, 3, 5, FIRST_STAGE)}
     config = {
         "read": chosen["read"], "abstain_below": chosen["abstain_below"], "second_within": chosen["second_within"],
+        "first_stage_weight": SHIPPED_WEIGHT,
         "trained": {
             "base": "all-MiniLM-L6-v2", "train": "squad2-train (7 articles, 2,537 questions)",
             "pairs": len(pairs), "epochs": args.epochs, "steps": steps, "minutes": round(seconds / 60, 1),
             "max_tokens": MAX_TOKENS, "model_mb": round(size / 1e6, 1),
             "thresholds_chosen_on": f"squad2-dev qa_full minus qa.jsonl ({len(dev)} questions)",
-            "dev_figures": chosen["figures"], "ablation": ablation,
+            "dev_figures": chosen["figures"], "first_stage_recall": recall, "ablation": ablation,
         },
     }
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")

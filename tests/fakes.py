@@ -38,7 +38,7 @@ class OverlapReader:
     """Scores a sentence by the share of the question's words it holds: a reader whose choices
     a test can predict."""
 
-    config = ReaderConfig(read=5, abstain_below=0.5, second_within=0.1, trained={})
+    config = ReaderConfig(read=5, abstain_below=0.5, second_within=0.1, first_stage_weight=0.0, trained={})
 
     def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
         asked = set(_WORD.findall(question.lower()))
