@@ -1,12 +1,15 @@
 """The offline answerer: pick the sentences that answer the question and cite each one.
 
-No LLM is involved. Candidate sentences come from the retrieved passages; each is scored by how
-much of the question it covers (idf-weighted, so "Golts" counts more than "said"), by whether it
-holds the kind of thing the question asks for (a year for "when", a number for "how many"), and
-by its passage's rank; the best few are then looked at again with word vectors, which see
-paraphrase and the one swapped word that exact overlap misses. The answer is the best sentence,
-plus the runner-up when it is nearly as good. When the evidence is weak the answerer abstains
-instead of showing something unrelated.
+No LLM is involved. Two stages, cheap then careful:
+
+1. Every sentence of the retrieved passages is scored by features: how much of the question it
+   covers (idf-weighted, so "Golts" counts more than "said"), whether it holds the kind of thing
+   the question asks for (a year for "when"), its passage's rank, its embedding similarity; the
+   best few are looked at again with word vectors, which see paraphrase.
+2. The learned reader (`assistant.reader`, a cross-encoder) reads the question with each of the
+   first stage's best few sentences and gives the probability that it answers, combined with the
+   first stage's. The answer is the most probable sentence, plus the runner-up when nearly as
+   probable; when even the best is improbable, or it contradicts the question, it abstains.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Protocol
 import numpy as np
 import regex  # \p{Lu}: names start with a capital in any script, not only A-Z
 
+from assistant.reader import Reader, combine, reader_text
 from assistant.retrieval import RRF_K
 from assistant.terms import stopwords, terms, weighted_share
 from assistant.types import Chunk, Citation, Passage, strip_markers
@@ -97,6 +101,7 @@ class Candidate:
     text: str
     features: dict[str, float] = field(default_factory=dict)
     score: float = 0.0
+    context: str = ""  # what the reader sees: the sentence and its article's title
 
 
 @dataclass(frozen=True)
@@ -133,13 +138,10 @@ class LinearModel:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The fitted sentence ranker, the reranker of its best few, the abstention model and its threshold."""
+    """The fitted first stage: the sentence ranker and the reranker of its best few."""
 
     ranker: LinearModel
     reranker: LinearModel | None
-    abstainer: LinearModel
-    abstain_below: float
-    second_within: float  # add the runner-up sentence when its probability is this close
 
     @classmethod
     def load(cls, path: Path = CALIBRATION) -> Calibration:
@@ -147,17 +149,18 @@ class Calibration:
         return cls(
             ranker=LinearModel(d["ranker"]["weights"], d["ranker"]["bias"]),
             reranker=LinearModel(d["reranker"]["weights"], d["reranker"]["bias"]) if "reranker" in d else None,
-            abstainer=LinearModel(d["abstainer"]["weights"], d["abstainer"]["bias"]),
-            abstain_below=d["abstain_below"],
-            second_within=d["second_within"],
         )
 
 
 class ExtractiveAnswerer:
-    """Chooses answer sentences from retrieved passages, or abstains."""
+    """Chooses answer sentences from retrieved passages, or abstains.
 
-    def __init__(self, evidence: Evidence, calibration: Calibration | None = None):
+    `reader` may be None for callers that only rank (the training script collecting candidates).
+    """
+
+    def __init__(self, evidence: Evidence, reader: Reader | None, calibration: Calibration | None = None):
         self.evidence = evidence
+        self.reader = reader
         self.calibration = calibration or Calibration.load()
 
     def candidates(self, question: str, vector: np.ndarray, passages: Sequence[Passage]) -> list[Candidate]:
@@ -220,7 +223,7 @@ class ExtractiveAnswerer:
                     "first": float(i == 0),
                     "log_words": math.log1p(len(texts[i].split())),
                 }
-                out.append(Candidate(passage, start, end, texts[i], features))
+                out.append(Candidate(passage, start, end, texts[i], features, context=reader_text(texts[i], passage.title)))
         return out
 
     def rank(self, question: str, candidates: list[Candidate]) -> list[Candidate]:
@@ -241,15 +244,23 @@ class ExtractiveAnswerer:
         align = WordAlignment(question, self.evidence)
         return [replace(c, features={**c.features, "stage1": _logit(c.score), **align(c.text)}) for c in first[:RERANK]]
 
+    def read(self, question: str, ranked: list[Candidate]) -> list[Candidate]:
+        """The first stage's best few, scored by the reader with the first stage, best first."""
+        assert self.reader is not None, "reading needs a Reader"
+        config = self.reader.config
+        head = ranked[: config.read]
+        probabilities = combine(self.reader.score(question, [c.context for c in head]),
+                                np.array([c.score for c in head]), config.first_stage_weight)
+        return sorted((replace(c, score=float(p)) for c, p in zip(head, probabilities)), key=lambda c: -c.score)
+
     def draft(self, question: str, vector: np.ndarray, passages: Sequence[Passage]) -> Draft:
         """What to say: the best sentence or two (a who/what-is question as a definition), or abstain."""
-        ranked = self.rank(question, self.candidates(question, vector, passages))
-        if not ranked:
+        assert self.reader is not None, "drafting needs a Reader"
+        config = self.reader.config
+        chosen = decide(self.read(question, self.rank(question, self.candidates(question, vector, passages))),
+                        config.abstain_below, config.second_within)
+        if not chosen:
             return Draft((), True)
-        confidence = 0.0 if contradicts(ranked[0]) else self.calibration.abstainer(abstain_features(ranked))
-        if confidence < self.calibration.abstain_below:
-            return Draft((), True)
-        chosen = choose(ranked, self.calibration.second_within)
         said = [(definition(question, chosen[0].text) or chosen[0].text, chosen[0])]
         if len(chosen) > 1 and said[0][0] == chosen[0].text:  # a definition stands alone
             said.append((chosen[1].text, chosen[1]))
@@ -289,6 +300,17 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+def decide(read: list[Candidate], abstain_below: float, second_within: float,
+           contradiction: bool = True) -> list[Candidate]:
+    """The sentences to say from the reader's scores (best first); none means abstain.
+
+    `contradiction=False` turns the contradiction check off, for the training script's ablation.
+    """
+    if not read or read[0].score < abstain_below or (contradiction and contradicts(read[0])):
+        return []
+    return choose(read, second_within)
+
+
 def choose(ranked: list[Candidate], second_within: float) -> list[Candidate]:
     """The best sentence, and the runner-up when nearly as likely and sharing words with the question.
 
@@ -309,29 +331,6 @@ def contradicts(best: Candidate) -> bool:
     return bool(best.features["negation_unmatched"] or best.features["antonym"])
 
 
-def abstain_features(ranked: list[Candidate]) -> dict[str, float]:
-    """Evidence strength of the whole answer: the best sentence's features plus the ranker's view."""
-    best = ranked[0].features
-    runner_up = ranked[1].score if len(ranked) > 1 else 0.0
-    return {
-        "best": ranked[0].score,
-        "margin": ranked[0].score - runner_up,
-        "coverage": best["coverage"],
-        "near_coverage": best["near_coverage"],
-        "passage_coverage": best["passage_coverage"],
-        "max_missing_idf": best["max_missing_idf"],
-        "type_match": best["type_match"],
-        "negation_mismatch": best["negation_mismatch"],
-        "exclusive_unmatched": best["exclusive_unmatched"],
-        "missing_entities": best["missing_entities"],
-        "absent_terms": best["absent_terms"],
-        "near_missing_idf": best["near_missing_idf"],
-        "entity_missing_here": best["entity_missing_here"],
-        "fused": best["fused"],
-        "dense": best["dense"],
-    }
-
-
 # The sentence's own end: a full stop inside one sentence belongs to an abbreviation ("U.S. Army").
 _END = r"\.?\s*$"
 # News attribution before a titled name: 'says military expert X', 'according to analyst X'.
@@ -342,14 +341,20 @@ def definition(question: str, sentence: str) -> str | None:
     """A who/what-is question answered as a definition, from the forms news writing uses:
 
     'X, a Moscow-based military expert,'  'X is a military expert.'  'says military expert X'
-    -> 'X is a Moscow-based military expert.' The name keeps the article's spelling.
+    -> 'X is a Moscow-based military expert.' Built only from the sentence's words plus the
+    connective "is"/"was": the name is the article's own match, so nothing the question presumes
+    ("who is the convicted fraudster Alexander Golts?") is repeated as if the article said it.
     """
     m = _DEFINE.match(question)
     if not m:
         return None
-    subject = m.group("x").strip()
-    words = subject.split()
-    for name in [subject] + ([words[-1]] if len(words) > 1 else []):
+    words = m.group("x").split()
+    # The subject, then its tails that are names, longest first: "convicted fraudster Alexander
+    # Golts" -> "Alexander Golts" -> "Golts".
+    for size in range(len(words), 0, -1):
+        name = " ".join(words[-size:])
+        if size < len(words) and not all(w[:1].isupper() for w in words[-size:]):
+            continue
         n = re.escape(name)
         for kind, pattern in (
             ("apposition", rf"\b(?P<n>{n})\s*,\s*(?P<d>(?:a|an|the|one of)\s[^,;:!?“”\"()]+?)\s*(?:[,;:!?”\"]|{_END})"),
@@ -357,13 +362,13 @@ def definition(question: str, sentence: str) -> str | None:
             ("title", rf"\b{_SAYS}\s+(?:the\s+)?(?P<d>(?:[\w’'-]+\s+){{1,5}}?)(?P<n>{n})\b"),
         ):
             found = re.search(pattern, sentence, re.I)
-            if not found or (kind == "title" and not _role(found.group("d"), name != subject)):
+            if not found or (kind == "title" and not _role(found.group("d"), size == 1 < len(words))):
                 continue
             described = found.group("d").strip()
             if kind == "title":  # 'military expert' -> 'a military expert'
                 described = ("an " if described[0].lower() in "aeiou" else "a ") + described
             verb = found.groupdict().get("v") or m.group("verb")  # else the question's tense and number
-            return f"{_cap(found.group('n') if name == subject else subject)} {verb.lower()} {described}."
+            return f"{_cap(found.group('n'))} {verb.lower()} {described}."
     return None
 
 

@@ -12,8 +12,11 @@ the `AssistantError` behind it. Who may frame `/embed` or call the API from anot
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -24,9 +27,9 @@ import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException
@@ -38,8 +41,9 @@ from assistant.errors import (
     AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, InputError, LLMError, NotFound,
 )
 from assistant.feedback import Feedback
+from assistant.limits import RateLimiter
 from assistant.service import Assistant
-from assistant.sources import SUPPORTED_SUFFIXES
+from assistant.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
 from assistant.types import Answer, Citation, Turn
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,9 @@ STATUS = (
 MB = 1024 * 1024
 JSON_BODY_LIMIT = MB  # a question is at most 2000 characters; 1 MB leaves room for long histories
 MULTIPART_SLACK = 16 * 1024  # part headers and boundaries: about 200 bytes a file, up to 20 files
+# The cookie that lets the page's own upload requests (Gradio's /gradio_api/upload, which a
+# browser sends without our Authorization header) prove the admin token.
+UPLOAD_COOKIE = "assistant_admin"
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 _UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f]|^\.|\.\.")
 
@@ -71,13 +78,14 @@ class TurnIn(_In):
 class AskIn(_In):
     question: str = Field(min_length=1, max_length=2000, examples=["who is Alexander Golts?"])
     history: list[TurnIn] = Field([], max_length=50, description="earlier turns, oldest first, for follow-ups")
-    top_k: int | None = Field(None, ge=1, le=50, description="passages to retrieve (default: the server's top_k)")
-    stream: bool = Field(False, description="answer as server-sent events: `token` pieces, then one `answer`")
+    # Strict: "3", 3.0 and true are refused, not read as 3 (or 1); "yes" is not true.
+    top_k: StrictInt | None = Field(None, ge=1, le=50, description="passages to retrieve (default: the server's top_k)")
+    stream: StrictBool = Field(False, description="answer as server-sent events: `token` pieces, then one `answer`")
 
 
 class SearchIn(_In):
     query: str = Field(min_length=1, max_length=2000, examples=["Russian volunteers in Syria"])
-    top_k: int | None = Field(None, ge=1, le=50)
+    top_k: StrictInt | None = Field(None, ge=1, le=50)
 
 
 class UrlIn(_In):
@@ -186,6 +194,7 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     )
     _add_offline_docs(app)
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb)
+    app.add_middleware(PageUploadMiddleware, admin_token=admin_token)
     app.add_middleware(EdgeMiddleware, embed_origins=origins)
     # Gradio adds no CORS headers of its own when the parent app has this middleware.
     app.add_middleware(
@@ -198,8 +207,25 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     # Answering is CPU-bound (the query embedding above all): more at once than cores only adds
     # contention. With 16 clients on 2 cores this raised throughput 7% and cut p95 latency 16%.
     cpu = anyio.CapacityLimiter(os.cpu_count() or 1)
+    limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
 
-    @app.post("/api/ask", response_model=AnswerOut, responses=_errors(400, 413, 503), tags=["answers"])
+    def rate_limited(request: Request) -> None:
+        wait = math.ceil(limiter.wait(request.client.host if request.client else ""))  # never too early
+        if wait:
+            raise HTTPException(429, f"too many questions from this address; ask again in {wait} s "
+                                     "(ASSISTANT_RATE_LIMIT)", headers={"Retry-After": str(wait)})
+
+    async def answering(function, *args) -> Any:
+        """Run a question on a worker thread; 503 past the request timeout (the thread finishes alone)."""
+        timeout = settings.request_timeout
+        with anyio.move_on_after(timeout) as scope:
+            return await anyio.to_thread.run_sync(function, *args, limiter=cpu, abandon_on_cancel=True)
+        if scope.cancelled_caught:
+            raise HTTPException(503, f"the answer took longer than {timeout:g} s (ASSISTANT_REQUEST_TIMEOUT); "
+                                     "try again, or ask a narrower question")
+
+    @app.post("/api/ask", response_model=AnswerOut, responses=_errors(400, 413, 429, 503), tags=["answers"],
+              dependencies=[Depends(rate_limited)])
     async def ask(body: AskIn) -> Any:
         """A cited answer, or `abstained: true` with related passages.
 
@@ -210,19 +236,20 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         """
         history = [Turn(t.question, t.answer) for t in body.history]
         if not body.stream:
-            answer = await anyio.to_thread.run_sync(assistant.ask, body.question, history, body.top_k, limiter=cpu)
+            answer = await answering(assistant.ask, body.question, history, body.top_k)
             return answer.to_dict()
         pieces = assistant.stream(body.question, history, body.top_k)
         # Take the first piece before answering 200, so a bad question or a missing index gets
         # its proper status and the one error shape rather than a broken stream.
-        first = await anyio.to_thread.run_sync(next, pieces, limiter=cpu)
+        first = await answering(next, pieces)
         return StreamingResponse(_events(first, pieces), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @app.post("/api/search", response_model=SearchOut, responses=_errors(400, 413, 503), tags=["answers"])
+    @app.post("/api/search", response_model=SearchOut, responses=_errors(400, 413, 429, 503), tags=["answers"],
+              dependencies=[Depends(rate_limited)])
     async def search(body: SearchIn) -> dict:
         """Passages for a query, best first (no answer)."""
-        passages = await anyio.to_thread.run_sync(assistant.search, body.query, body.top_k, limiter=cpu)
+        passages = await answering(assistant.search, body.query, body.top_k)
         return {"query": body.query, "passages": [p.to_dict() for p in passages]}
 
     @app.get("/api/articles", response_model=list[ArticleOut], responses=_errors(503), tags=["collection"])
@@ -258,6 +285,15 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
             raise HTTPException(415, f"send multipart/form-data with files, or JSON {{\"url\": ...}}; got '{got}'")
         return report.to_dict()
 
+    @app.post("/api/admin/session", status_code=204, dependencies=[Depends(admin)], tags=["collection"],
+              responses=_errors(401, 403))
+    def admin_session(request: Request) -> Response:
+        """Let this browser upload files through the page: sets an HttpOnly, SameSite=Strict cookie."""
+        response = Response(status_code=204)
+        response.set_cookie(UPLOAD_COOKIE, upload_cookie(admin_token), httponly=True, samesite="strict",
+                            path=(request.scope.get("root_path", "") or "") + "/")
+        return response
+
     @app.delete("/api/articles/{article_id:path}", response_model=ReportOut, dependencies=[Depends(admin)],
                 responses=_errors(401, 403, 404, 409), tags=["collection"])
     def remove_article(article_id: str) -> dict:
@@ -282,6 +318,7 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         """Ready when the index loads: its manifest, counts and the server version."""
         assistant.retriever()  # loads and checks the index as a question does: the same 503 if it cannot
         info = assistant.info()
+        info.pop("index")  # the absolute path on the server's disk is nobody's business anonymously
         return {"status": "ok", "version": __version__, "articles": info["articles"], "chunks": info["chunks"],
                 "admin": admin_token is not None, "index": info}
 
@@ -301,7 +338,7 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     if ui:
         from assistant import ui as chat_ui
 
-        chat_ui.mount(app, assistant, admin_token=admin_token)
+        chat_ui.mount(app, assistant, admin_token=admin_token, limiter=limiter)
     return app
 
 
@@ -355,9 +392,14 @@ def _admin_dependency(admin_token: str | None):
     return admin
 
 
+def upload_cookie(admin_token: str) -> str:
+    """The upload cookie's value: derived from the token, so the token itself never sits in a cookie."""
+    return hmac.new(admin_token.encode(), b"assistant page upload", hashlib.sha256).hexdigest()
+
+
 async def _uploads(request: Request) -> list[tuple[str, bytes]]:
     """The uploaded files as (name, bytes); refuses unsafe names and unknown types."""
-    form = await request.form(max_files=20, max_fields=5)
+    form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=5)
     files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
     if not files:
         raise HTTPException(400, "no file in the upload; send one or more files in the multipart field 'file'")
@@ -473,12 +515,65 @@ class EdgeMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+def _is_page_upload(scope) -> bool:
+    """A multipart POST to the mounted pages: Gradio's /gradio_api/upload and its other file routes."""
+    path = scope["path"].removeprefix(scope.get("root_path", ""))
+    content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
+    return (scope["method"] == "POST" and not path.startswith("/api/")
+            and content_type.startswith(b"multipart/form-data"))
+
+
+def _refuse(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"status": status, "message": message}}, status,
+                        headers={"Connection": "close", **(headers or {})})
+
+
+class PageUploadMiddleware:
+    """Gradio's own upload routes need the admin token too, and /embed has none at all.
+
+    Gradio accepts files on every mounted page (`POST /gradio_api/upload`, `/embed/gradio_api/upload`)
+    from anyone: 100 MB went in through /embed without a token. Here a page upload needs the admin
+    token, as `Authorization: Bearer` or as the cookie `POST /api/admin/session` sets; /embed, which
+    faces a wiki and has no file input, refuses them all.
+    """
+
+    def __init__(self, app, *, admin_token: str | None):
+        self.app = app
+        self.admin_token = admin_token
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not _is_page_upload(scope):
+            return await self.app(scope, receive, send)
+        path = scope["path"].removeprefix(scope.get("root_path", ""))
+        if path == "/embed" or path.startswith("/embed/"):
+            return await _refuse(404, "the embed page takes no uploads")(scope, receive, send)
+        if self.admin_token is None:
+            return await _refuse(403, "uploading is off on this server (no admin token)")(scope, receive, send)
+        if not self._authorized(scope):
+            return await _refuse(401, "uploading needs the admin token: enter it in the Collection tab, "
+                                      "or send 'Authorization: Bearer <token>'",
+                                 {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+        await self.app(scope, receive, send)
+
+    def _authorized(self, scope) -> bool:
+        from starlette.requests import HTTPConnection
+
+        connection = HTTPConnection(scope)
+        token = self.admin_token.encode()
+        bearer = connection.headers.get("authorization", "")
+        if bearer.lower().startswith("bearer ") and secrets.compare_digest(bearer[7:].strip().encode(), token):
+            return True
+        cookie = connection.cookies.get(UPLOAD_COOKIE, "")
+        return secrets.compare_digest(cookie.encode(), upload_cookie(self.admin_token).encode())
+
+
 class BodyLimitMiddleware:
-    """Refuse request bodies under /api beyond a limit (413), uploads and JSON alike.
+    """Refuse request bodies under /api, and uploads to the pages, beyond a limit (413).
 
     A declared Content-Length over the limit is refused before reading; otherwise the bytes are
-    counted as they arrive, so a chunked body without a length is cut off too. (Starlette's own
-    limiter answers in plain text, outside the one JSON error shape.)
+    counted as they arrive, so a chunked body without a length is cut off too. A page upload may
+    also hold at most MAX_UPLOAD_FILES files, counted by multipart boundaries as they arrive. (Starlette's
+    own limiter answers in plain text, outside the one JSON error shape.)
     """
 
     def __init__(self, app, *, upload_mb: float):
@@ -487,29 +582,43 @@ class BodyLimitMiddleware:
 
     async def __call__(self, scope, receive, send):
         path = scope["path"].removeprefix(scope.get("root_path", "")) if scope["type"] == "http" else ""
-        if not path.startswith("/api/"):
+        page_upload = bool(path) and _is_page_upload(scope)
+        if not path.startswith("/api/") and not page_upload:
             return await self.app(scope, receive, send)
-        if path == "/api/articles" and scope["method"] == "POST":
+        if page_upload or (path == "/api/articles" and scope["method"] == "POST"):
             limit = int(self.upload_mb * MB) + MULTIPART_SLACK
             message = f"the upload is larger than {self.upload_mb:g} MB, this server's limit (ASSISTANT_MAX_UPLOAD_MB)"
         else:
             limit, message = JSON_BODY_LIMIT, f"the request body is larger than {JSON_BODY_LIMIT // MB} MB"
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            body = {"error": {"status": 413, "message": message}}
-            response = JSONResponse(body, 413, headers={"Connection": "close"})
-            return await response(scope, receive, send)
-        received = 0
+            return await _refuse(413, message)(scope, receive, send)
+        boundary = _boundary(scope) if page_upload else None
+        received, parts, tail = 0, 0, b""
 
         async def counted():
-            nonlocal received
+            nonlocal received, parts, tail
             event = await receive()
-            received += len(event.get("body", b""))
+            chunk = event.get("body", b"")
+            received += len(chunk)
             if received > limit:
                 raise HTTPException(413, message)  # FastAPI passes it on to the JSON error handler
+            if boundary:
+                window = tail + chunk
+                parts += window.count(boundary)
+                tail = window[-(len(boundary) - 1):]
+                if parts > MAX_UPLOAD_FILES + 1:  # n parts have n + 1 boundaries
+                    raise HTTPException(413, f"more than {MAX_UPLOAD_FILES} files in one upload")
             return event
 
         await self.app(scope, counted, send)
+
+
+def _boundary(scope) -> bytes | None:
+    """The multipart boundary of a request, as it appears between parts ('--' + boundary)."""
+    content_type = dict(scope["headers"]).get(b"content-type", b"")
+    match = re.search(rb'boundary="?([^";]+)', content_type)
+    return b"--" + match.group(1) if match else None
 
 
 def _events(first: str | Answer, rest) -> Any:

@@ -3,7 +3,9 @@
 Every chunk is a verbatim slice of its article (`article.text[start:end] == chunk.text`), so a
 citation can point at the exact characters it came from. Chunks never exceed `max_tokens` of the
 embedder's tokenizer: all-MiniLM-L6-v2 silently truncates past 256 word pieces, and truncated
-text would be unsearchable.
+text would be unsearchable. Nor do they exceed `max_chars`: a word piece tokenizer counts an
+unbroken run of any length as one token ([UNK]), and a 50 MB file without blanks became one
+52 MB "chunk" that every answer retrieving it returned whole.
 """
 
 from __future__ import annotations
@@ -20,6 +22,16 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 
 _LINE = re.compile(r"[^\n]+")
 _WORD = re.compile(r"\S+")
+_NON_BLANK = re.compile(r"\S")
+# Punkt scans a text under nltk's 5 s wall-clock regex limit, and the clock runs while Punkt
+# handles each sentence: one 1 MB line of short sentences took 6 s and raised TimeoutError, which
+# ended the whole ingest. Long lines are fed in blocks of this size instead (about 0.1 s each),
+# cut after the last sentence end or blank in the block, where Punkt would split anyway.
+PUNKT_BLOCK_CHARS = 10_000
+# The character cap of a chunk, per token of the model's window: 5 x 254 = 1270 characters for
+# all-MiniLM-L6-v2, above the longest sample chunk (1062 characters at 200 tokens), so only text
+# the tokenizer reads as few long tokens is cut by characters.
+CHARS_PER_TOKEN = 5
 
 
 @cache
@@ -50,45 +62,63 @@ def sentence_spans(text: str) -> list[Span]:
     splitter = _punkt()
     spans: list[Span] = []
     for line in _LINE.finditer(text):
-        base = line.start()
         line_spans: list[Span] = []
-        for s, e in splitter.span_tokenize(line.group()):
-            piece = line.group()[s:e]
-            stripped = piece.strip()
-            if not stripped:
-                continue
-            lead = len(piece) - len(piece.lstrip())
-            span = (base + s + lead, base + s + lead + len(stripped))
-            # Punkt ends a sentence at a quoted question ('...for Assad?” says Golts') and at the
-            # "!" of a markdown image ('painted by ![a](b.png)'); neither piece is a new sentence.
-            image = stripped[0] == "[" and text[span[0] - 1 : span[0]] == "!"
-            if line_spans and (stripped[0].islower() or image):
-                line_spans[-1] = (line_spans[-1][0], span[1])
-            else:
-                line_spans.append(span)
+        for base, block_end in _blocks(text, line.start(), line.end()):
+            block = text[base:block_end]
+            for s, e in splitter.span_tokenize(block):
+                piece = block[s:e]
+                stripped = piece.strip()
+                if not stripped:
+                    continue
+                lead = len(piece) - len(piece.lstrip())
+                span = (base + s + lead, base + s + lead + len(stripped))
+                # Punkt ends a sentence at a quoted question ('...for Assad?” says Golts') and at the
+                # "!" of a markdown image ('painted by ![a](b.png)'); neither piece is a new sentence.
+                image = stripped[0] == "[" and text[span[0] - 1 : span[0]] == "!"
+                if line_spans and (stripped[0].islower() or image):
+                    line_spans[-1] = (line_spans[-1][0], span[1])
+                else:
+                    line_spans.append(span)
         spans.extend(line_spans)
     return spans
 
 
+def _blocks(text: str, start: int, end: int) -> list[Span]:
+    """`text[start:end]` in spans of at most PUNKT_BLOCK_CHARS, cut after a sentence end or a blank."""
+    blocks = []
+    while end - start > PUNKT_BLOCK_CHARS:
+        limit = start + PUNKT_BLOCK_CHARS
+        cut = max(text.rfind(". ", start, limit), text.rfind("? ", start, limit), text.rfind("! ", start, limit))
+        cut = cut + 1 if cut > start else max(text.rfind(" ", start, limit), text.rfind("\t", start, limit))
+        cut = cut if cut > start else limit
+        blocks.append((start, cut))
+        start = cut
+    blocks.append((start, end))
+    return blocks
+
+
 @dataclass(frozen=True)
 class Chunker:
-    """Packs whole sentences into chunks of at most `max_tokens`, overlapping by whole sentences."""
+    """Packs whole sentences into chunks of at most `max_tokens` and `max_chars`, overlapping by
+    whole sentences."""
 
     count_tokens: TokenCounter
     max_tokens: int
     overlap_tokens: int
+    max_chars: int
 
     def sentences(self, text: str) -> list[Span]:
-        """Sentence spans, any sentence longer than `max_tokens` cut at word boundaries.
+        """Sentence spans, any sentence longer than `max_chars` or `max_tokens` cut at word boundaries.
 
         These are the units chunks are made of, and the units the answerer quotes.
         """
         units: list[Span] = []
-        for s, e in sentence_spans(text):
-            if self.count_tokens([text[s:e]])[0] <= self.max_tokens:
-                units.append((s, e))
-            else:
-                units.extend(self._cut(text, s, e))
+        for sentence in sentence_spans(text):
+            for s, e in self._cut_chars(text, *sentence):
+                if self.count_tokens([text[s:e]])[0] <= self.max_tokens:
+                    units.append((s, e))
+                else:
+                    units.extend(self._cut(text, s, e))
         return units
 
     def chunk(self, article: Article, units: list[Span] | None = None) -> list[Chunk]:
@@ -103,7 +133,8 @@ class Chunker:
         while first < len(units):
             last = first  # inclusive; a unit alone always fits (see _units)
             total = sizes[first]
-            while last + 1 < len(units) and total + sizes[last + 1] <= self.max_tokens:
+            while (last + 1 < len(units) and total + sizes[last + 1] <= self.max_tokens
+                   and units[last + 1][1] - units[first][0] <= self.max_chars):
                 last += 1
                 total += sizes[last]
             # Token counts of neighbouring spans add up for word-piece tokenizers, but check
@@ -125,6 +156,21 @@ class Chunker:
             budget -= sizes[nxt - 1]
             nxt -= 1
         return nxt
+
+    def _cut_chars(self, text: str, start: int, end: int) -> list[Span]:
+        """Pieces of at most `max_chars` covering every non-blank of `text[start:end]`, cut at the
+        last blank that fits, else mid-word."""
+        pieces: list[Span] = []
+        while end - start > self.max_chars:
+            limit = start + self.max_chars
+            blank = max(text.rfind(" ", start, limit + 1), text.rfind("\t", start, limit + 1))
+            cut = blank if blank > start else limit
+            pieces.append((start, start + len(text[start:cut].rstrip())))
+            found = _NON_BLANK.search(text, cut, end)
+            start = found.start() if found else end
+        if start < end:
+            pieces.append((start, end))
+        return pieces
 
     def _cut(self, text: str, start: int, end: int) -> list[Span]:
         """Greedy word-boundary pieces of an over-long sentence; over-long words by characters."""

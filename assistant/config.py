@@ -33,7 +33,16 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
     llm_timeout: float = Field(60.0, gt=0)
 
+    # Questions per minute per client on /api/ask, /api/search and the chat, after a burst; 0 = off.
+    rate_limit: float = Field(60.0, ge=0)
+    rate_limit_burst: int = Field(20, ge=1)
+    # Seconds a question may take before the API answers 503 (an LLM stream stops at 2 x llm_timeout).
+    request_timeout: float = Field(60.0, gt=0)
+
     fetch_timeout: float = Field(20.0, gt=0)
+    # Host names URL ingest may fetch from although they resolve to loopback, private or link-local
+    # addresses: a wiki on the intranet. Empty: public addresses only.
+    fetch_allow_hosts: list[str] = []
     max_upload_mb: float = Field(20.0, gt=0)
     # Origins allowed to embed /embed in a frame or call the API cross-origin; empty = same origin.
     embed_origins: list[str] = []

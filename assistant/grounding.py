@@ -5,7 +5,8 @@ sentence says, or obey instructions planted in an article. None of that reaches 
 
     reply ─ split into sentences ─ parse [n] ─ drop n outside 1..k
           ─ support(sentence, passage n) ≥ SUPPORT_THRESHOLD ? keep, quoting the passage's best sentence
-                                                             : drop, list the sentence as unsupported
+                                                             : drop the citation
+          ─ a sentence left without a citation leaves the answer; it is listed as unsupported
           ─ renumber the kept citations 1..m in order of appearance ─ Answer
 
 "Not in the sources" becomes the fixed abstention. A reply that keeps no citation, or repeats the
@@ -48,9 +49,12 @@ _DECLINES = re.compile(
     rf"\b{_SOURCES}\s+(?:do|does|did)(?:\s+not|n['’]t)\s+(?:say|mention|state|contain|answer|include|provide|"
     r"specify|give|discuss|cover|address)"
     rf"|\bnot\s+(?:mentioned|stated|found|given|provided|specified|covered|addressed)\s+in\s+the\s+{_SOURCES}"
-    rf"|\b(?:no|nothing)\s+(?:information|mention)\b[^.]*\b{_SOURCES}\b"
+    rf"|\b(?:no|nothing)\s+(?:information|mention)\b[^.]{{0,200}}\b{_SOURCES}\b"  # bounded: linear in a long reply
     r"|\b(?:cannot|can['’]t|unable to)\s+(?:answer|tell|say|find)\b", re.I)
 LEAK_WORDS = 8  # this many consecutive words of the system prompt in a reply = it leaked
+# An answer is a few sentences; a reply longer than this (about 3,000 words) is a runaway model,
+# and reading, verifying and embedding it would cost seconds of CPU for nothing.
+MAX_REPLY_CHARS = 20_000
 
 
 @dataclass(frozen=True)
@@ -163,12 +167,15 @@ def verify(reply: str, passages: Sequence[Passage], evidence: Evidence, embedder
                 numbers.append(by_quote[key])
     texts, unsupported = [], []
     for si, sentence in enumerate(said):
+        if not any(kept.get((si, pi)) for pi in range(len(sentence.parts))):
+            # Not in the answer at all, only listed apart: a reader takes what is in the answer as sourced.
+            if not _DECLINES.search(sentence.text):
+                unsupported.append(sentence.text)
+            continue
         out = ""
         for pi, (text, _) in enumerate(sentence.parts):
             out += text + "".join(f"[{n}]" for n in kept.get((si, pi), ()))
         texts.append(_place_markers(out))
-        if not any(kept.get((si, pi)) for pi in range(len(sentence.parts))) and not _DECLINES.search(sentence.text):
-            unsupported.append(sentence.text)
     return Verified(" ".join(t for t in texts if t), tuple(citations), tuple(unsupported))
 
 
@@ -234,15 +241,22 @@ class GroundedAnswerer:
         messages = self.prompts.answer_messages(query.question, query.history, passages, NOT_FOUND)
         system = messages[0].content
         secret = _ngrams(system) - _ngrams(sources(passages) + " " + NOT_FOUND)
-        reply, shown = "", 0
+        reply, shown, scan = "", 0, 0
         try:
             for piece in self.llm.stream(messages):
                 reply += piece
-                if secret & _ngrams(reply):
+                if len(reply) > MAX_REPLY_CHARS:
+                    raise LLMError(f"the language model {self.llm.name!r} wrote more than {MAX_REPLY_CHARS} "
+                                   "characters; an answer is a few sentences")
+                # Only n-grams from `scan` on can be new: it is where the LEAK_WORDS-th last word
+                # began at the previous piece. (Rescanning the whole reply per piece was quadratic.)
+                if secret & _ngrams(reply[scan:]):
                     raise self._leak()
+                starts = [m.start() for m in _WORD.finditer(reply, scan)]
+                scan = starts[-LEAK_WORDS] if len(starts) >= LEAK_WORDS else scan
                 # Hold back the last LEAK_WORDS - 1 words: they could be the start of a leak that
                 # the next piece completes, and what has been shown cannot be taken back.
-                safe = _leak_safe_end(reply)
+                safe = starts[-(LEAK_WORDS - 1)] if len(starts) >= LEAK_WORDS - 1 else 0
                 if safe > shown:
                     yield reply[shown:safe]
                     shown = safe
@@ -283,18 +297,12 @@ def _fallback(offline: Answer, why: str) -> Answer:
 def _place_markers(sentence: str) -> str:
     """Tidy spacing, and put markers before the closing full stop: 'He left.[1]' -> 'He left [1].'"""
     sentence = _tidy(sentence)
-    sentence = re.sub(r"\s*\.\s*((?:\[\d+\])+)$", r" \1.", sentence)
-    return re.sub(r"\s*((?:\[\d+\])+)", r" \1", sentence).strip()
-
-
-def _leak_safe_end(text: str) -> int:
-    """Where the text stops being safe to show: before its last LEAK_WORDS - 1 words."""
-    starts = [m.start() for m in _WORD.finditer(text)]
-    return starts[-(LEAK_WORDS - 1)] if len(starts) >= LEAK_WORDS - 1 else 0
+    sentence = re.sub(r"(?<!\s)\s*\.\s*((?:\[\d+\])+)$", r" \1.", sentence)
+    return re.sub(r"(?<!\s)\s*((?:\[\d+\])+)", r" \1", sentence).strip()
 
 
 def _tidy(text: str) -> str:
-    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))
+    return re.sub(r"(?<!\s)\s+([.,;:!?])", r"\1", " ".join(text.split()))
 
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z0-9]+)*", re.I)  # "don't" is one word, as in _words

@@ -66,7 +66,7 @@ class Indexer:
         report = IngestReport()
         with self.index.lock():
             old = {} if rebuild else self._load_existing()
-            fresh: dict[str, Article] = {}
+            fresh: dict[str, StoredArticle] = {}
             seen: dict[str, str] = {}  # id -> source, across every reader feeding this run
             for item in items:
                 if isinstance(item, Article) and item.id in seen:
@@ -78,15 +78,19 @@ class Indexer:
                 prior = old.get(item.id)
                 if prior is not None and prior.content_hash == item.content_hash:
                     report.unchanged += 1
-                else:
-                    fresh[item.id] = item
-                    report.updated += prior is not None
-                    report.added += prior is None
+                    continue
+                stored = self._split(item)
+                if isinstance(stored, InputError):
+                    report.errors.append(stored)
+                    continue
+                fresh[item.id] = stored
+                report.updated += prior is not None
+                report.added += prior is None
             report.failed = len(report.errors)
             # Under rebuild every article read is fresh: nothing read leaves the index as it is.
             if fresh or not self.index.exists():
                 kept = [s for s in old.values() if s.article.id not in fresh]
-                new = [self._split(a) for a in fresh.values()]
+                new = list(fresh.values())
                 report.chunks = sum(len(s.chunks) for s in new)
                 old_chunks, old_sentences = self._old_vectors(kept, old)
                 new_chunks, new_sentences = self._embed(new, progress)
@@ -117,9 +121,13 @@ class Indexer:
         self.index.manifest().check(self.model, self.chunking, self.index.root)
         return self.index.articles()
 
-    def _split(self, article: Article) -> StoredArticle:
-        sentences = self.chunker.sentences(article.text)
-        chunks = self.chunker.chunk(article, sentences)
+    def _split(self, article: Article) -> StoredArticle | InputError:
+        """Sentences and chunks of one article, as it is read; a failure costs only this article."""
+        try:
+            sentences = self.chunker.sentences(article.text)
+            chunks = self.chunker.chunk(article, sentences)
+        except Exception as e:  # e.g. a tokenizer or Punkt limit nobody foresaw: the other files still count
+            return InputError(article.source, f"could not split into sentences: {type(e).__name__}: {e}")
         return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences))
 
     def _old_vectors(

@@ -31,7 +31,7 @@ VARIABLES: dict[str, frozenset[str]] = {
 }
 HISTORY_TURNS = 3  # earlier turns shown to the model; older ones rarely matter and cost tokens
 
-_FENCE = re.compile(r"<\s*/?\s*sources\s*>", re.I)
+_FENCE = re.compile(r"<\s*(?:/\s*)?sources\s*>", re.I)  # not \s*/?\s*: two ways to split each blank run
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from assistant.answering import NOT_FOUND, ExtractiveAnswerer, cite
 from assistant.chat import condense
-from assistant.chunking import Chunker
+from assistant.chunking import CHARS_PER_TOKEN, Chunker
 from assistant.config import Settings
 from assistant.embedding import Embedder, SentenceTransformerEmbedder
 from assistant.errors import AssistantError, InputError, NotFound
@@ -24,8 +24,9 @@ from assistant.grounding import GroundedAnswerer
 from assistant.indexer import Indexer, IngestReport
 from assistant.llm import LLM, llm_from_settings
 from assistant.prompts import Prompts
+from assistant.reader import Reader
 from assistant.retrieval import Retriever
-from assistant.sources import read_sources, read_upload
+from assistant.sources import MB, Fetch, read_sources, read_upload
 from assistant.store import IndexDir, read_manifest
 from assistant.types import Answer, Article, Passage, Turn
 
@@ -34,13 +35,14 @@ class Assistant:
     """Everything a user can do with one index."""
 
     def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None,
-                 llm: LLM | None = None):
+                 llm: LLM | None = None, reader: Reader | None = None):
         self.settings = settings or Settings()
         llm = llm if llm is not None else llm_from_settings(self.settings)
         # Prompts are read and checked here, so a broken template stops start-up, not a question.
         self._grounded = GroundedAnswerer(llm, Prompts.load()) if llm else None
         self.index = IndexDir(self.settings.index)
         self._embedder = embedder
+        self.reader = reader or Reader()  # the same for every index version; loads on first question
         self._loaded: tuple[str, tuple[Retriever, ExtractiveAnswerer]] | None = None  # version name, pair
         self._lock = threading.Lock()
 
@@ -53,19 +55,24 @@ class Assistant:
 
     # --- write path -------------------------------------------------------------------------
 
+    @property
+    def fetch(self) -> Fetch:
+        s = self.settings
+        return Fetch(s.fetch_timeout, int(s.max_upload_mb * MB), frozenset(h.lower() for h in s.fetch_allow_hosts))
+
     def indexer(self) -> Indexer:
         embedder = self.embedder
         chunker = Chunker(
             embedder.count_tokens,
             min(self.settings.chunk_tokens, embedder.max_tokens),
             self.settings.chunk_overlap_tokens,
+            CHARS_PER_TOKEN * embedder.max_tokens,
         )
         return Indexer(self.index, embedder, chunker, self.embedder.name, self.settings.chunking())
 
     def ingest(self, inputs: Iterable[str], *, rebuild: bool = False, progress: bool = False) -> IngestReport:
         """Read files, directories or URLs and index every good article."""
-        return self.ingest_articles(read_sources(inputs, fetch_timeout=self.settings.fetch_timeout),
-                                    rebuild=rebuild, progress=progress)
+        return self.ingest_articles(read_sources(inputs, fetch=self.fetch), rebuild=rebuild, progress=progress)
 
     def ingest_articles(self, items: Iterable[Article | InputError], *, rebuild: bool = False,
                         progress: bool = False) -> IngestReport:
@@ -80,7 +87,7 @@ class Assistant:
         """
         items = [item for name, data in uploads for item in read_upload(name, data)]
         if url:
-            items += read_sources([url], fetch_timeout=self.settings.fetch_timeout)
+            items += read_sources([url], fetch=self.fetch)
         if not any(isinstance(item, Article) for item in items):
             raise AssistantError("; ".join(map(str, items)) or "nothing to add: no file and no URL")
         return self.ingest_articles(items, progress=progress)
@@ -118,9 +125,9 @@ class Assistant:
 
     def retriever(self) -> Retriever:
         """The retriever for the live version, reloaded when an ingest has swapped it."""
-        return self._reader()[0]
+        return self._live()[0]
 
-    def _reader(self) -> tuple[Retriever, ExtractiveAnswerer]:
+    def _live(self) -> tuple[Retriever, ExtractiveAnswerer]:
         """The live version's retriever and answerer, as one pair from one version directory.
 
         A request takes the pair once and uses it throughout, so an ingest finishing meanwhile
@@ -135,7 +142,7 @@ class Assistant:
         manifest = read_manifest(live)
         manifest.check(self.embedder.name, self.settings.chunking(), self.index.root)
         retriever = Retriever(live, self.embedder, manifest.chunks)
-        pair = (retriever, ExtractiveAnswerer(retriever))
+        pair = (retriever, ExtractiveAnswerer(retriever, self.reader))
         with self._lock:
             self._loaded = (live.name, pair)
         return pair
@@ -151,7 +158,7 @@ class Assistant:
             *_, answer = self.stream(question, history, top_k)
             return answer
         question = _clean(question)
-        return self._answer_offline(question, condense(question, history), top_k, *self._reader())
+        return self._answer_offline(question, condense(question, history), top_k, *self._live())
 
     def _answer_offline(self, question: str, query: str, top_k: int | None, retriever: Retriever,
                         answerer: ExtractiveAnswerer) -> Answer:
@@ -186,7 +193,7 @@ class Assistant:
         """The LLM's tokens, then its verified Answer; the offline answer (with a note) if it fails."""
         began = time.perf_counter()
         query = self._grounded.condense(_clean(question), history)
-        retriever, answerer = self._reader()
+        retriever, answerer = self._live()
         offline = self._answer_offline(query.question, query.search, top_k, retriever, answerer)
         for item in self._grounded.stream(query, list(offline.passages), retriever, self.embedder, offline):
             if isinstance(item, Answer):

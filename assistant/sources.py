@@ -8,6 +8,13 @@ indexer indexes what it can and reports the rest.
             ├─ directory ─── walk ──── suffix ─────┼─ _PARSERS[suffix] ─ Article | InputError
             └─ file ──────────────── suffix ───────┘
 
+A URL is fetched only from a public address: the host is resolved, every address checked
+(loopback, private, link-local, multicast, reserved and unspecified ones refused, IPv4 inside IPv6
+included), and the connection made to the address that was checked, so a second DNS answer cannot
+swap in another. Each redirect hop is checked the same way. The body is read up to the upload
+limit. Every way of not getting a page from a host reads the same, so errors cannot map which
+internal ports are open. Intranet hosts are allowed by name (`Fetch.allow_hosts`).
+
 trafilatura, pypdf and httpx are imported where they are used: together they take about half a
 second to import, which `assistant --help` should not pay.
 """
@@ -16,16 +23,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import json
 import logging
 import re
+import socket
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from assistant import __version__
 from assistant.errors import InputError
@@ -46,6 +55,18 @@ SENTENCE_END = (".", "!", "?", "…")
 BINARY_SNIFF_BYTES = 8192
 
 Result = Article | InputError
+MB = 1024 * 1024
+MAX_UPLOAD_FILES = 20  # files in one upload, through the API or the page
+MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """How URLs are fetched: how long to wait, how many bytes to read, which hosts may be internal."""
+
+    timeout: float = 20.0
+    max_bytes: int = 20 * MB  # the upload limit: a page is no bigger than a file
+    allow_hosts: frozenset[str] = frozenset()  # names (or addresses) fetched even when not public
 
 
 @dataclass(frozen=True)
@@ -64,17 +85,17 @@ Parser = Callable[[_Origin, bytes], Iterator[Result]]
 # ── public API ──────────────────────────────────────────────────────────────────────────────
 
 
-def read_sources(inputs: Iterable[str], *, fetch_timeout: float = 20.0) -> Iterator[Result]:
+def read_sources(inputs: Iterable[str], *, fetch: Fetch = Fetch()) -> Iterator[Result]:
     """Yield one Article per readable article and one InputError per failure; never raises InputError.
 
     Args:
         inputs: files, directories (read recursively, hidden entries skipped) or http(s) URLs.
-        fetch_timeout: seconds to wait for each URL.
+        fetch: how URLs are fetched.
     """
     results = (
         result
         for item in inputs
-        for result in _guarded(str(item), _read_input(str(item), fetch_timeout))
+        for result in _guarded(str(item), _read_input(str(item), fetch))
     )
     yield from _unique_ids(results)
 
@@ -91,9 +112,9 @@ def read_upload(name: str, data: bytes) -> list[Result]:
 # ── inputs: files, directories, URLs ────────────────────────────────────────────────────────
 
 
-def _read_input(item: str, fetch_timeout: float) -> Iterator[Result]:
+def _read_input(item: str, fetch: Fetch) -> Iterator[Result]:
     if item.lower().startswith(("http://", "https://")):
-        yield from _read_url(item, fetch_timeout)
+        yield from _read_url(item, fetch)
         return
     path = Path(item)
     if not path.exists():
@@ -120,10 +141,13 @@ def _walk(directory: Path) -> Iterator[Path]:
             if not entry.is_symlink():
                 yield from _walk(entry)
         elif entry.suffix.lower() in SUPPORTED_SUFFIXES:
-            yield entry
+            yield entry  # a FIFO or device too: _read_file reports it rather than blocking on it
 
 
 def _read_file(path: Path) -> Iterator[Result]:
+    if not path.is_file():  # reading a FIFO named notes.txt waits for a writer for ever, holding the lock
+        yield InputError(str(path), "not a regular file (a pipe, socket or device)")
+        return
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -136,13 +160,21 @@ def _file_origin(path: PurePath) -> _Origin:
     return _Origin(source=str(path), id=_slug(path.stem), fallback_title=_humanize(path.stem))
 
 
-def _read_url(url: str, timeout: float) -> Iterator[Result]:
+@dataclass(frozen=True)
+class _Page:
+    url: str  # after redirects
+    content_type: str
+    charset: str | None
+    body: bytes
+
+
+def _read_url(url: str, fetch: Fetch) -> Iterator[Result]:
     """Fetch a page and parse it by its Content-Type, since URLs rarely end in a suffix."""
-    response = _fetch(url, timeout)
-    if isinstance(response, InputError):
-        yield response
+    page = _fetch(url, fetch)
+    if isinstance(page, InputError):
+        yield page
         return
-    media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = page.content_type.split(";")[0].strip().lower()
     suffix = _SUFFIX_BY_MEDIA_TYPE.get(media_type)
     if suffix is None:
         yield InputError(
@@ -152,27 +184,95 @@ def _read_url(url: str, timeout: float) -> Iterator[Result]:
         )
         return
     # Trust a declared charset (say ISO-8859-1) over our UTF-8 default; PDFs are bytes either way.
-    data = response.content
-    if response.charset_encoding and suffix != ".pdf":
-        data = response.text.encode("utf-8")
-    yield from _parse(_url_origin(url, str(response.url)), suffix, data)
+    data = page.body
+    if page.charset and suffix != ".pdf":
+        try:
+            data = data.decode(page.charset, errors="replace").encode("utf-8")
+        except LookupError:  # a charset Python does not know: read the bytes as UTF-8
+            pass
+    yield from _parse(_url_origin(url, page.url), suffix, data)
 
 
-def _fetch(url: str, timeout: float) -> httpx.Response | InputError:
-    """GET with redirects followed; every way of failing becomes one "could not fetch" reason."""
+def _fetch(url: str, fetch: Fetch) -> _Page | InputError:
+    """GET from public addresses only, each redirect hop checked, at most `fetch.max_bytes` read."""
     import httpx
 
-    headers = {"User-Agent": USER_AGENT}
+    unreachable = InputError(url, f"could not fetch: no page at this address (unreachable, no answer within "
+                                  f"{fetch.timeout:g} s, or not a public address; an intranet host can be allowed "
+                                  "in ASSISTANT_FETCH_ALLOW_HOSTS)")
+    too_big = InputError(url, f"could not fetch: the page is larger than {fetch.max_bytes / MB:g} MB, "
+                              "the upload limit (ASSISTANT_MAX_UPLOAD_MB)")
+    # trust_env=False: a proxy from the environment would connect wherever the URL says, unchecked.
+    client = httpx.Client(timeout=fetch.timeout, follow_redirects=False, trust_env=False,
+                          headers={"User-Agent": USER_AGENT})
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=True, headers=headers) as client:
-            return client.get(url).raise_for_status()
+        with client:
+            for _ in range(MAX_REDIRECTS + 1):
+                target = httpx.URL(url)
+                address = _checked_address(target, fetch.allow_hosts)
+                if address is None:
+                    return unreachable
+                # To the checked address, under the host's name (Host header, TLS name check).
+                request = client.build_request(
+                    "GET", target.copy_with(host=address), headers={"Host": target.netloc.decode("ascii")},
+                    extensions={"sni_hostname": target.host},
+                )
+                response = client.send(request, stream=True)
+                try:
+                    if response.is_redirect:
+                        url = urljoin(url, response.headers["location"])
+                        continue
+                    response.raise_for_status()
+                    declared = response.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > fetch.max_bytes:
+                        return too_big
+                    body = bytearray()
+                    for piece in response.iter_bytes():
+                        body += piece
+                        if len(body) > fetch.max_bytes:
+                            return too_big
+                    return _Page(url, response.headers.get("content-type", ""), response.charset_encoding,
+                                 bytes(body))
+                finally:
+                    response.close()
+            return InputError(url, f"could not fetch: more than {MAX_REDIRECTS} redirects")
     except httpx.HTTPStatusError as e:
-        reason = f"HTTP {e.response.status_code} {e.response.reason_phrase}"
-    except httpx.TimeoutException:
-        reason = f"no answer within {timeout:g} s"
-    except (httpx.HTTPError, httpx.InvalidURL) as e:
-        reason = str(e) or type(e).__name__
-    return InputError(url, f"could not fetch: {reason}")
+        return InputError(url, f"could not fetch: HTTP {e.response.status_code} {e.response.reason_phrase}")
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, UnicodeError, ValueError):
+        return unreachable
+
+
+def _checked_address(url: httpx.URL, allow_hosts: frozenset[str]) -> str | None:
+    """The address to connect to for `url`: its first, if every address of its host is public
+    (or the host is allowed by name); None otherwise."""
+    if url.scheme not in ("http", "https") or not url.host:
+        return None
+    try:
+        infos = socket.getaddrinfo(url.host, url.port or (443 if url.scheme == "https" else 80),
+                                   type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not addresses:
+        return None
+    if url.host.lower() not in allow_hosts and not all(map(is_public, addresses)):
+        return None
+    return str(addresses[0])
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A globally routed unicast address; IPv4 carried inside IPv6 (::ffff:, 6to4, Teredo, NAT64)
+    is judged as that IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public(embedded)
+    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_private)
 
 
 _SUFFIX_BY_MEDIA_TYPE = {
@@ -247,7 +347,7 @@ def _parse_markdown(origin: _Origin, text: str) -> Iterator[Result]:
     yield _article(
         origin,
         body,
-        title=meta.get("title") or (heading.group(1) if heading else None),
+        title=meta.get("title") or (heading.group(1).rstrip(" \t#") if heading else None),
         url=meta.get("url"),
         published=meta.get("published") or meta.get("date"),
         author=meta.get("author"),
@@ -256,7 +356,9 @@ def _parse_markdown(origin: _Origin, text: str) -> Iterator[Result]:
 
 # `---` on the first line, simple `key: value` lines, then `---` on a line of its own.
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^---[ \t]*(?:\n|\Z)", re.MULTILINE | re.DOTALL)
-_FIRST_H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+# The closing "#"s and blanks are stripped after the match: a lazy `(.+?)[ \t#]*$` backtracked
+# quadratically ("# a" + 60,000 spaces + "b" took 27.6 s).
+_FIRST_H1 = re.compile(r"^#[ \t]+([^\n]+)", re.MULTILINE)
 
 
 def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
@@ -349,7 +451,12 @@ def _jsonl_article(path: str, number: int, line: str) -> Result:
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
         return InputError(path, "missing or empty 'text'", line=number)
+    for key in ("title", "url", "published", "author"):
+        if isinstance(record.get(key), (dict, list)):  # would be stored as its repr
+            return InputError(path, f"'{key}' must be a string, got a JSON {type(record[key]).__name__}", line=number)
     article_id = str(record["id"])
+    if not article_id.isprintable():  # a newline breaks `assistant articles` and DELETE /api/articles/{id}
+        return InputError(path, f"'id' {article_id!r} contains a newline or control character", line=number)
     origin = _Origin(source=f"{path}:{number}", id=article_id, fallback_title=article_id)
     optional = {key: _str_or_none(record.get(key)) for key in ("url", "published", "author")}
     return _article(origin, text, title=_str_or_none(record.get("title")), **optional)

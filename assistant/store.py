@@ -216,8 +216,13 @@ def read_manifest(directory: Path) -> Manifest:
 
 def read_articles(directory: Path) -> dict[str, StoredArticle]:
     """The article table of one version directory, by id, in vector order."""
-    with open(directory / ARTICLES, encoding="utf-8") as f:
-        stored = [StoredArticle.from_json(line) for line in f if line.strip()]
+    path = directory / ARTICLES
+    try:
+        with open(path, encoding="utf-8") as f:
+            stored = [StoredArticle.from_json(line) for line in f if line.strip()]
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # truncated or edited by hand: say how to rebuild
+        raise IndexNotBuilt(f"cannot read the article table {path} ({type(exc).__name__}: {exc}); rebuild the "
+                            f"index with `assistant ingest PATH... --index {directory.parent} --rebuild`") from None
     return {s.article.id: s for s in stored}
 
 

@@ -28,8 +28,9 @@ from starlette.datastructures import MutableHeaders
 
 from assistant import web
 from assistant.errors import AssistantError, NotFound
+from assistant.limits import RateLimiter
 from assistant.service import Assistant
-from assistant.sources import SUPPORTED_SUFFIXES
+from assistant.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
 from assistant.types import Answer, Turn
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,19 @@ EMBED_CSS = "gradio-app .gradio-container .main.app { padding: 6px 8px !importan
 # Questions answered at once per page; the work is CPU-bound and the model is shared.
 CHAT_CONCURRENCY = 4
 EMPTY_QUESTION = "Type a question about the articles first."
+# Uploaded files live in Gradio's temporary folder until ingested (then removed); any left are
+# removed hourly and when the server stops: (every, older than) in seconds.
+DELETE_UPLOADS = (3600, 3600)
+# Page uploads go through Gradio's route, which needs the admin cookie (see api.PageUploadMiddleware):
+# the token typed here gets it from /api/admin/session before the file input is enabled.
+UNLOCK_JS = """async (token) => {
+  const root = (window.gradio_config?.root || "").replace(/\\/$/, "");
+  if (token) await fetch(root + "/api/admin/session", {method: "POST", headers: {Authorization: "Bearer " + token}});
+  return token;
+}"""
 
 
-def mount(app, assistant: Assistant, *, admin_token: str | None) -> None:
+def mount(app, assistant: Assistant, *, admin_token: str | None, limiter: RateLimiter) -> None:
     """Mount the article view, /embed and then / (a mount at / catches every path, so it goes last)."""
     max_file_size = f"{int(assistant.settings.max_upload_mb * 1024)}kb"
     # No footer: its "Use via API" opens Gradio's own page; the header links the project's /docs.
@@ -69,14 +80,15 @@ def mount(app, assistant: Assistant, *, admin_token: str | None) -> None:
     app.add_api_route("/articles/{article_id:path}", _article_view(assistant), methods=["GET", "HEAD"],
                       include_in_schema=False, response_class=HTMLResponse)
     app.add_middleware(NotFoundPage)
-    gr.mount_gradio_app(app, embed_page(assistant), path="/embed", css=web.CSS + EMBED_CSS, **common)
-    gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token), path="/", css=web.CSS,
+    gr.mount_gradio_app(app, embed_page(assistant, limiter), path="/embed", css=web.CSS + EMBED_CSS, **common)
+    gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token, limiter=limiter), path="/", css=web.CSS,
                         max_file_size=max_file_size, **common)
 
 
-def chat_page(assistant: Assistant, *, admin_token: str | None = None) -> gr.Blocks:
+def chat_page(assistant: Assistant, *, admin_token: str | None = None, limiter: RateLimiter | None = None) -> gr.Blocks:
     """The full page: chat, and the collection with admin controls when a token is configured."""
-    with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True) as page:
+    with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True,
+                   delete_cache=DELETE_UPLOADS) as page:
         gr.HTML(
             '<header class="qa-header"><h1>Ask the articles</h1><a class="qa-api" href="docs" target="_blank">'
             "HTTP API</a><p>Answers quote the indexed articles, and every sentence cites its source. When the "
@@ -84,27 +96,32 @@ def chat_page(assistant: Assistant, *, admin_token: str | None = None) -> gr.Blo
         )
         with gr.Tabs(elem_classes=["qa-tabs"]):
             with gr.Tab("Chat", id="chat", elem_classes=["qa-chat-tab"]):
-                _chat(page, assistant, mount="", autofocus=True)
+                _chat(page, assistant, limiter, mount="", autofocus=True)
             with gr.Tab("Collection", id="collection", elem_classes=["qa-collection-tab"]):
                 _collection(page, assistant, admin_token)
     return page
 
 
-def embed_page(assistant: Assistant) -> gr.Blocks:
+def embed_page(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.Blocks:
     """The chat alone, sized to its frame."""
     with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True, fill_width=True) as page:
-        _chat(page, assistant, mount="/embed", autofocus=False)  # a frame that takes focus scrolls the wiki page
+        _chat(page, assistant, limiter, mount="/embed", autofocus=False)  # a frame that takes focus scrolls the wiki page
     return page
 
 
 # ── chat ────────────────────────────────────────────────────────────────────────────────────
 
 
-def _chat(page: gr.Blocks, assistant: Assistant, *, mount: str, autofocus: bool) -> gr.ChatInterface:
+def _chat(page: gr.Blocks, assistant: Assistant, limiter: RateLimiter | None, *, mount: str,
+          autofocus: bool) -> gr.ChatInterface:
     def respond(message: str, history: list[dict], request: gr.Request) -> Iterator[str]:
         """Stream the answer text, then the full message with its sources; a failure is a message too."""
         if not str(message or "").strip():  # the page's validator stops these; /chat callers get an error
             raise gr.Error(html.escape(EMPTY_QUESTION), print_exception=False)
+        wait = limiter.wait(request.client.host if request and request.client else "") if limiter else 0
+        if wait:  # a message, not gr.Error: an error would leave the chat disabled
+            yield web.message_html(f"Too many questions from this address; ask again in {wait:.0f} s.", kind="error")
+            return
         text = ""
         try:
             for item in assistant.stream(message, turns(history)):
@@ -292,10 +309,11 @@ def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, l
     Returns the removal dropdown and the events after which the table is listed again.
     """
     with gr.Accordion("Add or remove articles (admin)", open=True, elem_classes=["qa-admin"]):
-        token = gr.Textbox(label="Admin token", type="password", placeholder="the server's admin token")
+        token = gr.Textbox(label="Admin token", type="password",
+                           placeholder="the server's admin token (Enter unlocks uploading)")
         with gr.Row():
             files = gr.File(label="Upload files", file_count="multiple", type="filepath", height=120,
-                            file_types=sorted(SUPPORTED_SUFFIXES))
+                            file_types=sorted(SUPPORTED_SUFFIXES), interactive=False)
             with gr.Column():
                 url = gr.Textbox(label="…or fetch a URL", placeholder="https://example.com/article.html")
                 add = gr.Button("Add to the index", variant="primary")
@@ -326,10 +344,16 @@ def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, l
             problem = "Choose files to upload or enter a URL first."
         if problem is None and link and not link.lower().startswith(("http://", "https://")):  # not a server path
             problem = f"'{link}' is not a web address; enter one that starts with https://"
+        if problem is None and len(paths) > MAX_UPLOAD_FILES:
+            problem = f"Choose at most {MAX_UPLOAD_FILES} files at once."
         if problem:
             return error(problem), gr.skip(), gr.skip()
         progress(0, desc="Reading")
-        uploads = [(Path(path).name, Path(path).read_bytes()) for path in paths]
+        try:
+            uploads = [(Path(path).name, Path(path).read_bytes()) for path in paths]
+        finally:  # the files are read: nothing of them stays on the server's disk
+            for path in paths:
+                Path(path).unlink(missing_ok=True)
         try:
             report = assistant.add(uploads, link or None, progress=True)
         except AssistantError as exc:
@@ -361,6 +385,9 @@ def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, l
                 f"chunks left in the index: {report.total_chunks}.")
         return web.message_html(done, kind="ok"), gr.update(visible=False)
 
+    for unlocked in (token.submit, token.blur):
+        unlocked(lambda given: gr.update(interactive=wrong(given) is None), [token], [files], js=UNLOCK_JS,
+                 api_visibility="private")
     added = add.click(ingest, [token, files, url], [status, files, url], api_visibility="private",
                       concurrency_limit=1)
     remove.click(ask_first, [token, ids], [status, confirm, question], api_visibility="private")

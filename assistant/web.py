@@ -23,7 +23,7 @@ from assistant.types import MARKER, Answer, Article, Citation, Passage, markers
 # strikethrough, autolinks after ':'), LaTeX ('$', '\'), or HTML ('<', '>', '&', quotes).
 _ACTIVE = {c: f"&#{ord(c)};" for c in "&<>\"'`*_[](){}#!|~$\\:=+-"}
 _ANSWER = re.compile(r'<div class="qa-answer">(.*?)</div>', re.S)
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<[^<>]*>")  # not [^>]*: every "<" of "<<<<..." would scan to the end
 _SPACE = re.compile(r"\s+")  # newlines too: a message must not contain a blank line
 # Characters of passage context shown either side of a quoted sentence (about 35 words).
 CONTEXT_CHARS = 220

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # for `from fakes import ...`
 from fakes import HashEmbedder  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
+from assistant.reader import Reader  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,9 +38,13 @@ def fake_embedder() -> HashEmbedder:
     return HashEmbedder()
 
 
+# The shipped reader, loaded on first use and shared by every test's Assistant.
+READER = Reader()
+
+
 def make_assistant(index: Path, embedder, **settings) -> Assistant:
     """An Assistant over `index` with an injected embedder (what tests and benchmarks use)."""
-    return Assistant(Settings(index=index, **settings), embedder=embedder)
+    return Assistant(Settings(index=index, **settings), embedder=embedder, reader=READER)
 
 
 @pytest.fixture(scope="session")

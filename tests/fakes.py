@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from assistant.embedding import Embedder
+from assistant.reader import ReaderConfig
 
 _WORD = re.compile(r"\w+")
 
@@ -31,3 +32,15 @@ class HashEmbedder(Embedder):
             norm = np.linalg.norm(out[row])
             out[row] = out[row] / norm if norm else np.eye(1, self.dimension, 0, dtype=np.float32)
         return out
+
+
+class OverlapReader:
+    """Scores a sentence by the share of the question's words it holds: a reader whose choices
+    a test can predict."""
+
+    config = ReaderConfig(read=5, abstain_below=0.5, second_within=0.1, first_stage_weight=0.0, trained={})
+
+    def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
+        asked = set(_WORD.findall(question.lower()))
+        return np.array([len(asked & set(_WORD.findall(t.split(" [SEP] ")[0].lower()))) / max(1, len(asked))
+                         for t in texts])

@@ -7,9 +7,10 @@ import pytest
 
 from assistant.answering import (
     Calibration, Candidate, Draft, ExtractiveAnswerer, LinearModel, WordAlignment, answer_type, choose, cite,
-    contradicts, definition, has_type, with_marker,
+    contradicts, decide, definition, has_type, with_marker,
 )
 from assistant.types import Chunk, Passage, markers
+from fakes import OverlapReader
 
 
 def test_an_appositive_becomes_a_definition():
@@ -25,6 +26,14 @@ def test_an_appositive_becomes_a_definition():
     assert definition("who is Alexander Golts?", "Then he visited Alexander Golts.") is None
     assert definition("when did it start?", sentence) is None
     assert definition("who is Vladimir Putin?", sentence) is None
+
+
+def test_a_definition_says_only_what_the_article_says_not_what_the_question_presumes():
+    sentence = "“Why fight for Assad?” says Alexander Golts, a Moscow-based military expert."
+    assert definition("who is the convicted fraudster Alexander Golts?", sentence) == (
+        "Alexander Golts is a Moscow-based military expert.")
+    assert definition("who is the famous Golts?", sentence) == "Golts is a Moscow-based military expert."
+    assert definition("who is <b>Alexander Golts</b>\x00?", sentence) is None  # then the sentence is quoted as it is
 
 
 def test_a_definition_runs_past_abbreviations_to_the_sentence_end():
@@ -113,7 +122,7 @@ class NoEvidence:
 
 
 def test_no_passages_means_abstention():
-    draft = ExtractiveAnswerer(NoEvidence()).draft("anything?", np.zeros(3, dtype=np.float32), [])
+    draft = ExtractiveAnswerer(NoEvidence(), OverlapReader()).draft("anything?", np.zeros(3, dtype=np.float32), [])
     assert draft.abstained and draft.sentences == ()
 
 
@@ -146,14 +155,25 @@ def test_word_alignment_weighs_rare_words_more():
 
 def test_the_reranker_reorders_the_first_stages_best_few():
     p = passage()
-    calibration = Calibration(
-        ranker=LinearModel({"coverage": 10.0}, 0.0),
-        reranker=LinearModel({"align_min": 10.0}, -5.0),
-        abstainer=LinearModel({}, 0.0), abstain_below=0.0, second_within=0.0,
-    )
-    answerer = ExtractiveAnswerer(WordEvidence(), calibration)
+    calibration = Calibration(ranker=LinearModel({"coverage": 10.0}, 0.0), reranker=LinearModel({"align_min": 10.0}, -5.0))
+    answerer = ExtractiveAnswerer(WordEvidence(), OverlapReader(), calibration)
     ended = Candidate(p, 10, 20, "The war ended.", {"coverage": 0.9})
     started = Candidate(p, 21, 30, "The war started.", {"coverage": 0.5})
     assert [c.text for c in answerer.rank("When the war began?", [ended, started])] == ["The war started.", "The war ended."]
-    first_only = ExtractiveAnswerer(WordEvidence(), replace(calibration, reranker=None))
+    first_only = ExtractiveAnswerer(WordEvidence(), OverlapReader(), replace(calibration, reranker=None))
     assert [c.text for c in first_only.rank("When the war began?", [ended, started])] == ["The war ended.", "The war started."]
+
+
+def test_the_reader_decides_which_sentence_answers_and_when_to_abstain():
+    p = passage()
+    near_miss = replace(candidate(p, 10, 20, 0.9), context="The 85 richest people own half.")
+    answering = replace(candidate(p, 21, 30, 0.4), context="The 58 richest people own a third.")
+    answerer = ExtractiveAnswerer(NoEvidence(), OverlapReader())
+
+    read = answerer.read("How much do the 58 richest people own?", [near_miss, answering])
+    assert [c.start for c in read] == [21, 10]  # the reader's order, not the first stage's
+    assert decide(read, abstain_below=0.5, second_within=0.0) == [read[0]]
+    assert decide(read, abstain_below=0.9, second_within=0.0) == []  # even the best is improbable
+    negated = replace(read[0], features={**read[0].features, "negation_unmatched": 1.0})
+    assert decide([negated], abstain_below=0.0, second_within=0.0) == []
+    assert decide([negated], abstain_below=0.0, second_within=0.0, contradiction=False) == [negated]

@@ -8,6 +8,7 @@ import http.server
 import re
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from conftest import live_server, make_assistant
+from fakes import HashEmbedder
 from assistant.api import create_app
 from assistant.errors import AssistantError
 from assistant.types import Article
@@ -34,7 +36,8 @@ def api(sample_index, real_embedder, tmp_path_factory) -> Iterator[httpx.Client]
     """A server with the admin token over a copy of the sample index (these tests add and remove articles)."""
     index = tmp_path_factory.mktemp("api") / "index"
     shutil.copytree(sample_index, index)
-    assistant = make_assistant(index, real_embedder, max_upload_mb=0.05)
+    # 127.0.0.1 is where the test web sites run; every other internal address stays refused.
+    assistant = make_assistant(index, real_embedder, max_upload_mb=0.05, fetch_allow_hosts=["127.0.0.1"])
     with live_server(create_app(assistant, admin_token=TOKEN)) as url, httpx.Client(base_url=url, timeout=60) as client:
         yield client
 
@@ -110,6 +113,7 @@ def test_articles_and_health_describe_the_index(api):
     assert health["status"] == "ok" and health["version"] and health["admin"] is True
     assert health["articles"] == len(articles) and health["chunks"] >= 5
     assert health["index"]["model"] == "all-MiniLM-L6-v2" and "chunking" in health["index"]
+    assert "index" not in health["index"] and "/tmp" not in json.dumps(health)  # no path of the server's disk
 
 
 @pytest.mark.parametrize("body, expected", [
@@ -119,6 +123,11 @@ def test_articles_and_health_describe_the_index(api):
     ({"question": "x", "colour": "blue"}, "colour: Extra inputs are not permitted"),
     ({"question": "x", "history": [{"answer": "y"}]}, "history.0.question: Field required"),
     ({"question": "   "}, "the question is empty"),
+    ({"question": "x", "top_k": "3"}, "top_k: Input should be a valid integer"),
+    ({"question": "x", "top_k": True}, "top_k: Input should be a valid integer"),
+    ({"question": "x", "top_k": 3.0}, "top_k: Input should be a valid integer"),
+    ({"question": "x", "stream": "yes"}, "stream: Input should be a valid boolean"),
+    ({"question": "x", "stream": 1}, "stream: Input should be a valid boolean"),
 ])
 def test_bad_input_is_400_with_a_message_naming_the_field(api, body, expected):
     assert expected in error_of(api.post("/api/ask", json=body), 400)
@@ -225,6 +234,79 @@ def test_an_article_can_be_ingested_by_url(api, article_site):
     assert error_of(api.post("/api/articles", content=b"x", headers={**admin(), "Content-Type": "text/plain"}), 415)
 
 
+@pytest.mark.parametrize("url", ["http://localhost:{port}/article.html", "http://169.254.169.254/latest/meta-data/",
+                                 "http://[::ffff:169.254.169.254]/", "http://{port}.0.0.1/", "http://127.0.0.1:1/x"])
+def test_url_ingest_cannot_reach_inside_the_network_and_says_so_in_one_way(api, article_site, url):
+    url = url.format(port=article_site.rsplit(":", 1)[1])
+
+    message = error_of(api.post("/api/articles", json={"url": url}, headers=admin()), 400)
+
+    assert message.startswith(f"{url}: could not fetch: no page at this address (unreachable, no answer within")
+
+
+# ── Gradio's own upload routes ──────────────────────────────────────────────────────────────
+
+
+def gradio_upload(client: httpx.Client, path: str = "/gradio_api/upload", files: int = 1, size: int = 100, **kw):
+    parts = [("files", (f"note{i}.txt", b"x" * size, "text/plain")) for i in range(files)]
+    return client.post(path, files=parts, **kw)
+
+
+def test_the_embed_page_has_no_upload_route_at_all(api):
+    for headers in ({}, admin()):
+        assert error_of(gradio_upload(api, "/embed/gradio_api/upload", headers=headers), 404)
+        assert error_of(gradio_upload(api, "/embed/gradio_api/process_recording", headers=headers), 404)
+
+
+def test_the_page_upload_route_needs_the_admin_token(api):
+    assert "needs the admin token" in error_of(gradio_upload(api), 401)
+    assert error_of(gradio_upload(api, headers=admin("wrong")), 401)
+    assert error_of(gradio_upload(api, cookies={"assistant_admin": "guess"}), 401)
+
+    response = gradio_upload(api, headers=admin())
+    assert response.status_code == 200, response.text
+    [stored] = response.json()
+    assert Path(stored).read_bytes() == b"x" * 100
+
+
+def test_the_page_sets_an_upload_cookie_from_the_token_and_the_route_takes_it(api):
+    assert error_of(api.post("/api/admin/session"), 401)
+    response = api.post("/api/admin/session", headers=admin())
+    assert response.status_code == 204
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and TOKEN not in cookie
+
+    value = response.cookies["assistant_admin"]
+    assert gradio_upload(api, cookies={"assistant_admin": value}).status_code == 200
+
+
+def test_page_uploads_obey_the_api_size_and_count_limits(api):
+    assert "larger than 0.05 MB" in error_of(gradio_upload(api, size=100_000, headers=admin()), 413)
+    too_many = gradio_upload(api, files=21, headers=admin())  # found mid-body, so Gradio's error shape
+    assert too_many.status_code == 413 and "more than 20 files" in too_many.text
+
+    def chunked():  # no Content-Length: the bytes are counted as they arrive
+        yield b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.txt\"\r\n\r\n"
+        for _ in range(20):
+            yield b"x" * 10_000
+    response = api.post("/gradio_api/upload", content=chunked(),
+                        headers={**admin(), "Content-Type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 413
+
+
+def test_without_an_admin_token_nothing_can_be_uploaded_through_the_page(sample_index, fake_embedder):
+    with live_server(create_app(make_assistant(sample_index, fake_embedder))) as url, httpx.Client(base_url=url) as client:
+        assert "uploading is off" in error_of(gradio_upload(client, headers=admin()), 403)
+
+
+def test_files_uploaded_but_never_added_are_removed_when_the_server_stops(tmp_path, sample_index, fake_embedder):
+    with live_server(create_app(make_assistant(sample_index, fake_embedder), admin_token=TOKEN)) as url:
+        with httpx.Client(base_url=url) as client:
+            [stored] = gradio_upload(client, headers=admin()).json()
+            assert Path(stored).exists()
+    assert not Path(stored).exists()
+
+
 # ── the edges: pages, headers, configuration ────────────────────────────────────────────────
 
 
@@ -322,6 +404,37 @@ def test_feedback_is_stored_with_the_index_version_and_listed_for_the_admin_newe
 ])
 def test_feedback_that_is_not_a_vote_on_an_answer_is_refused(api, body, problem):
     assert problem in error_of(api.post("/api/feedback", json=body), 400)
+
+
+GOLTS_ARTICLE = Article("golts", "Golts", "Alexander Golts is a Moscow-based military expert.", source="golts.txt")
+
+
+def test_each_client_is_rate_limited_on_questions_and_others_still_get_answers(tmp_path, fake_embedder):
+    assistant = make_assistant(tmp_path / "index", fake_embedder, rate_limit=6, rate_limit_burst=2)
+    assistant.ingest_articles([GOLTS_ARTICLE])
+    question = {"question": "who is Alexander Golts?"}
+    with live_server(create_app(assistant, ui=False)) as url:
+        other = httpx.Client(base_url=url, transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        with httpx.Client(base_url=url) as client, other:
+            assert [client.post("/api/ask", json=question).status_code for _ in range(2)] == [200, 200]
+            refused = client.post("/api/search", json={"query": "Golts"})
+            assert "too many questions from this address" in error_of(refused, 429)
+            assert refused.headers["Retry-After"] in ("9", "10")  # 6 a minute: one every 10 s, less the time since
+            assert other.post("/api/ask", json=question).status_code == 200
+
+
+class SlowEmbedder(HashEmbedder):
+    def embed(self, texts):
+        time.sleep(0.5)
+        return super().embed(texts)
+
+
+def test_a_question_over_the_request_timeout_is_503(tmp_path):
+    assistant = make_assistant(tmp_path / "index", SlowEmbedder(), request_timeout=0.1)
+    assistant.ingest_articles([GOLTS_ARTICLE])
+    with live_server(create_app(assistant, ui=False)) as url, httpx.Client(base_url=url) as client:
+        message = error_of(client.post("/api/ask", json={"question": "who is Alexander Golts?"}), 503)
+    assert "took longer than 0.1 s (ASSISTANT_REQUEST_TIMEOUT)" in message
 
 
 def test_without_an_index_questions_get_503_saying_how_to_build_one(tmp_path, fake_embedder):

@@ -1,12 +1,13 @@
 """Chunks are verbatim, sentence-aligned slices that fit the model, with bounded overlap."""
 
 import re
+import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.chunking import Chunker, sentence_spans
+from assistant.chunking import PUNKT_BLOCK_CHARS, Chunker, sentence_spans
 from assistant.embedding import Embedder
 from assistant.types import Article
 
@@ -17,8 +18,13 @@ def count(texts):
     return [len(WORDS.findall(t)) for t in texts]
 
 
-def chunker(max_tokens=40, overlap=10):
-    return Chunker(count, max_tokens, overlap)
+def chunker(max_tokens=40, overlap=10, max_chars=1000):
+    return Chunker(count, max_tokens, overlap, max_chars)
+
+
+def wordpiece_count(texts):
+    """Like BERT's tokenizer: a word over 100 characters is one [UNK] token, however long."""
+    return [sum(1 if len(w) > 100 else len(w) // 4 + 1 for w in t.split()) for t in texts]
 
 
 def test_sentences_exclude_whitespace_and_keep_a_quoted_question_with_its_speaker():
@@ -58,6 +64,39 @@ def test_a_single_huge_token_is_cut_by_characters():
     assert "".join(c.text for c in chunks) == text
 
 
+@pytest.mark.parametrize("text", [
+    "x" * 5_000_000,  # an unbroken run: one token to a word-piece tokenizer
+    ("y" * 150 + " ") * 20_000,  # 3 MB of words of one token each
+    "a" + " " * 100_000 + "b",
+])
+def test_text_the_tokenizer_counts_as_few_tokens_is_still_cut_by_characters(text):
+    chunks = Chunker(wordpiece_count, 200, 40, max_chars=1270).chunk(Article("a", "A", text))
+
+    assert max(len(c.text) for c in chunks) <= 1270
+    assert "".join(c.text for c in chunks).replace(" ", "") == text.replace(" ", "")
+
+
+def test_a_long_line_of_short_sentences_is_split_within_nltks_regex_time_limit(monkeypatch):
+    """Punkt's scan of one line runs under nltk's wall-clock limit (5 s); a 12 MB line exceeded it.
+
+    The limit is lowered so that a 300 KB line (about 3 s of Punkt) shows the same failure.
+    """
+    import nltk.redos
+
+    sentence_spans("Warm up. The splitter loads.")
+    monkeypatch.setattr(nltk.redos, "DEFAULT_TIMEOUT", 0.5)
+    text = "Short one. " * 27_000
+    spans = sentence_spans(text)
+    assert len(spans) == 27_000 and all(text[s:e] == "Short one." for s, e in spans)
+
+
+def test_a_line_longer_than_a_block_keeps_its_sentences_whole():
+    text = " ".join(f"Sentence {i} has {'many ' * (i % 7)}words." for i in range(2_000))
+    assert len(text) > 3 * PUNKT_BLOCK_CHARS
+    spans = [text[s:e] for s, e in sentence_spans(text)]
+    assert len(spans) == 2_000 and all(s.startswith("Sentence") and s.endswith("words.") for s in spans)
+
+
 def test_empty_or_blank_text_has_no_chunks():
     assert chunker().chunk(Article("a", "A", " \n\t ")) == []
 
@@ -78,13 +117,14 @@ text_strategy = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(text=text_strategy, max_tokens=st.integers(5, 60), overlap=st.integers(0, 20))
-def test_chunk_invariants(text, max_tokens, overlap):
-    chunks = Chunker(count, max_tokens, overlap).chunk(Article("a", "A", text))
+@given(text=text_strategy, max_tokens=st.integers(5, 60), overlap=st.integers(0, 20), max_chars=st.integers(8, 300))
+def test_chunk_invariants(text, max_tokens, overlap, max_chars):
+    chunks = Chunker(count, max_tokens, overlap, max_chars).chunk(Article("a", "A", text))
 
     for c in chunks:
         assert text[c.start : c.end] == c.text  # offsets slice back to the text
         assert count([c.text])[0] <= max_tokens  # fits the model
+        assert len(c.text) <= max_chars
     covered = set()
     for c in chunks:
         covered.update(range(c.start, c.end))
@@ -98,7 +138,7 @@ def test_chunk_invariants(text, max_tokens, overlap):
 @pytest.mark.slow
 def test_real_tokenizer_keeps_every_chunk_under_the_models_limit(real_embedder: Embedder):
     long_text = " ".join(f"In {1900 + i}, the committee of Łódź-Wrocław™ approved plan №{i} (cost: €{i * 3.7:.2f}M)." for i in range(200))
-    c = Chunker(real_embedder.count_tokens, real_embedder.max_tokens, 40)
+    c = Chunker(real_embedder.count_tokens, real_embedder.max_tokens, 40, 5 * real_embedder.max_tokens)
     chunks = c.chunk(Article("a", "A", long_text))
     sizes = real_embedder.count_tokens([ch.text for ch in chunks])
     assert max(sizes) <= real_embedder.max_tokens == 254

@@ -5,6 +5,7 @@ server on 127.0.0.1, so each test says exactly what the "model" replies.
 """
 
 import re
+import time
 
 import pytest
 from llm_server import Reply, ScriptedServer, closed_port
@@ -79,22 +80,32 @@ def test_a_citation_of_a_source_the_model_was_not_given_is_removed(assistant, se
 
     answer = assistant.ask(GOLTS)
 
-    assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]. He was born in 1931."
+    assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]."
     assert answer.unsupported == ("He was born in 1931.",)
     check_invariants(answer, sample_index)
 
 
-def test_a_sentence_its_passage_does_not_support_loses_its_citation_and_is_listed(assistant, server, sample_index):
+def test_a_sentence_its_passage_does_not_support_leaves_the_answer_and_is_listed(assistant, server, sample_index):
     n = source(assistant, GOLTS, EXPERT)
     server.script(Reply(f"Alexander Golts is a Moscow-based military expert [{n}]. "
                         f"He won the Nobel Prize in physics for his work on superconductors [{n}]."))
 
     answer = assistant.ask(GOLTS)
 
-    assert answer.answer == ("Alexander Golts is a Moscow-based military expert [1]. "
-                             "He won the Nobel Prize in physics for his work on superconductors.")
+    assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]."
     assert answer.unsupported == ("He won the Nobel Prize in physics for his work on superconductors.",)
     assert len(answer.citations) == 1
+    check_invariants(answer, sample_index)
+
+
+def test_a_sentence_without_any_citation_is_never_in_the_answer(assistant, server, sample_index):
+    n = source(assistant, GOLTS, EXPERT)
+    server.script(Reply(f"Alexander Golts is a Moscow-based military expert [{n}]. He is also the president of France."))
+
+    answer = assistant.ask(GOLTS)
+
+    assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]."
+    assert answer.unsupported == ("He is also the president of France.",)
     check_invariants(answer, sample_index)
 
 
@@ -288,3 +299,42 @@ def test_an_injected_llm_with_only_complete_answers_through_the_same_verificatio
     answer = assistant.ask(GOLTS)
 
     assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]."
+
+
+class Streamed(LLM):
+    """A model streaming its reply word by word, timing what the caller spends on each word."""
+
+    name = "streamed"
+
+    def __init__(self, reply: str):
+        self.reply = reply
+        self.caller_seconds = 0.0
+
+    def complete(self, messages):
+        return self.reply
+
+    def stream(self, messages):
+        for piece in self.reply.split(" "):
+            began = time.perf_counter()
+            yield piece + " "
+            self.caller_seconds += time.perf_counter() - began
+
+
+def test_the_leak_check_costs_the_same_for_each_word_of_a_long_reply(sample_index, real_embedder):
+    n = source(Assistant(Settings(index=sample_index), embedder=real_embedder), GOLTS, EXPERT)
+    filler = " ".join(f"word{i}" for i in range(2_000))  # 17,000 characters, under the cap
+    llm = Streamed(f"Alexander Golts is a Moscow-based military expert [{n}]. Then {filler}.")
+
+    answer = Assistant(Settings(index=sample_index), embedder=real_embedder, llm=llm).ask(GOLTS)
+
+    assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]."
+    assert llm.caller_seconds < 1.0  # was about 5 s: every word rescanned the whole reply
+
+
+def test_a_runaway_reply_is_cut_off_and_the_offline_answer_shown(sample_index, real_embedder):
+    llm = Streamed("word " * 200_000)  # 1 MB
+
+    answer = Assistant(Settings(index=sample_index), embedder=real_embedder, llm=llm).ask(GOLTS)
+
+    assert "wrote more than 20000 characters" in answer.note
+    assert "word word" not in answer.answer and answer.citations  # the offline answer

@@ -92,6 +92,46 @@ def test_bad_items_are_reported_and_good_ones_indexed_without_losing_the_old(tmp
     assert {a["id"] for a in assistant.articles()} == {"golts", "tea"}
 
 
+class BrittleTokenizer(HashEmbedder):
+    """A tokenizer that fails on one text, as Punkt's regex clock failed on a 12 MB line."""
+
+    def count_tokens(self, texts):
+        if any("\u2603" in t for t in texts):
+            raise TimeoutError("regular-expression match exceeded its 5.0s time limit")
+        return super().count_tokens(texts)
+
+
+def test_an_article_that_cannot_be_chunked_costs_only_itself(tmp_path):
+    files = tmp_path / "in"
+    files.mkdir()
+    (files / "good.txt").write_text(GOLTS.text)
+    (files / "snowman.txt").write_text("A snowman \u2603 melts.")
+    (files / "tea.txt").write_text(TEA.text)
+    assistant = make_assistant(tmp_path / "index", BrittleTokenizer())
+
+    report = assistant.ingest([str(files)])
+
+    assert (report.added, report.failed) == (2, 1)
+    assert str(report.errors[0]) == (f"{files / 'snowman.txt'}: could not split into sentences: "
+                                     "TimeoutError: regular-expression match exceeded its 5.0s time limit")
+    assert {a["id"] for a in assistant.articles()} == {"good", "tea"}
+
+
+def test_a_file_without_blanks_becomes_chunks_the_size_of_the_models_window(tmp_path):
+    files = tmp_path / "in"
+    files.mkdir()
+    (files / "run.txt").write_text("x" * 3_000_000)  # one token to the tokenizer
+    (files / "tea.txt").write_text(TEA.text)
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+
+    report = assistant.ingest([str(files)])
+
+    assert (report.added, report.failed) == (2, 0)
+    chunks = assistant.index.articles()["run"].chunks
+    assert max(c.end - c.start for c in chunks) <= 5 * HashEmbedder().max_tokens
+    assert sum(c.end - c.start for c in chunks) == 3_000_000
+
+
 def test_a_rebuild_from_inputs_that_all_fail_leaves_the_index_as_it_was(tmp_path):
     assistant = make_assistant(tmp_path / "index", HashEmbedder())
     assistant.ingest_articles([GOLTS])

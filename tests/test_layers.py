@@ -10,12 +10,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
 LAYERS = [
     ["types", "errors", "config"],
     ["sources", "terms"],
-    ["chunking", "embedding", "store", "feedback"],
+    ["chunking", "embedding", "store", "reader", "feedback"],
     ["indexer"],
     ["retrieval"],
     ["answering", "chat", "prompts", "llm", "grounding"],
     ["evaluation", "service"],
-    ["render", "web"],
+    ["render", "web", "limits"],
     ["cli", "api", "ui"],
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -7,6 +7,8 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 
 from assistant import sources
 from assistant.errors import InputError
-from assistant.sources import SUPPORTED_SUFFIXES, read_sources, read_upload
+from assistant.sources import MB, SUPPORTED_SUFFIXES, Fetch, read_sources, read_upload
 from assistant.types import Article
 
 DATA = Path(__file__).parent / "data" / "sources"
@@ -414,6 +416,7 @@ class Site(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _SiteHandler)
         self.pages = pages
         self.user_agents: list[str] = []
+        self.sent = 0  # bytes of /big pages written
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}{path}"
@@ -427,10 +430,24 @@ class _SiteHandler(BaseHTTPRequestHandler):
         if self.path == "/slow":
             time.sleep(1)  # longer than the client waits; it has hung up by now
             return
-        if self.path == "/old-address":
+        if self.path.startswith(("/old-address", "/to?", "/loop")):
             self.send_response(301)
-            self.send_header("Location", "/world/volunteers")
+            self.send_header("Location", {"/old-address": "/world/volunteers", "/loop": "/loop"}.get(
+                self.path, self.path.partition("?")[2]))
             self.end_headers()
+            return
+        if self.path.startswith("/big"):  # 40 MB of text (the issue's attack), with or without a Content-Length
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            if self.path == "/big":
+                self.send_header("Content-Length", str(40 * MB))
+            self.end_headers()
+            try:
+                for _ in range(40):
+                    self.wfile.write(b"word " * (MB // 5))
+                    self.server.sent += MB
+            except OSError:  # the client hung up at its limit
+                pass
             return
         status, content_type, body = self.server.pages.get(self.path, (404, "text/plain", b"Not here"))
         self.send_response(status)
@@ -443,9 +460,28 @@ class _SiteHandler(BaseHTTPRequestHandler):
         pass  # keep test output quiet
 
 
+LOCAL = Fetch(allow_hosts=frozenset({"127.0.0.1"}))  # the test servers; every other loopback name is refused
+
+
+def fetched(*urls: str, **fetch) -> list[Article | InputError]:
+    return read(*urls, fetch=Fetch(**{"allow_hosts": LOCAL.allow_hosts, **fetch}))
+
+
+@contextmanager
+def serving(pages: dict) -> Iterator[Site]:
+    server = Site(pages)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def site():
-    server = Site(
+    with serving(
         {
             "/world/volunteers": (200, "text/html; charset=utf-8", (DATA / "article.html").read_bytes()),
             "/notes": (200, "text/plain; charset=iso-8859-1", "Notes\n\nCafé crème.".encode("latin-1")),
@@ -453,16 +489,12 @@ def site():
             "/papers/annual-report": (200, "application/pdf", make_pdf("Annual report text.")),
             "/data.zip": (200, "application/zip", b"PK\x03\x04"),
         }
-    )
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    ) as server:
+        yield server
 
 
 def test_an_html_page_is_fetched_and_extracted(site):
-    [article] = read(site.url("/old-address"))
+    [article] = fetched(site.url("/old-address"))
 
     assert article.id == "127-0-0-1-" + str(site.server_address[1]) + "-old-address"
     assert article.title == "Russian volunteers head to Syria"
@@ -473,7 +505,7 @@ def test_an_html_page_is_fetched_and_extracted(site):
 
 
 def test_text_markdown_and_pdf_pages_are_read_by_content_type(site):
-    notes, readme, report = read(site.url("/notes"), site.url("/readme"), site.url("/papers/annual-report"))
+    notes, readme, report = fetched(site.url("/notes"), site.url("/readme"), site.url("/papers/annual-report"))
 
     assert (notes.title, notes.text) == ("Notes", "Café crème.")  # decoded as the server said
     assert (readme.title, readme.text) == ("Read me", "# Read me\n\nText.\n")
@@ -481,19 +513,23 @@ def test_text_markdown_and_pdf_pages_are_read_by_content_type(site):
 
 
 def test_a_missing_page_is_reported(site):
-    error = only_error(read(site.url("/gone")))
+    error = only_error(fetched(site.url("/gone")))
 
     assert str(error) == f"{site.url('/gone')}: could not fetch: HTTP 404 Not Found"
 
 
 def test_a_page_of_an_unsupported_content_type_is_reported(site):
-    assert "unsupported content type 'application/zip'" in only_error(read(site.url("/data.zip"))).reason
+    assert "unsupported content type 'application/zip'" in only_error(fetched(site.url("/data.zip"))).reason
+
+
+UNREACHABLE = ("could not fetch: no page at this address (unreachable, no answer within {} s, or not a public "
+               "address; an intranet host can be allowed in ASSISTANT_FETCH_ALLOW_HOSTS)")
 
 
 def test_a_slow_page_is_reported_after_the_timeout(site):
-    error = only_error(read(site.url("/slow"), fetch_timeout=0.2))
+    error = only_error(fetched(site.url("/slow"), timeout=0.2))
 
-    assert error.reason == "could not fetch: no answer within 0.2 s"
+    assert error.reason == UNREACHABLE.format("0.2")
 
 
 def test_an_unreachable_server_is_reported():
@@ -502,7 +538,76 @@ def test_an_unreachable_server_is_reported():
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/article"
 
-    error = only_error(read(url))
+    error = only_error(fetched(url))
 
     assert error.source == url
-    assert error.reason.startswith("could not fetch: ")
+    assert error.reason == UNREACHABLE.format("20")  # the same words as a slow or refused address
+
+
+@pytest.mark.parametrize("host", [
+    "127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}", "127.1:{port}", "[::ffff:127.0.0.1]:{port}",
+    "169.254.169.254", "[::ffff:169.254.169.254]", "[::ffff:a9fe:a9fe]", "0xa9fea9fe", "2852039166",
+    "[64:ff9b::a9fe:a9fe]", "[2002:a9fe:a9fe::]", "10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1",
+    "[fe80::1]", "[fc00::1]", "224.0.0.1", "0.0.0.0", "[::]", "240.0.0.1",
+])
+def test_loopback_private_link_local_and_metadata_addresses_are_refused_unasked(site, host):
+    """Checked before connecting: none of these addresses is ever contacted (the site sees no request)."""
+    url = f"http://{host.format(port=site.server_address[1])}/world/volunteers"
+
+    error = only_error(read(url))  # no host allowed
+
+    assert error.reason == UNREACHABLE.format("20")
+    assert site.user_agents == []
+
+
+def test_a_redirect_to_another_local_service_is_refused(site):
+    with serving({"/secret": (200, "text/plain", b"Internal admin notes.")}) as internal:
+        for target in (f"http://localhost:{internal.server_address[1]}/secret", "http://169.254.169.254/latest"):
+            error = only_error(fetched(site.url(f"/to?{target}")))
+            assert error.reason == UNREACHABLE.format("20")
+        assert internal.user_agents == []
+
+
+def test_redirects_end_after_five_hops(site):
+    assert only_error(fetched(site.url("/loop"))).reason == "could not fetch: more than 5 redirects"
+
+
+@pytest.mark.parametrize("path", ["/big", "/big-without-length"])
+def test_a_page_over_the_upload_limit_is_refused_without_reading_it_all(site, path):
+    error = only_error(fetched(site.url(path), max_bytes=MB))
+
+    assert error.reason == ("could not fetch: the page is larger than 1 MB, the upload limit "
+                            "(ASSISTANT_MAX_UPLOAD_MB)")
+    time.sleep(0.2)
+    assert site.sent < 40 * MB
+
+
+def test_an_allowed_intranet_host_is_fetched_by_name(site):
+    """`fetch_allow_hosts` names the hosts that may be internal; here, a wiki on this machine."""
+    url = f"http://localhost:{site.server_address[1]}/readme"
+
+    [article] = read(url, fetch=Fetch(allow_hosts=frozenset({"localhost"})))
+
+    assert article.title == "Read me"
+
+
+def test_a_fifo_named_like_an_article_is_reported_not_waited_on(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "notes.txt")
+    write(tmp_path / "good.txt", "Good\n\nText.")
+
+    results = read(tmp_path)  # would block for ever on the FIFO
+
+    assert [a.id for a in articles(results)] == ["good"]
+    assert str(only_error(errors(results))) == f"{tmp_path / 'notes.txt'}: not a regular file (a pipe, socket or device)"
+
+
+@pytest.mark.parametrize("line, reason", [
+    ('{"id": "a\\nb", "text": "T"}', "'id' 'a\\nb' contains a newline or control character"),
+    ('{"id": "a", "title": {"en": "T"}, "text": "T"}', "'title' must be a string, got a JSON dict"),
+    ('{"id": "a", "author": ["X", "Y"], "text": "T"}', "'author' must be a string, got a JSON list"),
+])
+def test_jsonl_ids_must_be_one_line_and_metadata_strings(tmp_path, line, reason):
+    error = only_error(read(write(tmp_path / "a.jsonl", line + "\n")))
+    assert (error.line, error.reason) == (1, reason)

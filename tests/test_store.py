@@ -82,3 +82,14 @@ def test_a_corrupt_manifest_is_reported_in_one_line_with_how_to_rebuild(tmp_path
         assistant.info()
     assert "\n" not in str(refused.value)
     assert assistant.ingest_articles([TEA], rebuild=True).added == 1
+
+
+def test_a_truncated_article_table_says_how_to_rebuild_instead_of_a_traceback(tmp_path):
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    assistant.ingest_articles([GOLTS, TEA])
+    table = assistant.index.current() / "articles.jsonl"
+    table.write_bytes(table.read_bytes()[:-40])  # a disk that filled up, a copy cut short
+
+    with pytest.raises(IndexNotBuilt, match=r"cannot read the article table .*articles.jsonl \(JSONDecodeError") as e:
+        assistant.articles()
+    assert "--rebuild" in str(e.value)

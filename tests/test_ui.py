@@ -202,6 +202,23 @@ def test_without_an_admin_token_the_page_says_which_setting_turns_adding_on(tmp_
                for note in notes)
 
 
+def test_uploaded_files_are_removed_once_read_and_at_most_20_are_taken(tmp_path, fake_embedder):
+    from assistant.ui import chat_page
+
+    assistant = make_assistant(tmp_path / "index", fake_embedder)
+    ingest = _handler(chat_page(assistant, admin_token="token"), "ingest")
+    upload = tmp_path / "gradio" / "glaciers.txt"  # where Gradio put the browser's file
+    upload.parent.mkdir()
+    upload.write_text("Glaciers\nThe Jostedal glacier is the largest in continental Europe.\n")
+
+    ingest("token", [str(upload)], "")
+
+    assert not upload.exists()
+    assert [a["id"] for a in assistant.articles()] == ["glaciers"]
+    status, *_ = ingest("token", [str(upload)] * 21, "")
+    assert _Markup(status).text == "Choose at most 20 files at once."
+
+
 def test_adding_uploads_none_of_which_can_be_read_says_why_and_creates_no_index(tmp_path, fake_embedder):
     from assistant.ui import chat_page
 
@@ -221,9 +238,12 @@ def test_a_wrong_token_is_one_message_and_nothing_else_changes(tmp_path, fake_em
 
     page = chat_page(make_assistant(tmp_path / "index", fake_embedder), admin_token="token")
 
-    status, files, url = _handler(page, "ingest")("guess", ["/etc/hostname"], "")
+    upload = tmp_path / "a.txt"
+    upload.write_text("Some text.")
+    status, files, url = _handler(page, "ingest")("guess", [str(upload)], "")
     assert "Wrong admin token" in _Markup(status).text
     assert files == url == {"__type__": "update"}  # gr.skip(): the other widgets stay as they were
+    assert upload.exists()
 
 
 def test_removing_asks_first_and_then_says_what_it_removed(tmp_path, fake_embedder):
@@ -306,6 +326,21 @@ def test_gradio_client_gets_the_cited_answer_from_chat(chat_url):
                      message)
     assert "says Alexander Golts, a Moscow&#45;based military expert.</mark>" in message
     assert web.plain_answer(message).startswith("Alexander Golts is a Moscow-based military expert [1].")
+
+
+@pytest.mark.slow
+def test_the_chat_is_rate_limited_per_client(sample_index, real_embedder):
+    from gradio_client import Client
+
+    from assistant.api import create_app
+
+    assistant = make_assistant(sample_index, real_embedder, rate_limit=1, rate_limit_burst=1)
+    with live_server(create_app(assistant)) as url:
+        client = Client(url, verbose=False)
+        client.predict(GOLTS, api_name="/chat")
+        refused = client.predict(GOLTS, api_name="/chat")  # a message in the chat: an error would disable it
+
+    assert re.fullmatch(r"Too many questions from this address; ask again in \d+ s\.", _Markup(refused).text)
 
 
 @pytest.mark.slow

@@ -1,0 +1,350 @@
+"""Train the answerer's reader (a cross-encoder) on squad2-train and choose its thresholds on squad2-dev.
+
+    python scripts/train_reader.py [--epochs 3] [--work DIR] [--write]
+
+1. Pairs: every train question runs through the product's own retrieval and first-stage ranker,
+   so the reader learns from the candidates it will meet; the question's own paragraph adds every
+   sentence, and answerable questions with a name or number swapped for another from the same
+   article add unanswerable near-misses (the way SQuAD 2.0's writers made theirs). A sentence is
+   positive when it holds a gold answer of an answerable question.
+2. Fine-tune all-MiniLM-L6-v2 (the installed embedding model) with a linear head, one-cycle schedule,
+   fp32: on this 2-core AMD EPYC (no AVX-512/AMX exposed) bf16 autocast took 41-54 s a step of 32
+   pairs against 1.7 s in fp32, so `--bf16` is only for CPUs with AMX, or a GPU.
+3. Export int8 ONNX (onnxruntime dynamic quantisation) to assistant/models/.
+4. On squad2-dev questions that are *not* in its 300-question report sample (qa.jsonl), pick how many
+   sentences to read, the abstention threshold (at a false-abstention budget) and the runner-up
+   margin; the report sample stays unseen for `assistant eval`.
+
+Without --write, models go to --work only. Deterministic given the seed, on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant.answering import ExtractiveAnswerer, contradicts, decide  # noqa: E402
+from assistant.config import Settings  # noqa: E402
+from assistant.embedding import resolve_model  # noqa: E402
+from assistant.evaluation import contains_answer  # noqa: E402
+from assistant.reader import CONFIG_FILE, MAX_TOKENS, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, Reader, combine, encode, load_tokenizer, reader_text  # noqa: E402
+from assistant.service import Assistant  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "eval"
+FIRST_STAGE = 8  # candidates per question from the first stage: the most the answerer reads
+SHIPPED_WEIGHT = 1.0  # the first stage's log-odds added to the reader's: the best of the ablation below
+_NUMBER = re.compile(r"\b\d[\d,.]*\b")
+_NAME = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][a-z]{2,}\b")
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def built(docs: Path, work: Path) -> Assistant:
+    """An Assistant over an index of `docs` (built once under `work`)."""
+    assistant = Assistant(Settings(index=work / f"index-{docs.parent.name}"))
+    if not assistant.index.exists():
+        print(assistant.ingest([str(docs)]).to_dict(), file=sys.stderr)
+    return assistant
+
+
+def first_stage(assistant: Assistant):
+    """question -> the first stage's ranking of the retrieved passages' sentences, as the answerer makes it."""
+    retriever = assistant.retriever()
+    answerer = ExtractiveAnswerer(retriever, reader=None)
+
+    def ranked(question: str):
+        vector = assistant.embedder.embed([question])[0]
+        passages = retriever.search(question, assistant.settings.top_k, vector)
+        return answerer.rank(question, answerer.candidates(question, vector, passages))
+
+    return ranked
+
+
+def paragraph_texts(stored, doc_id: str) -> list[str]:
+    """Every sentence of one article as the reader sees it."""
+    article = stored[doc_id].article if doc_id in stored else None
+    return [reader_text(article.text[s:e], article.title) for s, e in stored[doc_id].sentences] if article else []
+
+
+def swapped(question: str, pool_numbers: list[str], pool_names: list[str], rng: random.Random) -> str | None:
+    """The question with one number or name replaced by another from the same article, or None."""
+    numbers, names = _NUMBER.findall(question), _NAME.findall(question)
+    if numbers and pool_numbers:
+        old = rng.choice(numbers)
+        new = rng.choice([n for n in pool_numbers if n != old] or [None])
+    elif names and pool_names:
+        old = rng.choice(names)
+        new = rng.choice([n for n in pool_names if n != old and n not in question] or [None])
+    else:
+        return None
+    return None if new is None else re.sub(rf"\b{re.escape(old)}\b", new, question, count=1)
+
+
+def training_pairs(assistant: Assistant, qa: list[dict], seed: int = 0) -> list[tuple[str, str, int]]:
+    """(question, reader text, label) for every train question; see the module docstring."""
+    from tqdm import tqdm
+
+    rng = random.Random(seed)
+    stored = assistant.index.articles()
+    pools: dict[str, tuple[list[str], list[str]]] = {}
+    for doc_id, s in stored.items():
+        article = doc_id.split("__")[0]
+        numbers, names = pools.setdefault(article, ([], []))
+        numbers += _NUMBER.findall(s.article.text)
+        names += _NAME.findall(s.article.text)
+    ranked = first_stage(assistant)
+    pairs: list[tuple[str, str, int]] = []
+    for item in tqdm(qa, desc="pairs", file=sys.stderr):
+        question, answers = item["question"], item["answers"] if item["answerable"] else []
+        texts = [c.context for c in ranked(question)[:FIRST_STAGE]]
+        for doc_id in item["doc_ids"]:
+            texts += paragraph_texts(stored, doc_id)
+        texts = list(dict.fromkeys(texts))
+        labels = [int(bool(answers) and contains_answer(t.split(" [SEP] ")[0], answers)) for t in texts]
+        pairs += [(question, t, y) for t, y in zip(texts, labels)]
+        if answers and any(labels):
+            variant = swapped(question, *pools.get(item["doc_ids"][0].split("__")[0], ([], [])), rng)
+            if variant:  # the sentence that answered the original now answers nothing
+                near = [t for t, y in zip(texts, labels) if y] + [t for t, y in zip(texts, labels) if not y][:3]
+                pairs += [(variant, t, 0) for t in near]
+    return pairs
+
+
+def train(pairs: list[tuple[str, str, int]], base: str, epochs: int, batch: int = 32, lr: float = 5e-5,
+          seed: int = 0, max_steps: int | None = None, bf16: bool = False):
+    """Fine-tune the base model with a one-logit head on (question, text) -> answers or not."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    tokenizer = load_tokenizer(Path(base) / "tokenizer.json")
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
+    model.train()
+    steps_per_epoch = (len(pairs) + batch - 1) // batch
+    total = min(max_steps or 10**9, steps_per_epoch * epochs)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total, pct_start=0.1,
+                                                   anneal_strategy="linear")
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    step, began = 0, time.perf_counter()
+    for epoch in range(epochs):
+        order = list(range(len(pairs)))
+        rng.shuffle(order)
+        # Batches of similar length pad little: sort within windows of 50 batches, then shuffle the batches.
+        window = batch * 50
+        order = [i for w in range(0, len(order), window)
+                 for i in sorted(order[w:w + window], key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))]
+        batches = [order[i:i + batch] for i in range(0, len(order), batch)]
+        rng.shuffle(batches)
+        running = []
+        for ids in batches:
+            if step >= total:
+                break
+            inputs = _collate(tokenizer, [pairs[i] for i in ids])
+            labels = torch.tensor([float(pairs[i][2]) for i in ids])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(**inputs).logits[:, 0]
+            loss = loss_fn(logits.float(), labels)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            step += 1
+            running.append(loss.item())
+            if step % 50 == 0:
+                print(f"epoch {epoch + 1} step {step}/{total} loss {statistics.mean(running[-50:]):.4f} "
+                      f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+    model.eval()
+    return model, time.perf_counter() - began, step
+
+
+def _collate(tokenizer, rows):
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in encode(tokenizer, [(q, t) for q, t, _ in rows]).items()}
+
+
+def export(model, base: str, out: Path) -> int:
+    """int8 ONNX of the model plus its tokenizer in `out`; returns the model file's size in bytes."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out.mkdir(parents=True, exist_ok=True)
+    dummy = _collate(load_tokenizer(Path(base) / "tokenizer.json"), [("a question?", "a sentence. [SEP] a title", 0)])
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        torch.onnx.export(model.float(), tuple(dummy[n] for n in names), str(fp32), input_names=names,
+                          output_names=["logits"], opset_version=17, dynamo=False,
+                          dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "logits": {0: "batch"}})
+        quantize_dynamic(str(fp32), str(out / MODEL_FILE), weight_type=QuantType.QInt8)
+    shutil.copy(Path(base) / "tokenizer.json", out / TOKENIZER_FILE)
+    return (out / MODEL_FILE).stat().st_size
+
+
+def dev_questions(assistant: Assistant, reader: Reader, qa: list[dict], read: int) -> list[dict]:
+    """Each dev question's first-stage candidates (best `read`) with the reader's probabilities."""
+    from tqdm import tqdm
+
+    ranked, out = first_stage(assistant), []
+    for item in tqdm(qa, desc="dev", file=sys.stderr):
+        head = ranked(item["question"])[:read]
+        reader_p = reader.score(item["question"], [c.context for c in head]) if head else np.zeros(0)
+        stage1_p = np.array([c.score for c in head])
+        # Scores to compare: the reader alone (shipped), the first stage alone (no reader), and both.
+        out.append({"item": item, "head": head, "reader": reader_p, "first stage": stage1_p,
+                    "reader + first stage": combine(reader_p, stage1_p, SHIPPED_WEIGHT)})
+    return out
+
+
+def outcome(q: dict, read: int, abstain_below: float, second_within: float, contradiction: bool = True,
+            score: str = "reader"):
+    """What the answerer would say for one dev question: the chosen sentences, or None to abstain."""
+    scored = sorted((replace(c, score=float(p)) for c, p in zip(q["head"][:read], q[score][:read])), key=lambda c: -c.score)
+    return decide(scored, abstain_below, second_within, contradiction) or None
+
+
+def figures(questions: list[dict], read: int, abstain_below: float, second_within: float, contradiction: bool = True,
+            score: str = "reader") -> dict:
+    answerable = [q for q in questions if q["item"]["answerable"]]
+    unanswerable = [q for q in questions if not q["item"]["answerable"]]
+    said = {id(q): outcome(q, read, abstain_below, second_within, contradiction, score) for q in questions}
+    words = [sum(len(c.text.split()) + 1 for c in s) for s in said.values() if s]
+    return {
+        "answer_contains_gold": round(sum(bool(said[id(q)]) and contains_answer(" ".join(c.text for c in said[id(q)]), q["item"]["answers"]) for q in answerable) / len(answerable), 3),
+        "abstention_recall": round(sum(said[id(q)] is None for q in unanswerable) / max(1, len(unanswerable)), 3),
+        "false_abstention": round(sum(said[id(q)] is None for q in answerable) / len(answerable), 3),
+        "median_answer_words": statistics.median(words) if words else 0,
+    }
+
+
+def choose(questions: list[dict], max_false: float, max_words: float, contradiction: bool = True,
+           score: str = "reader") -> dict:
+    """The read depth, threshold and runner-up margin: most gold answers within both budgets.
+
+    Only per-class rates are constrained (false abstention over answerable questions, gold answers
+    among them), so the choice does not depend on the share of unanswerable questions: squad2-dev
+    minus qa.jsonl is 60% unanswerable, the evaluation sets 20%, and no reweighting is needed.
+    """
+    answerable = [q for q in questions if q["item"]["answerable"]]
+    best = None
+    for read in range(2, FIRST_STAGE + 1):
+        # The highest threshold whose false abstention stays within budget; a contradicted best
+        # sentence abstains whatever its probability.
+        best_p = sorted(-1.0 if not len(q["head"]) else
+                        -1.0 if contradiction and contradicts(q["head"][int(np.argmax(q[score][:read]))])
+                        else float(q[score][:read].max()) for q in answerable)
+        threshold = best_p[int(max_false * len(best_p))] if best_p else 0.0
+        for within in np.arange(0.0, 0.5, 0.02):
+            f = figures(questions, read, threshold, float(within), contradiction, score)
+            if f["median_answer_words"] <= max_words and f["false_abstention"] <= max_false:
+                key = (f["answer_contains_gold"], f["abstention_recall"], -read)
+                if best is None or key > best[0]:
+                    best = (key, {"read": read, "abstain_below": round(threshold, 4), "second_within": round(float(within), 3)}, f)
+    assert best is not None, "no setting meets the budgets"
+    return {**best[1], "figures": best[2]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-docs", type=Path, default=SHARED / "squad2-train" / "docs.jsonl")
+    parser.add_argument("--train-qa", type=Path, default=SHARED / "squad2-train" / "qa.jsonl")
+    parser.add_argument("--dev-docs", type=Path, default=SHARED / "squad2-dev" / "docs.jsonl")
+    parser.add_argument("--dev-qa", type=Path, default=SHARED / "squad2-dev" / "qa_full.jsonl")
+    parser.add_argument("--report-qa", type=Path, default=SHARED / "squad2-dev" / "qa.jsonl",
+                        help="questions kept out of threshold choice (what `assistant eval` reports on)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--max-false", type=float, default=0.08, help="false-abstention budget on dev")
+    parser.add_argument("--max-words", type=float, default=38, help="median answer words budget")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "train-reader")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (fast only with AMX)")
+    parser.add_argument("--reuse", action="store_true", help="reuse the model trained earlier in --work")
+    parser.add_argument("--write", action="store_true", help="ship the result in assistant/models/")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    base = resolve_model(Settings().model)
+    pairs_file = args.work / "pairs.jsonl"
+    if pairs_file.exists():
+        pairs = [tuple(r) for r in load_jsonl(pairs_file)]
+    else:
+        pairs = training_pairs(built(args.train_docs, args.work), load_jsonl(args.train_qa))
+        pairs_file.write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    print(f"{len(pairs)} pairs, {sum(p[2] for p in pairs)} positive", file=sys.stderr)
+
+    checkpoint = args.work / "trained"
+    if args.reuse and checkpoint.exists():  # export and thresholds again without training again
+        from transformers import AutoModelForSequenceClassification
+
+        model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
+        seconds, steps = (lambda d: (d["seconds"], d["steps"]))(json.loads((checkpoint / "run.json").read_text()))
+    else:
+        model, seconds, steps = train(pairs, base, args.epochs, bf16=args.bf16)
+        model.save_pretrained(checkpoint)
+        (checkpoint / "run.json").write_text(json.dumps({"seconds": seconds, "steps": steps}))
+    out = args.work / "models"
+    size = export(model, base, out)
+    print(f"trained {steps} steps in {seconds / 60:.1f} min; int8 model {size / 1e6:.1f} MB", file=sys.stderr)
+
+    # The ranker's config is needed to load; write a provisional one, then the chosen one.
+    (out / CONFIG_FILE).write_text(json.dumps({"read": 8, "abstain_below": 0.0, "second_within": 0.0}))
+    reader = Reader(out)
+    held_out = {r["id"] for r in load_jsonl(args.report_qa)}
+    dev = [r for r in load_jsonl(args.dev_qa) if r["id"] not in held_out]
+    questions = dev_questions(built(args.dev_docs, args.work), reader, dev, FIRST_STAGE)
+    chosen = choose(questions, args.max_false, args.max_words, score="reader + first stage")
+    # Each variant gets its own read depth and thresholds, chosen the same way.
+    ablation = {"without the contradiction check": choose(questions, args.max_false, args.max_words, contradiction=False,
+                                                          score="reader + first stage"),
+                "reader alone": choose(questions, args.max_false, args.max_words, score="reader"),
+                "first stage alone, no reader": choose(questions, args.max_false, args.max_words, score="first stage")}
+    answerable = [q for q in questions if q["item"]["answerable"]]
+    recall = {f"answer_in_first_stage_best_{k}": round(sum(any(contains_answer(c.text, q["item"]["answers"])
+                                                              for c in q["head"][:k]) for q in answerable) / len(answerable), 3)
+              for k in (1, 3, 5, FIRST_STAGE)}
+    config = {
+        "read": chosen["read"], "abstain_below": chosen["abstain_below"], "second_within": chosen["second_within"],
+        "first_stage_weight": SHIPPED_WEIGHT,
+        "trained": {
+            "base": "all-MiniLM-L6-v2", "train": "squad2-train (7 articles, 2,537 questions)",
+            "pairs": len(pairs), "epochs": args.epochs, "steps": steps, "minutes": round(seconds / 60, 1),
+            "max_tokens": MAX_TOKENS, "model_mb": round(size / 1e6, 1),
+            "thresholds_chosen_on": f"squad2-dev qa_full minus qa.jsonl ({len(dev)} questions)",
+            "dev_figures": chosen["figures"], "first_stage_recall": recall, "ablation": ablation,
+        },
+    }
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    print(json.dumps(config, indent=2))
+    if args.write:
+        MODEL_DIR.mkdir(exist_ok=True)
+        for name in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE):
+            shutil.copy(out / name, MODEL_DIR / name)
+        print(f"wrote {MODEL_DIR}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""The learned reader: the shipped model file, what it prefers, and the script that trains it."""
+
+import importlib.util
+import json
+
+import pytest
+from conftest import READER, ROOT
+
+from assistant.reader import CONFIG_FILE, MODEL_DIR, MODEL_FILE, Reader, reader_text
+
+GOLTS = ("“How can you possibly explain to a fighter, on an ideological basis, why he should go fight for Assad?” "
+         "says Alexander Golts, a Moscow-based military expert.")
+TITLE = "Russian volunteers in Syria"
+
+
+def test_the_shipped_model_is_small_and_says_how_it_was_made():
+    assert (MODEL_DIR / MODEL_FILE).stat().st_size <= 50 * 2**20
+    config = json.loads((MODEL_DIR / CONFIG_FILE).read_text())
+    assert 0 < config["abstain_below"] < 1 and config["read"] >= 2
+    assert config["trained"]["train"].startswith("squad2-train")
+
+
+def test_an_answering_sentence_scores_above_a_sentence_on_the_same_topic_that_does_not_answer():
+    answer, topical = READER.score("who is Alexander Golts?", [
+        reader_text(GOLTS, TITLE),
+        reader_text("Russian volunteers have been fighting in Syria since 2015, the recruiters say.", TITLE),
+    ])
+    assert 0.0 <= topical < answer <= 1.0
+    assert answer > READER.config.abstain_below
+
+
+def test_a_swapped_number_lowers_the_score():
+    sentence = reader_text("The group receives 30-50 applications per day from volunteers.", TITLE)
+    right, = READER.score("How many applications does the group receive per day?", [sentence])
+    wrong, = READER.score("How many applications does the group receive per year in 1990?", [sentence])
+    assert right > wrong
+
+
+def test_scoring_nothing_loads_nothing():
+    assert len(Reader(MODEL_DIR / "missing").score("q?", [])) == 0
+
+
+@pytest.mark.slow
+def test_the_training_script_trains_and_exports_a_loadable_model_from_a_few_pairs(tmp_path):
+    spec = importlib.util.spec_from_file_location("train_reader", ROOT / "scripts" / "train_reader.py")
+    train_reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_reader)
+    from assistant.embedding import resolve_model
+
+    pairs = [("who is Alexander Golts?", reader_text(GOLTS, TITLE), 1),
+             ("who is Alexander Golts?", reader_text("The men were paid in cash.", TITLE), 0)] * 4
+    base = resolve_model("all-MiniLM-L6-v2")
+    model, seconds, steps = train_reader.train(pairs, base, epochs=1, batch=4, max_steps=2)
+    assert steps == 2
+    assert train_reader.export(model, base, tmp_path) <= 50 * 2**20
+    (tmp_path / CONFIG_FILE).write_text(json.dumps({"read": 4, "abstain_below": 0.5, "second_within": 0.1}))
+    probabilities = Reader(tmp_path).score("who is Alexander Golts?", [reader_text(GOLTS, TITLE), "Cash."])
+    assert probabilities.shape == (2,) and all(0.0 < p < 1.0 for p in probabilities)
