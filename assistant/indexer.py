@@ -1,8 +1,9 @@
-"""The write path: articles -> chunks -> vectors -> a new index version on disk.
+"""The write path: articles -> chunks -> vectors -> rows and segments in the store.
 
-Incremental: an article whose content hash is unchanged keeps its chunks and vectors (copied
-from the live version, never re-embedded); a changed one is re-chunked and re-embedded; a removed
-one is simply not copied. Every write produces a complete new version (see store.py).
+Incremental: an article whose content hash is unchanged is skipped (never re-embedded); a
+changed one is deleted and added again; a removed one is deleted. Articles are read as a stream
+and written in batches of about BATCH_CHUNKS chunks, one transaction and one segment each, so an
+ingest's memory is bounded by the batch, not the collection, and its cost by what it adds.
 """
 
 from __future__ import annotations
@@ -10,22 +11,25 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from assistant.chunking import Chunker
-from assistant.embedding import Embedder, as_llama_embedding
+from assistant.embedding import Embedder
 from assistant.errors import InputError, NotFound
-from assistant.store import IndexDir, Manifest, StoredArticle, write_articles, write_manifest
+from assistant.store import (
+    Catalog, IndexDir, Manifest, StoredArticle, merge_plan, merge_segments, new_segment_name,
+    remove_unregistered_segments, write_segment,
+)
 from assistant.types import Article, Chunk
 
-VECTORS = "default__vector_store.json"  # llama-index's FaissVectorStore file name (binary faiss)
-BM25_DIR = "bm25"
-# Sentence vectors let the answerer judge each sentence against the question without running
-# the model at question time (embedding 8 sentences costs ~50 ms on 2 cores; a dot product, µs).
-# float16 halves the file; cosine scores move by < 1e-3.
-SENTENCE_VECTORS = "sentences.npy"
+# Chunks per batch: one transaction and one segment. 1,024 chunks of all-MiniLM-L6-v2 vectors
+# are 1.5 MB; the texts held meanwhile are about 1 MB.
+BATCH_CHUNKS = 1024
+
+
+class _NothingRead(Exception):
+    """A rebuild read no article: the new store is dropped and the old one stays live."""
 
 
 @dataclass
@@ -59,46 +63,36 @@ class Indexer:
     def ingest(self, items: Iterable[Article | InputError], *, rebuild: bool = False, progress: bool = False) -> IngestReport:
         """Add or update articles; bad items are reported, good ones still indexed.
 
-        `rebuild` replaces the index with the articles read, but only if at least one could be
-        read: a rebuild from a mistyped path would otherwise leave an empty index.
+        `rebuild` replaces the index with the articles read, in a new store swapped in at the
+        end, but only if at least one could be read: a rebuild from a mistyped path would
+        otherwise leave an empty index.
         """
+        from tqdm import tqdm
+
         began = time.perf_counter()
         report = IngestReport()
-        with self.index.lock():
-            old = {} if rebuild else self._load_existing()
-            fresh: dict[str, StoredArticle] = {}
-            seen: dict[str, str] = {}  # id -> source, across every reader feeding this run
-            for item in items:
-                if isinstance(item, Article) and item.id in seen:
-                    item = InputError(item.source, f"duplicate id '{item.id}' (first seen in {seen[item.id]})")
-                if isinstance(item, InputError):
-                    report.errors.append(item)
-                    continue
-                seen[item.id] = item.source
-                prior = old.get(item.id)
-                if prior is not None and prior.content_hash == item.content_hash:
-                    report.unchanged += 1
-                    continue
-                stored = self._split(item)
-                if isinstance(stored, InputError):
-                    report.errors.append(stored)
-                    continue
-                fresh[item.id] = stored
-                report.updated += prior is not None
-                report.added += prior is None
-            report.failed = len(report.errors)
-            # Under rebuild every article read is fresh: nothing read leaves the index as it is.
-            if fresh or not self.index.exists():
-                kept = [s for s in old.values() if s.article.id not in fresh]
-                new = list(fresh.values())
-                report.chunks = sum(len(s.chunks) for s in new)
-                old_chunks, old_sentences = self._old_vectors(kept, old)
-                new_chunks, new_sentences = self._embed(new, progress)
-                report.total_chunks = self._write(
-                    kept + new, np.vstack([old_chunks, new_chunks]), np.vstack([old_sentences, new_sentences])
-                )
+        with self.index.lock(), tqdm(unit="chunk", desc="embedding", disable=not progress) as bar:
+            if rebuild or not self.index.exists():
+                try:
+                    with self.index.new_store() as directory:
+                        catalog = self._create(directory)
+                        try:
+                            self._write(catalog, items, report, bar)
+                            if rebuild and self.index.exists() and not (report.added or report.updated):
+                                raise _NothingRead
+                        finally:
+                            catalog.close()
+                except _NothingRead:
+                    pass
             else:
-                report.total_chunks = self.index.manifest().chunks
+                catalog = self._open()
+                try:
+                    remove_unregistered_segments(catalog.directory, catalog.segments())
+                    self._write(catalog, items, report, bar)
+                finally:
+                    catalog.close()
+            report.total_chunks = self.index.manifest().chunks
+        report.failed = len(report.errors)
         report.seconds = time.perf_counter() - began
         return report
 
@@ -106,20 +100,97 @@ class Indexer:
         """Remove articles and their chunks; NotFound (nothing written) if any id is unknown."""
         began = time.perf_counter()
         with self.index.lock():
-            old = self._load_existing()
-            unknown = [i for i in ids if i not in old]
-            if unknown:
-                raise NotFound(f"no article with id {', '.join(map(repr, unknown))} in {self.index.root}; "
-                               "see `assistant articles`")
-            kept = [s for s in old.values() if s.article.id not in set(ids)]
-            total = self._write(kept, *self._old_vectors(kept, old))
+            catalog = self._open()
+            try:
+                unknown = [i for i in ids if catalog.content_hash(i) is None]
+                if unknown:
+                    raise NotFound(f"no article with id {', '.join(map(repr, unknown))} in {self.index.root}; "
+                                   "see `assistant articles`")
+                with catalog.transaction():
+                    for article_id in dict.fromkeys(ids):
+                        catalog.delete(article_id, embed_text)
+                    self._record(catalog)
+                self._merge(catalog)
+                total = catalog.manifest().chunks
+            finally:
+                catalog.close()
         return IngestReport(removed=len(set(ids)), total_chunks=total, seconds=time.perf_counter() - began)
 
-    def _load_existing(self) -> dict[str, StoredArticle]:
-        if not self.index.exists():
-            return {}
-        self.index.manifest().check(self.model, self.chunking, self.index.root)
-        return self.index.articles()
+    def _create(self, directory) -> Catalog:
+        catalog = Catalog(directory, create=True)
+        with catalog.transaction():
+            self._record(catalog)
+        return catalog
+
+    def _open(self) -> Catalog:
+        catalog = Catalog(self.index.current())
+        try:
+            catalog.manifest().check(self.model, self.chunking, self.index.root)
+        except BaseException:
+            catalog.close()
+            raise
+        return catalog
+
+    def _write(self, catalog: Catalog, items: Iterable[Article | InputError], report: IngestReport, bar) -> None:
+        """Read, split and write every item, a batch at a time, then merge segments if due."""
+        batch: list[tuple[StoredArticle, bool]] = []  # article, replaces an indexed one
+        seen: dict[str, str] = {}  # id -> source, across every reader feeding this run
+        for item in items:
+            if isinstance(item, Article) and item.id in seen:
+                item = InputError(item.source, f"duplicate id '{item.id}' (first seen in {seen[item.id]})")
+            if isinstance(item, InputError):
+                report.errors.append(item)
+                continue
+            seen[item.id] = item.source
+            prior = catalog.content_hash(item.id)
+            if prior == item.content_hash:
+                report.unchanged += 1
+                continue
+            stored = self._split(item)
+            if isinstance(stored, InputError):
+                report.errors.append(stored)
+                continue
+            batch.append((stored, prior is not None))
+            report.updated += prior is not None
+            report.added += prior is None
+            if sum(len(s.chunks) for s, _ in batch) >= BATCH_CHUNKS:
+                self._flush(catalog, batch, report, bar)
+                batch = []
+        if batch:
+            self._flush(catalog, batch, report, bar)
+        self._merge(catalog)
+
+    def _flush(self, catalog: Catalog, batch: list[tuple[StoredArticle, bool]], report: IngestReport, bar) -> None:
+        """Embed a batch, then write its rows and its segment in one transaction."""
+        articles = [s for s, _ in batch]
+        chunk_vectors, sentence_vectors = self._embed(articles, bar)
+        name = new_segment_name()
+        with catalog.transaction():
+            chunk_ids, sentence_ids = [], []
+            for stored, replaces in batch:
+                if replaces:
+                    catalog.delete(stored.article.id, embed_text)
+                c, s = catalog.insert(stored, name, embed_text)
+                chunk_ids += c
+                sentence_ids += s
+            write_segment(catalog.directory, name, chunk_vectors, np.array(chunk_ids, np.int64),
+                          sentence_vectors, np.array(sentence_ids, np.int64))
+            catalog.add_segment(name, len(chunk_ids), len(sentence_ids))
+            self._record(catalog)
+        report.chunks += len(chunk_ids)
+
+    def _merge(self, catalog: Catalog) -> None:
+        """Merge segments while the policy says so (see store.merge_plan)."""
+        while names := merge_plan(catalog.segments(), catalog.deleted()):
+            merge_segments(catalog, catalog.directory, names)
+
+    def _record(self, catalog: Catalog) -> None:
+        """Write the manifest with the counts as they stand in this transaction."""
+        articles, chunks = catalog.counts()
+        catalog.write_manifest(Manifest(
+            model=self.model, dimension=self.embedder.dimension, chunking=self.chunking,
+            articles=articles, chunks=chunks, updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        ))
 
     def _split(self, article: Article) -> StoredArticle | InputError:
         """Sentences and chunks of one article, as it is read; a failure costs only this article."""
@@ -130,45 +201,11 @@ class Indexer:
             return InputError(article.source, f"could not split into sentences: {type(e).__name__}: {e}")
         return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences))
 
-    def _old_vectors(
-        self, kept: list[StoredArticle], live_articles: dict[str, StoredArticle]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Chunk and sentence vectors of kept articles, read back from the live version by position.
-
-        faiss is used directly here: llama-index's FaissVectorStore cannot delete, and its
-        FaissMapVectorStore reuses ids after a delete. Positions follow the live version's article
-        order (`live_articles`, as read from its articles.jsonl).
-        """
-        empty = np.zeros((0, self.embedder.dimension), dtype=np.float32)
-        if not kept:
-            return empty, empty
-        import faiss
-
-        live = self.index.current()
-        flat = faiss.read_index(str(live / VECTORS))
-        sentence_matrix = np.load(live / SENTENCE_VECTORS, mmap_mode="r")
-        chunk_rows, sentence_rows, c, s = {}, {}, 0, 0
-        for stored in live_articles.values():
-            chunk_rows[stored.article.id] = (c, len(stored.chunks))
-            sentence_rows[stored.article.id] = (s, len(stored.sentences))
-            c += len(stored.chunks)
-            s += len(stored.sentences)
-        chunks = [flat.reconstruct_n(*chunk_rows[k.article.id]) for k in kept if k.chunks]
-        sentences = [sentence_matrix[a : a + n] for a, n in (sentence_rows[k.article.id] for k in kept)]
-        return (
-            np.vstack([empty, *chunks]).astype(np.float32),
-            np.vstack([empty, *sentences]).astype(np.float32),
-        )
-
-    def _embed(self, new: list[StoredArticle], progress: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors for the chunks and the sentences of new articles, with one progress bar."""
-        from tqdm import tqdm
-
+    def _embed(self, new: list[StoredArticle], bar) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors for the chunks and the sentences of new articles, advancing the progress bar."""
         chunk_texts = [embed_text(s.article, c) for s in new for c in s.chunks]
         sentence_texts = [s.article.text[a:b] for s in new for a, b in s.sentences]
-        total = len(chunk_texts) + len(sentence_texts)
-        with tqdm(total=total, unit="text", desc="embedding", disable=not progress or not total) as bar:
-            return self._embed_all(chunk_texts, bar), self._embed_all(sentence_texts, bar)
+        return self._embed_all(chunk_texts, bar), self._embed_all(sentence_texts, bar)
 
     def _embed_all(self, texts: list[str], bar) -> np.ndarray:
         """Embed in batches of similar length: padding to the longest text in a batch is wasted work."""
@@ -181,67 +218,8 @@ class Indexer:
             bar.update(len(rows))
         return out
 
-    def _write(self, stored: list[StoredArticle], vectors: np.ndarray, sentence_vectors: np.ndarray) -> int:
-        """Write a complete new version: articles, chunk vectors (faiss), sentence vectors, BM25, manifest."""
-        import faiss
-        from llama_index.core import StorageContext, VectorStoreIndex
-        from llama_index.vector_stores.faiss import FaissVectorStore
-
-        nodes = [to_node(s.article, c, vec) for s, c, vec in _zip_vectors(stored, vectors)]
-        with self.index.new_version() as directory:
-            write_articles(directory, stored)
-            np.save(directory / SENTENCE_VECTORS, sentence_vectors.astype(np.float16))
-            context = StorageContext.from_defaults(
-                vector_store=FaissVectorStore(faiss_index=faiss.IndexFlatIP(self.embedder.dimension))
-            )
-            # Vectors are already on the nodes, so the embed model is never called here; passing it
-            # keeps llama-index away from its global default (OpenAI).
-            VectorStoreIndex(nodes, storage_context=context, embed_model=as_llama_embedding(self.embedder))
-            context.persist(persist_dir=str(directory))
-            if nodes:
-                _write_bm25(directory / BM25_DIR, nodes)
-            write_manifest(
-                directory,
-                Manifest(
-                    model=self.model, dimension=self.embedder.dimension, chunking=self.chunking,
-                    articles=len(stored), chunks=len(nodes), updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                ),
-            )
-        return len(nodes)
-
 
 def embed_text(article: Article, chunk: Chunk) -> str:
     """What the vector represents: the title gives a chunk its topic (a pronoun-heavy paragraph
     is otherwise hard to find)."""
     return f"{article.title}\n{chunk.text}"
-
-
-def to_node(article: Article, chunk: Chunk, vector: np.ndarray | None = None):
-    """A llama-index TextNode for a chunk; metadata carries what turns it back into a Passage."""
-    from llama_index.core.schema import TextNode
-
-    metadata = {
-        "article_id": article.id, "ordinal": chunk.ordinal, "start": chunk.start, "end": chunk.end,
-        "title": article.title, "url": article.url or "",
-    }
-    hidden = [k for k in metadata if k != "title"]
-    return TextNode(
-        id_=chunk.id, text=chunk.text, metadata=metadata,
-        embedding=None if vector is None else vector.tolist(),
-        excluded_embed_metadata_keys=hidden, excluded_llm_metadata_keys=hidden,
-    )
-
-
-def _zip_vectors(stored: list[StoredArticle], vectors: np.ndarray):
-    rows = iter(vectors)
-    for s in stored:
-        for c in s.chunks:
-            yield s, c, next(rows)
-
-
-def _write_bm25(directory: Path, nodes: list) -> None:
-    import Stemmer
-    from llama_index.retrievers.bm25 import BM25Retriever
-
-    retriever = BM25Retriever.from_defaults(nodes=nodes, stemmer=Stemmer.Stemmer("english"), language="english")
-    retriever.persist(str(directory), show_progress=False)

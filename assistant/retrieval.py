@@ -1,23 +1,23 @@
-"""The read path: a question -> ranked passages, by dense (FAISS) and BM25 search, fused.
+"""The read path: a question -> ranked passages, by dense (vector segments) and BM25 search, fused.
 
 Dense search finds paraphrases; BM25 finds names, numbers and rare words ("Golts", "2,000")
-that a small embedding model blurs. Both run through llama-index retrievers; their rankings are
-fused with reciprocal rank fusion.
+that a small embedding model blurs. Both are llama-index retrievers over the store (see
+store.py); their rankings are fused with reciprocal rank fusion.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from assistant.embedding import Embedder, as_llama_embedding
-from assistant.indexer import BM25_DIR, SENTENCE_VECTORS
-from assistant.store import read_articles
+from assistant.embedding import Embedder
+from assistant.store import SEGMENTS, Catalog, ChunkRow, Segment
 from assistant.types import Chunk, Passage
 
 # Reciprocal rank fusion constant from Cormack et al. (2009): 60 damps the head of each list so
@@ -35,74 +35,117 @@ class Hit:
     score: float
 
 
+@dataclass(frozen=True)
+class View:
+    """The segments one catalog generation lists, loaded, with the rows each must skip."""
+
+    generation: int
+    segments: dict[str, tuple[Segment, np.ndarray]]  # name -> (segment, deleted vector rows)
+    chunks: int
+
+
 class Retriever:
-    """Loads one index version into memory once and answers many searches."""
+    """Searches one store directory; follows its commits without reloading what did not change.
 
-    def __init__(self, directory: Path, embedder: Embedder, count: int):
-        from llama_index.core import StorageContext, load_index_from_storage
-        from llama_index.vector_stores.faiss import FaissVectorStore
+    Each thread reads through its own SQLite connection. `snapshot()` pins one commit for a
+    whole answer, so an ingest finishing meanwhile cannot mix two states within one answer.
+    """
 
-        self.count = count  # chunks in the index
+    def __init__(self, directory: Path, embedder: Embedder):
+        self.directory = Path(directory)
         self._embedder = embedder
-        self._bm25 = None
-        if count == 0:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._views: dict[int, View] = {}  # the latest two generations: readers may lag one commit
+
+    @property
+    def count(self) -> int:
+        """Chunks in the index, as of the current snapshot."""
+        with self._reading() as (_, view):
+            return view.chunks
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every search and lookup inside sees one commit of the catalog."""
+        with self._reading():
+            yield
+
+    @contextmanager
+    def _reading(self) -> Iterator[tuple[Catalog, View]]:
+        held = getattr(self._local, "view", None)
+        catalog = self._catalog()
+        if held is not None:
+            yield catalog, held
             return
-        context = StorageContext.from_defaults(
-            persist_dir=str(directory), vector_store=FaissVectorStore.from_persist_dir(str(directory))
-        )
-        self._index = load_index_from_storage(context, embed_model=as_llama_embedding(embedder))
-        from llama_index.retrievers.bm25 import BM25Retriever
+        with catalog.snapshot():
+            self._local.view = self._view(catalog)
+            try:
+                yield catalog, self._local.view
+            finally:
+                self._local.view = None
 
-        self._bm25 = BM25Retriever.from_persist_dir(str(directory / BM25_DIR), show_progress=False)
-        self._sentence_vectors = np.load(directory / SENTENCE_VECTORS)
-        self._sentence_spans: dict[str, tuple[int, list[tuple[int, int]]]] = {}
-        row = 0
-        for stored in read_articles(directory).values():
-            self._sentence_spans[stored.article.id] = (row, list(stored.sentences))
-            row += len(stored.sentences)
+    def _catalog(self) -> Catalog:
+        catalog = getattr(self._local, "catalog", None)
+        if catalog is None:
+            catalog = self._local.catalog = Catalog(self.directory)
+        return catalog
 
-    def sentences(self, chunk: Chunk) -> list[tuple[int, int, np.ndarray]]:
-        """The sentences inside a chunk: article start, end, and unit vector."""
-        first, spans = self._sentence_spans.get(chunk.article_id, (0, []))
-        lo = bisect.bisect_left(spans, (chunk.start, -1))
-        out = []
-        for i in range(lo, len(spans)):
-            start, end = spans[i]
-            if end > chunk.end:
-                break
-            out.append((start, end, self._sentence_vectors[first + i].astype(np.float32)))
-        return out
+    def _view(self, catalog: Catalog) -> View:
+        """The view of the catalog's snapshot: loads new segments, keeps loaded ones."""
+        generation = catalog.generation()
+        with self._lock:
+            view = self._views.get(generation)
+            if view is not None:
+                return view
+            loaded = {name: seg for v in self._views.values() for name, (seg, _) in v.segments.items()}
+            segments = {}
+            for name in catalog.segments():
+                segment = loaded.get(name) or Segment.load(self.directory / SEGMENTS / name)
+                segments[name] = (segment, segment.rows_of(catalog.tombstones(name)))
+            view = View(generation, segments, catalog.manifest().chunks)
+            latest = max(self._views, default=-1)
+            self._views = {g: v for g, v in self._views.items() if g == latest} | {generation: view}
+            return view
 
     def dense(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Hit]:
-        """Nearest chunks by cosine; pass the query's `vector` when it is already computed."""
-        if not self.count:
-            return []
-        from llama_index.core.schema import QueryBundle
-
-        bundle = QueryBundle(query, embedding=None if vector is None else vector.tolist())
-        retriever = self._index.as_retriever(similarity_top_k=min(k, self.count))
-        return [_hit(n) for n in retriever.retrieve(bundle)]
+        """Nearest chunks by cosine, over every segment; pass the query's `vector` when computed."""
+        vector = self._embedder.embed([query])[0] if vector is None else vector
+        with self._reading() as (catalog, view):
+            scores, keys = [], []
+            for segment, deleted in view.segments.values():
+                if not len(segment.vectors):
+                    continue
+                s, rows = segment.vectors.search(vector, k, deleted if len(deleted) else None)
+                found = rows[0] >= 0
+                scores.append(s[0][found])
+                keys.append(np.asarray(segment.chunk_ids)[rows[0][found]])
+            if not scores:
+                return []
+            scores_all, keys_all = np.concatenate(scores), np.concatenate(keys)
+            best = np.argsort(-scores_all, kind="stable")[:k]
+            return _hits(catalog, [(int(keys_all[i]), float(scores_all[i])) for i in best])
 
     def keyword(self, query: str, k: int) -> list[Hit]:
         """Chunks by BM25 over the query's terms: finds the names and numbers dense search misses.
 
-        A chunk sharing no term with the query scores 0 and is left out rather than ranked.
+        A chunk sharing no term with the query is left out rather than ranked.
         """
-        if not self.count:
-            return []
-        self._bm25.similarity_top_k = min(k, self.count)
-        return [_hit(n) for n in self._bm25.retrieve(query) if n.score > 0]
+        with self._reading() as (catalog, _):
+            return _hits(catalog, catalog.keywords.search(query, k))
+
+    def sentences(self, chunk: Chunk) -> list[tuple[int, int, np.ndarray]]:
+        """The sentences inside a chunk: article start, end, and unit vector."""
+        with self._reading() as (catalog, view):
+            name, found = catalog.sentences(chunk)
+            if name not in view.segments:
+                return []
+            segment = view.segments[name][0]
+            return [(start, end, segment.sentence_vector(key)) for key, start, end in found]
 
     def document_frequency(self, term: str) -> int:
-        """How many chunks contain a stemmed term.
-
-        Read from the bm25s score matrix (one column per vocabulary term) rather than kept twice.
-        """
-        if not self.count:
-            return 0
-        bm25 = self._bm25.bm25
-        column = bm25.vocab_dict.get(term)
-        return 0 if column is None else int(bm25.scores["indptr"][column + 1] - bm25.scores["indptr"][column])
+        """How many chunks contain a stemmed term."""
+        with self._reading() as (catalog, _):
+            return catalog.keywords.document_frequency(term)
 
     def word_vectors(self, words: list[str]) -> np.ndarray:
         """Unit vectors of single words, from the index's embedding model."""
@@ -111,14 +154,22 @@ class Retriever:
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency; a term no chunk contains gets the highest value,
         since it is the most telling when missing."""
-        if not self.count:
-            return 0.0
-        df = self.document_frequency(term)
-        return math.log(1 + (self.count - df + 0.5) / (df + 0.5))
+        with self._reading() as (_, view):
+            if not view.chunks:
+                return 0.0
+            df = self.document_frequency(term)
+            return math.log(1 + (view.chunks - df + 0.5) / (df + 0.5))
 
     def search(self, query: str, top_k: int, vector: np.ndarray | None = None, depth: int = 30) -> list[Passage]:
         """Top passages by fused rank; each chunk once, identical texts once."""
-        return fuse([self.dense(query, depth, vector), self.keyword(query, depth)], top_k)
+        with self._reading():
+            return fuse([self.dense(query, depth, vector), self.keyword(query, depth)], top_k)
+
+
+def _hits(catalog: Catalog, found: Sequence[tuple[int, float]]) -> list[Hit]:
+    """Hits in the order found; a chunk deleted since its vector was found is dropped."""
+    rows: dict[int, ChunkRow] = catalog.chunks([key for key, _ in found])
+    return [Hit(rows[k].chunk, rows[k].title, rows[k].url, score) for k, score in found if k in rows]
 
 
 def fuse(rankings: Sequence[list[Hit]], top_k: int) -> list[Passage]:
@@ -145,10 +196,3 @@ def fuse(rankings: Sequence[list[Hit]], top_k: int) -> list[Passage]:
         if len(passages) == top_k:
             break
     return passages
-
-
-def _hit(node_with_score) -> Hit:
-    node = node_with_score.node
-    m = node.metadata
-    chunk = Chunk(m["article_id"], int(m["ordinal"]), int(m["start"]), int(m["end"]), node.get_content())
-    return Hit(chunk, m["title"], m.get("url") or None, float(node_with_score.score or 0.0))

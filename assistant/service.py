@@ -27,7 +27,7 @@ from assistant.prompts import Prompts
 from assistant.reader import Reader
 from assistant.retrieval import Retriever
 from assistant.sources import MB, Fetch, read_sources, read_upload
-from assistant.store import IndexDir, read_manifest
+from assistant.store import IndexDir
 from assistant.types import Answer, Article, Passage, Turn
 
 
@@ -104,20 +104,19 @@ class Assistant:
 
     def article(self, article_id: str) -> Article:
         """One indexed article with its whole text (for the article view); NotFound if not indexed."""
-        stored = self.index.articles().get(article_id)
+        with self.index.catalog() as catalog:
+            stored = catalog.article(article_id)
         if stored is None:
             raise NotFound(f"no article with id {article_id!r} in this index; it may have been removed")
         return stored.article
 
     def articles(self) -> list[dict]:
-        return [
-            {"id": s.article.id, "title": s.article.title, "url": s.article.url, "chunks": len(s.chunks)}
-            for s in self.index.articles().values()
-        ]
+        with self.index.catalog() as catalog:
+            return catalog.listing()
 
     def feedback(self, vote: str, question: str, answer: str, citations: list[dict], comment: str = "") -> Feedback:
         """Record a reader's vote on an answer, with the index version live now."""
-        version = self.index.current().name if self.index.exists() else None
+        version = self.index.version() if self.index.exists() else None
         return FeedbackStore(self.index.root).add(vote, question, answer, citations, comment, version)
 
     def feedback_entries(self) -> list[Feedback]:
@@ -128,20 +127,20 @@ class Assistant:
         return self._live()[0]
 
     def _live(self) -> tuple[Retriever, ExtractiveAnswerer]:
-        """The live version's retriever and answerer, as one pair from one version directory.
+        """The live store's retriever and answerer, as one pair.
 
-        A request takes the pair once and uses it throughout, so an ingest finishing meanwhile
-        cannot mix versions within one answer. The manifest is read from the directory that is
-        loaded, not through CURRENT again, which may by then name a newer version.
+        A rebuild swaps in a new store directory, and the pair is built again for it; ordinary
+        ingests commit into the same store, which the retriever follows by itself (see
+        Retriever.snapshot, which pins one commit for a whole answer).
         """
         live = self.index.current()
         with self._lock:
             loaded = self._loaded
         if loaded is not None and loaded[0] == live.name:
             return loaded[1]
-        manifest = read_manifest(live)
-        manifest.check(self.embedder.name, self.settings.chunking(), self.index.root)
-        retriever = Retriever(live, self.embedder, manifest.chunks)
+        with self.index.catalog() as catalog:
+            catalog.manifest().check(self.embedder.name, self.settings.chunking(), self.index.root)
+        retriever = Retriever(live, self.embedder)
         pair = (retriever, ExtractiveAnswerer(retriever, self.reader))
         with self._lock:
             self._loaded = (live.name, pair)
@@ -165,9 +164,10 @@ class Assistant:
         """Retrieve for the (condensed) `query` and answer it extractively, timing both steps."""
         began = time.perf_counter()
         vector = self.embedder.embed([query])[0]
-        passages = retriever.search(query, top_k or self.settings.top_k, vector)
-        retrieved = time.perf_counter()
-        draft = answerer.draft(query, vector, passages)
+        with retriever.snapshot():
+            passages = retriever.search(query, top_k or self.settings.top_k, vector)
+            retrieved = time.perf_counter()
+            draft = answerer.draft(query, vector, passages)
         text, citations = (NOT_FOUND, ()) if draft.abstained else cite(draft)
         done = time.perf_counter()
         timing = {

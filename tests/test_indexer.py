@@ -177,7 +177,7 @@ def test_manifest_records_model_dimension_chunking_and_counts(tmp_path):
 
     assert info["model"] == "hash-embedder" and info["dimension"] == 256
     assert info["chunking"] == {"chunk_tokens": 200, "chunk_overlap_tokens": 40}
-    assert (info["articles"], info["chunks"], info["format_version"]) == (2, 2, 1)
+    assert (info["articles"], info["chunks"], info["format_version"]) == (2, 2, 2)
 
 
 def _script(index: Path, body: str) -> list[str]:
@@ -200,23 +200,24 @@ def _wait_for(predicate, timeout=30.0):
         time.sleep(0.05)
 
 
-def test_kill_9_while_writing_leaves_the_previous_index_complete(tmp_path):
+@pytest.mark.parametrize("rebuild", [False, True], ids=["segment-written-not-committed", "rebuild-half-written"])
+def test_kill_9_while_writing_leaves_the_previous_index_complete(tmp_path, rebuild):
     index = tmp_path / "index"
     make_assistant(index, HashEmbedder()).ingest_articles([GOLTS, TEA])
     before = IndexDir(index).current()
 
-    # A writer that stops for good in the middle of writing the new version, then is killed.
-    proc = subprocess.Popen(_script(index, """
+    # A writer that stops for good after writing a segment whose rows are not committed, then is killed.
+    proc = subprocess.Popen(_script(index, f"""
         import assistant.indexer as indexer
-        real = indexer.write_manifest
-        def stall(directory, manifest):
+        real = indexer.write_segment
+        def stall(*args):
+            real(*args)
             print("writing", flush=True)
             time.sleep(60)
-        indexer.write_manifest = stall
-        assistant.ingest_articles([Article("new", "New", "A new article about rivers.")])
+        indexer.write_segment = stall
+        assistant.ingest_articles([Article("new", "New", "A new article about rivers.")], rebuild={rebuild})
     """), stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "writing"
-    assert any(p.name.startswith(".tmp-") for p in index.iterdir())
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
 
@@ -224,9 +225,14 @@ def test_kill_9_while_writing_leaves_the_previous_index_complete(tmp_path):
     assert IndexDir(index).current() == before
     assert {a["id"] for a in after.articles()} == {"golts", "tea"}
     assert after.search("Golts", 1)[0].chunk.article_id == "golts"
+    assert after.search("new article about rivers", 5)[0].chunk.article_id != "new"
     # The next ingest cleans up the dead writer's leftovers and works.
     assert after.ingest_articles([article("new", "A new article about rivers.")]).added == 1
-    assert not any(p.name.startswith(".tmp-") for p in index.iterdir())
+    assert after.search("new article about rivers", 1)[0].chunk.article_id == "new"
+    leftovers = [p for p in index.rglob(".tmp-*")]
+    assert leftovers == []
+    with IndexDir(index).catalog() as catalog:
+        assert {p.name for p in (before / "segments").iterdir()} == set(catalog.segments())
 
 
 def test_a_second_ingest_at_once_is_refused_with_a_clear_message(tmp_path):

@@ -10,7 +10,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
 LAYERS = [
     ["types", "errors", "config"],
     ["sources", "terms"],
-    ["chunking", "embedding", "store", "reader", "feedback"],
+    ["chunking", "embedding", "vector_index", "keyword", "reader", "feedback"],
+    ["store"],
     ["indexer"],
     ["retrieval"],
     ["answering", "chat", "prompts", "llm", "grounding"],

@@ -1,6 +1,8 @@
-"""The index directory: versions stay loadable for readers, and a bad manifest says how to rebuild."""
+"""The store: commits are all-or-nothing for readers, writes cost what they add, and a bad
+catalog says how to rebuild."""
 
 import json
+import sqlite3
 
 import pytest
 from conftest import make_assistant
@@ -8,7 +10,7 @@ from fakes import HashEmbedder
 
 from assistant.errors import IndexMismatch, IndexNotBuilt
 from assistant.retrieval import Retriever
-from assistant.store import IndexDir, read_manifest
+from assistant.store import CATALOG, MERGE_FACTOR, SEGMENTS, IndexDir, merge_plan
 from assistant.types import Article
 
 GOLTS = Article("golts", "Golts", "Alexander Golts is a Moscow-based military expert.", source="golts.txt")
@@ -16,67 +18,131 @@ TEA = Article("tea", "Tea", "Green tea is brewed at 80 degrees.", source="tea.tx
 RIVERS = Article("rivers", "Rivers", "The Volga is the longest river in Europe.", source="rivers.txt")
 
 
-def test_a_reader_that_read_current_just_before_a_swap_can_still_load_that_version(tmp_path):
+def _found(retriever: Retriever, query: str) -> list[str]:
+    return [p.chunk.article_id for p in retriever.search(query, 5)]
+
+
+def test_a_reader_inside_a_snapshot_does_not_see_a_commit_until_its_next_snapshot(tmp_path):
     embedder = HashEmbedder()
     writer = make_assistant(tmp_path / "index", embedder)
     writer.ingest_articles([GOLTS])
-    read_before_the_swap = writer.index.current()
+    reader = Retriever(writer.index.current(), embedder)
 
-    writer.ingest_articles([TEA])  # completes and swaps CURRENT while the reader is still loading
+    with reader.snapshot():
+        assert _found(reader, "green tea brewed") == ["golts"]
+        writer.ingest_articles([TEA])  # commits while the reader is in the middle of an answer
+        assert _found(reader, "green tea brewed") == ["golts"]
+        assert reader.count == 1
 
-    assert writer.index.current() != read_before_the_swap
-    retriever = Retriever(read_before_the_swap, embedder, read_manifest(read_before_the_swap).chunks)
-    query = "who is Alexander Golts?"
-    passages = retriever.search(query, 5, embedder.embed([query])[0])
-    assert [p.chunk.article_id for p in passages] == ["golts"]  # that version, without the newer article
+    assert _found(reader, "green tea brewed")[0] == "tea"
+    assert reader.count == 2
 
 
-def test_each_ingest_keeps_the_live_version_and_the_one_it_replaced_only(tmp_path):
+def test_a_reader_of_the_store_a_rebuild_replaced_can_still_search_it(tmp_path):
+    embedder = HashEmbedder()
+    writer = make_assistant(tmp_path / "index", embedder)
+    writer.ingest_articles([GOLTS])
+    replaced = writer.index.current()
+
+    writer.ingest_articles([TEA], rebuild=True)  # a new store swapped in while a reader still has the old
+
+    assert writer.index.current() != replaced
+    assert _found(Retriever(replaced, embedder), "who is Alexander Golts?") == ["golts"]
+    assert [a["id"] for a in writer.articles()] == ["tea"]
+
+
+def test_adding_an_article_writes_one_new_segment_and_leaves_the_others_untouched(tmp_path):
     assistant = make_assistant(tmp_path / "index", HashEmbedder())
-    versions = []
-    for item in (GOLTS, TEA, RIVERS):
-        assistant.ingest_articles([item])
-        versions.append(assistant.index.current().name)
+    assistant.ingest_articles([GOLTS, TEA])
+    segments = assistant.index.current() / SEGMENTS
+    before = {p: p.stat().st_mtime_ns for p in segments.rglob("*") if p.is_file()}
 
-    on_disk = {p.name for p in (tmp_path / "index").iterdir() if p.name.startswith("v-")}
-    assert on_disk == set(versions[1:])
+    assistant.ingest_articles([RIVERS])
+
+    after = {p: p.stat().st_mtime_ns for p in segments.rglob("*") if p.is_file()}
+    assert {p: after[p] for p in before} == before
+    assert len({p.parent for p in after} - {p.parent for p in before}) == 1
+    assert assistant.search("longest river Volga", 1)[0].chunk.article_id == "rivers"
 
 
-def _manifest_of(tmp_path):
-    """A built index and the manifest file of its live version."""
+def test_small_segments_merge_and_search_still_finds_every_live_article(tmp_path):
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    ids = [f"note{i}" for i in range(MERGE_FACTOR + 2)]
+    for i, article_id in enumerate(ids):
+        assistant.ingest_articles([Article(article_id, f"Note {i}", f"Item number {i} is called zork{i}.")])
+    assistant.remove(["note3"])
+
+    with IndexDir(tmp_path / "index").catalog() as catalog:
+        segments = catalog.segments()
+    assert len(segments) < MERGE_FACTOR
+    on_disk = {p.name for p in (assistant.index.current() / SEGMENTS).iterdir()}
+    assert set(segments) <= on_disk
+    for i, article_id in enumerate(ids):
+        found = [p.chunk.article_id for p in assistant.search(f"zork{i}", 3)]
+        assert (article_id in found) == (article_id != "note3")
+
+
+def test_the_merge_policy_merges_a_full_tier_and_rewrites_a_mostly_deleted_segment():
+    assert merge_plan({f"s{i}": 5 for i in range(MERGE_FACTOR - 1)}, {}) == []
+    assert len(merge_plan({f"s{i}": 5 for i in range(MERGE_FACTOR)} | {"big": 5000}, {})) == MERGE_FACTOR
+    assert merge_plan({"big": 5000, "small": 10}, {"big": 2000}) == ["big"]
+
+
+def test_a_removed_articles_vectors_are_never_returned_though_still_in_their_segment(tmp_path):
+    embedder = HashEmbedder()
+    assistant = make_assistant(tmp_path / "index", embedder)
+    assistant.ingest_articles([GOLTS, TEA])
+    assistant.remove(["golts"])
+
+    retriever = Retriever(assistant.index.current(), embedder)
+    assert [h.chunk.article_id for h in retriever.dense("Alexander Golts", 5)] == ["tea"]
+    assert retriever.keyword("Alexander Golts", 5) == []
+    assert retriever.document_frequency("golt") == 0
+
+
+def _catalog_of(tmp_path):
     assistant = make_assistant(tmp_path / "index", HashEmbedder())
     assistant.ingest_articles([GOLTS])
-    return assistant, assistant.index.current() / "manifest.json"
+    return assistant, assistant.index.current() / CATALOG
+
+
+def _set_manifest(path, text):
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'manifest'", (text,))
+
+
+def _manifest(path):
+    with sqlite3.connect(path) as db:
+        return json.loads(db.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()[0])
 
 
 def test_a_manifest_of_a_newer_format_is_refused_with_how_to_rebuild(tmp_path):
-    assistant, manifest = _manifest_of(tmp_path)
-    newer = {**json.loads(manifest.read_text()), "format_version": 2, "shards": 4}
-    manifest.write_text(json.dumps(newer))
+    assistant, catalog = _catalog_of(tmp_path)
+    _set_manifest(catalog, json.dumps({**_manifest(catalog), "format_version": 3, "shards": 4}))
 
-    with pytest.raises(IndexMismatch, match=r"manifest\.json has format version 2 and this assistant reads "
-                                            r"version 1; rebuild the index with .* --rebuild`") as refused:
+    with pytest.raises(IndexMismatch, match=r"catalog\.sqlite3 has format version 3 and this assistant reads "
+                                            r"version 2; rebuild the index with .* --rebuild`") as refused:
         make_assistant(tmp_path / "index", HashEmbedder()).ask("who is Alexander Golts?")
     assert "\n" not in str(refused.value)
     assert assistant.ingest_articles([TEA], rebuild=True).added == 1
 
 
 def test_a_manifest_field_this_format_does_not_know_is_ignored(tmp_path):
-    assistant, manifest = _manifest_of(tmp_path)
-    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "shards": 4}))
+    assistant, catalog = _catalog_of(tmp_path)
+    _set_manifest(catalog, json.dumps({**_manifest(catalog), "shards": 4}))
 
     assert IndexDir(tmp_path / "index").manifest().articles == 1
     assert "shards" not in assistant.info()
 
 
 @pytest.mark.parametrize("text, says", [
-    ("{not json", r"cannot read index manifest .*manifest\.json \(Expecting property name"),
-    ("[1, 2]", r"manifest\.json is not a JSON object"),
-    ('{"format_version": 1, "model": "hash-embedder"}', r"manifest\.json lacks dimension, chunking, articles, chunks"),
+    ("{not json", r"cannot read the manifest in .*catalog\.sqlite3 \(Expecting property name"),
+    ("[1, 2]", r"catalog\.sqlite3 has no manifest"),
+    ('{"format_version": 2, "model": "hash-embedder"}', r"catalog\.sqlite3 lacks dimension, chunking, articles, chunks"),
 ])
 def test_a_corrupt_manifest_is_reported_in_one_line_with_how_to_rebuild(tmp_path, text, says):
-    assistant, manifest = _manifest_of(tmp_path)
-    manifest.write_text(text)
+    assistant, catalog = _catalog_of(tmp_path)
+    _set_manifest(catalog, text)
 
     with pytest.raises(IndexNotBuilt, match=says + r".*--rebuild`$") as refused:
         assistant.info()
@@ -84,12 +150,26 @@ def test_a_corrupt_manifest_is_reported_in_one_line_with_how_to_rebuild(tmp_path
     assert assistant.ingest_articles([TEA], rebuild=True).added == 1
 
 
-def test_a_truncated_article_table_says_how_to_rebuild_instead_of_a_traceback(tmp_path):
-    assistant = make_assistant(tmp_path / "index", HashEmbedder())
-    assistant.ingest_articles([GOLTS, TEA])
-    table = assistant.index.current() / "articles.jsonl"
-    table.write_bytes(table.read_bytes()[:-40])  # a disk that filled up, a copy cut short
+def test_a_catalog_that_is_not_a_database_says_how_to_rebuild_instead_of_a_traceback(tmp_path):
+    assistant, catalog = _catalog_of(tmp_path)
+    for leftover in catalog.parent.glob(CATALOG + "-*"):
+        leftover.unlink()
+    catalog.write_bytes(b"not a database, a disk that filled up" * 100)
 
-    with pytest.raises(IndexNotBuilt, match=r"cannot read the article table .*articles.jsonl \(JSONDecodeError") as e:
+    with pytest.raises(IndexNotBuilt, match=r"cannot read index catalog .*catalog\.sqlite3 .*--rebuild`$") as e:
         assistant.articles()
-    assert "--rebuild" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_an_index_of_the_previous_format_asks_for_a_rebuild_and_the_rebuild_replaces_it(tmp_path):
+    root = tmp_path / "index"
+    old = root / "v-20261126T101010-abcdef"
+    old.mkdir(parents=True)
+    (old / "manifest.json").write_text('{"format_version": 1}')
+    (root / "CURRENT").write_text(old.name + "\n")
+    assistant = make_assistant(root, HashEmbedder())
+
+    with pytest.raises(IndexMismatch, match=r"format version 1 .* reads version 2; rebuild .*--rebuild`$"):
+        assistant.articles()
+    assert assistant.ingest_articles([GOLTS], rebuild=True).added == 1
+    assert [a["id"] for a in assistant.articles()] == ["golts"]
