@@ -393,7 +393,7 @@ def test_feedback_is_stored_with_the_index_version_and_listed_for_the_admin_newe
     assert [e["id"] for e in listed[:2]] == [second.json()["id"], first.json()["id"]]
     entry = listed[1]
     assert (entry["vote"], entry["comment"], entry["citations"]) == ("up", "", answer["citations"])
-    assert entry["index_version"].startswith("v-")  # the version that was live
+    assert re.fullmatch(r"store-[\w-]+@\d+", entry["index_version"])  # the store and commit that were live
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["time"])
 
 
