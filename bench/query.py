@@ -39,7 +39,8 @@ def main() -> int:
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--work", type=Path, default=Path("/tmp/assistant-bench"))
-    parser.add_argument("--quick", action="store_true", help="2,000 chunks, 10 questions (seconds; CI smoke test)")
+    parser.add_argument("--quick", action="store_true",
+                        help="2,000 chunks around 20 real paragraphs, 10 questions (seconds; the CI smoke test)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.quick:
@@ -47,8 +48,9 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     embedder = SentenceTransformerEmbedder()
-    root = args.work / f"index-{args.chunks}"
-    assistant = synthetic_store.build(root, args.chunks, embedder, progress=not args.quick)
+    root = args.work / (f"index-{args.chunks}" + ("-quick" if args.quick else ""))
+    assistant = synthetic_store.build(root, args.chunks, embedder, progress=not args.quick,
+                                      real=20 if args.quick else None)
     chunks = assistant.index.manifest().chunks
     questions = _questions(args.questions)
 

@@ -33,21 +33,25 @@ def real_articles(name: str = "squad2-dev") -> list[Article]:
         return [Article(d["id"], d["title"], d["text"], d.get("url")) for d in map(json.loads, f)]
 
 
-def build(root: Path, chunks: int, embedder: Embedder, seed: int = 0, progress: bool = True) -> Assistant:
-    """An index at `root` with about `chunks` chunks; reused if one of that size is already there."""
+def build(root: Path, chunks: int, embedder: Embedder, seed: int = 0, progress: bool = True,
+          real: int | None = None) -> Assistant:
+    """An index at `root` with about `chunks` chunks; reused if one of that size is already there.
+
+    `real` limits the squad2-dev paragraphs embedded for real (all 176 by default).
+    """
     settings = Settings(index=root)
     assistant = Assistant(settings, embedder=embedder)
     index = IndexDir(root)
     if index.exists() and index.manifest().chunks >= chunks:
         return assistant
     began = time.perf_counter()
-    assistant.ingest_articles(real_articles(), rebuild=True)
+    assistant.ingest_articles(real_articles()[:real], rebuild=True)
     with index.catalog() as catalog:
-        real = [s for s in catalog.articles()]
-    real_vectors = embedder.embed([embed_text(s.article, c) for s in real for c in s.chunks])
+        indexed = list(catalog.articles())
+    real_vectors = embedder.embed([embed_text(s.article, c) for s in indexed for c in s.chunks])
     sentences = _sentences(real_articles("squad2-train"))
     rng = np.random.default_rng(seed)
-    missing = chunks - sum(len(s.chunks) for s in real)
+    missing = chunks - sum(len(s.chunks) for s in indexed)
     from tqdm import tqdm
 
     with index.lock(), index.catalog() as catalog, tqdm(total=missing, unit="chunk", desc="padding",
