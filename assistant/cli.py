@@ -107,6 +107,8 @@ def _assistant(settings: Settings):
 
 def _ingest(args, settings: Settings) -> int:
     report = _assistant(settings).ingest([str(p) for p in args.paths], rebuild=args.rebuild, progress=sys.stderr.isatty())
+    for note in report.replaced:
+        print(f"note: {note}", file=sys.stderr)
     for error in report.errors:
         print(f"error: {error}", file=sys.stderr)
     if args.json:

@@ -43,6 +43,9 @@ class IngestReport:
     total_chunks: int = 0  # chunks in the index afterwards
     seconds: float = 0.0
     errors: list[InputError] = field(default_factory=list)
+    # Updates whose new text came from another source than the indexed one: two files that
+    # map to one id, which would otherwise replace each other silently.
+    replaced: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         data = {k: v for k, v in vars(self).items() if k != "errors"}
@@ -142,7 +145,7 @@ class Indexer:
                 report.errors.append(item)
                 continue
             seen[item.id] = item.source
-            prior = catalog.content_hash(item.id)
+            prior, prior_source = catalog.content_hash(item.id), catalog.source(item.id)
             if prior == item.content_hash:
                 report.unchanged += 1
                 continue
@@ -151,6 +154,8 @@ class Indexer:
                 report.errors.append(stored)
                 continue
             batch.append((stored, prior is not None))
+            if prior is not None and prior_source and item.source and prior_source != item.source:
+                report.replaced.append(f"{item.id}: {item.source} replaced the article read from {prior_source}")
             report.updated += prior is not None
             report.added += prior is None
             if sum(len(s.chunks) for s, _ in batch) >= BATCH_CHUNKS:

@@ -264,6 +264,11 @@ class Catalog:
         row = self.db.execute("SELECT content_hash FROM articles WHERE id = ?", (article_id,)).fetchone()
         return row[0] if row else None
 
+    def source(self, article_id: str) -> str | None:
+        """Where an indexed article was read from (path, path:line or URL)."""
+        row = self.db.execute("SELECT source FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return row[0] if row else None
+
     def article(self, article_id: str) -> StoredArticle | None:
         """One article with its chunks and sentence spans; None if it is not indexed."""
         row = self.db.execute(

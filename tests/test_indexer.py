@@ -260,3 +260,16 @@ def test_squad_dev_docs_jsonl_ingests(tmp_path):
     report = make_assistant(tmp_path / "index", HashEmbedder()).ingest([str(docs)])
     assert (report.added, report.failed) == (176, 0)
     assert report.total_chunks >= 176
+
+
+def test_an_article_replaced_by_one_from_another_file_is_reported_not_silent(tmp_path):
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    assistant.ingest_articles([Article("notes", "Notes", "Tea notes.", source="a/notes.txt")])
+
+    report = assistant.ingest_articles([Article("notes", "Notes", "River notes.", source="b/notes.txt")])
+
+    assert report.updated == 1
+    assert report.replaced == ["notes: b/notes.txt replaced the article read from a/notes.txt"]
+    assert report.to_dict()["replaced"] == report.replaced
+    again = assistant.ingest_articles([Article("notes", "Notes", "River notes, revised.", source="b/notes.txt")])
+    assert again.replaced == []  # the same file changing is an ordinary update
