@@ -105,6 +105,7 @@ class Indexer:
         with self.index.lock():
             catalog = self._open()
             try:
+                remove_unregistered_segments(catalog.directory, catalog.segments())
                 unknown = [i for i in ids if catalog.content_hash(i) is None]
                 if unknown:
                     raise NotFound(f"no article with id {', '.join(map(repr, unknown))} in {self.index.root}; "
