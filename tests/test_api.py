@@ -378,6 +378,28 @@ def test_the_admin_token_is_a_setting_every_entry_point_reads(sample_index, real
         assert client.get("/api/feedback", headers=admin("from-the-setting")).status_code == 200
 
 
+def test_an_article_whose_id_has_folders_is_viewed_linked_and_removed_over_http(tmp_path, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    for folder, text in (("a", "Alexander Golts is a Moscow-based military expert."), ("b", "Tea is brewed hot.")):
+        (tmp_path / "docs" / folder).mkdir(parents=True)
+        (tmp_path / "docs" / folder / "notes.txt").write_text(text)
+    assistant = make_assistant(tmp_path / "index", fake_embedder)
+    assert assistant.ingest([str(tmp_path / "docs")]).added == 2
+
+    with TestClient(create_app(assistant, admin_token=TOKEN)) as client:
+        page = client.get("/articles/a/notes")
+        assert page.status_code == 200 and "Moscow-based military expert" in page.text
+        assert 'href="../../"' in page.text  # back to the chat from two segments down
+        answer = client.post("/api/ask", json={"question": "who is Alexander Golts?"}).json()
+        assert answer["citations"][0]["article_id"] == "a/notes"
+        assert client.delete("/api/articles/a/notes", headers=admin()).json()["removed"] == 1
+        assert client.delete("/api/articles/b%2Fnotes", headers=admin()).json()["removed"] == 1  # encoded, too
+        assert client.get("/api/articles").json() == []
+    from assistant.web import article_href
+    assert article_href("https://w/", "a/notes", 1, 2) == "https://w/articles/a/notes?start=1&amp;end=2#cited"
+
+
 # ── feedback ────────────────────────────────────────────────────────────────────────────────
 
 
