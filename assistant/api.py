@@ -12,6 +12,7 @@ the `AssistantError` behind it. Who may frame `/embed` or call the API from anot
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -21,6 +22,7 @@ import os
 import re
 import secrets
 import sys
+from collections.abc import Callable
 from typing import Any, Literal
 
 import anyio
@@ -38,7 +40,7 @@ from starlette.routing import Match
 from assistant import __version__
 from assistant.config import Settings
 from assistant.errors import (
-    AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, InputError, LLMError, NotFound,
+    AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, InputError, LLMError, NotFound, without_paths,
 )
 from assistant.feedback import Feedback
 from assistant.limits import RateLimiter
@@ -191,6 +193,7 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         version=__version__,
         description="Ask questions about the indexed articles; every answer cites the sentences it comes from.",
         docs_url=None,  # served below from local files: FastAPI's default page loads Swagger UI from a CDN
+        lifespan=_say_whether_admin_is_on,  # at start-up, whatever starts it: serve, app.py, `uvicorn app:app`
     )
     _add_offline_docs(app)
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb)
@@ -201,7 +204,9 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["*"],  # Gradio's web component sends headers of its own
     )
-    _add_error_handlers(app)
+    # Only the admin sees where the index lives in an error ("no index at /srv/qa/index"); anyone else its name.
+    _add_error_handlers(app, lambda request, message: message if _sent_token(request.headers, admin_token)
+                        else without_paths(message, assistant.index.root))
     app.state.admin = admin_token is not None  # for the start-up line that says so
     admin = _admin_dependency(admin_token)
     # Answering is CPU-bound (the query embedding above all): more at once than cores only adds
@@ -209,11 +214,16 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     cpu = anyio.CapacityLimiter(os.cpu_count() or 1)
     limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
 
-    def rate_limited(request: Request) -> None:
-        wait = math.ceil(limiter.wait(request.client.host if request.client else ""))  # never too early
-        if wait:
-            raise HTTPException(429, f"too many questions from this address; ask again in {wait} s "
-                                     "(ASSISTANT_RATE_LIMIT)", headers={"Retry-After": str(wait)})
+    def rate_limit(what: str):
+        """A dependency spending one of the client's tokens (shared by questions and votes), else 429."""
+        def limited(request: Request) -> None:
+            wait = math.ceil(limiter.wait(request.client.host if request.client else ""))  # never too early
+            if wait:
+                raise HTTPException(429, f"too many {what} from this address; try again in {wait} s "
+                                         "(ASSISTANT_RATE_LIMIT)", headers={"Retry-After": str(wait)})
+        return limited
+
+    rate_limited = rate_limit("questions")
 
     async def answering(function, *args) -> Any:
         """Run a question on a worker thread; 503 past the request timeout (the thread finishes alone)."""
@@ -300,8 +310,9 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         """Remove one article and its chunks."""
         return assistant.remove([article_id]).to_dict()
 
-    @app.post("/api/feedback", status_code=201, response_model=Feedback, responses=_errors(400, 413),
-              tags=["feedback"])
+    # Votes spend the same tokens as questions: a script posting votes in a loop fills the store's disk.
+    @app.post("/api/feedback", status_code=201, response_model=Feedback, responses=_errors(400, 413, 429),
+              tags=["feedback"], dependencies=[Depends(rate_limit("votes"))])
     def add_feedback(body: FeedbackIn) -> dict:
         """A reader's vote on an answer (what the chat's Helpful / Not helpful buttons send)."""
         return assistant.feedback(body.vote, body.question, body.answer,
@@ -359,17 +370,23 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, root
 
 
 def run(app: FastAPI, assistant: Assistant, *, host: str, port: int, root_path: str = "") -> None:
-    """Say whether admin is on, warm the model and index (so the first question is not the slow one), run uvicorn."""
+    """Warm the model and index (so the first question is not the slow one), then run uvicorn."""
     import uvicorn
 
-    print("admin: on (adding and removing articles, and reading feedback, need the admin token)"
-          if app.state.admin else
-          "admin: off (set ASSISTANT_ADMIN_TOKEN to turn on adding and removing articles)", file=sys.stderr, flush=True)
     try:
         assistant.search("warm up", 1)
     except AssistantError as exc:  # serve anyway: /api/health and the UI say what is wrong
         log.warning("%s", exc)
     uvicorn.run(app, host=host, port=port, root_path=root_path.rstrip("/"), log_level="info")
+
+
+@contextlib.asynccontextmanager
+async def _say_whether_admin_is_on(app: FastAPI):
+    """The one start-up line saying whether admin is on, printed by every entry point (the app's lifespan)."""
+    print("admin: on (adding and removing articles, and reading feedback, need the admin token)"
+          if app.state.admin else
+          "admin: off (set ASSISTANT_ADMIN_TOKEN to turn on adding and removing articles)", file=sys.stderr, flush=True)
+    yield
 
 
 # ── edges: auth, errors, headers, body limits ───────────────────────────────────────────────
@@ -390,6 +407,13 @@ def _admin_dependency(admin_token: str | None):
             raise HTTPException(403, "wrong admin token")
 
     return admin
+
+
+def _sent_token(headers, admin_token: str | None) -> bool:
+    """Whether a request carries `Authorization: Bearer <the admin token>` (constant-time compare)."""
+    bearer = headers.get("authorization", "")
+    return (admin_token is not None and bearer[:7].lower() == "bearer "
+            and secrets.compare_digest(bearer[7:].strip().encode(), admin_token.encode()))
 
 
 def upload_cookie(admin_token: str) -> str:
@@ -442,13 +466,15 @@ def _add_offline_docs(app: FastAPI) -> None:
         )
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, shown: Callable[[Request, str], str]) -> None:
+    """One JSON error shape; `shown(request, message)` is what this caller may read of an AssistantError."""
+
     def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
         return JSONResponse({"error": {"status": status, "message": message}}, status, headers=headers)
 
     @app.exception_handler(AssistantError)
     async def assistant_error(request: Request, exc: AssistantError) -> JSONResponse:
-        return error(next(code for kind, code in STATUS if isinstance(exc, kind)), str(exc))
+        return error(next(code for kind, code in STATUS if isinstance(exc, kind)), shown(request, str(exc)))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -559,9 +585,7 @@ class PageUploadMiddleware:
         from starlette.requests import HTTPConnection
 
         connection = HTTPConnection(scope)
-        token = self.admin_token.encode()
-        bearer = connection.headers.get("authorization", "")
-        if bearer.lower().startswith("bearer ") and secrets.compare_digest(bearer[7:].strip().encode(), token):
+        if _sent_token(connection.headers, self.admin_token):
             return True
         cookie = connection.cookies.get(UPLOAD_COOKIE, "")
         return secrets.compare_digest(cookie.encode(), upload_cookie(self.admin_token).encode())

@@ -10,10 +10,15 @@
     ├── PromptError         a prompt template is missing or broken
     └── LLMError            the optional LLM backend failed (callers fall back)
 
-Each message says what failed, the value, and what to do next.
+Each message says what failed, the value, and what to do next. Messages about the index name its
+directory, which the operator needs; `without_paths` is what anyone else (an anonymous API caller,
+a reader of the chat) sees instead.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 
 class AssistantError(Exception):
@@ -56,4 +61,27 @@ class PromptError(AssistantError):
 
 
 class LLMError(AssistantError):
-    pass
+    """The optional LLM backend failed; callers fall back to the offline answer.
+
+    The message is the whole story, for the server's log and the operator (which server, what it
+    replied); `summary` is what a reader of the answer may see ("answered HTTP 502"): no address,
+    key or upstream text.
+    """
+
+    def __init__(self, message: str, summary: str = "failed"):
+        self.summary = summary
+        super().__init__(message)
+
+
+def without_paths(message: str, root: Path) -> str:
+    """`message` with the index directory `root` (as given, and absolute) reduced to its name.
+
+    "no index at /srv/qa/index: build one ... --index /srv/qa/index" -> "no index at index: ...
+    --index index": where the server keeps its files is nobody's business but the operator's.
+    """
+    root = Path(root)
+    name = root.absolute().name or "the index"
+    for form in sorted({str(root), str(root.absolute()), str(root.resolve())}, key=len, reverse=True):
+        if os.sep in form:  # a bare name ("index") says nothing, and "." must not be replaced everywhere
+            message = message.replace(form, name)
+    return message

@@ -15,6 +15,7 @@ system prompt, is a failure like a server error: the caller shows the offline an
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +31,8 @@ from assistant.llm import LLM
 from assistant.prompts import Prompts, sources
 from assistant.terms import terms, weighted_share
 from assistant.types import MARKERS, Answer, Citation, Passage, Turn, strip_markers
+
+log = logging.getLogger(__name__)
 
 # support = LEXICAL_WEIGHT * (idf-weighted share of the sentence's terms found in the passage
 # sentence and its neighbours) + (1 - LEXICAL_WEIGHT) * cosine(sentence, passage sentence).
@@ -200,7 +203,7 @@ class Query:
     question: str
     history: tuple[Turn, ...]
     search: str
-    failure: str | None = None
+    failure: LLMError | None = None
 
 
 class GroundedAnswerer:
@@ -222,7 +225,7 @@ class GroundedAnswerer:
         try:
             reply = self.llm.complete(self.prompts.condense_messages(question, history))
         except LLMError as exc:
-            return Query(question, history, condense(question, history), str(exc))
+            return Query(question, history, condense(question, history), exc)
         lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
         rewritten = re.sub(r"^(standalone question|question)\s*:\s*", "", lines[0], flags=re.I).strip(" \"'“”") if lines else ""
         if not rewritten or len(rewritten) > 500:  # not a question: use the offline rewrite
@@ -247,7 +250,8 @@ class GroundedAnswerer:
                 reply += piece
                 if len(reply) > MAX_REPLY_CHARS:
                     raise LLMError(f"the language model {self.llm.name!r} wrote more than {MAX_REPLY_CHARS} "
-                                   "characters; an answer is a few sentences")
+                                   "characters; an answer is a few sentences",
+                                   f"wrote more than {MAX_REPLY_CHARS} characters")
                 # Only n-grams from `scan` on can be new: it is where the LEAK_WORDS-th last word
                 # began at the previous piece. (Rescanning the whole reply per piece was quadratic.)
                 if secret & _ngrams(reply[scan:]):
@@ -264,7 +268,7 @@ class GroundedAnswerer:
                 yield reply[shown:]
             answer = self.ground(query.question, reply, passages, evidence, embedder, system)
         except LLMError as exc:
-            yield _fallback(offline, str(exc))
+            yield _fallback(offline, exc)
             return
         yield answer
 
@@ -272,7 +276,7 @@ class GroundedAnswerer:
                embedder: Embedder, system: str) -> Answer:
         """The reply as a verified Answer; raises LLMError when it cannot be shown."""
         if not reply.strip():
-            raise LLMError(f"the language model {self.llm.name!r} sent an empty reply")
+            raise LLMError(f"the language model {self.llm.name!r} sent an empty reply", "sent an empty reply")
         if declines(reply):
             return Answer(question, NOT_FOUND, True, (), tuple(passages))
         if repeats(reply, system, sources(passages) + " " + NOT_FOUND):
@@ -280,18 +284,22 @@ class GroundedAnswerer:
         verified = verify(reply, passages, evidence, embedder)
         if not verified.citations:
             raise LLMError(f"the language model {self.llm.name!r} wrote an answer that no retrieved passage "
-                           "supports (it cited none, or only sources it was not given)")
+                           "supports (it cited none, or only sources it was not given)",
+                           "wrote an answer that no retrieved passage supports")
         return Answer(question, verified.answer, False, verified.citations, tuple(passages),
                       unsupported=verified.unsupported)
 
 
     def _leak(self) -> LLMError:
         return LLMError(f"the language model {self.llm.name!r} repeated its instructions instead of "
-                           "answering (an article may contain instructions aimed at it)")
+                        "answering (an article may contain instructions aimed at it)",
+                        "repeated its instructions instead of answering")
 
 
-def _fallback(offline: Answer, why: str) -> Answer:
-    return replace(offline, note=f"Showing the offline answer: {why}.")
+def _fallback(offline: Answer, failure: LLMError) -> Answer:
+    """The offline answer, noting in general terms why; the whole message (server, reply) goes to the log."""
+    log.warning("showing the offline answer: %s", failure)
+    return replace(offline, note=f"Showing the offline answer: the language model {failure.summary}.")
 
 
 def _place_markers(sentence: str) -> str:

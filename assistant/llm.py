@@ -7,7 +7,8 @@
 
 `llm_from_settings` is the one place that picks a backend. Every failure of a backend (refused
 connection, timeout, HTTP status, unreadable or empty reply) becomes an `LLMError` whose message says
-which server failed and what to change; callers fall back to the offline answer. llama-index's global
+which server failed and what to change (for the log), and whose `summary` says what happened without
+the server's address or reply (for the reader); callers fall back to the offline answer. llama-index's global
 `Settings` is never touched: the LLM object is built here and passed to whoever uses it.
 """
 
@@ -69,7 +70,8 @@ class LlamaIndexLLM(LLM):
         except Exception as exc:  # noqa: BLE001 - any failure of a third-party client is a backend failure
             raise self._error(exc) from exc
         if not isinstance(text, str) or not text.strip():
-            raise LLMError(f"{self._where()} sent an empty reply; check that {self.name!r} is a chat model")
+            raise LLMError(f"{self._where()} sent an empty reply; check that {self.name!r} is a chat model",
+                           "sent an empty reply")
         return text
 
     def stream(self, messages: Sequence[Message]) -> Iterator[str]:
@@ -84,13 +86,15 @@ class LlamaIndexLLM(LLM):
                     yield chunk.delta
                 if time.monotonic() > deadline:
                     raise LLMError(f"{self._where()} was still answering after {2 * self.timeout:g} s; "
-                                   "raise ASSISTANT_LLM_TIMEOUT or use a faster model")
+                                   "raise ASSISTANT_LLM_TIMEOUT or use a faster model",
+                                   f"was still answering after {2 * self.timeout:g} s (timeout)")
         except LLMError:
             raise
         except Exception as exc:  # noqa: BLE001 - see complete()
             raise self._error(exc) from exc
         if not produced:
-            raise LLMError(f"{self._where()} sent an empty reply; check that {self.name!r} is a chat model")
+            raise LLMError(f"{self._where()} sent an empty reply; check that {self.name!r} is a chat model",
+                           "sent an empty reply")
 
     def _where(self) -> str:
         return f"the language model {self.name!r} at {self.base_url}"
@@ -104,18 +108,21 @@ class LlamaIndexLLM(LLM):
         where = self._where()
         if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
             return LLMError(f"{where} did not answer within {self.timeout:g} s; "
-                            "raise ASSISTANT_LLM_TIMEOUT or use a smaller model")
+                            "raise ASSISTANT_LLM_TIMEOUT or use a smaller model",
+                            f"did not answer within {self.timeout:g} s (timeout)")
         if isinstance(exc, (openai.APIConnectionError, httpx.TransportError, ConnectionError)):
-            return LLMError(f"cannot reach {where}; start the server or correct ASSISTANT_LLM_BASE_URL")
+            return LLMError(f"cannot reach {where}; start the server or correct ASSISTANT_LLM_BASE_URL",
+                            "could not be reached")
         status = getattr(exc, "status_code", None)
         if isinstance(exc, (openai.APIStatusError, ResponseError)) and status and status > 0:
             detail = " ".join(_server_message(exc).split())[:200]
             hint = {401: "check ASSISTANT_LLM_API_KEY", 403: "check ASSISTANT_LLM_API_KEY",
                     404: "check ASSISTANT_LLM_MODEL and ASSISTANT_LLM_BASE_URL"}.get(status, "see the server's log")
-            return LLMError(f"{where} answered HTTP {status} ({detail}); {hint}")
+            return LLMError(f"{where} answered HTTP {status} ({detail}); {hint}", f"answered HTTP {status}")
         detail = " ".join(str(exc).split())[:200]
         return LLMError(f"{where} sent a reply that could not be read ({type(exc).__name__}: {detail}); "
-                        "check that ASSISTANT_LLM_BASE_URL points at the right kind of server")
+                        "check that ASSISTANT_LLM_BASE_URL points at the right kind of server",
+                        "sent a reply that could not be read")
 
 
 def llm_from_settings(settings: Settings) -> LLM | None:

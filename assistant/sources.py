@@ -121,7 +121,7 @@ def _read_input(item: str, fetch: Fetch) -> Iterator[Result]:
         yield InputError(item, "no such file or directory")
     elif path.is_dir():
         for file in _walk(path):
-            yield from _guarded(str(file), _read_file(file))
+            yield from _guarded(str(file), _read_file(file, under=path))
     elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
         yield _unsupported_suffix(item, path.suffix)
     else:
@@ -144,7 +144,7 @@ def _walk(directory: Path) -> Iterator[Path]:
             yield entry  # a FIFO or device too: _read_file reports it rather than blocking on it
 
 
-def _read_file(path: Path) -> Iterator[Result]:
+def _read_file(path: Path, under: Path | None = None) -> Iterator[Result]:
     if not path.is_file():  # reading a FIFO named notes.txt waits for a writer for ever, holding the lock
         yield InputError(str(path), "not a regular file (a pipe, socket or device)")
         return
@@ -153,11 +153,19 @@ def _read_file(path: Path) -> Iterator[Result]:
     except OSError as e:
         yield InputError(str(path), f"could not read: {e.strerror or e}")
         return
-    yield from _parse(_file_origin(path), path.suffix.lower(), data)
+    yield from _parse(_file_origin(path, under), path.suffix.lower(), data)
 
 
-def _file_origin(path: PurePath) -> _Origin:
-    return _Origin(source=str(path), id=_slug(path.stem), fallback_title=_humanize(path.stem))
+def _file_origin(path: PurePath, under: PurePath | None = None) -> _Origin:
+    """Name a file after its path below the directory it was found under: docs/a/notes.txt -> 'a/notes'.
+
+    Two notes.txt in different folders are two articles, not one replacing the other. A file given
+    by itself, or directly inside the directory, is named by its stem alone ('notes'), as before
+    folders counted, so indexes of flat folders keep their ids.
+    """
+    folders = path.parent.relative_to(under).parts if under is not None else ()
+    article_id = "/".join([*map(_slug, folders), _slug(path.stem)])
+    return _Origin(source=str(path), id=article_id, fallback_title=_humanize(path.stem))
 
 
 @dataclass(frozen=True)
@@ -457,6 +465,8 @@ def _jsonl_article(path: str, number: int, line: str) -> Result:
     article_id = str(record["id"])
     if not article_id.isprintable():  # a newline breaks `assistant articles` and DELETE /api/articles/{id}
         return InputError(path, f"'id' {article_id!r} contains a newline or control character", line=number)
+    if {".", ".."} & set(article_id.split("/")):  # /articles/a/../b is /articles/b to a browser
+        return InputError(path, f"'id' {article_id!r} has a '.' or '..' part; ids are paths in links", line=number)
     origin = _Origin(source=f"{path}:{number}", id=article_id, fallback_title=article_id)
     optional = {key: _str_or_none(record.get(key)) for key in ("url", "published", "author")}
     return _article(origin, text, title=_str_or_none(record.get("title")), **optional)

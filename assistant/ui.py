@@ -14,7 +14,6 @@ the chat disabled.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import secrets
@@ -27,7 +26,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.datastructures import MutableHeaders
 
 from assistant import web
-from assistant.errors import AssistantError, NotFound
+from assistant.errors import AssistantError, NotFound, without_paths
 from assistant.limits import RateLimiter
 from assistant.service import Assistant
 from assistant.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
@@ -59,6 +58,10 @@ EMPTY_QUESTION = "Type a question about the articles first."
 DELETE_UPLOADS = (3600, 3600)
 # Page uploads go through Gradio's route, which needs the admin cookie (see api.PageUploadMiddleware):
 # the token typed here gets it from /api/admin/session before the file input is enabled.
+# Gradio's queue looks for work every 1 ms while idle, and for progress every 10 ms: with two pages
+# an idle server spent 6-9% of a core on it. No setting changes these (`queue()` re-creates the same
+# loop); 20 ms and 100 ms (about Gradio's own values on Windows) cost a question at most 20 ms.
+QUEUE_POLL_S = (0.02, 0.1)
 UNLOCK_JS = """async (token) => {
   const root = (window.gradio_config?.root || "").replace(/\\/$/, "");
   if (token) await fetch(root + "/api/admin/session", {method: "POST", headers: {Authorization: "Bearer " + token}});
@@ -99,13 +102,28 @@ def chat_page(assistant: Assistant, *, admin_token: str | None = None, limiter: 
                 _chat(page, assistant, limiter, mount="", autofocus=True)
             with gr.Tab("Collection", id="collection", elem_classes=["qa-collection-tab"]):
                 _collection(page, assistant, admin_token)
-    return page
+    return _idle_quietly(page)
 
 
 def embed_page(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.Blocks:
     """The chat alone, sized to its frame."""
     with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True, fill_width=True) as page:
         _chat(page, assistant, limiter, mount="/embed", autofocus=False)  # a frame that takes focus scrolls the wiki page
+    return _idle_quietly(page)
+
+
+def _idle_quietly(page: gr.Blocks) -> gr.Blocks:
+    """Slow the page queue's idle polling to QUEUE_POLL_S (the one use of Gradio's queue internals).
+
+    Checked against gradio 6.31.0: `Blocks.__init__` makes `_queue` (a `queueing.Queue`), whose
+    `start_processing` sleeps `sleep_when_free` and `start_progress_updates`
+    `progress_update_sleep_when_free` between looks while there is nothing to do.
+    """
+    queue = page._queue
+    if not hasattr(queue, "sleep_when_free"):  # another Gradio: leave it be (test_ui says so)
+        log.warning("gradio %s has no queue.sleep_when_free; its idle polling is unchanged", gr.__version__)
+        return page
+    queue.sleep_when_free, queue.progress_update_sleep_when_free = QUEUE_POLL_S
     return page
 
 
@@ -116,8 +134,9 @@ def _chat(page: gr.Blocks, assistant: Assistant, limiter: RateLimiter | None, *,
           autofocus: bool) -> gr.ChatInterface:
     def respond(message: str, history: list[dict], request: gr.Request) -> Iterator[str]:
         """Stream the answer text, then the full message with its sources; a failure is a message too."""
-        if not str(message or "").strip():  # the page's validator stops these; /chat callers get an error
-            raise gr.Error(html.escape(EMPTY_QUESTION), print_exception=False)
+        if not str(message or "").strip():  # the page's validator stops these; /chat callers get the hint
+            yield web.message_html(EMPTY_QUESTION)
+            return
         wait = limiter.wait(request.client.host if request and request.client else "") if limiter else 0
         if wait:  # a message, not gr.Error: an error would leave the chat disabled
             yield web.message_html(f"Too many questions from this address; ask again in {wait:.0f} s.", kind="error")
@@ -130,8 +149,8 @@ def _chat(page: gr.Blocks, assistant: Assistant, limiter: RateLimiter | None, *,
                 else:
                     text += item
                     yield web.partial_html(text)
-        except AssistantError as exc:
-            yield web.message_html(str(exc), kind="error")
+        except AssistantError as exc:  # readers are anonymous: no server paths
+            yield web.message_html(without_paths(str(exc), assistant.index.root), kind="error")
         except Exception as exc:
             log.exception("the chat failed")
             yield web.message_html(f"Something went wrong on the server ({type(exc).__name__}); "
@@ -216,7 +235,7 @@ def _article_view(assistant: Assistant):
         except NotFound as exc:
             return HTMLResponse(web.not_found_page(str(exc), home=home), 404)
         except AssistantError as exc:  # no index yet, or one built with other settings
-            return HTMLResponse(web.not_found_page(str(exc), home=home), 503)
+            return HTMLResponse(web.not_found_page(without_paths(str(exc), assistant.index.root), home=home), 503)
         return HTMLResponse(web.article_page(found, start, end, home=home))
 
     return article
@@ -289,8 +308,9 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
     def listing(words: str, order: str):
         try:
             rows = assistant.articles()
-        except AssistantError as exc:  # no index yet, or one built with other settings
-            return web.message_html(str(exc), kind="error"), gr.update(choices=[], value=[])
+        except AssistantError as exc:  # no index yet, or one built with other settings; seen by anyone
+            return (web.message_html(without_paths(str(exc), assistant.index.root), kind="error"),
+                    gr.update(choices=[], value=[]))
         shown = search_articles(rows, words, order)
         choices = [(f"{r['title']} ({r['id']})", r["id"]) for r in search_articles(rows)]
         return web.articles_html(shown, total=len(rows)), gr.update(choices=choices, value=[])

@@ -76,7 +76,7 @@ def answer_html(answer: Answer, site: str = "") -> str:
 
 def article_href(site: str, article_id: str, start: int | None = None, end: int | None = None) -> str:
     """The article view's URL, at a cited span when given: a stable link a wiki page can use too."""
-    url = f"{site}articles/{quote(article_id, safe='')}"
+    url = f"{site}articles/{quote(article_id, safe='/')}"  # 'a/notes' stays a path: proxies often refuse %2F
     if start is not None and end is not None:
         url += f"?start={int(start)}&end={int(end)}#cited"
     return html.escape(url, quote=True)

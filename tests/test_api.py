@@ -378,6 +378,28 @@ def test_the_admin_token_is_a_setting_every_entry_point_reads(sample_index, real
         assert client.get("/api/feedback", headers=admin("from-the-setting")).status_code == 200
 
 
+def test_an_article_whose_id_has_folders_is_viewed_linked_and_removed_over_http(tmp_path, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    for folder, text in (("a", "Alexander Golts is a Moscow-based military expert."), ("b", "Tea is brewed hot.")):
+        (tmp_path / "docs" / folder).mkdir(parents=True)
+        (tmp_path / "docs" / folder / "notes.txt").write_text(text)
+    assistant = make_assistant(tmp_path / "index", fake_embedder)
+    assert assistant.ingest([str(tmp_path / "docs")]).added == 2
+
+    with TestClient(create_app(assistant, admin_token=TOKEN)) as client:
+        page = client.get("/articles/a/notes")
+        assert page.status_code == 200 and "Moscow-based military expert" in page.text
+        assert 'href="../../"' in page.text  # back to the chat from two segments down
+        answer = client.post("/api/ask", json={"question": "who is Alexander Golts?"}).json()
+        assert answer["citations"][0]["article_id"] == "a/notes"
+        assert client.delete("/api/articles/a/notes", headers=admin()).json()["removed"] == 1
+        assert client.delete("/api/articles/b%2Fnotes", headers=admin()).json()["removed"] == 1  # encoded, too
+        assert client.get("/api/articles").json() == []
+    from assistant.web import article_href
+    assert article_href("https://w/", "a/notes", 1, 2) == "https://w/articles/a/notes?start=1&amp;end=2#cited"
+
+
 # ── feedback ────────────────────────────────────────────────────────────────────────────────
 
 
@@ -423,6 +445,17 @@ def test_each_client_is_rate_limited_on_questions_and_others_still_get_answers(t
             assert other.post("/api/ask", json=question).status_code == 200
 
 
+def test_votes_are_rate_limited_per_client_like_questions(tmp_path, fake_embedder):
+    assistant = make_assistant(tmp_path / "index", fake_embedder, rate_limit=6, rate_limit_burst=2)
+    vote = {"vote": "down", "question": "q?", "answer": "a"}
+    with live_server(create_app(assistant, ui=False)) as url, httpx.Client(base_url=url) as client:
+        assert [client.post("/api/feedback", json=vote).status_code for _ in range(2)] == [201, 201]
+        refused = client.post("/api/feedback", json=vote)
+        assert "too many votes from this address" in error_of(refused, 429)
+        assert refused.headers["Retry-After"] in ("9", "10")
+    assert len(assistant.feedback_entries()) == 2
+
+
 class SlowEmbedder(HashEmbedder):
     def embed(self, texts):
         time.sleep(0.5)
@@ -448,6 +481,18 @@ def test_without_an_index_questions_get_503_saying_how_to_build_one(tmp_path, fa
         assert error_of(client.get("/api/articles"), 503)
 
 
+def test_index_errors_name_no_server_path_except_to_the_admin(tmp_path, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    index = tmp_path / "srv" / "index"
+    with TestClient(create_app(make_assistant(index, fake_embedder), admin_token=TOKEN, ui=False)) as client:
+        for anonymous in (client.get("/api/health"), client.post("/api/ask", json={"question": "x?"}),
+                          client.get("/api/articles"), client.get("/api/health", headers=admin("wrong"))):
+            message = error_of(anonymous, 503)
+            assert str(tmp_path) not in message and "no index at index: build one" in message
+        assert f"no index at {index}" in error_of(client.get("/api/health", headers=admin()), 503)
+
+
 def test_health_refuses_an_index_built_with_other_settings_as_questions_do(tmp_path, fake_embedder):
     from fastapi.testclient import TestClient
 
@@ -458,7 +503,7 @@ def test_health_refuses_an_index_built_with_other_settings_as_questions_do(tmp_p
     with TestClient(create_app(other_chunking, ui=False)) as client:
         asked = error_of(client.post("/api/ask", json={"question": "who is Alexander Golts?"}), 503)
         assert error_of(client.get("/api/health"), 503) == asked
-    assert "was built with chunking" in asked and "--rebuild" in asked
+    assert "was built with chunking" in asked and "--rebuild" in asked and str(tmp_path) not in asked
 
 
 # ── pages next to the API ───────────────────────────────────────────────────────────────────

@@ -169,19 +169,32 @@ def test_feedback_lists_readers_votes_newest_first(tmp_path):
     assert [(e["vote"], e["citations"]) for e in as_json] == [("down", []), ("up", [{"n": 1, "article_id": "golts"}])]
 
 
-@pytest.mark.parametrize("token, said", [("s3cret", "admin: on"), ("", "admin: off (set ASSISTANT_ADMIN_TOKEN")])
-def test_serve_reads_the_admin_token_setting_and_says_at_start_up_whether_admin_is_on(tmp_path, token, said):
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+ENTRY_POINTS = {"assistant serve": ["-m", "assistant", "serve", "--port"], "uvicorn app:app": ["-m", "uvicorn", "app:app", "--port"]}
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize("token, said", [("s3cret", "admin: on"), ("", "admin: off (set ASSISTANT_ADMIN_TOKEN")])
+def test_every_entry_point_reads_the_admin_token_setting_and_says_once_at_start_up_whether_admin_is_on(
+        tmp_path, token, said, entry):
     env = {**os.environ, "ASSISTANT_INDEX": str(tmp_path / "none"), "HF_HUB_OFFLINE": "1", "ASSISTANT_ADMIN_TOKEN": token}
-    server = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)], cwd=ROOT, env=env,
+    server = subprocess.Popen([sys.executable, *ENTRY_POINTS[entry], str(free_port())], cwd=ROOT, env=env,
                               stderr=subprocess.PIPE, text=True)
+    lines = []
     try:
-        first = next(line for line in server.stderr if line.startswith("admin:"))
+        for line in server.stderr:
+            lines.append(line)
+            if "Application startup complete" in line:
+                break
     finally:
         server.terminate()
         server.wait(30)
-    assert first.startswith(said)
+    said_admin = [line for line in lines if line.startswith("admin:")]
+    assert len(said_admin) == 1 and said_admin[0].startswith(said), lines

@@ -147,10 +147,10 @@ def test_reply_sentences_and_their_markers_are_parsed_in_one_place():
 # --- failures fall back to the offline answer ---------------------------------------------------------
 
 FAILURES = {
-    "HTTP 500": (Reply(status=500, text="out of memory"), "answered HTTP 500"),
+    "HTTP 500": (Reply(status=500, text="out of memory"), "answered HTTP 500."),
     "garbage": (Reply(raw=b"\x00\xffnot json"), "could not be read"),
     "empty reply": (Reply("   "), "empty reply"),
-    "slow reply": (Reply("Too late [1].", delay=2.0), "did not answer within 0.5 s"),
+    "slow reply": (Reply("Too late [1].", delay=2.0), "did not answer within 0.5 s (timeout)"),
     "cites nothing": (Reply("Alexander Golts is a Moscow-based military expert."), "no retrieved passage supports"),
     "cites only what it was not given": (Reply("Golts is a Moscow-based military expert [7]."), "no retrieved passage"),
 }
@@ -158,7 +158,7 @@ FAILURES = {
 
 @pytest.mark.parametrize("failure", FAILURES)
 def test_a_failing_model_falls_back_to_the_offline_answer_with_a_note(
-        sample_index, real_embedder, sample_assistant, server, failure):
+        sample_index, real_embedder, sample_assistant, server, failure, caplog):
     reply, why = FAILURES[failure]
     server.script(reply)
     # Only the slow reply meets the 0.5 s timeout; the others get room, so a busy machine cannot
@@ -169,8 +169,13 @@ def test_a_failing_model_falls_back_to_the_offline_answer_with_a_note(
 
     offline = sample_assistant.ask(GOLTS)
     assert (answer.answer, answer.citations) == (offline.answer, offline.citations)
-    assert answer.note.startswith("Showing the offline answer:") and why in answer.note
+    assert answer.note.startswith("Showing the offline answer: the language model ") and why in answer.note
     assert answer.to_dict()["note"] == answer.note
+    # The reader learns what happened; the server's address and its reply are for the log only.
+    assert "127.0.0.1" not in answer.note and "out of memory" not in answer.note and "scripted" not in answer.note
+    assert "showing the offline answer: the language model 'scripted'" in caplog.text
+    if reply.status != 200:
+        assert f"127.0.0.1:{server.port}" in caplog.text and "out of memory" in caplog.text
 
 
 def test_a_server_that_is_down_falls_back_with_a_note(sample_index, real_embedder, sample_assistant):
@@ -179,7 +184,7 @@ def test_a_server_that_is_down_falls_back_with_a_note(sample_index, real_embedde
     answer = assistant.ask(GOLTS)
 
     assert answer.answer == sample_assistant.ask(GOLTS).answer
-    assert "cannot reach the language model 'scripted'" in answer.note
+    assert answer.note == "Showing the offline answer: the language model could not be reached."
 
 
 # --- streaming --------------------------------------------------------------------------------------

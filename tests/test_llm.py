@@ -1,5 +1,6 @@
 """The LLM seam over real HTTP: OpenAI-compatible and Ollama backends against a scripted local server."""
 
+import re
 import time
 
 import pytest
@@ -19,8 +20,12 @@ def server():
         yield server
 
 
+KEY = "sk-test-key-9f2c"
+
+
 def connect(backend: str, url: str, timeout: float = 2.0) -> LLM:
-    return llm_from_settings(Settings(llm=backend, llm_base_url=url, llm_model="scripted", llm_timeout=timeout))
+    return llm_from_settings(Settings(llm=backend, llm_base_url=url, llm_model="scripted", llm_timeout=timeout,
+                                      llm_api_key=KEY))
 
 
 def url_of(server: ScriptedServer, backend: str) -> str:
@@ -96,12 +101,38 @@ def test_every_backend_failure_is_an_llm_error_saying_what_to_do(server, failure
     assert time.monotonic() - began < 1.5  # no retries, no hang
 
 
+SUMMARIES = {
+    "HTTP 500": "answered HTTP 500", "unknown model": "answered HTTP 404",
+    "garbage": r"sent a reply that could not be read|sent an empty reply",
+    "malformed JSON": r"sent a reply that could not be read|sent an empty reply",
+    "empty reply": "sent an empty reply", "slow reply": r"did not answer within 0.5 s \(timeout\)",
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("failure", FAILURES)
+def test_the_summary_a_reader_sees_names_no_server_key_or_upstream_text(server, failure, backend):
+    reply, _ = FAILURES[failure]
+    server.script(reply)
+    llm = connect(backend, url_of(server, backend), timeout=0.5 if reply.delay else 5.0)
+
+    with pytest.raises(LLMError) as caught:
+        list(llm.stream(MESSAGES))
+
+    summary = caught.value.summary
+    assert re.fullmatch(SUMMARIES[failure], summary)
+    for secret in ("127.0.0.1", str(server.port), KEY, "scripted", "CUDA", "502 Bad Gateway"):
+        assert secret not in summary
+    assert str(server.port) in str(caught.value)  # the whole story stays in the message, for the log
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_server_that_is_down_is_an_llm_error(backend):
     url = f"http://127.0.0.1:{closed_port()}" + ("/v1" if backend == "openai" else "")
 
-    with pytest.raises(LLMError, match=r"cannot reach .* start the server or correct ASSISTANT_LLM_BASE_URL"):
+    with pytest.raises(LLMError, match=r"cannot reach .* start the server or correct ASSISTANT_LLM_BASE_URL") as caught:
         connect(backend, url).complete(MESSAGES)
+    assert caught.value.summary == "could not be reached"
 
 
 def test_a_stream_that_trickles_for_ever_is_cut_off_at_twice_the_timeout(server):
@@ -109,6 +140,7 @@ def test_a_stream_that_trickles_for_ever_is_cut_off_at_twice_the_timeout(server)
     llm = connect("openai", server.openai_url, timeout=0.5)  # each piece within 0.5 s, the whole not
 
     began = time.monotonic()
-    with pytest.raises(LLMError, match="still answering after 1 s"):
+    with pytest.raises(LLMError, match="still answering after 1 s") as caught:
         list(llm.stream(MESSAGES))
+    assert caught.value.summary == "was still answering after 1 s (timeout)"
     assert time.monotonic() - began < 2.0

@@ -308,7 +308,20 @@ def test_directories_are_read_recursively_in_order_skipping_hidden_and_unsupport
     write(tmp_path / ".draft.txt", "Draft.")
     write(tmp_path / "c.TXT", "C.")
 
-    assert [r.id for r in read(tmp_path)] == ["z", "b", "c"]
+    assert [r.id for r in read(tmp_path)] == ["a/z", "b", "c"]
+
+
+def test_ids_are_paths_below_the_directory_so_files_of_one_name_in_two_folders_are_two_articles(tmp_path):
+    docs = tmp_path / "docs"
+    write(docs / "a" / "notes.txt", "Notes of A.")
+    write(docs / "b" / "notes.txt", "Notes of B.")
+    write(docs / "My Folder" / "Deep" / "Notes.md", "Deep notes.")
+    write(docs / "notes.txt", "Top notes.")
+
+    assert {a.id: a.text for a in read(docs)} == {
+        "a/notes": "Notes of A.", "b/notes": "Notes of B.", "my-folder/deep/notes": "Deep notes.", "notes": "Top notes."}
+    assert [a.id for a in read(docs / "a" / "notes.txt")] == ["notes"]  # a file given by itself: its stem
+    assert [a.id for a in read(docs / "a")] == ["notes"]  # directly inside the directory given
 
 
 def test_a_second_article_with_the_same_id_is_reported_and_not_yielded(tmp_path):
@@ -607,6 +620,7 @@ def test_a_fifo_named_like_an_article_is_reported_not_waited_on(tmp_path):
     ('{"id": "a\\nb", "text": "T"}', "'id' 'a\\nb' contains a newline or control character"),
     ('{"id": "a", "title": {"en": "T"}, "text": "T"}', "'title' must be a string, got a JSON dict"),
     ('{"id": "a", "author": ["X", "Y"], "text": "T"}', "'author' must be a string, got a JSON list"),
+    ('{"id": "a/../b", "text": "T"}', "'id' 'a/../b' has a '.' or '..' part; ids are paths in links"),
 ])
 def test_jsonl_ids_must_be_one_line_and_metadata_strings(tmp_path, line, reason):
     error = only_error(read(write(tmp_path / "a.jsonl", line + "\n")))
