@@ -380,7 +380,8 @@ def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, l
             return error(str(exc)), gr.skip(), gr.skip()
         summary = (f"Added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
                    f"failed {report.failed}; chunks embedded: {report.chunks}, in the index: {report.total_chunks}.")
-        return (web.message_html(summary, kind="ok") + "".join(error(str(e)) for e in report.errors), None, "")
+        notes = "".join(web.message_html(f"Replaced: {note}", kind="warn") for note in report.replaced)
+        return (web.message_html(summary, kind="ok") + notes + "".join(error(str(e)) for e in report.errors), None, "")
 
     def ask_first(given, chosen):
         problem = wrong(given) or (None if chosen else "Choose the articles to remove first.")
