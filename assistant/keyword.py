@@ -1,0 +1,86 @@
+"""BM25 keyword search over chunks in the catalog's SQLite database (FTS5), added to and deleted
+from incrementally inside the caller's transactions.
+
+bm25s (what llama-index's BM25Retriever wraps) is a static matrix rebuilt whole on every ingest;
+FTS5 grows one row at a time. The analyzer stays `assistant.terms.terms()` (bm25s's token
+pattern, stopwords and Snowball stemmer), because the answerer reads document frequencies of those
+stemmed terms: FTS5 receives the stems joined by spaces and its `ascii` tokenizer splits only on
+ASCII non-word bytes (`_` made a token character, as in `\\w`), so every stem, non-ASCII letters
+included, is indexed exactly as `terms()` wrote it. The table is contentless (`content=''`): the
+catalog holds the text, FTS5 only the postings; deleting a row therefore needs its text again.
+
+FTS5 ranks with k1=1.2, b=0.75, as bm25s does by default; the retriever fuses ranks, not scores.
+Measured against bm25s in `bench/scale.py` (docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+from assistant.terms import terms
+
+TABLE = "chunk_terms"
+VOCAB = "chunk_terms_vocab"
+MAX_QUERY_TERMS = 12  # the rarest query terms kept: a question rarely has more, and common ones cost the most
+
+
+def _document(text: str) -> str:
+    return " ".join(terms(text))
+
+
+class KeywordIndex:
+    """BM25 over chunk terms in the catalog's SQLite database; rowids are the catalog's chunk rowids."""
+
+    def __init__(self, connection: sqlite3.Connection):
+        self._db = connection
+
+    @staticmethod
+    def create(connection: sqlite3.Connection) -> None:
+        """Create the FTS5 table and its vocabulary view if missing."""
+        connection.execute(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
+            "terms, content='', tokenize=\"ascii tokenchars '_'\")"
+        )
+        connection.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {VOCAB} USING fts5vocab({TABLE}, 'row')")
+
+    def add(self, rows: Iterable[tuple[int, str]]) -> None:
+        """Index (chunk rowid, text) pairs; runs inside the caller's transaction."""
+        self._db.executemany(
+            f"INSERT INTO {TABLE}(rowid, terms) VALUES (?, ?)", ((r, _document(t)) for r, t in rows)
+        )
+
+    def delete(self, rows: Iterable[tuple[int, str]]) -> None:
+        """Remove (rowid, text) pairs exactly as added: a contentless table needs the terms back."""
+        self._db.executemany(
+            f"INSERT INTO {TABLE}({TABLE}, rowid, terms) VALUES ('delete', ?, ?)",
+            ((r, _document(t)) for r, t in rows),
+        )
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Best k (rowid, score) by BM25, higher is better; only rows sharing a term with the query."""
+        wanted = self.query_terms(query)
+        if not wanted or k <= 0:
+            return []
+        match = " OR ".join(f'"{t}"' for t in wanted)  # quoted: FTS5 syntax in a question is just text
+        found = self._db.execute(
+            f"SELECT rowid, bm25({TABLE}) FROM {TABLE} WHERE {TABLE} MATCH ? ORDER BY bm25({TABLE}) LIMIT ?",
+            (match, k),
+        )
+        return [(rowid, -score) for rowid, score in found]
+
+    def query_terms(self, query: str) -> list[str]:
+        """The question's distinct indexed terms, rarest first, at most MAX_QUERY_TERMS."""
+        unique = list(dict.fromkeys(terms(query)))
+        frequency = {t: self.document_frequency(t) for t in unique}
+        present = sorted((t for t in unique if frequency[t]), key=lambda t: frequency[t])
+        return present[:MAX_QUERY_TERMS]
+
+    def document_frequency(self, term: str) -> int:
+        """Chunks that contain a stemmed term (as `terms()` writes it)."""
+        row = self._db.execute(f"SELECT doc FROM {VOCAB} WHERE term = ?", (term,)).fetchone()
+        return row[0] if row else 0
+
+    def count(self) -> int:
+        """Chunks indexed: FTS5 keeps one row per document in its docsize table."""
+        return self._db.execute(f"SELECT count(*) FROM {TABLE}_docsize").fetchone()[0]

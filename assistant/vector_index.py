@@ -1,0 +1,166 @@
+"""One segment's chunk vectors: exact search below a size threshold, IVF-SQ8 + exact re-rank above.
+
+Measured by `bench/scale.py` on 2 shared vCPUs (docs/BENCHMARKS.md, "Scale: vector and keyword
+search"). A flat scan costs about 0.1 ms per 1,000 vectors of 384 dimensions, so it passes 2 ms
+near 20,000 vectors; that is `EXACT_THRESHOLD`. Above it an inverted file (nlist ~ 2 sqrt(n)
+k-means cells) with 8-bit scalar-quantised codes (384 bytes a vector, 0.38 GB at 1,000,000) is
+searched in `nprobe` cells, and the best `RERANK` candidates are re-scored exactly from the
+float16 matrix on disk (memory-mapped, so only the rows read are paged in). HNSW was measured
+too: similar latency and recall, but building it at 1,000,000 took far longer than the k-means
+of IVF on 2 cores, and a segment merge rebuilds the index.
+
+On disk (one directory, written by `save`, made atomic by the caller):
+  vectors.npy   float16 (n, d) rows in build order; cosine moves < 1e-3; read for merges
+  ivf.faiss     the IVF-SQ8 index, only for segments above the threshold; memory-mapped on load
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+EXACT_THRESHOLD = 20_000
+RERANK = 64  # candidates re-scored exactly: takes recall@10 from SQ8's ordering to the cells' limit
+PROBE_SHARE = 1 / 32  # nprobe = nlist / 32: recall@10 >= 0.95 on clustered and real vectors
+_VECTORS = "vectors.npy"
+_IVF = "ivf.faiss"
+
+
+def cells(n: int) -> int:
+    """IVF cells for n vectors: the power of two nearest 2 sqrt(n) (2048 at 1,000,000), so a cell
+    holds ~sqrt(n)/2 vectors and training k-means stays under a minute on 2 cores."""
+    return 1 << max(4, round(np.log2(2 * np.sqrt(max(n, 1)))))
+
+
+class VectorIndex:
+    """Inner-product search over unit-norm rows; positions are rows in build order."""
+
+    def __init__(self, vectors: np.ndarray, ivf=None):
+        self._vectors = vectors  # float16 memory map (approximate) or float32 in memory (exact)
+        self._ivf = ivf
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, threshold: int = EXACT_THRESHOLD, seed: int = 0) -> VectorIndex:
+        """Index `vectors` (n, d) unit-norm float32: exact when n <= threshold, else IVF-SQ8."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        n, d = vectors.shape
+        if n <= threshold:  # rounded as saved, so a reloaded index answers exactly the same
+            return cls(vectors.astype(np.float16).astype(np.float32))
+        import faiss
+
+        nlist = cells(n)
+        ivf = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(d), d, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        ivf.cp.niter = 10  # recall is set by nprobe; more k-means iterations buy nothing measurable
+        ivf.cp.seed = seed
+        sample = np.random.default_rng(seed).choice(n, min(n, 64 * nlist), replace=False)
+        ivf.train(vectors[np.sort(sample)])
+        ivf.add(vectors)
+        ivf.nprobe = max(1, round(nlist * PROBE_SHARE))
+        return cls(vectors.astype(np.float16), ivf)
+
+    @property
+    def approximate(self) -> bool:
+        return self._ivf is not None
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def vectors(self) -> np.ndarray:
+        """The stored rows (float16 when approximate), in build order: what a merge concatenates."""
+        return self._vectors
+
+    def save(self, directory: Path) -> None:
+        """Write this index's files into an existing directory."""
+        directory = Path(directory)
+        np.save(directory / _VECTORS, np.asarray(self._vectors, dtype=np.float16))
+        if self._ivf is not None:
+            import faiss
+
+            faiss.write_index(self._ivf, str(directory / _IVF))
+
+    @classmethod
+    def load(cls, directory: Path) -> VectorIndex:
+        """Open a saved index: the IVF codes and float16 rows are memory-mapped, not read."""
+        directory = Path(directory)
+        vectors = np.load(directory / _VECTORS, mmap_mode="r")
+        if not (directory / _IVF).exists():
+            return cls(np.asarray(vectors, dtype=np.float32))
+        import faiss
+
+        return cls(vectors, faiss.read_index(str(directory / _IVF), faiss.IO_FLAG_MMAP_IFC))
+
+    def search(
+        self, query: np.ndarray, k: int, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Best k rows by inner product for each query (d,) or (q, d), skipping `exclude` positions.
+
+        Returns (scores, rows), both (q, k), best first; rows are -1 (score -inf) where fewer
+        than k remain.
+        """
+        queries = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
+        n = len(self)
+        if k <= 0 or n == 0:
+            return np.full((len(queries), max(k, 0)), -np.inf, np.float32), np.full((len(queries), max(k, 0)), -1)
+        if self._ivf is None:
+            return _top(queries @ self._vectors.T, k, exclude)
+        import faiss
+
+        params = faiss.SearchParametersIVF(nprobe=self._ivf.nprobe)
+        if exclude is not None and len(exclude):
+            bits = _bitmap(n, exclude)  # kept alive until the search returns
+            params.sel = faiss.IDSelectorNot(faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits)))
+        _, candidates = self._ivf.search(queries, max(k, RERANK), params=params)
+        return _rerank(self._vectors, queries, candidates, k)
+
+
+def _bitmap(n: int, positions: np.ndarray) -> np.ndarray:
+    """faiss IDSelectorBitmap's layout: bit i & 7 of byte i >> 3; O(len(positions)) per query."""
+    bits = np.zeros((n + 7) // 8, np.uint8)
+    positions = np.asarray(positions, dtype=np.int64)
+    positions = positions[(positions >= 0) & (positions < n)]
+    np.bitwise_or.at(bits, positions >> 3, (1 << (positions & 7)).astype(np.uint8))
+    return bits
+
+
+def _top(scores: np.ndarray, k: int, exclude: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Top k of a dense (q, n) score matrix, best first, -1 padded."""
+    q, n = scores.shape
+    if exclude is not None and len(exclude):
+        scores[:, np.asarray(exclude, dtype=np.int64)] = -np.inf
+    take = min(k, n)
+    rows = np.argpartition(-scores, take - 1, axis=1)[:, :take] if take < n else np.tile(np.arange(n), (q, 1))
+    picked = np.take_along_axis(scores, rows, axis=1)
+    order = np.argsort(-picked, axis=1, kind="stable")
+    rows, picked = np.take_along_axis(rows, order, axis=1), np.take_along_axis(picked, order, axis=1)
+    rows = np.where(np.isfinite(picked), rows, -1)
+    return _pad(picked.astype(np.float32), rows, k)
+
+
+def _rerank(vectors: np.ndarray, queries: np.ndarray, candidates: np.ndarray, k: int):
+    """Re-score each query's IVF candidates exactly from the float16 rows; best k first."""
+    scores = np.full(candidates.shape, -np.inf, np.float32)
+    for i, row in enumerate(candidates):
+        found = row[row >= 0]
+        if len(found):
+            order = np.argsort(found)  # ascending rows read the memory map sequentially
+            scores[i, : len(found)][order] = vectors[found[order]].astype(np.float32) @ queries[i]
+            candidates[i, : len(found)] = found
+            candidates[i, len(found) :] = -1
+    return _top_rows(scores, candidates, k)
+
+
+def _top_rows(scores: np.ndarray, rows: np.ndarray, k: int):
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    picked, rows = np.take_along_axis(scores, order, axis=1), np.take_along_axis(rows, order, axis=1)
+    return _pad(picked, np.where(np.isfinite(picked), rows, -1), k)
+
+
+def _pad(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    missing = k - scores.shape[1]
+    if missing > 0:
+        scores = np.pad(scores, ((0, 0), (0, missing)), constant_values=-np.inf)
+        rows = np.pad(rows, ((0, 0), (0, missing)), constant_values=-1)
+    return scores, rows.astype(np.int64)
