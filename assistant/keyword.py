@@ -32,8 +32,9 @@ def _document(text: str) -> str:
 class KeywordIndex:
     """BM25 over chunk terms in the catalog's SQLite database; rowids are the catalog's chunk rowids."""
 
-    def __init__(self, connection: sqlite3.Connection):
+    def __init__(self, connection: sqlite3.Connection, max_terms: int = MAX_QUERY_TERMS):
         self._db = connection
+        self._max_terms = max_terms
 
     @staticmethod
     def create(connection: sqlite3.Connection) -> None:
@@ -70,11 +71,11 @@ class KeywordIndex:
         return [(rowid, -score) for rowid, score in found]
 
     def query_terms(self, query: str) -> list[str]:
-        """The question's distinct indexed terms, rarest first, at most MAX_QUERY_TERMS."""
+        """The question's distinct indexed terms, rarest first, at most max_terms."""
         unique = list(dict.fromkeys(terms(query)))
         frequency = {t: self.document_frequency(t) for t in unique}
         present = sorted((t for t in unique if frequency[t]), key=lambda t: frequency[t])
-        return present[:MAX_QUERY_TERMS]
+        return present[: self._max_terms]
 
     def document_frequency(self, term: str) -> int:
         """Chunks that contain a stemmed term (as `terms()` writes it)."""
