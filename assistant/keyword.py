@@ -22,7 +22,10 @@ from assistant.terms import terms
 
 TABLE = "chunk_terms"
 VOCAB = "chunk_terms_vocab"
-MAX_QUERY_TERMS = 12  # the rarest query terms kept: a question rarely has more, and common ones cost the most
+# Query terms kept, rarest first. Only a guard against pasted essays: on squad2-dev, keeping the
+# 4 rarest terms drops overlap@10 with bm25s from 0.95 to 0.58 (6: 0.77, 12: 0.94), so it is no
+# fix for the cost of common terms (FTS5 pays ~1-2 us per posting, bm25s ~ns; see BENCHMARKS.md).
+MAX_QUERY_TERMS = 32
 
 
 def _document(text: str) -> str:
@@ -71,8 +74,10 @@ class KeywordIndex:
         return [(rowid, -score) for rowid, score in found]
 
     def query_terms(self, query: str) -> list[str]:
-        """The question's distinct indexed terms, rarest first, at most max_terms."""
+        """The question's distinct terms; beyond max_terms, the rarest indexed ones."""
         unique = list(dict.fromkeys(terms(query)))
+        if len(unique) <= self._max_terms:
+            return unique  # FTS5 skips absent terms itself; no vocabulary lookups needed
         frequency = {t: self.document_frequency(t) for t in unique}
         present = sorted((t for t in unique if frequency[t]), key=lambda t: frequency[t])
         return present[: self._max_terms]

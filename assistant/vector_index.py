@@ -1,13 +1,13 @@
 """One segment's chunk vectors: exact search below a size threshold, IVF-SQ8 + exact re-rank above.
 
 Measured by `bench/scale.py` on 2 shared vCPUs (docs/BENCHMARKS.md, "Scale: vector and keyword
-search"). A flat scan costs about 0.1 ms per 1,000 vectors of 384 dimensions, so it passes 2 ms
-near 20,000 vectors; that is `EXACT_THRESHOLD`. Above it an inverted file (nlist ~ 2 sqrt(n)
-k-means cells) with 8-bit scalar-quantised codes (384 bytes a vector, 0.38 GB at 1,000,000) is
-searched in `nprobe` cells, and the best `RERANK` candidates are re-scored exactly from the
-float16 matrix on disk (memory-mapped, so only the rows read are paged in). HNSW was measured
-too: similar latency and recall, but building it at 1,000,000 took far longer than the k-means
-of IVF on 2 cores, and a segment merge rebuilds the index.
+search"). A flat scan passes 2 ms near 20,000 vectors of 384 dimensions (24 ms at 100,000); that
+is `EXACT_THRESHOLD`. Above it an inverted file (`cells(n)` k-means cells, ~2 sqrt(n)) of 8-bit
+scalar-quantised codes (384 bytes a vector: 0.38 GB at 1,000,000 instead of 1.5 GB of float32)
+is searched in nlist/8 cells, and the best `RERANK` candidates are re-scored exactly from the
+float16 matrix on disk (memory-mapped: only the rows read are paged in). IVF was chosen over HNSW
+because a segment merge rebuilds the index, and IVF's build is a k-means on a sample plus one
+assignment pass (about a minute at 1,000,000 here); HNSW's graph build was not measured.
 
 On disk (one directory, written by `save`, made atomic by the caller):
   vectors.npy   float16 (n, d) rows in build order; cosine moves < 1e-3; read for merges
