@@ -285,6 +285,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--real", type=Path, help="directory with real_docs.npy, real_queries.npy")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--skip-keyword", action="store_true")
+    parser.add_argument("--skip-vector", action="store_true")
     args = parser.parse_args(argv)
     sizes = [5_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     args.work.mkdir(parents=True, exist_ok=True)
@@ -297,16 +298,17 @@ def main(argv: list[str] | None = None) -> dict:
         results["validation"] = validate(args.real, args.work)
         print("validation", json.dumps(results["validation"]), flush=True)
     for n in sizes:
-        nq = 100 if args.quick else 500
-        docs = cached(args.work / f"docs-{n}.npy", lambda: clustered(n, nq)[0])
-        queries = cached(args.work / f"queries-{n}.npy", lambda: clustered(n, nq)[1])
-        threshold = 1_000 if args.quick else EXACT_THRESHOLD  # --quick exercises the approximate path
-        row = vector_case(docs, queries, args.work, threshold)
-        if row["approximate"] and n <= 100_000:
-            row["exact_p50_ms"] = vector_case(docs, queries[:100], args.work, threshold=n)["p50_ms"]
-        results["vector"].append(row)
-        print("vector", json.dumps(row), flush=True)
-        del docs
+        if not args.skip_vector:
+            nq = 100 if args.quick else 500
+            docs = cached(args.work / f"docs-{n}.npy", lambda: clustered(n, nq)[0])
+            queries = cached(args.work / f"queries-{n}.npy", lambda: clustered(n, nq)[1])
+            threshold = 1_000 if args.quick else EXACT_THRESHOLD  # --quick exercises the approximate path
+            row = vector_case(docs, queries, args.work, threshold)
+            if row["approximate"] and n <= 100_000:
+                row["exact_p50_ms"] = vector_case(docs, queries[:100], args.work, threshold=n)["p50_ms"]
+            results["vector"].append(row)
+            print("vector", json.dumps(row), flush=True)
+            del docs
         if not args.skip_keyword:
             row = keyword_case(chunk_texts(n), qs[:100] if n > 100_000 else qs, args.work)
             results["keyword"].append(row)
