@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 EXACT_THRESHOLD = 20_000
-RERANK = 64  # candidates re-scored exactly: takes recall@10 from SQ8's ordering to the cells' limit
-PROBE_SHARE = 1 / 8  # nprobe = nlist / 8: recall@10 0.947 at 100,000 clustered vectors (1/32: 0.83)
+RERANK = 64  # candidates re-scored exactly: PQ's coarse ordering is only good enough to shortlist
+PROBE_SHARE = 1 / 4  # nprobe = nlist / 4: recall@10 0.957 at 100,000 clustered vectors (1/8: 0.93)
 _VECTORS = "vectors.npy"
 _IVF = "ivf.faiss"
 
@@ -49,21 +49,28 @@ class VectorIndex:
             return cls(vectors.astype(np.float16).astype(np.float32))
         import faiss
 
+        if d % 4:
+            raise ValueError(f"approximate search needs a dimension divisible by 4, not {d}")
         nlist = cells(n)
-        ivf = faiss.IndexIVFScalarQuantizer(
-            faiss.IndexFlatIP(d), d, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-        )
-        ivf.cp.niter = 10  # recall is set by nprobe; more k-means iterations buy nothing measurable
-        ivf.cp.seed = seed
+        # 4-bit product quantisation of 4-d pieces, scanned with SIMD lookup tables ("fast scan")
+        ivf = faiss.index_factory(d, f"IVF{nlist},PQ{d // 4}x4fs", faiss.METRIC_INNER_PRODUCT)
+        inverted = faiss.extract_index_ivf(ivf)
+        inverted.cp.niter = 10  # k-means on 2 cores is the build's cost; recall is set by nprobe
+        inverted.cp.seed = seed
         sample = np.random.default_rng(seed).choice(n, min(n, 64 * nlist), replace=False)
         ivf.train(vectors[np.sort(sample)])
         ivf.add(vectors)
-        ivf.nprobe = max(1, round(nlist * PROBE_SHARE))
+        inverted.nprobe = max(1, round(nlist * PROBE_SHARE))
         return cls(vectors.astype(np.float16), ivf)
 
     @property
     def approximate(self) -> bool:
         return self._ivf is not None
+
+    @property
+    def nprobe(self) -> int | None:
+        """IVF cells searched per query; None when exact."""
+        return None if self._ivf is None else self._ivf.nprobe
 
     def __len__(self) -> int:
         return len(self._vectors)

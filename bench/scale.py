@@ -127,7 +127,7 @@ def vector_case(docs: np.ndarray, queries: np.ndarray, work: Path, threshold: in
         x50, _, _ = timed(lambda q: loaded.search(q, k, exclude=exclude), queries[:200])
         sweep = {}
         if loaded.approximate:  # the recall/time trade-off around the default nprobe
-            base = loaded._ivf.nprobe
+            base = loaded.nprobe
             for p in sorted({max(1, base // 2), base * 2, base * 4}):
                 s50, _, got = timed(lambda q: loaded.search(q, k, nprobe=p)[1][0], queries[:200])
                 sweep[p] = {"p50_ms": round(s50, 3), "recall_at_10": round(recall(np.array(got), truth[:200]), 4)}
@@ -136,7 +136,7 @@ def vector_case(docs: np.ndarray, queries: np.ndarray, work: Path, threshold: in
         "load_ms": round(load_ms, 1), "p50_ms": round(p50, 3), "p95_ms": round(p95, 3),
         "p50_ms_exclude_1pct": round(x50, 3), "recall_at_10": round(recall(np.array(found), truth), 4),
         "disk_mb": round(disk, 1), "rss_growth_mb": round(resident, 1),
-        "nprobe": loaded._ivf.nprobe if loaded.approximate else None, "nprobe_sweep": sweep,
+        "nprobe": loaded.nprobe if loaded.approximate else None, "nprobe_sweep": sweep,
     }
 
 
