@@ -27,18 +27,21 @@ TABLE = "chunk_terms"
 # chunks), and count(*) walks the docsize table (4.5 ms at 100,000). The row for '' (never a
 # term) holds the number of chunks.
 FREQUENCY = "chunk_term_frequency"
-# Query terms kept, rarest first. Only a guard against pasted essays: on squad2-dev, keeping the
-# 4 rarest terms drops overlap@10 with bm25s from 0.95 to 0.58 (6: 0.77, 12: 0.94), so it is no
-# fix for the cost of common terms (FTS5 pays ~1-2 us per posting, bm25s ~ns; see BENCHMARKS.md).
-MAX_QUERY_TERMS = 32
+# FTS5 has no dynamic pruning (no WAND/max-score): an OR query scores every row that holds any of
+# its terms, ~1-2 us a posting here, so cost grows with the query terms' document frequencies.
+# Terms are kept rarest first until their postings pass the budget (the rarest is always kept):
+# common terms have low idf and a term in over half the rows gets idf 1e-6 from FTS5 anyway.
+# Keeping a fixed number of rarest terms instead costs too much agreement: on squad2-dev,
+# overlap@10 with bm25s is 0.58 with the 4 rarest, 0.94 with 12, 0.95 with all.
+POSTINGS_BUDGET = 50_000
 
 
 class KeywordIndex:
     """BM25 over chunk terms in the catalog's SQLite database; rowids are the catalog's chunk rowids."""
 
-    def __init__(self, connection: sqlite3.Connection, max_terms: int = MAX_QUERY_TERMS):
+    def __init__(self, connection: sqlite3.Connection, budget: int | None = POSTINGS_BUDGET):
         self._db = connection
-        self._max_terms = max_terms
+        self._budget = budget  # None: every query term
 
     @staticmethod
     def create(connection: sqlite3.Connection) -> None:
@@ -84,13 +87,19 @@ class KeywordIndex:
         return [(rowid, -score) for rowid, score in found]
 
     def query_terms(self, query: str) -> list[str]:
-        """The question's distinct terms; beyond max_terms, the rarest indexed ones."""
+        """The question's indexed terms, rarest first, while their postings fit the budget."""
         unique = list(dict.fromkeys(terms(query)))
-        if len(unique) <= self._max_terms:
-            return unique  # FTS5 skips absent terms itself; no vocabulary lookups needed
-        frequency = {t: self.document_frequency(t) for t in unique}
-        present = sorted((t for t in unique if frequency[t]), key=lambda t: frequency[t])
-        return present[: self._max_terms]
+        if not unique:
+            return []
+        marks = ",".join("?" * len(unique))
+        frequency = dict(self._db.execute(f"SELECT term, df FROM {FREQUENCY} WHERE term IN ({marks})", unique))
+        kept, postings = [], 0
+        for term in sorted((t for t in unique if frequency.get(t, 0) > 0), key=frequency.__getitem__):
+            postings += frequency[term]
+            if kept and self._budget is not None and postings > self._budget:
+                break
+            kept.append(term)
+        return kept
 
     def document_frequency(self, term: str) -> int:
         """Chunks that contain a stemmed term (as `terms()` writes it)."""
