@@ -1,8 +1,8 @@
 """One segment's chunk vectors: exact search below a size threshold, IVF-SQ8 + exact re-rank above.
 
 Measured by `bench/scale.py` on 2 shared vCPUs (docs/BENCHMARKS.md, "Scale: vector and keyword
-search"). A flat scan passes 2 ms near 20,000 vectors of 384 dimensions (24 ms at 100,000); that
-is `EXACT_THRESHOLD`. Above it an inverted file (`cells(n)` k-means cells, ~2 sqrt(n)) of 8-bit
+search"). A flat scan of 384-d vectors took 0.4-1.7 ms at 10,000 and 2.0-3.6 ms at 20,000 (one
+thread, depending on what else ran); `EXACT_THRESHOLD` is 10,000, where it stays under ~2 ms. Above it an inverted file (`cells(n)` k-means cells, ~2 sqrt(n)) of 8-bit
 scalar-quantised codes (384 bytes a vector: 0.38 GB at 1,000,000 instead of 1.5 GB of float32)
 is searched in nlist/8 cells, and the best `RERANK` candidates are re-scored exactly from the
 float16 matrix on disk (memory-mapped: only the rows read are paged in). IVF was chosen over HNSW
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-EXACT_THRESHOLD = 20_000
+EXACT_THRESHOLD = 10_000
 RERANK = 64  # candidates re-scored exactly: PQ's coarse ordering is only good enough to shortlist
 PROBE_SHARE = 1 / 4  # nprobe = nlist / 4: recall@10 0.957 at 100,000 clustered vectors (1/8: 0.93)
 _VECTORS = "vectors.npy"
@@ -37,8 +37,13 @@ class VectorIndex:
     """Inner-product search over unit-norm rows; positions are rows in build order."""
 
     def __init__(self, vectors: np.ndarray, ivf=None):
+        import faiss
+
         self._vectors = vectors  # float16 memory map (approximate) or float32 in memory (exact)
         self._ivf = ivf
+        if ivf is None:  # faiss's flat scan: one SIMD pass per query, no BLAS threads to wake
+            self._flat = faiss.IndexFlatIP(vectors.shape[1])
+            self._flat.add(vectors)
 
     @classmethod
     def build(cls, vectors: np.ndarray, threshold: int = EXACT_THRESHOLD, seed: int = 0) -> VectorIndex:
@@ -112,14 +117,16 @@ class VectorIndex:
         n = len(self)
         if k <= 0 or n == 0:
             return np.full((len(queries), max(k, 0)), -np.inf, np.float32), np.full((len(queries), max(k, 0)), -1)
-        if self._ivf is None:
-            return _top(queries @ self._vectors.T, k, exclude)
         import faiss
 
-        params = faiss.SearchParametersIVF(nprobe=nprobe or self._ivf.nprobe)
+        exact = self._ivf is None
+        params = faiss.SearchParameters() if exact else faiss.SearchParametersIVF(nprobe=nprobe or self._ivf.nprobe)
         if exclude is not None and len(exclude):
             bits = _bitmap(n, exclude)  # kept alive until the search returns
             params.sel = faiss.IDSelectorNot(faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits)))
+        if exact:
+            scores, rows = self._flat.search(queries, k, params=params)
+            return np.where(rows >= 0, scores, -np.inf).astype(np.float32), rows.astype(np.int64)
         _, candidates = self._ivf.search(queries, max(k, RERANK), params=params)
         return _rerank(self._vectors, queries, candidates, k)
 
@@ -131,20 +138,6 @@ def _bitmap(n: int, positions: np.ndarray) -> np.ndarray:
     positions = positions[(positions >= 0) & (positions < n)]
     np.bitwise_or.at(bits, positions >> 3, (1 << (positions & 7)).astype(np.uint8))
     return bits
-
-
-def _top(scores: np.ndarray, k: int, exclude: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Top k of a dense (q, n) score matrix, best first, -1 padded."""
-    q, n = scores.shape
-    if exclude is not None and len(exclude):
-        scores[:, np.asarray(exclude, dtype=np.int64)] = -np.inf
-    take = min(k, n)
-    rows = np.argpartition(-scores, take - 1, axis=1)[:, :take] if take < n else np.tile(np.arange(n), (q, 1))
-    picked = np.take_along_axis(scores, rows, axis=1)
-    order = np.argsort(-picked, axis=1, kind="stable")
-    rows, picked = np.take_along_axis(rows, order, axis=1), np.take_along_axis(picked, order, axis=1)
-    rows = np.where(np.isfinite(picked), rows, -1)
-    return _pad(picked.astype(np.float32), rows, k)
 
 
 def _rerank(vectors: np.ndarray, queries: np.ndarray, candidates: np.ndarray, k: int):

@@ -66,3 +66,11 @@ def test_a_rolled_back_transaction_leaves_nothing(db, index):
     db.execute("ROLLBACK")
     assert index.count() == 3 and index.search("zeppelin", 5) == []
     assert [r for r, _ in index.search("dogs", 5)] == [2]
+
+
+def test_a_postings_budget_keeps_the_rarest_terms_first(db, index):
+    assert index.query_terms("oil embargo") == ["embargo", "oil"]  # df 1, then df 2
+    frugal = KeywordIndex(db, budget=1)
+    assert frugal.query_terms("oil embargo") == ["embargo"]
+    assert frugal.query_terms("oil") == ["oil"]  # the rarest term is kept whatever its postings
+    assert [r for r, _ in frugal.search("oil embargo", 5)] == [1]
