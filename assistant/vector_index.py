@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 EXACT_THRESHOLD = 10_000
-RERANK = 64  # candidates re-scored exactly: PQ's coarse ordering is only good enough to shortlist
+RERANK = 256  # re-scored exactly; at 1,000,000 recall@10 0.904 with 64, 0.975 with 256, 0.979 with 512, +0.2 ms
 PROBE_SHARE = 1 / 4  # nprobe = nlist / 4: recall@10 0.957 at 100,000 clustered vectors (1/8: 0.93)
 _VECTORS = "vectors.npy"
 _IVF = "ivf.faiss"
