@@ -77,7 +77,10 @@ class KeywordIndex:
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Best k (rowid, score) by BM25, higher is better; only rows sharing a term with the query."""
-        wanted = self.query_terms(query)
+        return self.match(self.query_terms(query), k)
+
+    def match(self, wanted: list[str], k: int) -> list[tuple[int, float]]:
+        """Best k rows holding any of these stemmed terms, by BM25 over them."""
         if not wanted or k <= 0:
             return []
         match = " OR ".join(f'"{t}"' for t in wanted)  # quoted: FTS5 syntax in a question is just text

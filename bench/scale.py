@@ -263,10 +263,9 @@ def agreement(k: int = 10) -> dict:
     db = sqlite3.connect(":memory:")
     KeywordIndex.create(db)
     out = {}
-    KeywordIndex(db).add(enumerate(texts))
+    index = KeywordIndex(db)
+    index.add(enumerate(texts))
     for m in (1, 2, 3, 4, 6, 12, 100):
-        index = KeywordIndex(db)
-        index.query_terms = lambda q, m=m, index=index: KeywordIndex.query_terms(index, q)[:m]
         overlap = []
         for q in questions():
             wanted = terms(q)
@@ -275,7 +274,8 @@ def agreement(k: int = 10) -> dict:
             rows, scores = bm25.retrieve([wanted], k=k, show_progress=False, n_threads=1)
             truth = {int(r) for r, s in zip(rows[0], scores[0]) if s > 0}
             if truth:
-                overlap.append(len(truth & {r for r, _ in index.search(q, k)}) / len(truth))
+                kept = index.query_terms(q)[:m]  # the m rarest
+                overlap.append(len(truth & {r for r, _ in index.match(kept, k)}) / len(truth))
         out[f"rarest_{m}_terms"] = round(float(np.mean(overlap)), 3)
     return out
 
