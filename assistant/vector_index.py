@@ -50,7 +50,7 @@ class VectorIndex:
 
     @classmethod
     def build(cls, vectors: np.ndarray, threshold: int = EXACT_THRESHOLD, seed: int = 0) -> VectorIndex:
-        """Index `vectors` (n, d) unit-norm float32: exact when n <= threshold, else IVF-SQ8."""
+        """Index `vectors` (n, d) unit-norm float32: exact when n <= threshold, else IVF-PQ."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         n, d = vectors.shape
         if n <= threshold:  # rounded as saved, so a reloaded index answers exactly the same
@@ -123,10 +123,17 @@ class VectorIndex:
         import faiss
 
         exact = self._ivf is None
-        params = faiss.SearchParameters() if exact else faiss.SearchParametersIVF(nprobe=nprobe or self._ivf.nprobe)
+        # The bitmap and both selectors are locals on purpose: faiss holds raw pointers to them,
+        # so they must outlive the search call (an attribute-assigned temporary would be freed).
+        bits = inner = selector = None
         if exclude is not None and len(exclude):
-            bits = _bitmap(n, exclude)  # kept alive until the search returns
-            params.sel = faiss.IDSelectorNot(faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits)))
+            bits = _bitmap(n, exclude)
+            inner = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
+            selector = faiss.IDSelectorNot(inner)
+        if exact:
+            params = faiss.SearchParameters(sel=selector)
+        else:
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe or self._ivf.nprobe)
         if exact:
             scores, rows = self._flat.search(queries, k, params=params)
             return np.where(rows >= 0, scores, -np.inf).astype(np.float32), rows.astype(np.int64)

@@ -56,3 +56,12 @@ def test_save_and_load_round_trip(tmp_path):
         assert loaded.approximate == index.approximate and len(loaded) == 3_000
         assert (loaded.search(rows[:20], 3)[1] == index.search(rows[:20], 3)[1]).all()
         assert np.abs(loaded.vectors().astype(np.float32) - rows).max() < 1e-3  # float16 on disk
+
+
+def test_excluding_almost_everything_leaves_only_the_rest():
+    rows = unit(3_000)
+    keep = np.arange(0, 3_000, 300)  # 10 rows survive
+    for threshold in (10_000, 1_000):
+        index = VectorIndex.build(rows, threshold=threshold)
+        _, found = index.search(rows[:5], 20, exclude=np.setdiff1d(np.arange(3_000), keep), nprobe=10_000)
+        assert set(found.ravel()) - {-1} <= set(keep) and (found[:, 10:] == -1).all()
