@@ -1,0 +1,21 @@
+"""bench/scale.py --quick: the scale benchmark runs end to end in seconds and reports every figure."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_scale_benchmark_reports_vector_and_keyword_figures(tmp_path):
+    out = tmp_path / "scale.json"
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "scale.py"), "--quick", "--work", str(tmp_path), "--json", str(out)],
+        check=True, timeout=120, capture_output=True,
+    )
+    results = json.loads(out.read_text())
+    (vector,), (keyword,) = results["vector"], results["keyword"]
+    assert vector["approximate"] and vector["recall_at_10"] > 0.5 and vector["p50_ms"] > 0
+    fts5 = keyword[f"fts5_budget_{results['postings_budget']}"]
+    assert fts5["p50_ms"] > 0 and keyword["bm25s_p50_ms"] > 0 and 0 <= fts5["overlap_at_10"] <= 1
