@@ -17,8 +17,9 @@ import numpy as np
 from assistant.chunking import Chunker
 from assistant.embedding import Embedder
 from assistant.errors import InputError, NotFound
+from assistant.keyword import Postings
 from assistant.store import (
-    Catalog, IndexDir, Manifest, StoredArticle, merge_plan, merge_segments, new_segment_name,
+    Catalog, IndexDir, Manifest, StoredArticle, chunk_terms, merge_plan, merge_segments, new_segment_name,
     remove_unregistered_segments, write_segment,
 )
 from assistant.types import Article, Chunk
@@ -112,7 +113,7 @@ class Indexer:
                                    "see `assistant articles`")
                 with catalog.transaction():
                     for article_id in dict.fromkeys(ids):
-                        catalog.delete(article_id, embed_text)
+                        catalog.delete(article_id)
                     self._record(catalog)
                 self._merge(catalog)
                 total = catalog.manifest().chunks
@@ -171,15 +172,17 @@ class Indexer:
         articles = [s for s, _ in batch]
         chunk_vectors, sentence_vectors = self._embed(articles, bar)
         name = new_segment_name()
+        documents = [[chunk_terms(s.article, c) for c in s.chunks] for s in articles]
         with catalog.transaction():
             chunk_ids, sentence_ids = [], []
-            for stored, replaces in batch:
+            for (stored, replaces), terms in zip(batch, documents):
                 if replaces:
-                    catalog.delete(stored.article.id, embed_text)
-                c, s = catalog.insert(stored, name, embed_text)
+                    catalog.delete(stored.article.id)
+                c, s = catalog.insert(stored, name, terms)
                 chunk_ids += c
                 sentence_ids += s
-            write_segment(catalog.directory, name, chunk_vectors, np.array(chunk_ids, np.int64),
+            postings = Postings.build([t for terms in documents for t in terms])
+            write_segment(catalog.directory, name, chunk_vectors, postings, np.array(chunk_ids, np.int64),
                           sentence_vectors, np.array(sentence_ids, np.int64))
             catalog.add_segment(name, len(chunk_ids), len(sentence_ids))
             self._record(catalog)

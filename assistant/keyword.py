@@ -1,115 +1,202 @@
-"""BM25 keyword search over chunks in the catalog's SQLite database (FTS5), added to and deleted
-from incrementally inside the caller's transactions.
+"""BM25 keyword search that grows with the store: global statistics in SQLite, postings in segments.
 
-bm25s (what llama-index's BM25Retriever wraps) is a static matrix rebuilt whole on every ingest;
-FTS5 grows one row at a time. The analyzer stays `assistant.terms.terms()` (bm25s's token
-pattern, stopwords and Snowball stemmer), because the answerer reads document frequencies of those
-stemmed terms: FTS5 receives the stems joined by spaces and its `ascii` tokenizer splits only on
-ASCII non-word bytes (`_` made a token character, as in `\\w`), so every stem, non-ASCII letters
-included, is indexed exactly as `terms()` wrote it. The table is contentless (`content=''`): the
-catalog holds the text, FTS5 only the postings; deleting a row therefore needs its text again.
+bm25s (what llama-index's BM25Retriever wraps) is one static matrix, rebuilt whole to add a
+chunk (50 s at 100,000 chunks). SQLite FTS5 grows a row at a time but has no dynamic pruning:
+an OR query scores every row holding any query term, in SQL, 48 ms p50 at 100,000 chunks and
+395 ms at 1,000,000 (bm25s: 0.8 and 6.6 ms; docs/BENCHMARKS.md). So keyword search is split as
+Lucene splits it:
 
-FTS5's bm25() uses k1=1.2, b=0.75 (bm25s as the retriever builds it: k1=1.5, b=0.75); the
-retriever fuses ranks, not scores, and on squad2-dev the top 10 agree at 0.95. Measured against
-bm25s in `bench/scale.py` (docs/BENCHMARKS.md).
+- `KeywordIndex`: per-term document frequencies, the chunk count and the total length, in the
+  catalog's SQLite database, changed in the same transaction as the chunk rows. They make the
+  scores global (the same as one index over every chunk) and give the answerer its idf.
+- `Postings`: one segment's inverted lists, written once beside its vectors and merged with them.
+  Rows are the segment's vector rows, so the tombstones that hide deleted vectors hide their
+  postings too. Scoring is numpy over the query terms' postings.
+
+Scores are bm25s's "lucene" BM25 (k1=1.5, b=0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5))),
+the formula the previous index used, so rankings match bm25s over the same chunks (tested). The
+analyzer is `assistant.terms.terms()`, whose stems the answerer reads document frequencies of.
+Terms are stored in segments as 64-bit BLAKE2 hashes: fixed width, where a numpy string array
+would be as wide as the longest term.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
 
 from assistant.terms import terms
 
-TABLE = "chunk_terms"
-# Document frequencies kept beside the postings, in the same transactions: FTS5's fts5vocab
-# counts a term's documents by walking its posting list (18 ms for a term in 23% of 100,000
-# chunks), and count(*) walks the docsize table (4.5 ms at 100,000). The row for '' (never a
-# term) holds the number of chunks.
+K1 = 1.5
+B = 0.75
 FREQUENCY = "chunk_term_frequency"
-# FTS5 has no dynamic pruning (no WAND/max-score): an OR query scores every row that holds any of
-# its terms, so its cost follows the query terms' document frequencies: p50 8 ms at 10,000 chunks,
-# 48 ms at 100,000 and 395 ms at 1,000,000 (bm25s: 0.3, 0.8, 6.6 ms). A budget keeps terms rarest
-# first until their postings pass it (the rarest is always kept), but it costs agreement long
-# before it saves time: with 50,000 postings, overlap@10 with bm25s falls from 0.85 to 0.73 at
-# 100,000 chunks (39 ms) and to 0.15 at 1,000,000 (29 ms). So by default every term is kept.
-POSTINGS_BUDGET: int | None = None
+TOTALS = "keyword_totals"  # 'chunks' and 'tokens': N and the sum of lengths, for avgdl
+_HASHES, _STARTS, _ROWS, _TF, _LENGTHS = (
+    "term_hashes.npy", "term_starts.npy", "posting_rows.npy", "posting_tf.npy", "lengths.npy"
+)
+
+
+def term_hash(term: str) -> int:
+    return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little")
 
 
 class KeywordIndex:
-    """BM25 over chunk terms in the catalog's SQLite database; rowids are the catalog's chunk rowids."""
+    """Global BM25 statistics in the catalog's database; the caller owns the transaction."""
 
-    def __init__(self, connection: sqlite3.Connection, budget: int | None = POSTINGS_BUDGET):
+    def __init__(self, connection: sqlite3.Connection):
         self._db = connection
-        self._budget = budget  # None: every query term
 
     @staticmethod
     def create(connection: sqlite3.Connection) -> None:
-        """Create the FTS5 table and its vocabulary view if missing."""
-        connection.execute(
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
-            "terms, content='', tokenize=\"ascii tokenchars '_'\")"
-        )
         connection.execute(
             f"CREATE TABLE IF NOT EXISTS {FREQUENCY} (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID"
         )
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {TOTALS} (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
 
-    def add(self, rows: Iterable[tuple[int, str]]) -> None:
-        """Index (chunk rowid, text) pairs; runs inside the caller's transaction."""
-        self._change(rows, "INSERT INTO {t}(rowid, terms) VALUES (?, ?)", +1)
+    def add(self, documents: Iterable[Sequence[str]]) -> None:
+        """Count the terms of new chunks (as `terms()` returns them)."""
+        self._change(documents, +1)
 
-    def delete(self, rows: Iterable[tuple[int, str]]) -> None:
-        """Remove (rowid, text) pairs exactly as added: a contentless table needs the terms back."""
-        self._change(rows, "INSERT INTO {t}({t}, rowid, terms) VALUES ('delete', ?, ?)", -1)
+    def delete(self, documents: Iterable[Sequence[str]]) -> None:
+        """Uncount the terms of deleted chunks, exactly as they were added."""
+        self._change(documents, -1)
 
-    def _change(self, rows: Iterable[tuple[int, str]], sql: str, sign: int) -> None:
-        documents, frequency = [], Counter()
-        for rowid, text in rows:
-            words = terms(text)
-            documents.append((rowid, " ".join(words)))
-            frequency.update(set(words) | {""})
-        self._db.executemany(sql.format(t=TABLE), documents)
+    def _change(self, documents: Iterable[Sequence[str]], sign: int) -> None:
+        frequency: Counter[str] = Counter()
+        chunks = tokens = 0
+        for words in documents:
+            frequency.update(set(words))
+            chunks += 1
+            tokens += len(words)
         self._db.executemany(  # one upsert per distinct term of the batch, not per posting
-            f"INSERT INTO {FREQUENCY}(term, df) VALUES (?, ?) ON CONFLICT(term) DO UPDATE SET df = df + excluded.df",
+            f"INSERT INTO {FREQUENCY} (term, df) VALUES (?, ?) ON CONFLICT (term) DO UPDATE SET df = df + excluded.df",
             ((t, sign * n) for t, n in frequency.items()),
         )
-
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Best k (rowid, score) by BM25, higher is better; only rows sharing a term with the query."""
-        return self.match(self.query_terms(query), k)
-
-    def match(self, wanted: list[str], k: int) -> list[tuple[int, float]]:
-        """Best k rows holding any of these stemmed terms, by BM25 over them."""
-        if not wanted or k <= 0:
-            return []
-        match = " OR ".join(f'"{t}"' for t in wanted)  # quoted: FTS5 syntax in a question is just text
-        found = self._db.execute(
-            f"SELECT rowid, bm25({TABLE}) FROM {TABLE} WHERE {TABLE} MATCH ? ORDER BY bm25({TABLE}) LIMIT ?",
-            (match, k),
+        self._db.execute(f"DELETE FROM {FREQUENCY} WHERE df <= 0")
+        self._db.executemany(
+            f"INSERT INTO {TOTALS} (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            [("chunks", sign * chunks), ("tokens", sign * tokens)],
         )
-        return [(rowid, -score) for rowid, score in found]
-
-    def query_terms(self, query: str) -> list[str]:
-        """The question's indexed terms, rarest first, while their postings fit the budget."""
-        unique = list(dict.fromkeys(terms(query)))
-        if not unique:
-            return []
-        marks = ",".join("?" * len(unique))
-        frequency = dict(self._db.execute(f"SELECT term, df FROM {FREQUENCY} WHERE term IN ({marks})", unique))
-        kept, postings = [], 0
-        for term in sorted((t for t in unique if frequency.get(t, 0) > 0), key=frequency.__getitem__):
-            postings += frequency[term]
-            if kept and self._budget is not None and postings > self._budget:
-                break
-            kept.append(term)
-        return kept
 
     def document_frequency(self, term: str) -> int:
         """Chunks that contain a stemmed term (as `terms()` writes it)."""
         row = self._db.execute(f"SELECT df FROM {FREQUENCY} WHERE term = ?", (term,)).fetchone()
         return row[0] if row else 0
 
+    def frequencies(self, wanted: Sequence[str]) -> dict[str, int]:
+        marks = ",".join("?" * len(wanted))
+        return dict(self._db.execute(f"SELECT term, df FROM {FREQUENCY} WHERE term IN ({marks})", list(wanted)))
+
     def count(self) -> int:
         """Chunks indexed."""
-        return self.document_frequency("")
+        return self._total("chunks")
+
+    def _total(self, name: str) -> int:
+        row = self._db.execute(f"SELECT value FROM {TOTALS} WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else 0
+
+    def search(self, query: str, segments: Sequence[tuple[Postings, np.ndarray]], k: int) -> list[tuple[int, int, float]]:
+        """Best k (segment index, row, score) over every segment, skipping each one's deleted rows.
+
+        Only rows sharing a term with the query are returned; higher scores are better.
+        """
+        wanted = list(dict.fromkeys(terms(query)))
+        n = self.count()
+        if not wanted or not n or k <= 0:
+            return []
+        df = self.frequencies(wanted)
+        weights = {t: np.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items() if f > 0}
+        if not weights:
+            return []
+        average = self._total("tokens") / n
+        found: list[tuple[float, int, int]] = []
+        for i, (postings, deleted) in enumerate(segments):
+            scores, rows = postings.top(weights, average, k, deleted)
+            found += [(float(s), i, int(r)) for s, r in zip(scores, rows)]
+        found.sort(key=lambda f: -f[0])
+        return [(i, r, s) for s, i, r in found[:k]]
+
+
+class Postings:
+    """One segment's inverted lists: for each term, the rows holding it and how often."""
+
+    def __init__(self, hashes: np.ndarray, starts: np.ndarray, rows: np.ndarray, tf: np.ndarray, lengths: np.ndarray):
+        self.hashes = hashes  # sorted term hashes
+        self.starts = starts  # term i's postings are rows[starts[i]:starts[i + 1]]
+        self.rows = rows
+        self.tf = tf
+        self.lengths = lengths  # terms per row
+
+    @classmethod
+    def build(cls, documents: Sequence[Sequence[str]]) -> Postings:
+        """Postings of documents (term lists), one row each, in order."""
+        counts = [Counter(words) for words in documents]
+        hashed = {t: term_hash(t) for c in counts for t in c}
+        size = sum(len(c) for c in counts)
+        hashes = np.fromiter((hashed[t] for c in counts for t in c), np.uint64, size)
+        rows = np.fromiter((row for row, c in enumerate(counts) for _ in c), np.int32, size)
+        tf = np.fromiter((n for c in counts for n in c.values()), np.float32, size)
+        return cls._sorted(hashes, rows, tf, np.array([len(w) for w in documents], dtype=np.int32))
+
+    @classmethod
+    def _sorted(cls, hashes: np.ndarray, rows: np.ndarray, tf: np.ndarray, lengths: np.ndarray) -> Postings:
+        order = np.lexsort((rows, hashes))
+        hashes, rows, tf = hashes[order], rows[order], tf[order]
+        unique, first = np.unique(hashes, return_index=True)
+        return cls(unique, np.append(first, len(hashes)).astype(np.int64), rows, tf, lengths)
+
+    @classmethod
+    def merge(cls, parts: Sequence[tuple[Postings, np.ndarray, np.ndarray]], size: int) -> Postings:
+        """One segment's postings of `size` rows from several: (postings, rows kept, their new rows).
+
+        Vectorised: no text is tokenised again, and deleted rows are dropped.
+        """
+        hashes, rows, tf = [], [], []
+        lengths = np.zeros(size, np.int32)
+        for postings, keep, new in parts:
+            new_row = np.full(len(postings.lengths), -1, np.int64)
+            new_row[keep] = new
+            lengths[new] = np.asarray(postings.lengths)[keep]
+            mapped = new_row[postings.rows]
+            live = mapped >= 0
+            hashes.append(np.repeat(postings.hashes, np.diff(postings.starts))[live])
+            rows.append(mapped[live].astype(np.int32))
+            tf.append(np.asarray(postings.tf)[live])
+        empty = [np.zeros(0, np.uint64)], [np.zeros(0, np.int32)], [np.zeros(0, np.float32)]
+        return cls._sorted(*(np.concatenate(x or e) for x, e in zip((hashes, rows, tf), empty)), lengths)
+
+    def save(self, directory: Path) -> None:
+        for name, array in zip((_HASHES, _STARTS, _ROWS, _TF, _LENGTHS),
+                               (self.hashes, self.starts, self.rows, self.tf, self.lengths)):
+            np.save(Path(directory) / name, array)
+
+    @classmethod
+    def load(cls, directory: Path) -> Postings:
+        """Memory-mapped: a query pages in only its terms' postings."""
+        return cls(*(np.load(Path(directory) / name, mmap_mode="r") for name in (_HASHES, _STARTS, _ROWS, _TF, _LENGTHS)))
+
+    def top(self, weights: dict[str, float], average_length: float, k: int,
+            deleted: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The k best (scores, rows) of this segment for terms with their idf weights."""
+        scores = np.zeros(len(self.lengths), np.float32)
+        for term, idf in weights.items():
+            h = np.uint64(term_hash(term))
+            i = int(np.searchsorted(self.hashes, h))
+            if i == len(self.hashes) or self.hashes[i] != h:
+                continue
+            a, b = int(self.starts[i]), int(self.starts[i + 1])
+            rows, tf = self.rows[a:b], self.tf[a:b]
+            norm = K1 * (1 - B + B * self.lengths[rows] / average_length)
+            scores[rows] += idf * tf / (tf + norm)  # a term lists each row once: no repeated indices
+        if deleted is not None and len(deleted):
+            scores[deleted] = 0.0
+        hit = np.flatnonzero(scores)
+        if len(hit) > k:
+            hit = hit[np.argpartition(-scores[hit], k - 1)[:k]]
+        hit = hit[np.argsort(-scores[hit], kind="stable")]
+        return scores[hit], hit

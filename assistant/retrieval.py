@@ -132,8 +132,10 @@ class Retriever:
 
         A chunk sharing no term with the query is left out rather than ranked.
         """
-        with self._reading() as (catalog, _):
-            return _hits(catalog, catalog.keywords.search(query, k))
+        with self._reading() as (catalog, view):
+            segments = list(view.segments.values())
+            found = catalog.keywords.search(query, [(seg.postings, deleted) for seg, deleted in segments], k)
+            return _hits(catalog, [(int(segments[i][0].chunk_ids[row]), score) for i, row, score in found])
 
     def sentences(self, chunk: Chunk) -> list[tuple[int, int, np.ndarray]]:
         """The sentences inside a chunk: article start, end, and unit vector."""

@@ -6,7 +6,7 @@ Layout (see index/README.md):
     index/.lock                held by the one ingest that may write
     index/store-<stamp>/
         catalog.sqlite3        articles, chunks, sentences, segments, tombstones, keyword index, manifest
-        segments/seg-<id>/     one batch of vectors: chunks (VectorIndex), sentences, and their ids
+        segments/seg-<id>/     one batch: chunk vectors (VectorIndex), keyword postings, sentence vectors, ids
 
 Why this shape: adding or removing an article must cost time in proportion to that article, not
 to the index (the previous format rewrote every file on every ingest). SQLite gives transactions
@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import IndexLocked, IndexMismatch, IndexNotBuilt
-from assistant.keyword import KeywordIndex
+from assistant.keyword import KeywordIndex, Postings
+from assistant.terms import terms
 from assistant.types import Article, Chunk
 from assistant.vector_index import VectorIndex
 
@@ -130,12 +131,13 @@ class ChunkRow:
 
 
 class Segment:
-    """One immutable batch of vectors: chunk vectors (searchable) and sentence vectors, by id."""
+    """One immutable batch: chunk vectors and postings (searchable), sentence vectors, by id."""
 
-    def __init__(self, name: str, vectors: VectorIndex, chunk_ids: np.ndarray,
+    def __init__(self, name: str, vectors: VectorIndex, postings: Postings, chunk_ids: np.ndarray,
                  sentence_vectors: np.ndarray, sentence_ids: np.ndarray):
         self.name = name
         self.vectors = vectors
+        self.postings = postings  # rows are vector rows
         self.chunk_ids = chunk_ids  # ascending, one per vector row
         self.sentence_vectors = sentence_vectors
         self.sentence_ids = sentence_ids  # ascending, one per sentence vector row
@@ -146,6 +148,7 @@ class Segment:
         return cls(
             directory.name,
             VectorIndex.load(directory),
+            Postings.load(directory),
             np.load(directory / CHUNK_IDS, mmap_mode="r"),
             np.load(directory / SENTENCE_VECTORS, mmap_mode="r"),
             np.load(directory / SENTENCE_IDS, mmap_mode="r"),
@@ -165,7 +168,7 @@ def new_segment_name() -> str:
     return f"seg-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
-def write_segment(store: Path, name: str, chunk_vectors: np.ndarray, chunk_ids: np.ndarray,
+def write_segment(store: Path, name: str, chunk_vectors: np.ndarray, postings: Postings, chunk_ids: np.ndarray,
                   sentence_vectors: np.ndarray, sentence_ids: np.ndarray) -> None:
     """Write a complete segment directory: fsynced, then renamed into place.
 
@@ -178,6 +181,7 @@ def write_segment(store: Path, name: str, chunk_vectors: np.ndarray, chunk_ids: 
     tmp.mkdir()
     try:
         VectorIndex.build(np.ascontiguousarray(chunk_vectors, dtype=np.float32)).save(tmp)
+        postings.save(tmp)
         np.save(tmp / CHUNK_IDS, np.asarray(chunk_ids, dtype=np.int64))
         np.save(tmp / SENTENCE_VECTORS, np.asarray(sentence_vectors, dtype=np.float16))
         np.save(tmp / SENTENCE_IDS, np.asarray(sentence_ids, dtype=np.int64))
@@ -379,10 +383,10 @@ class Catalog:
             self.db.execute("SELECT count(*) FROM chunks").fetchone()[0],
         )
 
-    def insert(self, stored: StoredArticle, segment: str, embed_text) -> tuple[list[int], list[int]]:
-        """Insert one article's rows and index its chunks' terms; returns its chunk and sentence ids.
+    def insert(self, stored: StoredArticle, segment: str, documents: Sequence[Sequence[str]]) -> tuple[list[int], list[int]]:
+        """Insert one article's rows and count its chunks' terms; returns its chunk and sentence ids.
 
-        `embed_text(article, chunk)` is the text a chunk is found by (title and text).
+        `documents` are the chunks' terms (`chunk_terms`), in chunk order.
         """
         a = stored.article
         key = self.db.execute(
@@ -400,17 +404,17 @@ class Catalog:
                             (key, s, e)).lastrowid
             for s, e in stored.sentences
         ]
-        self.keywords.add((k, embed_text(a, c)) for k, c in zip(chunk_ids, stored.chunks))
+        self.keywords.add(documents)
         return chunk_ids, sentence_ids
 
-    def delete(self, article_id: str, embed_text) -> bool:
-        """Delete one article's rows, tombstone its vectors and unindex its terms; False if absent."""
+    def delete(self, article_id: str) -> bool:
+        """Delete one article's rows, tombstone its vectors and uncount its terms; False if absent."""
         stored = self.article(article_id)
         if stored is None:
             return False
         key, segment = self.db.execute("SELECT key, segment FROM articles WHERE id = ?", (article_id,)).fetchone()
         chunk_keys = [r[0] for r in self.db.execute("SELECT id FROM chunks WHERE article = ? ORDER BY ordinal", (key,))]
-        self.keywords.delete((k, embed_text(stored.article, c)) for k, c in zip(chunk_keys, stored.chunks))
+        self.keywords.delete(chunk_terms(stored.article, c) for c in stored.chunks)
         self.db.executemany("INSERT INTO tombstones (segment, chunk) VALUES (?, ?)", [(segment, k) for k in chunk_keys])
         for table in ("chunks", "sentences"):
             self.db.execute(f"DELETE FROM {table} WHERE article = ?", (key,))
@@ -457,34 +461,41 @@ def merge_plan(sizes: dict[str, int], deleted: dict[str, int]) -> list[str]:
 
 
 def merge_segments(catalog: Catalog, store: Path, names: Sequence[str]) -> str:
-    """Rewrite `names` as one segment of their live vectors; the catalog then points at it.
+    """Rewrite `names` as one segment of their live vectors and postings; the catalog then points at it.
 
     Call under the writer lock. Costs time in proportion to the merged segments only.
     """
-    chunk_ids, chunk_vectors, sentence_ids, sentence_vectors = [], [], [], []
-    for name in names:
-        segment = Segment.load(store / SEGMENTS / name)
-        live_chunks, live_sentences = catalog.live_ids(name)
-        chunk_ids.append(live_chunks)
-        chunk_vectors.append(np.asarray(segment.vectors.vectors()[segment.rows_of(live_chunks)], np.float32))
-        sentence_ids.append(live_sentences)
-        rows = np.searchsorted(segment.sentence_ids, live_sentences)
-        sentence_vectors.append(np.asarray(segment.sentence_vectors[rows], np.float16))
-    dimension = chunk_vectors[0].shape[1]
-    ids, vectors = _ascending(chunk_ids, chunk_vectors, dimension)
-    s_ids, s_vectors = _ascending(sentence_ids, sentence_vectors, dimension)
+    segments = [Segment.load(store / SEGMENTS / name) for name in names]
+    live = [catalog.live_ids(name) for name in names]
+    chunk_ids = np.concatenate([c for c, _ in live])
+    order = np.argsort(chunk_ids, kind="stable")  # merged rows ascend by id
+    new_row = np.empty(len(order), np.int64)
+    new_row[order] = np.arange(len(order))
+    parts, vectors, at = [], [], 0
+    for segment, (ids, _) in zip(segments, live):
+        rows = segment.rows_of(ids)
+        parts.append((segment.postings, rows, new_row[at : at + len(ids)]))
+        vectors.append(np.asarray(segment.vectors.vectors()[rows], np.float32))
+        at += len(ids)
+    dimension = vectors[0].shape[1]
+    merged_vectors = np.vstack(vectors).reshape(-1, dimension)[order]
+    sentence_ids = np.concatenate([s for _, s in live])
+    sentence_vectors = np.vstack([
+        np.asarray(seg.sentence_vectors[np.searchsorted(seg.sentence_ids, s)], np.float16).reshape(-1, dimension)
+        for seg, (_, s) in zip(segments, live)
+    ])
+    by_sentence = np.argsort(sentence_ids, kind="stable")
     merged = new_segment_name()
-    write_segment(store, merged, vectors, ids, s_vectors, s_ids)
+    write_segment(store, merged, merged_vectors, Postings.merge(parts, len(order)), chunk_ids[order],
+                  sentence_vectors[by_sentence], sentence_ids[by_sentence])
     with catalog.transaction():
-        catalog.replace_segments(names, merged, len(ids), len(s_ids))
+        catalog.replace_segments(names, merged, len(order), len(sentence_ids))
     return merged
 
 
-def _ascending(ids: list[np.ndarray], vectors: list[np.ndarray], dimension: int) -> tuple[np.ndarray, np.ndarray]:
-    all_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
-    stacked = np.vstack([v.reshape(-1, dimension) for v in vectors]) if vectors else np.zeros((0, dimension))
-    order = np.argsort(all_ids, kind="stable")
-    return all_ids[order], stacked[order]
+def chunk_terms(article: Article, chunk: Chunk) -> list[str]:
+    """The terms a chunk is found by in keyword search: its title's and its text's."""
+    return terms(f"{article.title}\n{chunk.text}")
 
 
 class IndexDir:

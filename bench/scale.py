@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.keyword import POSTINGS_BUDGET, KeywordIndex  # noqa: E402
+from assistant.keyword import KeywordIndex, Postings  # noqa: E402
 from assistant.terms import terms  # noqa: E402
 from assistant.vector_index import EXACT_THRESHOLD, VectorIndex  # noqa: E402
 
@@ -176,57 +176,55 @@ def questions() -> list[str]:
     return [json.loads(line)["question"] for line in (EVAL / "squad2-dev" / "qa.jsonl").open()]
 
 
-BUDGETS = (POSTINGS_BUDGET, 50_000, 10_000)  # the default first; None: every query term
-
-
 def keyword_case(texts: list[str], queries: list[str], work: Path, k: int = 10) -> dict:
-    """FTS5 (assistant.keyword) and bm25s over the same chunks and analyzer: latency, build,
-    incremental adds, agreement of the top 10."""
+    """The store's keyword search (SQLite statistics + segment postings, assistant.keyword) and
+    bm25s over the same chunks and analyzer: latency, build, incremental adds, agreement of the top 10."""
     import bm25s
 
     result: dict = {"n": len(texts)}
-    path = work / f"fts-{len(texts)}.sqlite3"
-    for p in work.glob(f"fts-{len(texts)}.sqlite3*"):
+    path = work / f"keyword-{len(texts)}.sqlite3"
+    for p in work.glob(f"keyword-{len(texts)}.sqlite3*"):
         p.unlink()
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
     KeywordIndex.create(db)
     index = KeywordIndex(db)
     start = time.perf_counter()
-    for first in range(0, len(texts), 10_000):
-        with db:  # one transaction per ingest batch, as the store runs it
-            db.execute("BEGIN")
-            index.add((i, texts[i]) for i in range(first, min(first + 10_000, len(texts))))
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    result["fts5_build_s"] = round(time.perf_counter() - start, 2)
-    result["fts5_disk_mb"] = round(path.stat().st_size / 2**20, 1)
-    repeat = 2 if len(texts) <= 100_000 else 1  # an FTS5 query over all terms at 1M takes ~1 s
-    fts = {}
-    for budget in BUDGETS:  # the default first
-        index = KeywordIndex(db, budget=budget)
-        index.search(queries[0], k)
-        f50, f95, fts[budget] = timed(lambda q: [r for r, _ in index.search(q, k)], queries, repeat=repeat)
-        result[f"fts5_budget_{budget}"] = {"p50_ms": round(f50, 3), "p95_ms": round(f95, 3)}
-    index = KeywordIndex(db)
-    f50 = result[f"fts5_budget_{BUDGETS[0]}"]["p50_ms"]
+    tokens = [terms(t) for t in texts]
+    analyse_s = time.perf_counter() - start
+    start = time.perf_counter()
+    parts = []
+    for first in range(0, len(texts), 10_000):  # one transaction and one segment per batch, then a merge
+        batch = tokens[first : first + 10_000]
+        db.execute("BEGIN")
+        index.add(batch)
+        db.execute("COMMIT")
+        parts.append(Postings.build(batch))
+    sizes = np.cumsum([0] + [len(p.lengths) for p in parts])
+    postings = Postings.merge([(p, np.arange(len(p.lengths)), np.arange(len(p.lengths)) + sizes[i])
+                               for i, p in enumerate(parts)], len(texts))
+    segment = work / f"postings-{len(texts)}"
+    segment.mkdir(exist_ok=True)
+    postings.save(segment)
+    postings = Postings.load(segment)  # memory-mapped, as a reader opens it
+    result["ours_build_s"] = round(time.perf_counter() - start, 2)
+    result["ours_disk_mb"] = round((path.stat().st_size + sum(f.stat().st_size for f in segment.iterdir())) / 2**20, 1)
+    segments = [(postings, np.zeros(0, np.int64))]
+    index.search(queries[0], segments, k)
+    o50, o95, found = timed(lambda q: [r for _, r, _ in index.search(q, segments, k)], queries, repeat=2)
     extra = chunk_texts(11, seed=99)
-
-    def add(rows):
-        start = time.perf_counter()
-        with db:
-            db.execute("BEGIN")
-            index.add(rows)
-        return (time.perf_counter() - start) * 1000
-
-    result["fts5_add_1_chunk_ms"] = round(add([(len(texts), extra[0])]), 2)
-    result["fts5_add_10_chunks_ms"] = round(add([(len(texts) + 1 + i, t) for i, t in enumerate(extra[1:])]), 2)
+    start = time.perf_counter()
+    db.execute("BEGIN")
+    new = [terms(t) for t in extra[:10]]
+    index.add(new)
+    db.execute("COMMIT")
+    (segment / "new").mkdir(exist_ok=True)
+    Postings.build(new).save(segment / "new")  # a new segment's postings
+    result["ours_add_10_chunks_ms"] = round((time.perf_counter() - start) * 1000, 2)
     db.close()
 
     before = rss_mb()
     start = time.perf_counter()
-    tokens = [terms(t) for t in texts]
-    analyse_s = time.perf_counter() - start
     bm25 = bm25s.BM25()  # the defaults llama-index's BM25Retriever uses (k1=1.5, b=0.75, lucene)
     bm25.index(tokens, show_progress=False)
     result["bm25s_build_s"] = round(time.perf_counter() - start, 2)
@@ -239,45 +237,12 @@ def keyword_case(texts: list[str], queries: list[str], work: Path, k: int = 10) 
         rows, scores = bm25.retrieve([tokens], k=k, show_progress=False, n_threads=1)
         return [int(r) for r, s in zip(rows[0], scores[0]) if s > 0]
 
-    b50, b95, ours = timed(bm25_search, query_tokens, repeat=2)
-    if len(texts) <= 100_000:  # at 1M the rebuild costs what the build did
-        start = time.perf_counter()
-        rebuilt = bm25s.BM25()  # what adding one article costs bm25s: rebuilding the whole index
-        rebuilt.index([terms(t) for t in texts + extra[:10]], show_progress=False)
-        result["bm25s_add_10_chunks_ms"] = round((time.perf_counter() - start) * 1000, 1)
-    for budget, found in fts.items():
-        overlap = [len(set(a) & set(b)) / max(1, min(k, len(b))) for a, b in zip(found, ours) if b]
-        result[f"fts5_budget_{budget}"]["overlap_at_10"] = round(float(np.mean(overlap)), 3)
-    result |= {"bm25s_p50_ms": round(b50, 3), "bm25s_p95_ms": round(b95, 3), "fts5_over_bm25s_p50": round(f50 / b50, 2)}
+    b50, b95, theirs = timed(bm25_search, query_tokens, repeat=2)
+    overlap = [len(set(a) & set(b)) / max(1, min(k, len(b))) for a, b in zip(found, theirs) if b]
+    result |= {"ours_p50_ms": round(o50, 3), "ours_p95_ms": round(o95, 3), "bm25s_p50_ms": round(b50, 3),
+               "bm25s_p95_ms": round(b95, 3), "ours_over_bm25s_p50": round(o50 / b50, 2),
+               "overlap_at_10": round(float(np.mean(overlap)), 3)}
     return result
-
-
-def agreement(k: int = 10) -> dict:
-    """overlap@10 of FTS5 and bm25s on real text (squad2-dev paragraphs, its questions), by how many
-    of the rarest query terms FTS5 keeps."""
-    import bm25s
-
-    texts = [json.loads(line)["text"] for line in (EVAL / "squad2-dev" / "docs.jsonl").open()]
-    bm25 = bm25s.BM25()
-    bm25.index([terms(t) for t in texts], show_progress=False)
-    db = sqlite3.connect(":memory:")
-    KeywordIndex.create(db)
-    out = {}
-    index = KeywordIndex(db)
-    index.add(enumerate(texts))
-    for m in (1, 2, 3, 4, 6, 12, 100):
-        overlap = []
-        for q in questions():
-            wanted = terms(q)
-            if not wanted:
-                continue
-            rows, scores = bm25.retrieve([wanted], k=k, show_progress=False, n_threads=1)
-            truth = {int(r) for r, s in zip(rows[0], scores[0]) if s > 0}
-            if truth:
-                kept = index.query_terms(q)[:m]  # the m rarest
-                overlap.append(len(truth & {r for r, _ in index.match(kept, k)}) / len(truth))
-        out[f"rarest_{m}_terms"] = round(float(np.mean(overlap)), 3)
-    return out
 
 
 def validate(real: Path, work: Path) -> dict:
@@ -304,9 +269,9 @@ def main(argv: list[str] | None = None) -> dict:
     args.work.mkdir(parents=True, exist_ok=True)
     qs = questions()[: 50 if args.quick else 300]
     results: dict = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "threshold": EXACT_THRESHOLD,
-                     "postings_budget": POSTINGS_BUDGET,
                      "vector": [], "keyword": []}
-    results["agreement_real"] = agreement()
+    real = [json.loads(line)["text"] for line in (EVAL / "squad2-dev" / "docs.jsonl").open()]
+    results["agreement_real"] = keyword_case(real, questions(), args.work)
     print("agreement on squad2-dev", json.dumps(results["agreement_real"]), flush=True)
     if args.real:
         results["validation"] = validate(args.real, args.work)

@@ -20,7 +20,10 @@ from assistant.config import Settings
 from assistant.embedding import Embedder
 from assistant.indexer import BATCH_CHUNKS, embed_text
 from assistant.service import Assistant
-from assistant.store import IndexDir, StoredArticle, merge_segments, merge_plan, new_segment_name, write_segment
+from assistant.keyword import Postings
+from assistant.store import (
+    IndexDir, StoredArticle, chunk_terms, merge_plan, merge_segments, new_segment_name, write_segment,
+)
 from assistant.types import Article, Chunk
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
@@ -69,14 +72,16 @@ def build(root: Path, chunks: int, embedder: Embedder, seed: int = 0, progress: 
             vectors = centres + rng.normal(0, 0.6 / np.sqrt(embedder.dimension), centres.shape)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             name = new_segment_name()
+            documents = [[chunk_terms(s.article, c) for c in s.chunks] for s in batch]
             with catalog.transaction():
                 chunk_ids, sentence_ids = [], []
-                for stored in batch:
-                    c, s = catalog.insert(stored, name, embed_text)
+                for stored, terms in zip(batch, documents):
+                    c, s = catalog.insert(stored, name, terms)
                     chunk_ids += c
                     sentence_ids += s
                 sentence_vectors = np.repeat(vectors, SENTENCES_PER_CHUNK, axis=0)[: len(sentence_ids)]
-                write_segment(catalog.directory, name, vectors, np.array(chunk_ids), sentence_vectors,
+                postings = Postings.build([t for terms in documents for t in terms])
+                write_segment(catalog.directory, name, vectors, postings, np.array(chunk_ids), sentence_vectors,
                               np.array(sentence_ids))
                 catalog.add_segment(name, len(chunk_ids), len(sentence_ids))
                 articles, total = catalog.counts()

@@ -17,5 +17,5 @@ def test_quick_scale_benchmark_reports_vector_and_keyword_figures(tmp_path):
     results = json.loads(out.read_text())
     (vector,), (keyword,) = results["vector"], results["keyword"]
     assert vector["approximate"] and vector["recall_at_10"] > 0.5 and vector["p50_ms"] > 0
-    fts5 = keyword[f"fts5_budget_{results['postings_budget']}"]
-    assert fts5["p50_ms"] > 0 and keyword["bm25s_p50_ms"] > 0 and 0 <= fts5["overlap_at_10"] <= 1
+    assert keyword["ours_p50_ms"] > 0 and keyword["bm25s_p50_ms"] > 0 and keyword["overlap_at_10"] > 0.9
+    assert results["agreement_real"]["overlap_at_10"] > 0.95  # the same BM25 as bm25s, on squad2-dev

@@ -1,76 +1,113 @@
-"""KeywordIndex: BM25 in SQLite FTS5 over `terms()`, incremental and transactional."""
+"""Keyword search: global statistics in SQLite, postings per segment; rankings match bm25s."""
 
+import random
 import sqlite3
 
+import numpy as np
 import pytest
 
-from assistant.keyword import KeywordIndex
+from assistant.keyword import KeywordIndex, Postings
 from assistant.terms import terms
 
-CHUNKS = {
-    1: "The 1973 oil crisis began when OAPEC proclaimed an oil embargo.",
-    2: "Running dogs ran quickly across the café in Zürich.",
-    3: "Prices of crude oil rose from three dollars to nearly twelve.",
-}
+CHUNKS = [
+    "The 1973 oil crisis began when OAPEC proclaimed an oil embargo.",
+    "Running dogs ran quickly across the café in Zürich.",
+    "Prices of crude oil rose from three dollars to nearly twelve.",
+]
 
 
 @pytest.fixture
 def db() -> sqlite3.Connection:
-    return sqlite3.connect(":memory:", isolation_level=None)
-
-
-@pytest.fixture
-def index(db) -> KeywordIndex:
+    db = sqlite3.connect(":memory:", isolation_level=None)
     KeywordIndex.create(db)
     KeywordIndex.create(db)  # idempotent
+    return db
+
+
+def _index(db, chunks, split=None):
+    """A KeywordIndex over `chunks`, their postings in segments of `split` rows (one segment if None)."""
+    documents = [terms(c) for c in chunks]
     keyword = KeywordIndex(db)
-    keyword.add(CHUNKS.items())
-    return keyword
+    keyword.add(documents)
+    split = split or len(documents)
+    segments = [(Postings.build(documents[i : i + split]), np.zeros(0, np.int64)) for i in range(0, len(documents), split)]
+    return keyword, segments
 
 
-def test_search_ranks_rows_sharing_a_term(index):
-    found = index.search("When did the oil embargo begin?", 5)
-    assert [rowid for rowid, _ in found][:1] == [1] and {r for r, _ in found} == {1, 3}
-    assert found[0][1] > found[1][1] > 0  # higher is better
-    assert index.search("nothing matches xylophone", 5) == []
+def _rows(found, split):
+    return [i * split + row for i, row, _ in found]
 
 
-def test_the_analyzer_is_terms_including_non_ascii_stems(index):
-    assert index.document_frequency(terms("Zürich")[0]) == 1
-    assert index.document_frequency(terms("café")[0]) == 1
-    assert index.document_frequency(terms("running")[0]) == 1  # stemmed as terms() stems: "run"
-    assert index.document_frequency("oil") == 2 and index.document_frequency("the") == 0  # stopword
-    assert index.search("cafe zurich", 5) == []  # no diacritics folding: terms() keeps them
-    assert [r for r, _ in index.search("Zürich", 5)] == [2]
+def test_search_ranks_rows_sharing_a_term_higher_is_better(db):
+    keyword, segments = _index(db, CHUNKS)
+    found = keyword.search("When did the oil embargo begin?", segments, 5)
+    assert _rows(found, 3)[0] == 0 and set(_rows(found, 3)) == {0, 2}
+    assert found[0][2] > found[1][2] > 0
+    assert keyword.search("nothing matches xylophone", segments, 5) == []
 
 
-def test_delete_removes_a_chunk_for_good(index):
-    index.delete([(1, CHUNKS[1])])
-    assert index.count() == 2 and index.document_frequency("embargo") == 0
-    assert all(rowid != 1 for rowid, _ in index.search("oil embargo crisis", 10))
+def test_the_analyzer_is_terms_including_non_ascii_stems(db):
+    keyword, segments = _index(db, CHUNKS)
+    assert keyword.document_frequency(terms("Zürich")[0]) == 1
+    assert keyword.document_frequency(terms("running")[0]) == 1  # stemmed as terms() stems: "run"
+    assert keyword.document_frequency("oil") == 2 and keyword.document_frequency("the") == 0  # stopword
+    assert keyword.search("cafe zurich", segments, 5) == []  # no diacritics folding: terms() keeps them
+    assert _rows(keyword.search("Zürich", segments, 5), 3) == [1]
 
 
-@pytest.mark.parametrize(
-    "question", ['"', '"oil', "oil*", "NEAR(oil crisis)", "oil AND", "AND OR NOT", "-oil", "terms:oil", "a\" OR \"b", "(oil"]
-)
-def test_fts5_syntax_in_a_question_is_just_text(index, question):
-    found = index.search(question, 5)
-    assert all(rowid in CHUNKS for rowid, _ in found)
+def test_rankings_equal_bm25s_over_the_same_chunks_however_they_are_split_into_segments(db):
+    import bm25s
+
+    rng = random.Random(0)
+    words = ["oil", "crisis", "embargo", "price", "river", "volga", "tea", "green", "city", "zurich", "dog", "run"]
+    chunks = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 30))) for _ in range(120)]
+    retriever = bm25s.BM25()  # k1=1.5, b=0.75, "lucene": the scores the previous index used
+    retriever.index([terms(c) for c in chunks], show_progress=False)
+    keyword, segments = _index(db, chunks, split=25)
+
+    for query in ["oil crisis", "green tea in zurich", "river volga dog", "price"]:
+        found = keyword.search(query, segments, 10)
+        ids, scores = retriever.retrieve([terms(query)], k=10, show_progress=False)
+        ours = dict(zip(_rows(found, 25), (s for _, _, s in found)))
+        theirs = {int(i): float(s) for i, s in zip(ids[0], scores[0])}
+        assert np.allclose(sorted(ours.values()), sorted(theirs.values()), rtol=1e-4)
+        above_the_cut = min(theirs.values()) * (1 + 1e-4)  # ties at the 10th score may pick other rows
+        assert {r for r, s in ours.items() if s > above_the_cut} == {r for r, s in theirs.items() if s > above_the_cut}
 
 
-def test_a_rolled_back_transaction_leaves_nothing(db, index):
+def test_deleted_rows_are_never_found_and_their_terms_uncounted(db):
+    keyword, segments = _index(db, CHUNKS)
+    keyword.delete([terms(CHUNKS[0])])
+    postings, _ = segments[0]
+
+    found = keyword.search("oil embargo crisis", [(postings, np.array([0]))], 10)
+
+    assert keyword.count() == 2 and keyword.document_frequency("embargo") == 0
+    assert _rows(found, 3) == [2]
+
+
+def test_merged_postings_score_like_postings_built_from_the_kept_rows(db):
+    documents = [terms(c) for c in CHUNKS * 3]
+    a, b = Postings.build(documents[:5]), Postings.build(documents[5:])
+    keep_a, keep_b = np.array([0, 2, 4]), np.array([1, 3])  # rows 1, 3 of a and 0, 2 of b deleted
+    merged = Postings.merge([(a, keep_a, np.array([0, 1, 2])), (b, keep_b, np.array([3, 4]))], 5)
+    rebuilt = Postings.build([documents[i] for i in (0, 2, 4, 6, 8)])
+
+    for name in ("hashes", "starts", "rows", "tf", "lengths"):
+        assert np.array_equal(getattr(merged, name), getattr(rebuilt, name)), name
+
+
+def test_postings_round_trip_through_disk(db, tmp_path):
+    postings = Postings.build([terms(c) for c in CHUNKS])
+    postings.save(tmp_path)
+    loaded = Postings.load(tmp_path)
+    weights = {"oil": 1.0, "embargo": 2.0}
+    assert [list(x) for x in loaded.top(weights, 6.0, 3)] == [list(x) for x in postings.top(weights, 6.0, 3)]
+
+
+def test_counts_roll_back_with_the_callers_transaction(db):
+    keyword = KeywordIndex(db)
     db.execute("BEGIN")
-    index.add([(9, "A zeppelin over Lakehurst.")])
-    index.delete([(2, CHUNKS[2])])
-    assert index.count() == 3 and index.search("zeppelin", 5)
+    keyword.add([terms(c) for c in CHUNKS])
     db.execute("ROLLBACK")
-    assert index.count() == 3 and index.search("zeppelin", 5) == []
-    assert [r for r, _ in index.search("dogs", 5)] == [2]
-
-
-def test_a_postings_budget_keeps_the_rarest_terms_first(db, index):
-    assert index.query_terms("oil embargo") == ["embargo", "oil"]  # df 1, then df 2
-    frugal = KeywordIndex(db, budget=1)
-    assert frugal.query_terms("oil embargo") == ["embargo"]
-    assert frugal.query_terms("oil") == ["oil"]  # the rarest term is kept whatever its postings
-    assert [r for r, _ in frugal.search("oil embargo", 5)] == [1]
+    assert keyword.count() == 0 and keyword.document_frequency("oil") == 0
