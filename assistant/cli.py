@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command("articles", _articles, "List the indexed articles.")
     p.add_argument("--json", action="store_true")
 
+    command("compact", _compact, "Merge the index's segments into one and drop deleted vectors (faster searches).")
     p = command("remove", _remove, "Remove articles (and their chunks) from the index.")
     p.add_argument("ids", nargs="+", metavar="ARTICLE_ID")
 
@@ -131,6 +132,12 @@ def _articles(args, settings: Settings) -> int:
     for row in rows:
         print(f"{row['id']}\t{row['title']}\t{row['url'] or '-'}\t{row['chunks']} chunks")
     print(f"{len(rows)} articles", file=sys.stderr)
+    return 0
+
+
+def _compact(args, settings: Settings) -> int:
+    before, after, seconds = _assistant(settings).compact()
+    print(f"compacted {before} segments into {after} in {seconds:.1f} s -> {settings.index}")
     return 0
 
 

@@ -95,6 +95,10 @@ class Assistant:
     def remove(self, ids: Sequence[str]) -> IngestReport:
         return self.indexer().remove(ids)
 
+    def compact(self) -> tuple[int, int, float]:
+        """Merge every segment into one: (segments before, after, seconds)."""
+        return self.indexer().compact()
+
     # --- read path --------------------------------------------------------------------------
 
     def info(self) -> dict:

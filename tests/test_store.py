@@ -173,3 +173,17 @@ def test_an_index_of_the_previous_format_asks_for_a_rebuild_and_the_rebuild_repl
         assistant.articles()
     assert assistant.ingest_articles([GOLTS], rebuild=True).added == 1
     assert [a["id"] for a in assistant.articles()] == ["golts"]
+
+
+def test_compact_merges_every_segment_into_one_without_the_deleted_vectors(tmp_path):
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    for item in (GOLTS, TEA, RIVERS):
+        assistant.ingest_articles([item])
+    assistant.remove(["tea"])
+
+    before, after, _ = assistant.compact()
+
+    with IndexDir(tmp_path / "index").catalog() as catalog:
+        assert (before, after, len(catalog.segments()), catalog.deleted()) == (3, 1, 1, {})
+    assert [p.chunk.article_id for p in assistant.search("Volga river Golts", 5)] in (["rivers", "golts"],
+                                                                                       ["golts", "rivers"])
