@@ -105,12 +105,12 @@ class KeywordIndex:
 
         Only rows sharing a term with the query are returned; higher scores are better.
         """
-        wanted = list(dict.fromkeys(terms(query)))
+        wanted = Counter(terms(query))  # a term asked twice counts twice, as in bm25s and Lucene
         n = self.count()
         if not wanted or not n or k <= 0:
             return []
-        df = self.frequencies(wanted)
-        weights = {t: np.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items() if f > 0}
+        df = self.frequencies(list(wanted))
+        weights = {t: wanted[t] * np.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items() if f > 0}
         if not weights:
             return []
         average = self._total("tokens") / n
