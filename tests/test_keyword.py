@@ -111,3 +111,18 @@ def test_counts_roll_back_with_the_callers_transaction(db):
     keyword.add([terms(c) for c in CHUNKS])
     db.execute("ROLLBACK")
     assert keyword.count() == 0 and keyword.document_frequency("oil") == 0
+
+
+@pytest.mark.parametrize("size, nonzero", [(10, 3), (5_000, 40), (200_000, 150_000), (200_000, 20)])
+def test_the_top_k_shortcut_returns_exactly_the_best_positive_scores(size, nonzero):
+    from assistant.keyword import _top
+
+    rng = np.random.default_rng(size + nonzero)
+    scores = np.zeros(size, np.float32)
+    scores[rng.choice(size, nonzero, replace=False)] = rng.random(nonzero, np.float32) + 0.01
+
+    hit = _top(scores, 30)
+
+    expected = np.argsort(-scores, kind="stable")[: min(30, nonzero)]
+    assert np.array_equal(np.sort(scores[hit]), np.sort(scores[expected]))
+    assert (scores[hit] > 0).all() and list(scores[hit]) == sorted(scores[hit], reverse=True)
