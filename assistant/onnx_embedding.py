@@ -64,14 +64,18 @@ class OnnxEmbedder(Embedder):
         return self._session.run(None, feeds)[0]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embed_with_spans(texts, [()] * len(texts))[0]
+        return self._pooled(texts, [()] * len(texts))[0]
 
     def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> tuple[np.ndarray, np.ndarray]:
+        vectors, span_vectors = self._pooled(texts, spans)
+        return vectors, fill_missing(self, texts, spans, span_vectors)
+
+    def _pooled(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> tuple[np.ndarray, np.ndarray]:
         if not texts:
-            return super().embed_with_spans(texts, spans)
+            return np.zeros((0, self.dimension), np.float32), np.zeros((0, self.dimension), np.float32)
         encodings = [(e.ids, e.offsets) for e in self._tokenizer.encode_batch(list(texts))]
         vectors, span_vectors = pool_spans(self._forward, encodings, spans, self._batch_size)
-        return vectors, fill_missing(self, texts, spans, span_vectors.reshape(-1, self.dimension))
+        return vectors, span_vectors.reshape(-1, self.dimension)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]

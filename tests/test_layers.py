@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
 LAYERS = [
     ["types", "errors", "config"],
     ["sources", "terms"],
-    ["chunking", "embedding", "store", "reader", "feedback"],
+    ["chunking", "embedding", "onnx_embedding", "store", "reader", "feedback"],
     ["indexer"],
     ["retrieval"],
     ["answering", "chat", "prompts", "llm", "grounding"],
