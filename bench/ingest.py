@@ -185,11 +185,10 @@ def _forward(backend: str, docs: Path, batch_size: int) -> dict:
 
 def _onnx_forward():
     import numpy as np
-    import onnxruntime
 
-    from assistant.onnx_embedding import MODEL_DIR, MODEL_FILE, WORDS_FILE, WORDS_INPUT
+    from assistant.onnx_embedding import MODEL_DIR, WORDS_FILE, WORDS_INPUT, load_session
 
-    session = onnxruntime.InferenceSession(str(MODEL_DIR / MODEL_FILE), providers=["CPUExecutionProvider"])
+    session = load_session()  # the session options ours runs with
     table = np.load(MODEL_DIR / WORDS_FILE)
     return lambda ids, mask: session.run(None, {"input_ids": ids, "attention_mask": mask, WORDS_INPUT: table})
 
