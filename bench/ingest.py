@@ -13,7 +13,9 @@ repeated; medians are printed. Two clocks, both printed:
 Pipelines:
 - `ours`: `load_embedder()` (int8 ONNX) + `Assistant.ingest`, what `assistant ingest` runs once
   service.py builds its embedder with `load_embedder`;
-- `ours cli`: `python -m assistant ingest` as the CLI builds it on this branch;
+- `ours torch`: the same with `load_embedder(backend="torch")`: fp32 sentence-transformers, late chunking;
+- `ours cli`: `python -m assistant ingest` as the CLI builds it on this branch (its in-process
+  figure is the CLI's own report, which includes importing llama-index and faiss);
 - `llama-index`: `SentenceSplitter()` + `VectorStoreIndex` persisted to disk, same model
   (sentence-transformers, fp32 torch);
 - `forward onnx` / `forward torch`: the limit: our chunk texts, length-sorted, tokenised,
@@ -41,7 +43,7 @@ EVAL = ROOT.parent / "shared" / "eval"
 sys.path.insert(0, str(ROOT))
 
 WINDOW = 256  # all-MiniLM-L6-v2's max_seq_length
-PIPELINES = ["ours", "ours cli", "llama-index", "forward onnx", "forward torch"]
+PIPELINES = ["ours", "ours torch", "ours cli", "llama-index", "forward onnx", "forward torch"]
 QUICK_PIPELINES = ["ours", "llama-index", "forward onnx"]
 
 
@@ -85,20 +87,20 @@ def head(docs: Path, lines: int, out: Path) -> Path:
 # --- children: one pipeline each, a JSON line on stdout ------------------------------------
 
 def child(name: str, docs: Path, work: Path, batch_size: int) -> dict:
-    if name == "ours":
-        return _ours(docs, work, batch_size)
+    if name.startswith("ours"):
+        return _ours(docs, work, batch_size, "torch" if name == "ours torch" else "auto")
     if name == "llama-index":
         return _llama(docs, work)
     return _forward(name.split()[1], docs, batch_size)
 
 
-def _ours(docs: Path, work: Path, batch_size: int) -> dict:
+def _ours(docs: Path, work: Path, batch_size: int, backend: str) -> dict:
     from assistant.config import Settings
     from assistant.embedding import load_embedder
     from assistant.service import Assistant
 
     assistant = Assistant(Settings(index=work / "index", embed_batch_size=batch_size),
-                          embedder=load_embedder(batch_size=batch_size))
+                          embedder=load_embedder(batch_size=batch_size, backend=backend))
     _warm_up()
     report = assistant.ingest([str(docs)], rebuild=True)
     texts = _our_chunk_texts(assistant)
@@ -238,7 +240,7 @@ def measure(label: str, docs: Path, pipelines: list[str], repeats: int, batch_si
                 runs[name].append(spawn(name, docs, Path(tmp), batch_size))
             print(f"  [{label}] repeat {r + 1} {name}: {runs[name][-1]['seconds']:.1f} s", file=sys.stderr, flush=True)
     for run in runs.get("ours cli", []):
-        run["tokens"] = runs["ours"][0]["tokens"] if "ours" in runs else None
+        run["tokens"] = runs["ours"][0]["tokens"] if "ours" in runs else None  # the same chunk texts
     return runs
 
 
@@ -263,11 +265,11 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
             return med([value(x) / value(y) for x, y in zip(runs[a], runs[b])])
         return None
 
-    for ours in ("ours", "ours cli"):
+    for ours in ("ours", "ours torch", "ours cli"):
         ratios[f"{ours} / llama-index chunks/s, e2e"] = paired(ours, "llama-index", lambda r: r["chunks"] / r["e2e"])
         ratios[f"{ours} / llama-index chunks/s, in-process"] = paired(ours, "llama-index", lambda r: r["chunks"] / r["seconds"])
-    for limit in ("forward onnx", "forward torch"):
-        ratios[f"ours / {limit} tokens/s, in-process"] = paired("ours", limit, lambda r: r["tokens"] / r["seconds"])
+    for ours, limit in (("ours", "forward onnx"), ("ours", "forward torch"), ("ours torch", "forward torch")):
+        ratios[f"{ours} / {limit} tokens/s, in-process"] = paired(ours, limit, lambda r: r["tokens"] / r["seconds"])
     return {"pipelines": rows, "ratios": {k: v for k, v in ratios.items() if v is not None}}
 
 
@@ -289,12 +291,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="seconds-scale smoke run: tiny collections, one repeat")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--chunks", type=int, default=20_000, help="size of the synthetic collection, in our chunks")
+    parser.add_argument("--chunks", type=int, default=20_000, help="size of the synthetic collection, in our chunks; 0: skip it")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--docs", type=Path, default=EVAL / "squad2-dev" / "docs.jsonl")
     parser.add_argument("--pipelines", nargs="+", choices=PIPELINES, help="default: all (quick: ours, llama-index, forward onnx)")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--child", choices=["ours", "llama-index", "forward onnx", "forward torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["ours", "ours torch", "llama-index", "forward onnx", "forward torch"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -307,8 +310,9 @@ def main() -> int:
     results = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "batch_size": args.batch_size}
     with tempfile.TemporaryDirectory() as tmp:
         docs = head(args.docs, 8, Path(tmp) / "docs.jsonl") if args.quick else args.docs
-        collections = {f"{args.docs.parent.name} {args.docs.name}" + (" (first 8)" if args.quick else ""): docs,
-                       f"synthetic (>= {chunks} chunks)": synthetic(chunks, Path(tmp) / "synthetic.jsonl")}
+        collections = {f"{args.docs.parent.name} {args.docs.name}" + (" (first 8)" if args.quick else ""): docs}
+        if chunks:
+            collections[f"synthetic (>= {chunks} chunks)"] = synthetic(chunks, Path(tmp) / "synthetic.jsonl")
         for label, path in collections.items():
             summary = summarise(measure(label, path, pipelines, repeats, args.batch_size))
             results[label] = summary
