@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(40, ge=0)
     top_k: int = Field(5, ge=1, le=50)
     embed_batch_size: int = Field(32, ge=1)
+    # How the embedding model runs: "auto" = the shipped int8 ONNX export for the bundled model
+    # (see assistant/onnx_embedding.py), sentence-transformers/torch for any other; "torch" forces
+    # fp32 torch. An index remembers which (its manifest's model name) and must be rebuilt to switch.
+    embed_backend: Literal["auto", "onnx", "torch"] = "auto"
 
     llm: Literal["none", "openai", "ollama"] = "none"
     llm_base_url: str | None = None

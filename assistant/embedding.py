@@ -1,7 +1,12 @@
 """Text -> unit-norm vectors. One required method (`embed`); the rest has working defaults.
 
 sentence-transformers (and torch behind it) takes seconds to import, so it is imported only
-when a real model is built; `assistant --help` stays instant.
+when a real model is built; `assistant --help` stays instant. `load_embedder` picks the backend:
+the bundled model runs as int8 ONNX (`onnx_embedding.py`), any other through sentence-transformers.
+
+Late chunking (`embed_with_spans`, `pool_spans`): one forward pass per chunk also yields its
+sentences' vectors, by mean-pooling the chunk's word-piece outputs over each sentence. On
+squad2-dev that replaced 835 sentence forward passes beside 205 chunk ones.
 """
 
 from __future__ import annotations
@@ -9,9 +14,9 @@ from __future__ import annotations
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -20,6 +25,13 @@ from assistant.errors import AssistantError
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _WORD_CACHE = 50_000
+
+Span = tuple[int, int]
+# One text as the model reads it: word-piece ids (with [CLS]/[SEP]) and each piece's character
+# span in the text ((0, 0) for the special tokens).
+Encoding = tuple[Sequence[int], Sequence[Span]]
+# Padded ids and attention mask (batch, tokens), int64 -> last hidden state (batch, tokens, dimension).
+Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class Embedder(ABC):
@@ -41,6 +53,105 @@ class Embedder(ABC):
         """Unit vectors of single words, for matching a question's words to a sentence's words
         ("began" ~ "started"). The default embeds each word alone; models override it cheaply."""
         return self.embed(list(words)) if words else np.zeros((0, self.dimension), np.float32)
+
+    def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of `texts`, and of every character span `spans[i]` inside `texts[i]` (in order, flat).
+
+        The default embeds each span's substring on its own; mean-pooling models override it with
+        late chunking (one forward pass per text, see `pool_spans`).
+        """
+        pieces = [t[a:b] for t, own in zip(texts, spans) for a, b in own]
+        return self._embed_or_empty(texts), self._embed_or_empty(pieces)
+
+    def _embed_or_empty(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed(list(texts)) if texts else np.zeros((0, self.dimension), np.float32)
+
+
+def pool_spans(forward: Forward, encodings: Sequence[Encoding], spans: Sequence[Sequence[Span]],
+               batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean-pooled unit vectors of each encoded text and of each span's word pieces, in input order.
+
+    Texts run shortest first, `batch_size` at a time, so a batch pads only to its own longest text.
+    A span's pieces are those overlapping it; special tokens count for the text, not for spans.
+    A span with no piece in the window (cut off by truncation) gets a row of NaN: the caller
+    embeds those on their own.
+    """
+    starts = np.cumsum([0, *(len(s) for s in spans)])
+    texts = spans_out = None
+    order = sorted(range(len(encodings)), key=lambda i: len(encodings[i][0]))
+    for b in range(0, len(order), batch_size):
+        rows = order[b : b + batch_size]
+        width = max(len(encodings[i][0]) for i in rows)
+        ids = np.zeros((len(rows), width), np.int64)
+        mask = np.zeros((len(rows), width), np.int64)
+        for r, i in enumerate(rows):
+            ids[r, : len(encodings[i][0])] = encodings[i][0]
+            mask[r, : len(encodings[i][0])] = 1
+        hidden = forward(ids, mask)
+        if texts is None:
+            texts = np.zeros((len(encodings), hidden.shape[-1]), np.float32)
+            spans_out = np.full((int(starts[-1]), hidden.shape[-1]), np.nan, np.float32)
+        for r, i in enumerate(rows):
+            tokens = hidden[r, : len(encodings[i][0])]
+            texts[i] = tokens.mean(0)
+            offsets = np.asarray(encodings[i][1], dtype=np.int64).reshape(-1, 2)
+            for k, (a, e) in enumerate(spans[i]):
+                inside = (offsets[:, 0] < e) & (offsets[:, 1] > a)
+                if inside.any():
+                    spans_out[starts[i] + k] = tokens[inside].mean(0)
+    if texts is None:
+        return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
+    return _unit(texts), _unit(spans_out)
+
+
+def fill_missing(embedder: Embedder, texts: Sequence[str], spans: Sequence[Sequence[Span]],
+                 vectors: np.ndarray) -> np.ndarray:
+    """Embed on their own the spans `pool_spans` left as NaN (a title so long the chunk was cut)."""
+    missing = np.flatnonzero(np.isnan(vectors[:, 0]))
+    if len(missing):
+        pieces = [t[a:b] for t, own in zip(texts, spans) for a, b in own]
+        vectors[missing] = embedder.embed([pieces[m] for m in missing])
+    return vectors
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+def cached_word_vectors(cache: dict[str, np.ndarray], words: Sequence[str], tokenize: Callable[[list[str]], list],
+                        rows: Callable[[Sequence[int]], np.ndarray], dimension: int) -> np.ndarray:
+    """The mean of each word's word-piece rows of an input embedding table, unit length, cached.
+
+    A table lookup, not a forward pass: the answerer matches hundreds of words per question
+    within its time budget. Cached per word (a lookup costs 6 ms per 150 words uncached,
+    mostly tokenizer calls), up to _WORD_CACHE words (about 75 MB).
+    """
+    found = {w: cache.get(w) for w in words}  # a local view: safe if another thread clears
+    new = [w for w, v in found.items() if v is None]
+    if new:
+        if len(cache) + len(new) > _WORD_CACHE:  # a long-running server meets ever more words
+            cache.clear()
+        for word, ids in zip(new, tokenize(new)):
+            v = rows(ids).mean(0) if len(ids) else np.zeros(dimension, np.float32)
+            found[word] = cache[word] = v / (np.linalg.norm(v) or 1.0)
+    return np.array([found[w] for w in words], dtype=np.float32).reshape(len(words), dimension)
+
+
+def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 32,
+                  backend: Literal["auto", "onnx", "torch"] = "auto") -> Embedder:
+    """The embedder for `model`: the shipped int8 ONNX export for the bundled model unless `backend`
+    is "torch", sentence-transformers for any other model (or "torch")."""
+    from assistant.onnx_embedding import OnnxEmbedder, bundled
+
+    default = model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
+    if backend != "torch" and default and bundled():
+        return OnnxEmbedder(batch_size=batch_size)
+    if backend == "onnx":
+        raise AssistantError(
+            f"the onnx embedding backend runs only the bundled {DEFAULT_MODEL} (model is {model!r}); "
+            "set ASSISTANT_EMBED_BACKEND=auto or torch"
+        )
+    return SentenceTransformerEmbedder(model, batch_size)
 
 
 def resolve_model(name: str) -> str:
@@ -83,6 +194,11 @@ class SentenceTransformerEmbedder(Embedder):
         self.max_tokens = int(self._model.max_seq_length) - 2
         self._batch_size = batch_size
         self._words: dict[str, np.ndarray] = {}
+        # Late chunking is exact only for a transformer followed by plain mean pooling (all-MiniLM-L6-v2);
+        # a CLS-pooled or dense-headed model keeps embedding sentences on their own.
+        modules = [type(m).__name__ for m in self._model]
+        self._mean_pooled = modules[:2] == ["Transformer", "Pooling"] and set(modules[2:]) <= {"Normalize"} \
+            and self._model[1].get_config_dict().get("pooling_mode") == "mean"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 1:
@@ -98,27 +214,35 @@ class SentenceTransformerEmbedder(Embedder):
         )
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
 
+    def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> tuple[np.ndarray, np.ndarray]:
+        if not self._mean_pooled or not texts:
+            return super().embed_with_spans(texts, spans)
+        import torch
+
+        bert = self._model[0].auto_model
+        encoded = self._model.tokenizer(list(texts), truncation=True, max_length=self.max_tokens + 2,
+                                        return_offsets_mapping=True)
+
+        def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return bert(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).last_hidden_state.numpy()
+
+        encodings = list(zip(encoded["input_ids"], encoded["offset_mapping"]))
+        vectors, span_vectors = pool_spans(forward, encodings, spans, self._batch_size)
+        return vectors, fill_missing(self, texts, spans, span_vectors)
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         encoded = self._model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     def word_vectors(self, words: Sequence[str]) -> np.ndarray:
-        """The mean of each word's word-piece rows in the model's input embedding table.
-
-        A table lookup, not a forward pass: the answerer matches hundreds of words per question
-        within its time budget. Cached per word (a lookup costs 6 ms per 150 words uncached,
-        mostly tokenizer calls), up to _WORD_CACHE words (about 75 MB).
-        """
-        found = {w: self._words.get(w) for w in words}  # a local view: safe if another thread clears
-        new = [w for w, v in found.items() if v is None]
-        if new:
-            if len(self._words) + len(new) > _WORD_CACHE:  # a long-running server meets ever more words
-                self._words.clear()
-            table = self._model[0].auto_model.get_input_embeddings().weight.detach().numpy()  # a view, no copy
-            for word, ids in zip(new, self._model.tokenizer(new, add_special_tokens=False)["input_ids"]):
-                v = table[ids].mean(0) if ids else np.zeros(self.dimension, np.float32)
-                found[word] = self._words[word] = v / (np.linalg.norm(v) or 1.0)
-        return np.array([found[w] for w in words], dtype=np.float32).reshape(len(words), self.dimension)
+        """The mean of each word's word-piece rows in the model's input embedding table (see
+        `cached_word_vectors`)."""
+        table = self._model[0].auto_model.get_input_embeddings().weight.detach().numpy()  # a view, no copy
+        return cached_word_vectors(
+            self._words, words, lambda new: self._model.tokenizer(new, add_special_tokens=False)["input_ids"],
+            lambda ids: table[ids], self.dimension,
+        )
 
 
 def as_llama_embedding(embedder: Embedder) -> Any:

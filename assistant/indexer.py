@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -231,21 +232,49 @@ class Indexer:
         return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences))
 
     def _embed(self, new: list[StoredArticle], bar) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors for the chunks and the sentences of new articles, advancing the progress bar."""
-        chunk_texts = [embed_text(s.article, c) for s in new for c in s.chunks]
-        sentence_texts = [s.article.text[a:b] for s in new for a, b in s.sentences]
-        return self._embed_all(chunk_texts, bar), self._embed_all(sentence_texts, bar)
+        """Vectors for the chunks and the sentences of new articles, advancing the progress bar.
 
-    def _embed_all(self, texts: list[str], bar) -> np.ndarray:
-        """Embed in batches of similar length: padding to the longest text in a batch is wasted work."""
-        out = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        batch = 64
-        for i in range(0, len(order), batch):
-            rows = order[i : i + batch]
-            out[rows] = self.embedder.embed([texts[r] for r in rows])
-            bar.update(len(rows))
-        return out
+        Each chunk is read once and yields its sentences' vectors too (`Embedder.embed_with_spans`).
+        A sentence in two overlapping chunks is taken from the one whose middle is nearer its own:
+        there it has context on both sides, not only before (end of the first chunk) or only after
+        (start of the next).
+        """
+        texts: list[str] = []
+        spans: list[list[tuple[int, int]]] = []
+        where: list[tuple[int, int]] = []  # sentence -> (chunk, span number), in sentence order
+        for s in new:
+            chunks, first, low = s.chunks, len(texts), 0
+            texts += [embed_text(s.article, c) for c in chunks]
+            spans += [[] for _ in chunks]
+            prefix = len(embed_text(s.article, Chunk(s.article.id, 0, 0, 0, "")))  # the title line
+            for a, b in s.sentences:  # both in text order, chunk ends increasing
+                while low + 1 < len(chunks) and chunks[low].end <= a:
+                    low += 1
+                holders = []
+                for c in islice(chunks, low, None):
+                    if c.start >= b:
+                        break
+                    holders.append(c)
+                c = min(holders, key=lambda h: abs(h.start + h.end - a - b))
+                # Clipped to the chunk, though chunks are whole sentences: a sentence always lies inside.
+                spans[first + c.ordinal].append((prefix + max(a, c.start) - c.start, prefix + min(b, c.end) - c.start))
+                where.append((first + c.ordinal, len(spans[first + c.ordinal]) - 1))
+        chunk_vectors, span_vectors = self._embed_all(texts, spans, bar)
+        starts = np.cumsum([0, *(len(own) for own in spans)])
+        return chunk_vectors, span_vectors[[starts[t] + k for t, k in where]].reshape(-1, self.embedder.dimension)
+
+    def _embed_all(self, texts: list[str], spans: list[list[tuple[int, int]]], bar) -> tuple[np.ndarray, np.ndarray]:
+        """Text and span vectors, `group` texts at a time: bounded memory and a moving progress bar.
+        The embedder sorts each group by length (padding to the longest text in a batch is wasted work)."""
+        group = 1024
+        empty = np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        text_parts, span_parts = [empty], [empty]
+        for i in range(0, len(texts), group):
+            vectors, span_vectors = self.embedder.embed_with_spans(texts[i : i + group], spans[i : i + group])
+            text_parts.append(vectors)
+            span_parts.append(span_vectors)
+            bar.update(len(vectors))
+        return np.vstack(text_parts), np.vstack(span_parts)
 
 
 def embed_text(article: Article, chunk: Chunk) -> str:

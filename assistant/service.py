@@ -17,7 +17,7 @@ from assistant.answering import NOT_FOUND, ExtractiveAnswerer, cite
 from assistant.chat import condense
 from assistant.chunking import CHARS_PER_TOKEN, Chunker
 from assistant.config import Settings
-from assistant.embedding import Embedder, SentenceTransformerEmbedder
+from assistant.embedding import Embedder, load_embedder
 from assistant.errors import AssistantError, InputError, NotFound
 from assistant.feedback import Feedback, FeedbackStore
 from assistant.grounding import GroundedAnswerer
@@ -50,7 +50,8 @@ class Assistant:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = SentenceTransformerEmbedder(self.settings.model, self.settings.embed_batch_size)
+                s = self.settings
+                self._embedder = load_embedder(s.model, s.embed_batch_size, s.embed_backend)
             return self._embedder
 
     # --- write path -------------------------------------------------------------------------

@@ -30,7 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import synthetic_store  # noqa: E402
 
-from assistant.embedding import SentenceTransformerEmbedder  # noqa: E402
+from assistant.embedding import load_embedder  # noqa: E402
 from assistant.types import Article  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def main() -> int:
         args.chunks, args.questions = 2_000, 10
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    embedder = SentenceTransformerEmbedder()
+    embedder = load_embedder()
     root = args.work / (f"index-{args.chunks}" + ("-quick" if args.quick else ""))
     assistant = synthetic_store.build(root, args.chunks, embedder, progress=not args.quick,
                                       real=20 if args.quick else None)

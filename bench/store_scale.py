@@ -30,7 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import synthetic_store  # noqa: E402
 
-from assistant.embedding import SentenceTransformerEmbedder  # noqa: E402
+from assistant.embedding import load_embedder  # noqa: E402
 from assistant.types import Article  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def main() -> int:
     sizes = [1_000, 3_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     questions = _questions(10 if args.quick else args.questions)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    embedder = SentenceTransformerEmbedder()
+    embedder = load_embedder()
     vectors = embedder.embed(questions)
 
     rows = []

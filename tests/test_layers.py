@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
 LAYERS = [
     ["types", "errors", "config"],
     ["sources", "terms"],
-    ["chunking", "embedding", "vector_index", "keyword", "reader", "feedback"],
+    ["chunking", "embedding", "onnx_embedding", "vector_index", "keyword", "reader", "feedback"],
     ["store"],
     ["indexer"],
     ["retrieval"],
