@@ -112,7 +112,7 @@ def test_articles_and_health_describe_the_index(api):
     assert {"id": "russian-volunteers-syria", "title": articles[0]["title"], "url": None, "chunks": 5} in articles
     assert health["status"] == "ok" and health["version"] and health["admin"] is True
     assert health["articles"] == len(articles) and health["chunks"] >= 5
-    assert health["index"]["model"] == "all-MiniLM-L6-v2" and "chunking" in health["index"]
+    assert health["index"]["model"] == "all-MiniLM-L6-v2@onnx-int8" and "chunking" in health["index"]
     assert "index" not in health["index"] and "/tmp" not in json.dumps(health)  # no path of the server's disk
 
 

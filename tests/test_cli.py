@@ -108,7 +108,7 @@ def test_remove_really_removes_and_info_shows_the_manifest(index, tmp_path):
     assert run("remove", "tea", index=path).returncode == 0
     assert "tea" not in {r["id"] for r in json.loads(run("articles", "--json", index=path).stdout)}
     info = json.loads(run("info", index=path).stdout)
-    assert info["model"] == "all-MiniLM-L6-v2" and info["dimension"] == 384 and info["articles"] == 2
+    assert info["model"] == "all-MiniLM-L6-v2@onnx-int8" and info["dimension"] == 384 and info["articles"] == 2
     missing = run("remove", "nope", index=path)
     assert missing.returncode == 1 and missing.stderr.startswith("Error: no article with id 'nope'")
 
