@@ -23,6 +23,7 @@ a changed model cannot share vectors with the old ones.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -441,10 +442,14 @@ class Catalog:
                 np.array([r[0] for r in sentences], dtype=np.int64).reshape(-1))
 
 
-# Tiered merging, as Lucene does it: segments of about the same size (the same power of ten)
-# merge once MERGE_FACTOR of them exist. Each vector is then rewritten about log10(n) times in
-# its life, and a search visits at most MERGE_FACTOR - 1 segments per tier.
-MERGE_FACTOR = 10
+# Tiered merging, as Lucene does it: segments of about the same size (the same power of
+# MERGE_FACTOR, counted in ingest batches of TIER_BASE chunks) merge once MERGE_FACTOR of them
+# exist. Each vector is then rewritten about log4(n / 1024) times in its life (4 at 1,000,000
+# chunks), and a search visits at most MERGE_FACTOR - 1 segments per tier. Searching a segment
+# costs about 1 ms of fixed work on 2 cores (measured at 100,000 chunks: 22 segments under a
+# factor of 10 took 30 ms a search, one took 6.7 ms), so few segments beat cheap merges.
+MERGE_FACTOR = 4
+TIER_BASE = 1024
 # A segment with this share of its vectors deleted is rewritten alone, without them.
 MAX_DELETED_SHARE = 0.3
 
@@ -453,7 +458,7 @@ def merge_plan(sizes: dict[str, int], deleted: dict[str, int]) -> list[str]:
     """The segments to merge next (empty: none). `sizes` counts every vector a segment stores."""
     tiers: dict[int, list[str]] = {}
     for name, size in sizes.items():
-        tiers.setdefault(len(str(max(size, 1))), []).append(name)
+        tiers.setdefault(int(math.log(max(size, TIER_BASE) / TIER_BASE, MERGE_FACTOR) + 1e-9), []).append(name)
     for tier in sorted(tiers):
         if len(tiers[tier]) >= MERGE_FACTOR:
             return sorted(tiers[tier], key=lambda n: (sizes[n], n))[:MERGE_FACTOR]

@@ -84,8 +84,9 @@ def test_small_segments_merge_and_search_still_finds_every_live_article(tmp_path
 
 def test_the_merge_policy_merges_a_full_tier_and_rewrites_a_mostly_deleted_segment():
     assert merge_plan({f"s{i}": 5 for i in range(MERGE_FACTOR - 1)}, {}) == []
-    assert len(merge_plan({f"s{i}": 5 for i in range(MERGE_FACTOR)} | {"big": 5000}, {})) == MERGE_FACTOR
-    assert merge_plan({"big": 5000, "small": 10}, {"big": 2000}) == ["big"]
+    assert len(merge_plan({f"s{i}": 5 for i in range(MERGE_FACTOR)} | {"big": 50_000}, {})) == MERGE_FACTOR
+    assert merge_plan({f"s{i}": 50_000 for i in range(MERGE_FACTOR - 1)} | {"small": 10}, {}) == []
+    assert merge_plan({"big": 50_000, "small": 10}, {"big": 20_000}) == ["big"]
 
 
 def test_a_removed_articles_vectors_are_never_returned_though_still_in_their_segment(tmp_path):
