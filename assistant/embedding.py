@@ -77,7 +77,7 @@ def pool_spans(forward: Forward, encodings: Sequence[Encoding], spans: Sequence[
     embeds those on their own.
     """
     starts = np.cumsum([0, *(len(s) for s in spans)])
-    texts = spans_out = None
+    text_rows = span_rows = None
     order = sorted(range(len(encodings)), key=lambda i: len(encodings[i][0]))
     for b in range(0, len(order), batch_size):
         rows = order[b : b + batch_size]
@@ -88,20 +88,20 @@ def pool_spans(forward: Forward, encodings: Sequence[Encoding], spans: Sequence[
             ids[r, : len(encodings[i][0])] = encodings[i][0]
             mask[r, : len(encodings[i][0])] = 1
         hidden = forward(ids, mask)
-        if texts is None:
-            texts = np.zeros((len(encodings), hidden.shape[-1]), np.float32)
-            spans_out = np.full((int(starts[-1]), hidden.shape[-1]), np.nan, np.float32)
+        if text_rows is None:
+            text_rows = np.zeros((len(encodings), hidden.shape[-1]), np.float32)
+            span_rows = np.full((int(starts[-1]), hidden.shape[-1]), np.nan, np.float32)
         for r, i in enumerate(rows):
             tokens = hidden[r, : len(encodings[i][0])]
-            texts[i] = tokens.mean(0)
+            text_rows[i] = tokens.mean(0)
             offsets = np.asarray(encodings[i][1], dtype=np.int64).reshape(-1, 2)
             for k, (a, e) in enumerate(spans[i]):
                 inside = (offsets[:, 0] < e) & (offsets[:, 1] > a)
                 if inside.any():
-                    spans_out[starts[i] + k] = tokens[inside].mean(0)
-    if texts is None:
+                    span_rows[starts[i] + k] = tokens[inside].mean(0)
+    if text_rows is None:  # no texts
         return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
-    return _unit(texts), _unit(spans_out)
+    return _unit(text_rows), _unit(span_rows)
 
 
 def fill_missing(embedder: Embedder, texts: Sequence[str], spans: Sequence[Sequence[Span]],
