@@ -1,12 +1,8 @@
-"""VectorIndex: exact below the threshold, IVF-SQ8 with exact re-rank above; the same answers."""
+"""VectorIndex: exact below the threshold, IVF-PQ with exact re-rank above; the same answers."""
 
-import os
+import numpy as np
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads: 30x slower builds on shared cores
-
-import numpy as np  # noqa: E402
-
-from assistant.vector_index import VectorIndex  # noqa: E402
+from assistant.vector_index import VectorIndex
 
 
 def unit(n: int, d: int = 32, seed: int = 0) -> np.ndarray:
