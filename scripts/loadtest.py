@@ -2,6 +2,11 @@
 
     python scripts/loadtest.py                       # starts `assistant serve --index index` itself
     python scripts/loadtest.py --url http://127.0.0.1:7860 --clients 16 --seconds 30
+    python scripts/loadtest.py --ingest samples/articles ../shared/eval/squad2-dev/docs.jsonl
+
+With --ingest, the given paths are ingested into the server's index again and again while the
+clients ask (each run alternately adds them and removes them again), so readers and the writer
+are measured together: answers must keep coming, with 0 errors, while commits land.
 
 Each client sends its next question as soon as the previous answer arrives (a closed loop), so
 throughput is what the server sustains at that concurrency, and latency includes queueing.
@@ -18,6 +23,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +48,7 @@ def main() -> int:
     parser.add_argument("--index", default="index", help="index for the server this script starts (default: index)")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--ingest", nargs="+", metavar="PATH", help="keep ingesting and removing these during the load")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
 
@@ -49,15 +56,24 @@ def main() -> int:
     url = args.url
     if url is None:
         server, url = start_server(args.index)
+    writer = Writer(args.index, args.ingest) if args.ingest else None
     try:
+        if writer:
+            writer.start()
         results = asyncio.run(load(url.rstrip("/"), args.clients, args.seconds))
+        if server is not None:
+            results["server_peak_rss_mb"] = peak_rss_mb(server.pid)
     finally:
+        if writer:
+            results_writer = writer.stop()
         if server is not None:
             server.terminate()
             server.wait(30)
+    if writer:
+        results["writes"] = results_writer
     results["server_started_by_script"] = server is not None
     print(json.dumps(results, indent=2) if args.json else report(results))
-    return 1 if results["errors"] else 0
+    return 1 if results["errors"] or (writer and results["writes"]["failures"]) else 0
 
 
 async def load(url: str, clients: int, seconds: float) -> dict:
@@ -106,6 +122,49 @@ async def load(url: str, clients: int, seconds: float) -> dict:
     }
 
 
+class Writer(threading.Thread):
+    """Ingests `paths` into `index`, then removes what it added, in a loop until stopped."""
+
+    def __init__(self, index: str, paths: list[str]):
+        super().__init__(daemon=True)
+        self.index, self.paths = index, paths
+        self.done = threading.Event()
+        self.runs: list[float] = []
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        root = Path(__file__).resolve().parent.parent
+        before = self._ids(env, root)
+        while not self.done.is_set():
+            began = time.perf_counter()
+            command = [sys.executable, "-m", "assistant", "ingest", *self.paths, "--index", self.index]
+            step = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True)
+            added = sorted(self._ids(env, root) - before)
+            if step.returncode == 0 and added:
+                step = subprocess.run([sys.executable, "-m", "assistant", "remove", *added, "--index", self.index],
+                                      env=env, cwd=root, capture_output=True, text=True)
+            if step.returncode != 0:
+                self.failures.append(step.stderr.strip().splitlines()[-1] if step.stderr.strip() else "failed")
+            self.runs.append(time.perf_counter() - began)
+
+    def _ids(self, env: dict, root: Path) -> set[str]:
+        listed = subprocess.run([sys.executable, "-m", "assistant", "articles", "--json", "--index", self.index],
+                                env=env, cwd=root, capture_output=True, text=True, check=True)
+        return {a["id"] for a in json.loads(listed.stdout)}
+
+    def stop(self) -> dict:
+        self.done.set()
+        self.join(600)
+        return {"ingest_and_remove_runs": len(self.runs), "failures": self.failures[:5],
+                "seconds_per_run": round(statistics.median(self.runs), 1) if self.runs else None}
+
+
+def peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
+
+
 def _percentile(ordered: list[float], p: float) -> float:
     """Nearest-rank percentile of sorted values."""
     if not ordered:
@@ -148,6 +207,13 @@ def report(r: dict) -> str:
         f"p99 {r['latency_ms']['p99']} ms   max {r['latency_ms']['max']} ms",
         f"  server     p50 {r['server_ms_p50']} ms per answer (timing_ms.total)",
     ]
+    if "server_peak_rss_mb" in r:
+        lines.append(f"  server     peak RSS {r['server_peak_rss_mb']:.0f} MB")
+    if "writes" in r:
+        w = r["writes"]
+        lines.append(f"  writes     {w['ingest_and_remove_runs']} ingest+remove runs during the load "
+                     f"({w['seconds_per_run']} s each), failures {len(w['failures'])}")
+        lines += [f"  write failure: {f}" for f in w["failures"]]
     lines += [f"  error: {e}" for e in r["first_errors"]]
     return "\n".join(lines)
 
