@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS articles (
     published TEXT, author TEXT, text TEXT NOT NULL, content_hash TEXT NOT NULL,
     segment TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS articles_by_segment ON articles (segment);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     article INTEGER NOT NULL, ordinal INTEGER NOT NULL, start_char INTEGER NOT NULL, end_char INTEGER NOT NULL
