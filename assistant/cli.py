@@ -108,6 +108,8 @@ def _assistant(settings: Settings):
 
 def _ingest(args, settings: Settings) -> int:
     report = _assistant(settings).ingest([str(p) for p in args.paths], rebuild=args.rebuild, progress=sys.stderr.isatty())
+    if report.migrated:
+        print(f"note: moved {report.migrated} articles from the previous index format into the new one", file=sys.stderr)
     for note in report.replaced:
         print(f"note: {note}", file=sys.stderr)
     for error in report.errors:

@@ -48,6 +48,7 @@ class IngestReport:
     # Updates whose new text came from another source than the indexed one: two files that
     # map to one id, which would otherwise replace each other silently.
     replaced: list[str] = field(default_factory=list)
+    migrated: int = 0  # articles carried over from an index of the previous format
 
     def to_dict(self) -> dict:
         data = {k: v for k, v in vars(self).items() if k != "errors"}
@@ -77,6 +78,10 @@ class Indexer:
         began = time.perf_counter()
         report = IngestReport()
         with self.index.lock(), tqdm(unit="chunk", desc="embedding", disable=not progress) as bar:
+            legacy = [] if rebuild else self.index.legacy_articles()
+            if legacy:  # a format-1 index: its articles move into a new store with what was read
+                items, rebuild = _then(items, legacy), True
+                report.migrated = len(legacy)
             if rebuild or not self.index.exists():
                 try:
                     with self.index.new_store() as directory:
@@ -275,6 +280,16 @@ class Indexer:
             span_parts.append(span_vectors)
             bar.update(len(vectors))
         return np.vstack(text_parts), np.vstack(span_parts)
+
+
+def _then(items: Iterable[Article | InputError], older: list[Article]) -> Iterable[Article | InputError]:
+    """`items`, then each of `older` whose id they did not bring: what was read wins."""
+    seen = set()
+    for item in items:
+        if isinstance(item, Article):
+            seen.add(item.id)
+        yield item
+    yield from (a for a in older if a.id not in seen)
 
 
 def embed_text(article: Article, chunk: Chunk) -> str:

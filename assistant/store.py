@@ -529,6 +529,23 @@ class IndexDir:
     def exists(self) -> bool:
         return (self.root / "CURRENT").is_file()
 
+    def legacy_articles(self) -> list[Article]:
+        """The articles of a format-1 index (a `v-*` version with articles.jsonl), else [].
+
+        Format 1 kept every article's text, so an ingest can carry them into a new store
+        (re-embedding them) instead of asking for a rebuild that would drop them.
+        """
+        try:
+            name = (self.root / "CURRENT").read_text().strip()
+        except FileNotFoundError:
+            return []
+        table = self.root / name / "articles.jsonl"
+        if not name.startswith("v-") or not table.is_file():
+            return []
+        keys = ("id", "title", "text", "url", "source", "published", "author")
+        with open(table, encoding="utf-8") as f:
+            return [Article(**{k: d.get(k) for k in keys}) for d in map(json.loads, filter(str.strip, f))]
+
     @contextmanager
     def catalog(self) -> Iterator[Catalog]:
         """The live store's catalog, opened for one use."""

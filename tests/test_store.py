@@ -162,18 +162,26 @@ def test_a_catalog_that_is_not_a_database_says_how_to_rebuild_instead_of_a_trace
     assert "\n" not in str(e.value)
 
 
-def test_an_index_of_the_previous_format_asks_for_a_rebuild_and_the_rebuild_replaces_it(tmp_path):
+def test_an_index_of_the_previous_format_asks_for_a_rebuild_and_the_next_ingest_carries_its_articles(tmp_path):
     root = tmp_path / "index"
     old = root / "v-20261126T101010-abcdef"
     old.mkdir(parents=True)
     (old / "manifest.json").write_text('{"format_version": 1}')
+    old_golts = {"id": "golts", "title": "Golts", "text": "An old text about Golts.", "url": None,
+                 "source": "golts.txt", "published": None, "author": None, "content_hash": "x", "chunks": []}
+    old_rivers = {**old_golts, "id": "rivers", "title": "Rivers", "text": RIVERS.text, "source": "rivers.txt"}
+    (old / "articles.jsonl").write_text(json.dumps(old_golts) + "\n" + json.dumps(old_rivers) + "\n")
     (root / "CURRENT").write_text(old.name + "\n")
     assistant = make_assistant(root, HashEmbedder())
 
     with pytest.raises(IndexMismatch, match=r"format version 1 .* reads version 2; rebuild .*--rebuild`$"):
         assistant.articles()
-    assert assistant.ingest_articles([GOLTS], rebuild=True).added == 1
-    assert [a["id"] for a in assistant.articles()] == ["golts"]
+    report = assistant.ingest_articles([GOLTS, TEA])
+
+    assert (report.migrated, report.added) == (2, 3)
+    assert [a["id"] for a in assistant.articles()] == ["golts", "tea", "rivers"]
+    assert assistant.article("golts").text == GOLTS.text  # what was read wins over the old copy
+    assert assistant.search("longest river Volga", 1)[0].chunk.article_id == "rivers"
 
 
 def test_compact_merges_every_segment_into_one_without_the_deleted_vectors(tmp_path):
