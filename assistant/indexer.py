@@ -21,7 +21,7 @@ from assistant.errors import InputError, NotFound
 from assistant.keyword import Postings
 from assistant.store import (
     Catalog, IndexDir, Manifest, StoredArticle, chunk_terms, merge_plan, merge_segments, new_segment_name,
-    remove_unregistered_segments, write_segment,
+    remove_unregistered_segments, searchable_text, write_segment,
 )
 from assistant.types import Article, Chunk
 
@@ -113,7 +113,7 @@ class Indexer:
             catalog = self._open()
             try:
                 remove_unregistered_segments(catalog.directory, catalog.segments())
-                unknown = [i for i in ids if catalog.content_hash(i) is None]
+                unknown = [i for i in ids if catalog.indexed(i) is None]
                 if unknown:
                     raise NotFound(f"no article with id {', '.join(map(repr, unknown))} in {self.index.root}; "
                                    "see `assistant articles`")
@@ -165,6 +165,7 @@ class Indexer:
     def _write(self, catalog: Catalog, items: Iterable[Article | InputError], report: IngestReport, bar) -> None:
         """Read, split and write every item, a batch at a time, then merge segments if due."""
         batch: list[tuple[StoredArticle, bool]] = []  # article, replaces an indexed one
+        batch_chunks = 0
         seen: dict[str, str] = {}  # id -> source, across every reader feeding this run
         for item in items:
             if isinstance(item, Article) and item.id in seen:
@@ -173,7 +174,7 @@ class Indexer:
                 report.errors.append(item)
                 continue
             seen[item.id] = item.source
-            prior, prior_source = catalog.content_hash(item.id), catalog.source(item.id)
+            prior, prior_source = catalog.indexed(item.id) or (None, None)
             if prior == item.content_hash:
                 report.unchanged += 1
                 continue
@@ -186,9 +187,10 @@ class Indexer:
                 report.replaced.append(f"{item.id}: {item.source} replaced the article read from {prior_source}")
             report.updated += prior is not None
             report.added += prior is None
-            if sum(len(s.chunks) for s, _ in batch) >= BATCH_CHUNKS:
+            batch_chunks += len(stored.chunks)
+            if batch_chunks >= BATCH_CHUNKS:
                 self._flush(catalog, batch, report, bar)
-                batch = []
+                batch, batch_chunks = [], 0
         if batch:
             self._flush(catalog, batch, report, bar)
         self._merge(catalog)
@@ -249,9 +251,9 @@ class Indexer:
         where: list[tuple[int, int]] = []  # sentence -> (chunk, span number), in sentence order
         for s in new:
             chunks, first, low = s.chunks, len(texts), 0
-            texts += [embed_text(s.article, c) for c in chunks]
+            texts += [searchable_text(s.article, c) for c in chunks]
             spans += [[] for _ in chunks]
-            prefix = len(embed_text(s.article, Chunk(s.article.id, 0, 0, 0, "")))  # the title line
+            prefix = len(searchable_text(s.article, Chunk(s.article.id, 0, 0, 0, "")))  # the title line
             for a, b in s.sentences:  # both in text order, chunk ends increasing
                 while low + 1 < len(chunks) and chunks[low].end <= a:
                     low += 1
@@ -292,7 +294,3 @@ def _then(items: Iterable[Article | InputError], older: list[Article]) -> Iterab
     yield from (a for a in older if a.id not in seen)
 
 
-def embed_text(article: Article, chunk: Chunk) -> str:
-    """What the vector represents: the title gives a chunk its topic (a pronoun-heavy paragraph
-    is otherwise hard to find)."""
-    return f"{article.title}\n{chunk.text}"

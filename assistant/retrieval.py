@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -177,19 +178,30 @@ class Retriever:
     def llama_retriever(self, kind: Literal["dense", "keyword"], k: int) -> Any:
         """Dense or keyword search as a llama-index BaseRetriever returning k nodes, so llama-index
         query engines and fusion retrievers can run over this index (about 6 µs a node)."""
-        from llama_index.core.retrievers import BaseRetriever
+        return _search_class()(self, kind, k)
 
-        def find(bundle) -> list[Hit]:
-            if kind == "keyword":
-                return self.keyword(bundle.query_str, k)
-            vector = None if bundle.embedding is None else np.asarray(bundle.embedding, np.float32)
-            return self.dense(bundle.query_str, k, vector)
 
-        class _Search(BaseRetriever):
-            def _retrieve(self, query_bundle):
-                return [_node(hit) for hit in find(query_bundle)]
+@cache
+def _search_class() -> type:
+    """The llama-index retriever over a Retriever, defined once, on first use: llama-index takes
+    about 1.7 s to import, which `assistant --help` should not pay."""
+    from llama_index.core.retrievers import BaseRetriever
 
-        return _Search()
+    class Search(BaseRetriever):
+        def __init__(self, retriever: Retriever, kind: str, k: int):
+            super().__init__()
+            self._search = retriever.keyword if kind == "keyword" else retriever.dense
+            self._kind, self._k = kind, k
+
+        def _retrieve(self, query_bundle):
+            if self._kind == "keyword":
+                hits = self._search(query_bundle.query_str, self._k)
+            else:
+                e = query_bundle.embedding
+                hits = self._search(query_bundle.query_str, self._k, None if e is None else np.asarray(e, np.float32))
+            return [_node(hit) for hit in hits]
+
+    return Search
 
 
 def _hits(catalog: Catalog, found: Sequence[tuple[int, float]]) -> list[Hit]:

@@ -123,13 +123,11 @@ class StoredArticle:
 
 @dataclass(frozen=True)
 class ChunkRow:
-    """A chunk as the read path finds it: the chunk, its article's title and url, its segment."""
+    """A chunk as the read path finds it: the chunk and its article's title and url."""
 
-    key: int
     chunk: Chunk
     title: str
     url: str | None
-    segment: str
 
 
 class Segment:
@@ -266,14 +264,10 @@ class Catalog:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return int(row[0]) if row else 0
 
-    def content_hash(self, article_id: str) -> str | None:
-        row = self.db.execute("SELECT content_hash FROM articles WHERE id = ?", (article_id,)).fetchone()
-        return row[0] if row else None
-
-    def source(self, article_id: str) -> str | None:
-        """Where an indexed article was read from (path, path:line or URL)."""
-        row = self.db.execute("SELECT source FROM articles WHERE id = ?", (article_id,)).fetchone()
-        return row[0] if row else None
+    def indexed(self, article_id: str) -> tuple[str, str] | None:
+        """(content hash, source) of an indexed article, None if it is not indexed: one lookup
+        tells an ingest whether to skip, add or replace, and whether another file replaces it."""
+        return self.db.execute("SELECT content_hash, source FROM articles WHERE id = ?", (article_id,)).fetchone()
 
     def article(self, article_id: str) -> StoredArticle | None:
         """One article with its chunks and sentence spans; None if it is not indexed."""
@@ -306,13 +300,13 @@ class Catalog:
         marks = ",".join("?" * len(keys))
         rows = self.db.execute(
             "SELECT c.id, a.id, c.ordinal, c.start_char, c.end_char,"
-            " substr(a.text, c.start_char + 1, c.end_char - c.start_char), a.title, a.url, a.segment"
+            " substr(a.text, c.start_char + 1, c.end_char - c.start_char), a.title, a.url"
             f" FROM chunks c JOIN articles a ON a.key = c.article WHERE c.id IN ({marks})",
             [int(k) for k in keys],
         ).fetchall()
         return {
-            key: ChunkRow(key, Chunk(article, ordinal, start, end, text), title, url or None, segment)
-            for key, article, ordinal, start, end, text, title, url, segment in rows
+            key: ChunkRow(Chunk(article, ordinal, start, end, text), title, url or None)
+            for key, article, ordinal, start, end, text, title, url in rows
         }
 
     def sentences(self, chunk: Chunk) -> tuple[str | None, list[tuple[int, int, int]]]:
@@ -499,9 +493,15 @@ def merge_segments(catalog: Catalog, store: Path, names: Sequence[str]) -> str:
     return merged
 
 
+def searchable_text(article: Article, chunk: Chunk) -> str:
+    """What a chunk is found by, in vectors and in keywords: its article's title gives it its topic
+    (a pronoun-heavy paragraph is otherwise hard to find)."""
+    return f"{article.title}\n{chunk.text}"
+
+
 def chunk_terms(article: Article, chunk: Chunk) -> list[str]:
-    """The terms a chunk is found by in keyword search: its title's and its text's."""
-    return terms(f"{article.title}\n{chunk.text}")
+    """The terms a chunk is found by in keyword search."""
+    return terms(searchable_text(article, chunk))
 
 
 class IndexDir:

@@ -121,9 +121,9 @@ def _warm_up() -> None:
 
 
 def _our_chunk_texts(assistant) -> list[str]:
-    from assistant.indexer import embed_text
+    from assistant.store import searchable_text
 
-    return [embed_text(s.article, c) for s in assistant.index.articles().values() for c in s.chunks]
+    return [searchable_text(s.article, c) for s in assistant.index.articles().values() for c in s.chunks]
 
 
 def _tokens(embedder, texts: list[str]) -> int:
@@ -157,7 +157,7 @@ def _forward(backend: str, docs: Path, batch_size: int) -> dict:
 
     from assistant.chunking import CHARS_PER_TOKEN, Chunker
     from assistant.embedding import resolve_model
-    from assistant.indexer import embed_text
+    from assistant.store import searchable_text
     from assistant.sources import read_sources
 
     tokenizer = Tokenizer.from_file(str(Path(resolve_model("all-MiniLM-L6-v2")) / "tokenizer.json"))
@@ -168,7 +168,7 @@ def _forward(backend: str, docs: Path, batch_size: int) -> dict:
     tokenizer.enable_truncation(max_length=WINDOW)
     chunker = Chunker(lambda ts: [len(e.ids) for e in count.encode_batch(list(ts), add_special_tokens=False)],
                       200, 40, CHARS_PER_TOKEN * (WINDOW - 2))
-    texts = [embed_text(a, c) for a in read_sources([str(docs)]) for c in chunker.chunk(a)]
+    texts = [searchable_text(a, c) for a in read_sources([str(docs)]) for c in chunker.chunk(a)]
     run = _onnx_forward() if backend == "onnx" else _torch_forward()
     run(np.ones((1, 8), np.int64), np.ones((1, 8), np.int64))  # first-call allocations, off the clock
     began = time.perf_counter()

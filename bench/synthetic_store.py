@@ -18,11 +18,12 @@ import numpy as np
 
 from assistant.config import Settings
 from assistant.embedding import Embedder
-from assistant.indexer import BATCH_CHUNKS, embed_text
-from assistant.service import Assistant
+from assistant.indexer import BATCH_CHUNKS
 from assistant.keyword import Postings
+from assistant.service import Assistant
 from assistant.store import (
-    IndexDir, StoredArticle, chunk_terms, merge_plan, merge_segments, new_segment_name, write_segment,
+    IndexDir, StoredArticle, chunk_terms, merge_plan, merge_segments, new_segment_name, searchable_text,
+    write_segment,
 )
 from assistant.types import Article, Chunk
 
@@ -51,7 +52,7 @@ def build(root: Path, chunks: int, embedder: Embedder, seed: int = 0, progress: 
     assistant.ingest_articles(real_articles()[:real], rebuild=True)
     with index.catalog() as catalog:
         indexed = list(catalog.articles())
-    real_vectors = embedder.embed([embed_text(s.article, c) for s in indexed for c in s.chunks])
+    real_vectors = embedder.embed([searchable_text(s.article, c) for s in indexed for c in s.chunks])
     sentences = _sentences(real_articles("squad2-train"))
     rng = np.random.default_rng(seed)
     missing = chunks - sum(len(s.chunks) for s in indexed)
