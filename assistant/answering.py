@@ -28,11 +28,11 @@ import regex  # \p{Lu}: names start with a capital in any script, not only A-Z
 from assistant.reader import Reader, combine, reader_text
 from assistant.retrieval import RRF_K
 from assistant.terms import stopwords, terms, weighted_share
-from assistant.types import Chunk, Citation, Passage, strip_markers
+from assistant.citations import Quote, number, strip_markers, with_marker
+from assistant.types import Chunk, Citation, Passage
 
 CALIBRATION = Path(__file__).with_name("calibration.json")
 RERANK = 5  # sentences the second stage looks at again
-NOT_FOUND = "The indexed articles don't answer this question."
 
 _WORD = re.compile(r"\w+")
 _LETTERS = re.compile(r"[^\W\d_]+")  # runs of letters in any script ("Zürich", not "Z", "rich")
@@ -387,22 +387,7 @@ def _cap(text: str) -> str:
 
 def cite(draft: Draft) -> tuple[str, tuple[Citation, ...]]:
     """Number the quoted sentences [1], [2], ... and put each marker before the sentence's end."""
-    parts: list[str] = []
-    citations: list[Citation] = []
-    by_quote: dict[tuple[str, int], int] = {}
-    for said, cand in draft.sentences:
-        key = (cand.passage.chunk.article_id, cand.start)
-        n = by_quote.get(key)
-        if n is None:
-            n = by_quote[key] = len(citations) + 1
-            citations.append(cand.passage.citation(n, cand.start, cand.end, cand.text))
-        parts.append(with_marker(strip_markers(said), n))  # not the article's own "[4]" footnotes
-    return " ".join(parts), tuple(citations)
-
-
-def with_marker(sentence: str, n: int) -> str:
-    """'He left.' -> 'He left [1].'; a sentence ending in a quote or '?' keeps it before the marker."""
-    sentence = sentence.strip()
-    if sentence.endswith(".") and not sentence.endswith(".."):
-        return f"{sentence[:-1]} [{n}]."
-    return f"{sentence} [{n}]"
+    numbers, citations = number([Quote(c.passage, c.start, c.end, c.text) for _, c in draft.sentences])
+    # strip_markers: not the article's own "[4]" footnotes
+    text = " ".join(with_marker(strip_markers(said), n) for (said, _), n in zip(draft.sentences, numbers))
+    return text, citations

@@ -13,7 +13,8 @@ import string
 import time
 from collections.abc import Callable, Sequence
 
-from assistant.types import Answer, markers
+from assistant.citations import markers
+from assistant.types import Answer
 
 # What `evaluate` reads from each QA row; `assistant eval` checks them line by line before it starts.
 QA_FIELDS = ("question", "answers", "doc_ids", "answerable")

@@ -107,7 +107,7 @@ def sources(passages: Sequence[Passage]) -> str:
 def conversation(history: Sequence[Turn]) -> str:
     """The latest turns as 'User: ...' / 'Assistant: ...' lines.
 
-    Callers strip the old answers' citation markers first (types.strip_markers): an earlier [1]
+    Callers strip the old answers' citation markers first (citations.strip_markers): an earlier [1]
     pointed at that answer's sources, and left in, the model would copy numbers that now mean
     something else.
     """

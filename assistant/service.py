@@ -13,9 +13,10 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
-from assistant.answering import NOT_FOUND, ExtractiveAnswerer, cite
+from assistant.answering import ExtractiveAnswerer, cite
 from assistant.chat import condense
 from assistant.chunking import CHARS_PER_TOKEN, Chunker
+from assistant.citations import NOT_FOUND
 from assistant.config import Settings
 from assistant.embedding import Embedder, load_embedder
 from assistant.errors import AssistantError, InputError, NotFound

@@ -17,7 +17,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, urlsplit
 
-from assistant.types import MARKER, Answer, Article, Citation, Passage, markers
+from assistant.citations import MARKER, markers
+from assistant.types import Answer, Article, Citation, Passage
 
 # Characters that start markdown syntax (emphasis, links, images, code, headings, tables,
 # strikethrough, autolinks after ':'), LaTeX ('$', '\'), or HTML ('<', '>', '&', quotes).

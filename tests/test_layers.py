@@ -14,7 +14,7 @@ LAYERS = [
     ["store"],
     ["indexer"],
     ["retrieval"],
-    ["answering", "chat", "prompts", "llm", "grounding"],
+    ["answering", "citations", "chat", "prompts", "llm", "grounding"],
     ["evaluation", "service"],
     ["render", "web", "limits"],
     ["cli", "api", "ui"],

@@ -83,7 +83,7 @@ def elapsed(pattern, text: str) -> float:
 
 
 def test_the_package_patterns_are_found():
-    assert {"sources:_FIRST_H1", "types:MARKERS", "grounding:_DECLINES", "web:_TAG"} <= set(PATTERNS)
+    assert {"sources:_FIRST_H1", "citations:MARKERS", "grounding:_DECLINES", "web:_TAG"} <= set(PATTERNS)
     assert len(PATTERNS) > 40
 
 
