@@ -40,7 +40,7 @@ class Assistant:
         self.settings = settings or Settings()
         llm = llm if llm is not None else llm_from_settings(self.settings)
         # Prompts are read and checked here, so a broken template stops start-up, not a question.
-        self._grounded = GroundedAnswerer(llm, Prompts.load()) if llm else None
+        self._grounded = GroundedAnswerer(llm, Prompts.load(self.settings.prompts)) if llm else None
         self.index = IndexDir(self.settings.index)
         self._embedder = embedder
         self.reader = reader or Reader()  # the same for every index version; loads on first question
