@@ -11,8 +11,8 @@ because a blank line would end the block and hand the rest to the markdown parse
 
 from __future__ import annotations
 
-import html
 import json
+from html import escape, unescape
 import re
 from collections.abc import Iterable
 from urllib.parse import quote, urlsplit
@@ -44,7 +44,7 @@ def safe_href(url: str | None) -> str | None:
     parts = urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
-    return html.escape(url.strip(), quote=True)
+    return escape(url.strip(), quote=True)
 
 
 def answer_html(answer: Answer, site: str = "") -> str:
@@ -80,7 +80,7 @@ def article_href(site: str, article_id: str, start: int | None = None, end: int 
     url = f"{site}articles/{quote(article_id, safe='/')}"  # 'a/notes' stays a path: proxies often refuse %2F
     if start is not None and end is not None:
         url += f"?start={int(start)}&end={int(end)}#cited"
-    return html.escape(url, quote=True)
+    return escape(url, quote=True)
 
 
 def partial_html(text: str) -> str:
@@ -91,7 +91,7 @@ def partial_html(text: str) -> str:
 def plain_answer(message: str) -> str:
     """The answer text of a message made by `answer_html` (for follow-up questions); else the text."""
     match = _ANSWER.search(message)
-    return html.unescape(_TAG.sub("", match.group(1) if match else message)).strip()
+    return unescape(_TAG.sub("", match.group(1) if match else message)).strip()
 
 
 def articles_html(rows: Iterable[dict], *, total: int | None = None) -> str:
@@ -238,7 +238,7 @@ def _data(answer: Answer, site: str) -> str:
     """The answer as JSON text for the page's copy, export and feedback buttons (Gradio strips data- attributes)."""
     data = {
         "question": answer.question, "answer": answer.answer, "abstained": answer.abstained,
-        "citations": [c.to_dict() | {"href": html.unescape(article_href(site, c.article_id, c.start, c.end))}
+        "citations": [c.to_dict() | {"href": unescape(article_href(site, c.article_id, c.start, c.end))}
                       for c in answer.citations],
         "feedback": f"{site}api/feedback",
     }
@@ -256,32 +256,32 @@ def _shorten(text: str, limit: int) -> str:
 def article_page(article: Article, start: int | None, end: int | None, *, home: str) -> str:
     """The whole article, the cited span (when it is still there) marked and scrolled to by `#cited`.
 
-    Plain HTML, not a chat message, so `html.escape` is enough; `white-space: pre-wrap` keeps the
+    Plain HTML, not a chat message, so `escape` is enough; `white-space: pre-wrap` keeps the
     article's paragraphs without building markup from its text.
     """
     text = article.text
     valid = start is not None and end is not None and 0 <= start < end <= len(text)
     if valid:
-        body = (f'{html.escape(text[:start])}<mark id="cited">{html.escape(text[start:end])}</mark>'
-                f"{html.escape(text[end:])}")
+        body = (f'{escape(text[:start])}<mark id="cited">{escape(text[start:end])}</mark>'
+                f"{escape(text[end:])}")
     else:
-        body = html.escape(text)
+        body = escape(text)
     stale = ""
     if start is not None and not valid:
         stale = ('<p class="note">The cited passage is no longer at this place in the article; '
                  "it has changed since the answer was given.</p>")
-    meta = [html.escape(part) for part in (article.author, article.published) if part]
+    meta = [escape(part) for part in (article.author, article.published) if part]
     href = safe_href(article.url)
     if href:
         meta.append(f'<a href="{href}" rel="noopener noreferrer nofollow">original</a>')
     where = f" · characters {start}–{end}" if valid else ""
     return _page(
         article.title,
-        f'<p class="back"><a href="{html.escape(home, quote=True)}">← Ask the articles</a></p>'
-        f"<h1>{html.escape(article.title)}</h1>"
+        f'<p class="back"><a href="{escape(home, quote=True)}">← Ask the articles</a></p>'
+        f"<h1>{escape(article.title)}</h1>"
         + (f'<p class="meta">{" · ".join(meta)}</p>' if meta else "")
         + f'{stale}<div class="text">{body}</div>'
-        f"<details><summary>Details</summary><code>{html.escape(article.id)}</code>{where}</details>",
+        f"<details><summary>Details</summary><code>{escape(article.id)}</code>{where}</details>",
     )
 
 
@@ -289,9 +289,9 @@ def not_found_page(message: str, *, home: str) -> str:
     """A small page for a path (or an article) that is not here, instead of a JSON body in a browser."""
     return _page(
         "Not found",
-        f'<h1>Not found</h1><p>{html.escape(message)}</p>'
-        f'<p><a href="{html.escape(home, quote=True)}">Ask the articles</a> · '
-        f'<a href="{html.escape(home, quote=True)}docs">HTTP API</a></p>',
+        f'<h1>Not found</h1><p>{escape(message)}</p>'
+        f'<p><a href="{escape(home, quote=True)}">Ask the articles</a> · '
+        f'<a href="{escape(home, quote=True)}docs">HTTP API</a></p>',
     )
 
 
@@ -299,7 +299,7 @@ def _page(title: str, body: str) -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)} · Ask the articles</title><style>{PAGE_CSS}</style></head>"
+        f"<title>{escape(title)} · Ask the articles</title><style>{PAGE_CSS}</style></head>"
         f"<body><main>{body}</main></body></html>"
     )
 
