@@ -18,7 +18,7 @@ import os
 # the one module every entry point imports first; a value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from typing import TYPE_CHECKING  # noqa: E402
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -32,7 +32,7 @@ _PUBLIC = {
     "LLM": "assistant.llm",
     "AssistantError": "assistant.errors",
 }
-__all__ = [*_PUBLIC, "__version__"]
+__all__ = ["LLM", "Answer", "Assistant", "AssistantError", "Embedder", "Settings", "__version__"]
 
 if TYPE_CHECKING:
     from assistant.config import Settings

@@ -19,16 +19,17 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import regex  # \p{Lu}: names start with a capital in any script, not only A-Z
 
+from assistant.citations import Quote, number, strip_markers, with_marker
 from assistant.reader import Reader, combine, reader_text
 from assistant.retrieval import RRF_K
 from assistant.terms import stopwords, terms, weighted_share
-from assistant.citations import Quote, number, strip_markers, with_marker
 from assistant.types import Chunk, Citation, Passage
 
 CALIBRATION = Path(__file__).with_name("calibration.json")
@@ -82,9 +83,9 @@ def has_type(kind: str, sentence: str, question: str) -> bool:
     """Does the sentence hold a new (not in the question) instance of the asked-for kind?"""
     if kind == "time":
         years = set(_YEAR.findall(sentence)) - set(_YEAR.findall(question))
-        return bool(years) or bool(set(m.lower() for m in _MONTH.findall(sentence)) - set(m.lower() for m in _MONTH.findall(question)))
+        return bool(years) or bool({m.lower() for m in _MONTH.findall(sentence)} - {m.lower() for m in _MONTH.findall(question)})
     if kind == "number":
-        return bool(set(m.group().lower() for m in _NUMBER.finditer(sentence)) - set(m.group().lower() for m in _NUMBER.finditer(question)))
+        return bool({m.group().lower() for m in _NUMBER.finditer(sentence)} - {m.group().lower() for m in _NUMBER.finditer(question)})
     if kind in ("person", "place"):
         known = {w.lower() for w in regex.findall(r"[\p{L}'’-]+", question)}
         return any(w.lower() not in known for w in _CAPITAL.findall(sentence))
@@ -167,7 +168,7 @@ class ExtractiveAnswerer:
         """Every sentence of the passages once, with its features, in passage order."""
         q_sequence = terms(question)
         q_terms = set(q_sequence)
-        q_bigrams = set(zip(q_sequence, q_sequence[1:]))
+        q_bigrams = set(pairwise(q_sequence))
         weights = {t: self.evidence.idf(t) for t in q_terms}
         kind = answer_type(question)
         q_neg = bool(_NEGATION.search(question))
@@ -201,7 +202,7 @@ class ExtractiveAnswerer:
                 around_words = set(_LETTERS.findall(around.lower()))
                 features = {
                     "coverage": weighted_share(weights, here),
-                    "bigrams": len(q_bigrams & set(zip(sequences[i], sequences[i][1:]))) / max(1, len(q_bigrams)),
+                    "bigrams": len(q_bigrams & set(pairwise(sequences[i]))) / max(1, len(q_bigrams)),
                     "near_coverage": weighted_share(weights, near),
                     "passage_coverage": covered_passage,
                     "max_missing_idf": missing,

@@ -149,7 +149,7 @@ def verify(reply: str, passages: Sequence[Passage], evidence: Evidence, embedder
     """Keep only citations that are in range and supported; renumber them 1..m in order of appearance."""
     said = sentences(reply)
     claims = [(si, pi) for si, s in enumerate(said) for pi, (_, numbers) in enumerate(s.parts) if numbers]
-    vectors = embedder.embed([said[si].claim(pi) for si, pi in claims]) if claims else []
+    vectors = embedder.embed([said[si].claim(pi) for si, pi in claims]) if claims else np.zeros((0, 0), np.float32)
     supported: list[tuple[tuple[int, int], Quote]] = []  # (sentence, part) -> a quote it is kept for
     for (si, pi), vector in zip(claims, vectors):
         for n in dict.fromkeys(said[si].parts[pi][1]):
@@ -223,7 +223,9 @@ class GroundedAnswerer:
         except LLMError as exc:
             return Query(question, history, condense(question, history), exc)
         lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
-        rewritten = re.sub(r"^(standalone question|question)\s*:\s*", "", lines[0], flags=re.I).strip(" \"'“”") if lines else ""
+        rewritten = ""
+        if lines:
+            rewritten = re.sub(r"^(standalone question|question)\s*:\s*", "", lines[0], flags=re.I).strip(" \"'“”")
         if not rewritten or len(rewritten) > 500:  # not a question: use the offline rewrite
             return Query(question, history, condense(question, history))
         return Query(question, history, rewritten)

@@ -234,7 +234,7 @@ class Indexer:
         try:
             sentences = self.chunker.sentences(article.text)
             chunks = self.chunker.chunk(article, sentences)
-        except Exception as e:  # e.g. a tokenizer or Punkt limit nobody foresaw: the other files still count
+        except Exception as e:  # noqa: BLE001 - a tokenizer or Punkt limit nobody foresaw: other files still count
             return InputError(article.source, f"could not split into sentences: {type(e).__name__}: {e}")
         return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences))
 

@@ -68,8 +68,8 @@ class Template:
         for field, spec, conv in placeholders:
             if field not in variables or spec or conv:
                 shown = "{" + field + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
-                raise PromptError(f"prompt template {path} uses {shown}, which is not one of its "
-                                     f"variables ({allowed}); write {{{{ and }}}} for a literal brace, see prompts/README.md")
+                raise PromptError(f"prompt template {path} uses {shown}, which is not one of its variables "
+                                  f"({allowed}); write {{{{ and }}}} for a literal brace, see prompts/README.md")
         missing = variables - {field for field, _, _ in placeholders}
         if missing:
             raise PromptError(f"prompt template {path} does not use "

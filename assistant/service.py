@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import Literal
 
 from assistant.answering import ExtractiveAnswerer, cite
 from assistant.chat import condense
@@ -120,7 +121,8 @@ class Assistant:
         with self.index.catalog() as catalog:
             return catalog.listing()
 
-    def feedback(self, vote: str, question: str, answer: str, citations: list[dict], comment: str = "") -> Feedback:
+    def feedback(self, vote: Literal["up", "down"], question: str, answer: str, citations: list[dict],
+                 comment: str = "") -> Feedback:
         """Record a reader's vote on an answer, with the index version live now."""
         version = self.index.version() if self.index.exists() else None
         return FeedbackStore(self.index.root).add(vote, question, answer, citations, comment, version)
@@ -161,6 +163,7 @@ class Assistant:
         """A cited answer from the offline answerer, or an abstention with related passages."""
         if self._grounded:  # the LLM answer is the stream's last item
             *_, answer = self.stream(question, history, top_k)
+            assert isinstance(answer, Answer)  # a stream ends with its Answer
             return answer
         question = _clean(question)
         return self._answer_offline(question, condense(question, history), top_k, *self._live())
@@ -197,11 +200,13 @@ class Assistant:
 
     def _stream_llm(self, question: str, history: Sequence[Turn], top_k: int | None) -> Iterator[str | Answer]:
         """The LLM's tokens, then its verified Answer; the offline answer (with a note) if it fails."""
+        grounded = self._grounded
+        assert grounded is not None, "only called with an LLM"
         began = time.perf_counter()
-        query = self._grounded.condense(_clean(question), history)
+        query = grounded.condense(_clean(question), history)
         retriever, answerer = self._live()
         offline = self._answer_offline(query.question, query.search, top_k, retriever, answerer)
-        for item in self._grounded.stream(query, list(offline.passages), retriever, self.embedder, offline):
+        for item in grounded.stream(query, list(offline.passages), retriever, self.embedder, offline):
             if isinstance(item, Answer):
                 total = (time.perf_counter() - began) * 1000
                 retrieve = offline.timing_ms["retrieve"]

@@ -21,6 +21,7 @@ second to import, which `assistant --help` should not pay.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import ipaddress
@@ -194,10 +195,8 @@ def _read_url(url: str, fetch: Fetch) -> Iterator[Result]:
     # Trust a declared charset (say ISO-8859-1) over our UTF-8 default; PDFs are bytes either way.
     data = page.body
     if page.charset and suffix != ".pdf":
-        try:
+        with contextlib.suppress(LookupError):  # a charset Python does not know: read the bytes as UTF-8
             data = data.decode(page.charset, errors="replace").encode("utf-8")
-        except LookupError:  # a charset Python does not know: read the bytes as UTF-8
-            pass
     yield from _parse(_url_origin(url, page.url), suffix, data)
 
 
@@ -260,7 +259,7 @@ def _checked_address(url: httpx.URL, allow_hosts: frozenset[str]) -> str | None:
                                    type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:
         return None
     if url.host.lower() not in allow_hosts and not all(map(is_public, addresses)):
@@ -415,7 +414,7 @@ def _parse_pdf(origin: _Origin, data: bytes) -> Iterator[Result]:
             reader = pypdf.PdfReader(io.BytesIO(data))
             pages = [page.extract_text() or "" for page in reader.pages]
             info = reader.metadata  # None when the PDF carries no document information
-    except Exception as e:  # pypdf raises many types for broken files; all mean the same here
+    except Exception as e:  # noqa: BLE001 - pypdf raises many types for broken files; all mean the same here
         reason = str(e).split("\n")[0][:120] or type(e).__name__
         yield InputError(origin.source, f"not a readable PDF: {reason}")
         return
@@ -525,8 +524,9 @@ def _article(
 ) -> Article:
     """The Article for `origin`: line endings become \\n, the text is otherwise kept verbatim.
 
-    Without a title, the article is named after its file or URL. Verbatim because citations later quote `text[start:end]`. A fetched page keeps the URL it was
-    fetched from, not the canonical link it claims.
+    Without a title, the article is named after its file or URL. Verbatim because citations later
+    quote `text[start:end]`. A fetched page keeps the URL it was fetched from, not the canonical
+    link it claims.
     """
     return Article(
         id=origin.id,
@@ -560,7 +560,7 @@ def _guarded(source: str, results: Iterator[Result]) -> Iterator[Result]:
     """Turn an exception nobody foresaw into an InputError, so one bad source never ends the run."""
     try:
         yield from results
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - that is the point: the run goes on with the next source
         yield InputError(source, f"unexpected error: {type(e).__name__}: {e}")
 
 

@@ -22,7 +22,7 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -401,7 +401,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return _error(400, _describe(list(exc.errors())))
+    return _error(400, _describe(exc.errors()))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -416,7 +416,7 @@ ERROR_HANDLERS: dict[Any, Callable[[Request, Exception], Any]] = {
 }
 
 
-def _describe(errors: list[dict]) -> str:
+def _describe(errors: Sequence[Mapping[str, Any]]) -> str:
     """Pydantic's errors as one line: "question: String should have at least 1 character"."""
     parts = []
     for e in errors:

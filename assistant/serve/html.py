@@ -5,16 +5,16 @@ whose sentences are quoted from articles. Each such string goes through `inert`:
 and the characters markdown or LaTeX act on (`[ ] ( ) * _ ` $ : ...`) written as numeric
 character references. So a message shows as text whether the chat renders it as HTML or as
 markdown: `<img onerror=...>` stays visible text, `[x](javascript:...)` never becomes a link.
-Links are emitted only to this server's article view and to http(s) urls. A message is one HTML block with no blank line in it,
-because a blank line would end the block and hand the rest to the markdown parser.
+Links are emitted only to this server's article view and to http(s) urls. A message is one HTML
+block with no blank line in it, because a blank line would end the block and hand the rest to the markdown parser.
 """
 
 from __future__ import annotations
 
 import json
-from html import escape, unescape
 import re
 from collections.abc import Iterable
+from html import escape, unescape
 from urllib.parse import quote, urlsplit
 
 from assistant.citations import MARKER, markers
@@ -103,7 +103,7 @@ def articles_html(rows: Iterable[dict], *, total: int | None = None) -> str:
     """
     rows = list(rows)
     if not rows:
-        return '<p class="qa-empty">No articles match.</p>' if total else '<p class="qa-empty">No articles are indexed yet.</p>'
+        return f'<p class="qa-empty">{"No articles match." if total else "No articles are indexed yet."}</p>'
     body = "".join(
         f'<tr><td><a class="qa-title" href="{article_href("", r["id"])}" target="_blank" rel="noopener">'
         f"{inert(r['title'])}</a>{_original(r.get('url'))}</td><td><code>{inert(r['id'])}</code></td>"
@@ -306,7 +306,8 @@ def _page(title: str, body: str) -> str:
 
 PAGE_CSS = """
 :root { color-scheme: light dark; --accent: #4f46e5; }
-body { margin: 0; font: 16px/1.6 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2937; background: #f8fafc; }
+body { margin: 0; font: 16px/1.6 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2937;
+  background: #f8fafc; }
 main { max-width: 46rem; margin: 0 auto; padding: 16px 20px 48px; }
 h1 { font-size: 1.6rem; line-height: 1.25; margin: 8px 0; }
 a { color: var(--accent); }
@@ -361,7 +362,8 @@ gradio-app .gradio-container .main.app { padding: clamp(4px, 1.5vw, 16px) clamp(
   text-decoration: none !important; padding: 0 1px; border-radius: 3px; }
 .qa-marker:hover { background: var(--color-accent-soft); }
 .qa-tip { position: fixed; z-index: 1000; padding: 8px 10px; border-radius: 8px; font-size: .85rem; line-height: 1.4;
-  background: var(--background-fill-primary); color: var(--body-text-color); border: 1px solid var(--border-color-primary);
+  background: var(--background-fill-primary); color: var(--body-text-color);
+  border: 1px solid var(--border-color-primary);
   box-shadow: 0 6px 24px rgba(0, 0, 0, .18); pointer-events: none; }
 .qa-tip strong { display: block; margin-bottom: 2px; }
 .qa-label { font-size: .72rem; font-weight: 700; letter-spacing: .06em; text-transform: uppercase;
@@ -385,7 +387,8 @@ a.qa-original { font-size: .78rem; color: var(--body-text-color-subdued); }
 .qa-details summary { cursor: pointer; width: fit-content; }
 .qa-actions { display: flex; gap: 6px; margin-top: 10px; }
 .qa-actions button, .qa-feedback button { font-size: .8rem; padding: 2px 10px; border-radius: 999px; cursor: pointer;
-  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); color: var(--body-text-color); }
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);
+  color: var(--body-text-color); }
 .qa-actions button:hover { border-color: var(--color-accent); }
 .qa-vote[aria-pressed="true"] { background: var(--color-accent-soft); border-color: var(--color-accent); }
 .qa-feedback { margin-top: 8px; display: flex; flex-direction: column; gap: 6px; font-size: .85rem; }

@@ -111,6 +111,7 @@ class PageUploadMiddleware:
         await self.app(scope, receive, send)
 
     def _authorized(self, scope) -> bool:
+        assert self.admin_token is not None  # checked by the caller
         connection = HTTPConnection(scope)
         if sent_token(connection.headers, self.admin_token):
             return True

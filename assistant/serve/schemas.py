@@ -89,7 +89,7 @@ def wire(cls: type, name: str, *, drop: frozenset[str] = frozenset(), sent_as: d
     fields = {key: (kind, None if default is None else ...) for key, (kind, default) in fields_of(cls, drop).items()}
     for key, kind in (sent_as or {}).items():
         fields[key] = (kind, fields[key][1])
-    return create_model(name, **fields, **(added or {}))
+    return create_model(name, **fields, **(added or {}))  # type: ignore[call-overload]  # fields by name
 
 
 # A passage is sent flat: its chunk's offsets, text and ids beside its rank and score.

@@ -20,15 +20,15 @@ import secrets
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
-from fastapi import Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from assistant.serve import html
-from assistant.serve.middleware import NotFoundPage
 from assistant.errors import AssistantError, NotFound, without_paths
 from assistant.limits import RateLimiter
+from assistant.serve import html
+from assistant.serve.middleware import NotFoundPage
 from assistant.service import Assistant
 from assistant.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
 from assistant.types import Answer, Turn
@@ -109,7 +109,8 @@ def chat_page(assistant: Assistant, *, admin_token: str | None = None, limiter: 
 def embed_page(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.Blocks:
     """The chat alone, sized to its frame."""
     with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True, fill_width=True) as page:
-        _chat(page, assistant, limiter, mount="/embed", autofocus=False)  # a frame that takes focus scrolls the wiki page
+        # autofocus off: a frame that takes focus scrolls the wiki page
+        _chat(page, assistant, limiter, mount="/embed", autofocus=False)
     return _idle_quietly(page)
 
 
@@ -260,7 +261,7 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
         gr.Markdown("Adding and removing articles is off on this server. To turn it on, start it (`make run`, "
                     "`python app.py` or `assistant serve`) with a secret token in `$ASSISTANT_ADMIN_TOKEN`.",
                     elem_classes=["qa-muted"])
-        ids, changed = gr.Dropdown(visible=False, multiselect=True), []
+        ids, changed = gr.Dropdown(visible=False, multiselect=True), list[Any]()
     else:
         ids, changed = _admin_panel(assistant, admin_token)
     with gr.Row(equal_height=True):
@@ -279,7 +280,8 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
         choices = [(f"{r['title']} ({r['id']})", r["id"]) for r in search_articles(rows)]
         return html.articles_html(shown, total=len(rows)), gr.update(choices=choices, value=[])
 
-    refresh = {"fn": listing, "inputs": [query, sort], "outputs": [table, ids], "api_visibility": "private"}
+    refresh: dict[str, Any] = {"fn": listing, "inputs": [query, sort], "outputs": [table, ids],
+                               "api_visibility": "private"}
     page.load(**refresh)
     query.change(**refresh, trigger_mode="always_last", show_progress="hidden")
     sort.change(**refresh, show_progress="hidden")
