@@ -263,4 +263,6 @@ def as_llama_embedding(embedder: Embedder) -> Any:
         async def _aget_query_embedding(self, query: str) -> list[float]:
             return self._get_query_embedding(query)
 
-    return _Adapter(model_name=embedder.name, embed_batch_size=64)
+    # One batch size, the embedder's own (embed_batch_size): llama-index hands over as many texts a
+    # call as it allows (2048, its maximum) and the embedder batches them, shortest first.
+    return _Adapter(model_name=embedder.name, embed_batch_size=2048)

@@ -98,7 +98,7 @@ def read_sources(inputs: Iterable[str], *, fetch: Fetch = Fetch()) -> Iterator[R
         for item in inputs
         for result in _guarded(str(item), _read_input(str(item), fetch))
     )
-    yield from _unique_ids(results)
+    yield from unique_ids(results)
 
 
 def read_upload(name: str, data: bytes) -> list[Result]:
@@ -107,7 +107,7 @@ def read_upload(name: str, data: bytes) -> list[Result]:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         return [_unsupported_suffix(name, suffix)]
-    return list(_unique_ids(_guarded(name, _parse(_file_origin(path), suffix, data))))
+    return list(unique_ids(_guarded(name, _parse(_file_origin(path), suffix, data))))
 
 
 # ── inputs: files, directories, URLs ────────────────────────────────────────────────────────
@@ -543,8 +543,11 @@ def _normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _unique_ids(results: Iterable[Result]) -> Iterator[Result]:
-    """Pass results through, turning an article whose id was already seen into an InputError."""
+def unique_ids(results: Iterable[Result]) -> Iterator[Result]:
+    """Pass results through, turning an article whose id was already seen into an InputError.
+
+    The one duplicate check: each reader applies it, and an ingest again across all its readers.
+    """
     first_seen: dict[str, str] = {}
     for result in results:
         if isinstance(result, Article):
