@@ -369,19 +369,47 @@ _FIRST_H1 = re.compile(r"^#[ \t]+([^\n]+)", re.MULTILINE)
 
 
 def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
-    """Read the YAML-ish front matter most static-site generators write, without a YAML parser."""
+    """The front matter static-site generators write, as text fields, and the text after it.
+
+    YAML, so lists (`author: [A, B]`, or one `- item` a line) and multi-line values (`title: >`)
+    read as written. PyYAML's BaseLoader keeps every scalar the text it is ("2015-10-21T10:00Z"
+    stays that, not a datetime; "yes" is not True) and builds no objects; only strings and lists of
+    strings are taken, so a nested or aliased structure is never walked. Front matter YAML refuses
+    (`title: Part 1: Before`, hand-written) is read as the `key: value` lines it looks like.
+    """
     match = _FRONT_MATTER.match(text)
     if not match:
         return {}, text
+    import yaml
+
+    try:
+        parsed = yaml.load(match.group(1), Loader=yaml.BaseLoader)
+    except yaml.YAMLError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        return _front_matter_lines(match.group(1)), text[match.end() :]
+    meta = {str(key).lower(): _text_value(value) for key, value in parsed.items()}
+    return {key: value for key, value in meta.items() if value}, text[match.end() :]
+
+
+def _text_value(value: object) -> str | None:
+    """A front-matter value as one line of text: a string, or a list of strings joined ("A, B")."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = ", ".join(v.strip() for v in value if v.strip())
+    return " ".join(value.split()) if isinstance(value, str) else None
+
+
+def _front_matter_lines(block: str) -> dict[str, str]:
+    """`key: value` lines, for front matter that is not valid YAML."""
     meta = {}
-    for line in match.group(1).split("\n"):
+    for line in block.split("\n"):
         key, sep, value = line.partition(":")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         if sep and value and not line[:1].isspace():
             meta[key.strip().lower()] = value
-    return meta, text[match.end() :]
+    return meta
 
 
 def _parse_html(origin: _Origin, html: str) -> Iterator[Result]:
