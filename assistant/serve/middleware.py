@@ -1,7 +1,8 @@
 """The ASGI middleware around the API and the pages: headers, page uploads, body limits, 404 pages.
 
 Middleware, not routes, because it must also cover what Gradio mounts: its upload routes accept
-files from anyone, and its 404s are JSON. Each class wraps the whole app once (see `api.create_app`).
+files from anyone, and its 404s are JSON. Each class wraps the whole app once: `api.create_app` adds
+the first three, `ui.mount` the 404 page (only the pages need it).
 """
 
 from __future__ import annotations
