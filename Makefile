@@ -6,13 +6,18 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install index chromium clean
+.PHONY: run test lint install index chromium clean
 
 run: index
 	$(BIN)/python app.py
 
-test: $(STAMP) chromium
+test: lint chromium
 	$(BIN)/python -m pytest -q
+
+# Seconds, so before the tests: lint (no `ruff format`: see pyproject.toml) and types, package only.
+lint: $(STAMP)
+	$(BIN)/ruff check assistant
+	$(BIN)/mypy
 
 install: $(STAMP)
 

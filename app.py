@@ -7,7 +7,7 @@ Settings come from ASSISTANT_* variables (see assistant/config.py). Set ASSISTAN
 turn on uploading and removing articles (`assistant serve` reads it too). `uvicorn app:app` serves the same app.
 """
 
-from assistant.api import create_app, run
+from assistant.serve.api import create_app, run
 from assistant.config import Settings
 from assistant.service import Assistant
 

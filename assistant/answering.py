@@ -19,20 +19,21 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import regex  # \p{Lu}: names start with a capital in any script, not only A-Z
 
+from assistant.citations import Quote, number, strip_markers, with_marker
 from assistant.reader import Reader, combine, reader_text
 from assistant.retrieval import RRF_K
 from assistant.terms import stopwords, terms, weighted_share
-from assistant.types import Chunk, Citation, Passage, strip_markers
+from assistant.types import Chunk, Citation, Passage
 
 CALIBRATION = Path(__file__).with_name("calibration.json")
 RERANK = 5  # sentences the second stage looks at again
-NOT_FOUND = "The indexed articles don't answer this question."
 
 _WORD = re.compile(r"\w+")
 _LETTERS = re.compile(r"[^\W\d_]+")  # runs of letters in any script ("Zürich", not "Z", "rich")
@@ -82,9 +83,9 @@ def has_type(kind: str, sentence: str, question: str) -> bool:
     """Does the sentence hold a new (not in the question) instance of the asked-for kind?"""
     if kind == "time":
         years = set(_YEAR.findall(sentence)) - set(_YEAR.findall(question))
-        return bool(years) or bool(set(m.lower() for m in _MONTH.findall(sentence)) - set(m.lower() for m in _MONTH.findall(question)))
+        return bool(years) or bool({m.lower() for m in _MONTH.findall(sentence)} - {m.lower() for m in _MONTH.findall(question)})
     if kind == "number":
-        return bool(set(m.group().lower() for m in _NUMBER.finditer(sentence)) - set(m.group().lower() for m in _NUMBER.finditer(question)))
+        return bool({m.group().lower() for m in _NUMBER.finditer(sentence)} - {m.group().lower() for m in _NUMBER.finditer(question)})
     if kind in ("person", "place"):
         known = {w.lower() for w in regex.findall(r"[\p{L}'’-]+", question)}
         return any(w.lower() not in known for w in _CAPITAL.findall(sentence))
@@ -167,7 +168,7 @@ class ExtractiveAnswerer:
         """Every sentence of the passages once, with its features, in passage order."""
         q_sequence = terms(question)
         q_terms = set(q_sequence)
-        q_bigrams = set(zip(q_sequence, q_sequence[1:]))
+        q_bigrams = set(pairwise(q_sequence))
         weights = {t: self.evidence.idf(t) for t in q_terms}
         kind = answer_type(question)
         q_neg = bool(_NEGATION.search(question))
@@ -201,7 +202,7 @@ class ExtractiveAnswerer:
                 around_words = set(_LETTERS.findall(around.lower()))
                 features = {
                     "coverage": weighted_share(weights, here),
-                    "bigrams": len(q_bigrams & set(zip(sequences[i], sequences[i][1:]))) / max(1, len(q_bigrams)),
+                    "bigrams": len(q_bigrams & set(pairwise(sequences[i]))) / max(1, len(q_bigrams)),
                     "near_coverage": weighted_share(weights, near),
                     "passage_coverage": covered_passage,
                     "max_missing_idf": missing,
@@ -387,22 +388,7 @@ def _cap(text: str) -> str:
 
 def cite(draft: Draft) -> tuple[str, tuple[Citation, ...]]:
     """Number the quoted sentences [1], [2], ... and put each marker before the sentence's end."""
-    parts: list[str] = []
-    citations: list[Citation] = []
-    by_quote: dict[tuple[str, int], int] = {}
-    for said, cand in draft.sentences:
-        key = (cand.passage.chunk.article_id, cand.start)
-        n = by_quote.get(key)
-        if n is None:
-            n = by_quote[key] = len(citations) + 1
-            citations.append(cand.passage.citation(n, cand.start, cand.end, cand.text))
-        parts.append(with_marker(strip_markers(said), n))  # not the article's own "[4]" footnotes
-    return " ".join(parts), tuple(citations)
-
-
-def with_marker(sentence: str, n: int) -> str:
-    """'He left.' -> 'He left [1].'; a sentence ending in a quote or '?' keeps it before the marker."""
-    sentence = sentence.strip()
-    if sentence.endswith(".") and not sentence.endswith(".."):
-        return f"{sentence[:-1]} [{n}]."
-    return f"{sentence} [{n}]"
+    numbers, citations = number([Quote(c.passage, c.start, c.end, c.text) for _, c in draft.sentences])
+    # strip_markers: not the article's own "[4]" footnotes
+    text = " ".join(with_marker(strip_markers(said), n) for (said, _), n in zip(draft.sentences, numbers))
+    return text, citations

@@ -36,7 +36,12 @@ CHARS_PER_TOKEN = 5
 
 @cache
 def _punkt():
-    """Punkt sentence splitter, from the copy llama-index bundles (no nltk download at run time)."""
+    """Punkt sentence splitter, from the copy llama-index bundles (no nltk download at run time).
+
+    The one use of two libraries' internals, checked against llama-index-core 0.14.25 (its
+    `_static/nltk_cache` folder holds punkt_tab) and nltk 3.10.4 (`PunktTokenizer._params`, the
+    learned parameters, whose `abbrev_types` set is read on every split).
+    """
     import importlib.util
     from pathlib import Path
 
@@ -44,7 +49,8 @@ def _punkt():
     from nltk.tokenize.punkt import PunktTokenizer
 
     core = importlib.util.find_spec("llama_index.core")
-    bundled = Path(core.origin).parent / "_static" / "nltk_cache"  # type: ignore[union-attr]
+    assert core is not None and core.origin is not None, "llama-index-core is a dependency"
+    bundled = Path(core.origin).parent / "_static" / "nltk_cache"
     if str(bundled) not in nltk.data.path:
         nltk.data.path.append(str(bundled))
     tokenizer = PunktTokenizer("english")

@@ -201,7 +201,7 @@ def _eval(args, settings: Settings) -> int:
 
 
 def _serve(args, settings: Settings) -> int:
-    from assistant.api import serve
+    from assistant.serve.api import serve
 
     serve(settings, host=args.host, port=args.port, root_path=args.root_path, admin_token_env=args.admin_token_env)
     return 0

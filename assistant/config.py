@@ -36,8 +36,12 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_api_key: str | None = None
     llm_timeout: float = Field(60.0, gt=0)
+    # Prompt templates that replace the packaged ones, file by file (prompts/README.md); relative to
+    # the working directory, as `index` is. A directory without templates changes nothing.
+    prompts: Path = Path("prompts")
 
-    # Questions and votes per minute per client (/api/ask, /api/search, /api/feedback, the chat), after a burst; 0 = off.
+    # Questions and votes per minute per client (/api/ask, /api/search, /api/feedback, the chat), after a
+    # burst; 0 = off.
     rate_limit: float = Field(60.0, ge=0)
     rate_limit_burst: int = Field(20, ge=1)
     # Seconds a question may take before the API answers 503 (an LLM stream stops at 2 x llm_timeout).

@@ -77,7 +77,7 @@ def pool_spans(forward: Forward, encodings: Sequence[Encoding], spans: Sequence[
     embeds those on their own.
     """
     starts = np.cumsum([0, *(len(s) for s in spans)])
-    text_rows = span_rows = None
+    text_rows = span_rows = np.zeros((0, 0), np.float32)  # sized by the first batch, which knows the width
     order = sorted(range(len(encodings)), key=lambda i: len(encodings[i][0]))
     for b in range(0, len(order), batch_size):
         rows = order[b : b + batch_size]
@@ -88,7 +88,7 @@ def pool_spans(forward: Forward, encodings: Sequence[Encoding], spans: Sequence[
             ids[r, : len(encodings[i][0])] = encodings[i][0]
             mask[r, : len(encodings[i][0])] = 1
         hidden = forward(ids, mask)
-        if text_rows is None:
+        if b == 0:
             text_rows = np.zeros((len(encodings), hidden.shape[-1]), np.float32)
             span_rows = np.full((int(starts[-1]), hidden.shape[-1]), np.nan, np.float32)
         for r, i in enumerate(rows):
@@ -99,8 +99,8 @@ def pool_spans(forward: Forward, encodings: Sequence[Encoding], spans: Sequence[
                 inside = (offsets[:, 0] < e) & (offsets[:, 1] > a)
                 if inside.any():
                     span_rows[starts[i] + k] = tokens[inside].mean(0)
-    if text_rows is None:  # no texts
-        return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
+    if not order:  # no texts
+        return text_rows, span_rows
     return _unit(text_rows), _unit(span_rows)
 
 
@@ -189,16 +189,16 @@ class SentenceTransformerEmbedder(Embedder):
                 "Set ASSISTANT_MODEL to a local model directory."
             ) from exc
         self.name = model
-        self.dimension = int(self._model.get_embedding_dimension())
+        self.dimension = int(self._model.get_embedding_dimension())  # type: ignore[arg-type]  # None: no model
         # max_seq_length counts [CLS] and [SEP]; chunks must fit in what is left.
-        self.max_tokens = int(self._model.max_seq_length) - 2
+        self.max_tokens = int(self._model.max_seq_length) - 2  # type: ignore[arg-type]
         self._batch_size = batch_size
         self._words: dict[str, np.ndarray] = {}
         # Late chunking is exact only for a transformer followed by plain mean pooling (all-MiniLM-L6-v2);
         # a CLS-pooled or dense-headed model keeps embedding sentences on their own.
         modules = [type(m).__name__ for m in self._model]
         self._mean_pooled = modules[:2] == ["Transformer", "Pooling"] and set(modules[2:]) <= {"Normalize"} \
-            and self._model[1].get_config_dict().get("pooling_mode") == "mean"
+            and self._model[1].get_config_dict().get("pooling_mode") == "mean"  # type: ignore[operator]  # torch types module attributes as Tensor | Module
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 1:
@@ -225,7 +225,8 @@ class SentenceTransformerEmbedder(Embedder):
 
         def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                return bert(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).last_hidden_state.numpy()
+                output = bert(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))  # type: ignore[operator]  # as above
+                return output.last_hidden_state.numpy()
 
         encodings = list(zip(encoded["input_ids"], encoded["offset_mapping"]))
         vectors, span_vectors = pool_spans(forward, encodings, spans, self._batch_size)
@@ -238,7 +239,7 @@ class SentenceTransformerEmbedder(Embedder):
     def word_vectors(self, words: Sequence[str]) -> np.ndarray:
         """The mean of each word's word-piece rows in the model's input embedding table (see
         `cached_word_vectors`)."""
-        table = self._model[0].auto_model.get_input_embeddings().weight.detach().numpy()  # a view, no copy
+        table = self._model[0].auto_model.get_input_embeddings().weight.detach().numpy()  # type: ignore[union-attr, operator]  # a view, no copy
         return cached_word_vectors(
             self._words, words, lambda new: self._model.tokenizer(new, add_special_tokens=False)["input_ids"],
             lambda ids: table[ids], self.dimension,
@@ -262,4 +263,6 @@ def as_llama_embedding(embedder: Embedder) -> Any:
         async def _aget_query_embedding(self, query: str) -> list[float]:
             return self._get_query_embedding(query)
 
-    return _Adapter(model_name=embedder.name, embed_batch_size=64)
+    # One batch size, the embedder's own (embed_batch_size): llama-index hands over as many texts a
+    # call as it allows (2048, its maximum) and the embedder batches them, shortest first.
+    return _Adapter(model_name=embedder.name, embed_batch_size=2048)

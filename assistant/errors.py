@@ -2,7 +2,7 @@
 
     AssistantError
     ├── InputError          an article could not be read (file, line, reason)
-    ├── IndexError_
+    ├── IndexUnavailable    the index on disk cannot be used now
     │   ├── IndexNotBuilt   no index at the path yet
     │   ├── IndexMismatch   built with another model or chunking
     │   └── IndexLocked     another ingest is writing
@@ -36,19 +36,19 @@ class InputError(AssistantError):
         super().__init__(f"{where}: {reason}")
 
 
-class IndexError_(AssistantError):
-    """Something is wrong with the index on disk (named to avoid the builtin IndexError)."""
+class IndexUnavailable(AssistantError):
+    """Something is wrong with the index on disk: not built, built otherwise, or being written."""
 
 
-class IndexNotBuilt(IndexError_):
+class IndexNotBuilt(IndexUnavailable):
     pass
 
 
-class IndexMismatch(IndexError_):
+class IndexMismatch(IndexUnavailable):
     pass
 
 
-class IndexLocked(IndexError_):
+class IndexLocked(IndexUnavailable):
     pass
 
 

@@ -12,8 +12,11 @@ import statistics
 import string
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from assistant.types import Answer, markers
+from assistant.citations import markers
+from assistant.types import Answer
 
 # What `evaluate` reads from each QA row; `assistant eval` checks them line by line before it starts.
 QA_FIELDS = ("question", "answers", "doc_ids", "answerable")
@@ -40,20 +43,37 @@ def citations_valid(answer: Answer, article_text: Callable[[str], str]) -> bool:
     return all(article_text(c.article_id)[c.start : c.end] == c.quote for c in answer.citations)
 
 
-def evaluate(assistant, rows: Sequence[dict], *, top_k: int = 5, baselines: bool = True, progress: bool = False) -> dict:
+@dataclass(frozen=True)
+class Run:
+    """One system on one QA row: what it answered and what it retrieved."""
+
+    row: dict  # the QA row: question, answers, doc_ids, answerable
+    ranked: list[str]  # article ids, best first
+    answer: Answer
+    shown: list[str]  # the passage texts it showed, best first
+    ms: float
+
+    @property
+    def gold(self) -> list[str]:
+        return self.row["answers"]
+
+
+def evaluate(assistant, rows: Sequence[dict], *, top_k: int = 5, baselines: bool = True,
+             progress: bool = False) -> dict:
     """Metrics for the assistant (and baselines) over QA rows holding every key in `QA_FIELDS`."""
     from tqdm import tqdm
 
     stored = assistant.index.articles()
     texts = {k: v.article.text for k, v in stored.items()}
     assistant.retriever()  # load before timing
-    results = {"questions": len(rows), "answerable": sum(bool(r["answerable"]) for r in rows), "systems": {}}
+    answerable = sum(bool(r["answerable"]) for r in rows)
+    results: dict[str, Any] = {"questions": len(rows), "answerable": answerable, "systems": {}}
 
     runs = []
     for row in tqdm(rows, desc="assistant", disable=not progress):
         answer = assistant.ask(row["question"], top_k=top_k)
         ranked = [p.chunk.article_id for p in assistant.search(row["question"], 10)]
-        runs.append((row, ranked, answer, [p.chunk.text for p in answer.passages], answer.timing_ms["total"]))
+        runs.append(Run(row, ranked, answer, [p.chunk.text for p in answer.passages], answer.timing_ms["total"]))
     results["systems"]["assistant"] = _metrics(runs, texts)
 
     if baselines:
@@ -65,34 +85,36 @@ def evaluate(assistant, rows: Sequence[dict], *, top_k: int = 5, baselines: bool
                 ms = (time.perf_counter() - began) * 1000
                 top = hits[0][1] if hits else ""
                 answer = Answer(row["question"], top, abstained=False)
-                runs.append((row, [a for a, _ in hits], answer, [t for _, t in hits[:5]], ms))
+                runs.append(Run(row, [a for a, _ in hits], answer, [t for _, t in hits[:5]], ms))
             results["systems"][name] = _metrics(runs, texts, cites=False)
     return results
 
 
-def _metrics(runs, texts: dict[str, str], cites: bool = True) -> dict:
-    answerable = [r for r in runs if r[0]["answerable"]]
-    unanswerable = [r for r in runs if not r[0]["answerable"]]
+def _metrics(runs: list[Run], texts: dict[str, str], cites: bool = True) -> dict:
+    answerable = [r for r in runs if r.row["answerable"]]
+    unanswerable = [r for r in runs if not r.row["answerable"]]
 
-    def share(items, test) -> float | None:
+    def share(items: list[Run], test: Callable[[Run], object]) -> float | None:
         return round(sum(bool(test(r)) for r in items) / len(items), 3) if items else None
 
-    def recall(k):
-        return share(answerable, lambda r: set(r[0]["doc_ids"]) & set(r[1][:k]))
+    def recall(k: int) -> float | None:
+        return share(answerable, lambda r: set(r.row["doc_ids"]) & set(r.ranked[:k]))
 
-    answered = [r for r in runs if not r[2].abstained]
+    answered = [r for r in runs if not r.answer.abstained]
     return {
         "doc_recall@1": recall(1),
         "doc_recall@5": recall(5),
         "doc_recall@10": recall(10),
-        "gold_in_top5_passages": share(answerable, lambda r: any(contains_answer(t, r[0]["answers"]) for t in r[3][:5])),
-        "answer_contains_gold": share(answerable, lambda r: not r[2].abstained and contains_answer(r[2].answer, r[0]["answers"])),
-        "citation_contains_gold": share(answerable, lambda r: any(contains_answer(c.quote, r[0]["answers"]) for c in r[2].citations)) if cites else None,
-        "citation_validity": share(answered, lambda r: citations_valid(r[2], texts.__getitem__)) if cites else None,
-        "abstention_recall": share(unanswerable, lambda r: r[2].abstained),
-        "false_abstention": share(answerable, lambda r: r[2].abstained),
-        "median_answer_words": statistics.median([len(r[2].answer.split()) for r in answered]) if answered else None,
-        "ms_per_question_p50": round(statistics.median(r[4] for r in runs), 2) if runs else None,
+        "gold_in_top5_passages": share(answerable, lambda r: any(contains_answer(t, r.gold) for t in r.shown[:5])),
+        "answer_contains_gold": share(answerable,
+                                      lambda r: not r.answer.abstained and contains_answer(r.answer.answer, r.gold)),
+        "citation_contains_gold": share(answerable, lambda r: any(contains_answer(c.quote, r.gold)
+                                                                  for c in r.answer.citations)) if cites else None,
+        "citation_validity": share(answered, lambda r: citations_valid(r.answer, texts.__getitem__)) if cites else None,
+        "abstention_recall": share(unanswerable, lambda r: r.answer.abstained),
+        "false_abstention": share(answerable, lambda r: r.answer.abstained),
+        "median_answer_words": statistics.median(len(r.answer.answer.split()) for r in answered) if answered else None,
+        "ms_per_question_p50": round(statistics.median(r.ms for r in runs), 2) if runs else None,
     }
 
 

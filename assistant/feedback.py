@@ -57,7 +57,7 @@ class FeedbackStore:
     def __init__(self, index_root: Path):
         self.path = Path(index_root) / FILE
 
-    def add(self, vote: str, question: str, answer: str, citations: list[dict], comment: str = "",
+    def add(self, vote: Literal["up", "down"], question: str, answer: str, citations: list[dict], comment: str = "",
             index_version: str | None = None) -> Feedback:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         row = (now, vote, comment, question, answer, json.dumps(citations, ensure_ascii=False), index_version)
@@ -65,6 +65,7 @@ class FeedbackStore:
         with closing(self._connect()) as db, db:
             cursor = db.execute(f"INSERT INTO feedback ({_COLUMNS.removeprefix('id, ')}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                 row)
+        assert cursor.lastrowid is not None  # an INSERT sets it
         return Feedback(cursor.lastrowid, now, vote, comment, question, answer, citations, index_version)
 
     def entries(self) -> list[Feedback]:
@@ -73,7 +74,8 @@ class FeedbackStore:
             return []
         with closing(self._connect()) as db:
             rows = db.execute(f"SELECT {_COLUMNS} FROM feedback ORDER BY id DESC").fetchall()
-        return [Feedback(*row[:6], json.loads(row[6]), row[7]) for row in rows]
+        return [Feedback(i, at, vote, comment, question, answer, json.loads(citations), version)
+                for i, at, vote, comment, question, answer, citations, version in rows]
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10)

@@ -22,15 +22,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from assistant.answering import NOT_FOUND, Evidence
+from assistant.answering import Evidence
 from assistant.chat import condense
 from assistant.chunking import sentence_spans
+from assistant.citations import (
+    GROUP, LEADING, MARKERS, NOT_FOUND, Quote, cited, number, place_markers, strip_markers, tidy,
+)
 from assistant.embedding import Embedder
 from assistant.errors import LLMError
 from assistant.llm import LLM
 from assistant.prompts import Prompts, sources
 from assistant.terms import terms, weighted_share
-from assistant.types import MARKERS, Answer, Citation, Passage, Turn, strip_markers
+from assistant.types import Answer, Citation, Passage, Turn
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +47,6 @@ log = logging.getLogger(__name__)
 SUPPORT_THRESHOLD = 0.57
 LEXICAL_WEIGHT = 0.5
 
-MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")  # [3] or [1, 2]: the one place a model's citations are parsed
-_LEADING_MARKERS = re.compile(r"^(?:\[\d+(?:\s*,\s*\d+)*\]\s*)+")
 # "The sources do not say ...", "not mentioned in the articles": the model declining to answer.
 _SOURCES = r"(?:sources?|articles?|passages?|context|documents?|texts?)"
 _DECLINES = re.compile(
@@ -105,11 +106,11 @@ class Sentence:
     @property
     def text(self) -> str:
         """The sentence without citation markers."""
-        return _tidy("".join(text for text, _ in self.parts))
+        return tidy("".join(text for text, _ in self.parts))
 
     def claim(self, index: int) -> str:
         """What the citations after part `index` vouch for: the clause before them, or the sentence if short."""
-        clause = _tidy(self.parts[index][0])
+        clause = tidy(self.parts[index][0])
         return clause if len(terms(clause)) >= 3 else self.text
 
 
@@ -118,7 +119,7 @@ def sentences(reply: str) -> list[Sentence]:
     pieces: list[str] = []
     for start, end in sentence_spans(reply):
         piece = reply[start:end]
-        lead = _LEADING_MARKERS.match(piece)
+        lead = LEADING.match(piece)
         if lead and pieces:
             pieces[-1] += " " + lead.group().strip()
             piece = piece[lead.end() :]
@@ -128,8 +129,7 @@ def sentences(reply: str) -> list[Sentence]:
     for piece in pieces:
         parts, at = [], 0
         for match in MARKERS.finditer(piece):
-            numbers = tuple(int(n) for group in MARKER.findall(match.group()) for n in group.split(","))
-            parts.append((piece[at : match.start()], numbers))
+            parts.append((piece[at : match.start()], cited(match.group())))
             at = match.end()
         parts.append((piece[at:], ()))
         out.append(Sentence(tuple(parts)))
@@ -149,25 +149,21 @@ def verify(reply: str, passages: Sequence[Passage], evidence: Evidence, embedder
     """Keep only citations that are in range and supported; renumber them 1..m in order of appearance."""
     said = sentences(reply)
     claims = [(si, pi) for si, s in enumerate(said) for pi, (_, numbers) in enumerate(s.parts) if numbers]
-    vectors = embedder.embed([said[si].claim(pi) for si, pi in claims]) if claims else []
-    kept: dict[tuple[int, int], list[int]] = {}
-    citations: list[Citation] = []
-    by_quote: dict[tuple[str, int], int] = {}
+    vectors = embedder.embed([said[si].claim(pi) for si, pi in claims]) if claims else np.zeros((0, 0), np.float32)
+    supported: list[tuple[tuple[int, int], Quote]] = []  # (sentence, part) -> a quote it is kept for
     for (si, pi), vector in zip(claims, vectors):
-        numbers = kept.setdefault((si, pi), [])
         for n in dict.fromkeys(said[si].parts[pi][1]):
             if not 1 <= n <= len(passages):
                 continue  # a source the model was never given
             passage = passages[n - 1]
             found = support(said[si].claim(pi), vector, passage, evidence)
-            if found is None or found.score < SUPPORT_THRESHOLD:
-                continue
-            key = (passage.chunk.id, found.start)
-            if key not in by_quote:
-                by_quote[key] = len(citations) + 1
-                citations.append(passage.citation(by_quote[key], found.start, found.end, found.quote))
-            if by_quote[key] not in numbers:
-                numbers.append(by_quote[key])
+            if found is not None and found.score >= SUPPORT_THRESHOLD:
+                supported.append(((si, pi), Quote(passage, found.start, found.end, found.quote)))
+    numbers, citations = number([quote for _, quote in supported])
+    kept: dict[tuple[int, int], list[int]] = {}
+    for (part, _), n in zip(supported, numbers):
+        if n not in kept.setdefault(part, []):
+            kept[part].append(n)
     texts, unsupported = [], []
     for si, sentence in enumerate(said):
         if not any(kept.get((si, pi)) for pi in range(len(sentence.parts))):
@@ -178,13 +174,13 @@ def verify(reply: str, passages: Sequence[Passage], evidence: Evidence, embedder
         out = ""
         for pi, (text, _) in enumerate(sentence.parts):
             out += text + "".join(f"[{n}]" for n in kept.get((si, pi), ()))
-        texts.append(_place_markers(out))
-    return Verified(" ".join(t for t in texts if t), tuple(citations), tuple(unsupported))
+        texts.append(place_markers(out))
+    return Verified(" ".join(t for t in texts if t), citations, tuple(unsupported))
 
 
 def declines(reply: str, not_found: str = NOT_FOUND) -> bool:
     """Did the model say the sources don't answer (and cite nothing)?"""
-    if MARKER.search(reply):
+    if GROUP.search(reply):
         return False
     words = _words(reply)
     return _words(not_found) in words or (bool(_DECLINES.search(reply)) and len(words.split()) <= 40)
@@ -227,7 +223,9 @@ class GroundedAnswerer:
         except LLMError as exc:
             return Query(question, history, condense(question, history), exc)
         lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
-        rewritten = re.sub(r"^(standalone question|question)\s*:\s*", "", lines[0], flags=re.I).strip(" \"'“”") if lines else ""
+        rewritten = ""
+        if lines:
+            rewritten = re.sub(r"^(standalone question|question)\s*:\s*", "", lines[0], flags=re.I).strip(" \"'“”")
         if not rewritten or len(rewritten) > 500:  # not a question: use the offline rewrite
             return Query(question, history, condense(question, history))
         return Query(question, history, rewritten)
@@ -300,17 +298,6 @@ def _fallback(offline: Answer, failure: LLMError) -> Answer:
     """The offline answer, noting in general terms why; the whole message (server, reply) goes to the log."""
     log.warning("showing the offline answer: %s", failure)
     return replace(offline, note=f"Showing the offline answer: the language model {failure.summary}.")
-
-
-def _place_markers(sentence: str) -> str:
-    """Tidy spacing, and put markers before the closing full stop: 'He left.[1]' -> 'He left [1].'"""
-    sentence = _tidy(sentence)
-    sentence = re.sub(r"(?<!\s)\s*\.\s*((?:\[\d+\])+)$", r" \1.", sentence)
-    return re.sub(r"(?<!\s)\s*((?:\[\d+\])+)", r" \1", sentence).strip()
-
-
-def _tidy(text: str) -> str:
-    return re.sub(r"(?<!\s)\s+([.,;:!?])", r"\1", " ".join(text.split()))
 
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z0-9]+)*", re.I)  # "don't" is one word, as in _words

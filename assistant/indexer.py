@@ -19,6 +19,7 @@ from assistant.chunking import Chunker
 from assistant.embedding import Embedder
 from assistant.errors import InputError, NotFound
 from assistant.keyword import Postings
+from assistant.sources import unique_ids
 from assistant.store import (
     Catalog, IndexDir, Manifest, StoredArticle, chunk_terms, merge_plan, merge_segments, new_segment_name,
     remove_unregistered_segments, searchable_text, write_segment,
@@ -166,14 +167,10 @@ class Indexer:
         """Read, split and write every item, a batch at a time, then merge segments if due."""
         batch: list[tuple[StoredArticle, bool]] = []  # article, replaces an indexed one
         batch_chunks = 0
-        seen: dict[str, str] = {}  # id -> source, across every reader feeding this run
-        for item in items:
-            if isinstance(item, Article) and item.id in seen:
-                item = InputError(item.source, f"duplicate id '{item.id}' (first seen in {seen[item.id]})")
+        for item in unique_ids(items):  # across every reader feeding this run
             if isinstance(item, InputError):
                 report.errors.append(item)
                 continue
-            seen[item.id] = item.source
             prior, prior_source = catalog.indexed(item.id) or (None, None)
             if prior == item.content_hash:
                 report.unchanged += 1
@@ -234,7 +231,7 @@ class Indexer:
         try:
             sentences = self.chunker.sentences(article.text)
             chunks = self.chunker.chunk(article, sentences)
-        except Exception as e:  # e.g. a tokenizer or Punkt limit nobody foresaw: the other files still count
+        except Exception as e:  # noqa: BLE001 - a tokenizer or Punkt limit nobody foresaw: other files still count
             return InputError(article.source, f"could not split into sentences: {type(e).__name__}: {e}")
         return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences))
 

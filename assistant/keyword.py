@@ -79,7 +79,8 @@ class KeywordIndex:
         )
         self._db.execute(f"DELETE FROM {FREQUENCY} WHERE df <= 0")
         self._db.executemany(
-            f"INSERT INTO {TOTALS} (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            f"INSERT INTO {TOTALS} (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
             [("chunks", sign * chunks), ("tokens", sign * tokens)],
         )
 
@@ -100,7 +101,8 @@ class KeywordIndex:
         row = self._db.execute(f"SELECT value FROM {TOTALS} WHERE name = ?", (name,)).fetchone()
         return row[0] if row else 0
 
-    def search(self, query: str, segments: Sequence[tuple[Postings, np.ndarray]], k: int) -> list[tuple[int, int, float]]:
+    def search(self, query: str, segments: Sequence[tuple[Postings, np.ndarray]],
+               k: int) -> list[tuple[int, int, float]]:
         """Best k (segment index, row, score) over every segment, skipping each one's deleted rows.
 
         Only rows sharing a term with the query are returned; higher scores are better.
@@ -168,8 +170,7 @@ class Postings:
             hashes.append(np.repeat(postings.hashes, np.diff(postings.starts))[live])
             rows.append(mapped[live].astype(np.int32))
             tf.append(np.asarray(postings.tf)[live])
-        empty = [np.zeros(0, np.uint64)], [np.zeros(0, np.int32)], [np.zeros(0, np.float32)]
-        return cls._sorted(*(np.concatenate(x or e) for x, e in zip((hashes, rows, tf), empty)), lengths)
+        return cls._sorted(_joined(hashes, np.uint64), _joined(rows, np.int32), _joined(tf, np.float32), lengths)
 
     def save(self, directory: Path) -> None:
         for name, array in zip((_HASHES, _STARTS, _ROWS, _TF, _LENGTHS),
@@ -179,7 +180,8 @@ class Postings:
     @classmethod
     def load(cls, directory: Path) -> Postings:
         """Memory-mapped: a query pages in only its terms' postings."""
-        return cls(*(np.load(Path(directory) / name, mmap_mode="r") for name in (_HASHES, _STARTS, _ROWS, _TF, _LENGTHS)))
+        files = (_HASHES, _STARTS, _ROWS, _TF, _LENGTHS)
+        return cls(*(np.load(Path(directory) / name, mmap_mode="r") for name in files))
 
     def _length_norms(self, average_length: float) -> np.ndarray:
         """k1 (1 - b + b dl / avgdl) per row, float32, for the index's current average length.
@@ -190,7 +192,8 @@ class Postings:
         """
         cached = self._norms
         if cached is None or cached[0] != average_length:
-            norms = (K1 * (1 - B + B * np.asarray(self.lengths, np.float32) / np.float32(average_length))).astype(np.float32)
+            lengths = np.asarray(self.lengths, np.float32) / np.float32(average_length)
+            norms = (K1 * (1 - B + B * lengths)).astype(np.float32)
             cached = self._norms = (average_length, norms)
         return cached[1]
 
@@ -230,3 +233,8 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     if len(hit) > k:
         hit = hit[np.argpartition(-scores[hit], k - 1)[:k]]
     return hit[np.argsort(-scores[hit], kind="stable")]
+
+
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    """The parts end to end; an empty array of `dtype` when there are none (np.concatenate refuses [])."""
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)

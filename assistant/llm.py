@@ -67,7 +67,7 @@ class LlamaIndexLLM(LLM):
         try:
             response = self._llm.chat(_to_llama(messages))
             text = response.message.content
-        except Exception as exc:  # noqa: BLE001 - any failure of a third-party client is a backend failure
+        except Exception as exc:  # any failure of a third-party client is a backend failure
             raise self._error(exc) from exc
         if not isinstance(text, str) or not text.strip():
             raise LLMError(f"{self._where()} sent an empty reply; check that {self.name!r} is a chat model",
@@ -90,7 +90,7 @@ class LlamaIndexLLM(LLM):
                                    f"was still answering after {2 * self.timeout:g} s (timeout)")
         except LLMError:
             raise
-        except Exception as exc:  # noqa: BLE001 - see complete()
+        except Exception as exc:  # see complete()
             raise self._error(exc) from exc
         if not produced:
             raise LLMError(f"{self._where()} sent an empty reply; check that {self.name!r} is a chat model",
@@ -133,11 +133,13 @@ def llm_from_settings(settings: Settings) -> LLM | None:
         example = "llama3.2" if settings.llm == "ollama" else "the name your server lists under /v1/models"
         raise LLMError(f"ASSISTANT_LLM={settings.llm} needs a model: set ASSISTANT_LLM_MODEL (e.g. {example})")
     timeout = settings.llm_timeout
+    from llama_index.llms.ollama import Ollama
+    from llama_index.llms.openai_like import OpenAILike
+
     if settings.llm == "openai":
-        from llama_index.llms.openai_like import OpenAILike
 
         base_url = (settings.llm_base_url or OPENAI_BASE_URL).rstrip("/")
-        llm = OpenAILike(
+        llm: OpenAILike | Ollama = OpenAILike(
             model=settings.llm_model,
             api_base=base_url,
             # Local servers ignore the key, but the OpenAI client refuses to start without one.
@@ -149,8 +151,6 @@ def llm_from_settings(settings: Settings) -> LLM | None:
             max_retries=0,  # a retry would multiply the wait; the offline answer is the fallback
         )
     else:
-        from llama_index.llms.ollama import Ollama
-
         base_url = (settings.llm_base_url or OLLAMA_BASE_URL).rstrip("/")
         llm = Ollama(
             model=settings.llm_model,

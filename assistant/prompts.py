@@ -1,4 +1,9 @@
-"""Prompt templates: text files in `prompts/`, checked once when the assistant starts.
+"""Prompt templates: text files, checked once when the assistant starts.
+
+Each template is read from the first place that has it: the `prompts` setting's directory
+(ASSISTANT_PROMPTS, default `prompts/` in the working directory, where users put edited copies),
+else the copy inside the package (`assistant/templates/`, read with importlib.resources, so an
+installed wheel has them too). An override directory may hold only the templates it changes.
 
 A template is plain text with `{name}` placeholders (Python's str.format; `{{` and `}}` for a
 literal brace). `VARIABLES` says which placeholders each template must use, and nothing else: a
@@ -16,13 +21,15 @@ import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from assistant.errors import PromptError
 from assistant.llm import Message
 from assistant.types import Passage, Turn
 
-PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+PACKAGED = files("assistant") / "templates"  # the defaults, shipped in the wheel
 
 VARIABLES: dict[str, frozenset[str]] = {
     "answer-system": frozenset({"not_found"}),
@@ -39,18 +46,18 @@ class Template:
     """One prompt file, already checked: `render` fills exactly the variables it declares."""
 
     name: str
-    path: Path
+    path: Path | Traversable
     text: str
 
     @classmethod
-    def load(cls, path: Path, variables: frozenset[str]) -> Template:
+    def load(cls, path: Path | Traversable, variables: frozenset[str]) -> Template:
         """Read and check a template; raises PromptError naming the file on any problem."""
         allowed = ", ".join("{" + v + "}" for v in sorted(variables))
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise PromptError(f"prompt template {path} is missing; restore it (git checkout {path.name}) "
-                                 f"or write one using {allowed}") from None
+            raise PromptError(f"prompt template {path} is missing; reinstall the assistant (or git checkout "
+                              f"{path.name}), or write one using {allowed}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise PromptError(f"prompt template {path} cannot be read ({exc}); save it as UTF-8 text") from None
         try:
@@ -61,13 +68,13 @@ class Template:
         for field, spec, conv in placeholders:
             if field not in variables or spec or conv:
                 shown = "{" + field + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
-                raise PromptError(f"prompt template {path} uses {shown}, which is not one of its "
-                                     f"variables ({allowed}); write {{{{ and }}}} for a literal brace, see prompts/README.md")
+                raise PromptError(f"prompt template {path} uses {shown}, which is not one of its variables "
+                                  f"({allowed}); write {{{{ and }}}} for a literal brace, see prompts/README.md")
         missing = variables - {field for field, _, _ in placeholders}
         if missing:
             raise PromptError(f"prompt template {path} does not use "
                                  f"{', '.join('{' + v + '}' for v in sorted(missing))}; see prompts/README.md")
-        return cls(path.stem, path, text)
+        return cls(path.name.removesuffix(".txt"), path, text)
 
     def render(self, **values: str) -> str:
         return self.text.format(**values)
@@ -82,8 +89,13 @@ class Prompts:
     condense: Template
 
     @classmethod
-    def load(cls, directory: Path = PROMPTS) -> Prompts:
-        t = {name: Template.load(directory / f"{name}.txt", variables) for name, variables in VARIABLES.items()}
+    def load(cls, overrides: Path | None = None, defaults: Path | Traversable = PACKAGED) -> Prompts:
+        """Each template from `overrides` if it has that file, else from `defaults` (the package's)."""
+
+        def where(file: str) -> Path | Traversable:
+            return overrides / file if overrides is not None and (overrides / file).is_file() else defaults / file
+
+        t = {name: Template.load(where(f"{name}.txt"), variables) for name, variables in VARIABLES.items()}
         return cls(t["answer-system"], t["answer"], t["condense-follow-up-question"])
 
     def system(self, not_found: str) -> str:
@@ -107,7 +119,7 @@ def sources(passages: Sequence[Passage]) -> str:
 def conversation(history: Sequence[Turn]) -> str:
     """The latest turns as 'User: ...' / 'Assistant: ...' lines.
 
-    Callers strip the old answers' citation markers first (types.strip_markers): an earlier [1]
+    Callers strip the old answers' citation markers first (citations.strip_markers): an earlier [1]
     pointed at that answer's sources, and left in, the model would copy numbers that now mean
     something else.
     """

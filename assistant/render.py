@@ -19,7 +19,8 @@ def answer_text(answer: Answer) -> str:
         return "\n".join(lines).rstrip()
     lines.append("Sources:")
     for c in answer.citations:
-        lines.append(f"  [{c.n}] {c.title} ({c.article_id}, characters {c.start}-{c.end}){' ' + c.url if c.url else ''}")
+        url = f" {c.url}" if c.url else ""
+        lines.append(f"  [{c.n}] {c.title} ({c.article_id}, characters {c.start}-{c.end}){url}")
         lines.append(textwrap.indent(textwrap.fill(c.quote, 96), "      "))
     if answer.unsupported:
         lines += ["", "Not supported by the sources:"] + [f"  - {s}" for s in answer.unsupported]

@@ -198,7 +198,8 @@ def _search_class() -> type:
                 hits = self._search(query_bundle.query_str, self._k)
             else:
                 e = query_bundle.embedding
-                hits = self._search(query_bundle.query_str, self._k, None if e is None else np.asarray(e, np.float32))
+                vector = None if e is None else np.asarray(e, np.float32)
+                hits = self._search(query_bundle.query_str, self._k, vector)  # type: ignore[call-arg]  # dense()
             return [_node(hit) for hit in hits]
 
     return Search

@@ -12,10 +12,12 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import Literal
 
-from assistant.answering import NOT_FOUND, ExtractiveAnswerer, cite
+from assistant.answering import ExtractiveAnswerer, cite
 from assistant.chat import condense
 from assistant.chunking import CHARS_PER_TOKEN, Chunker
+from assistant.citations import NOT_FOUND
 from assistant.config import Settings
 from assistant.embedding import Embedder, load_embedder
 from assistant.errors import AssistantError, InputError, NotFound
@@ -39,7 +41,7 @@ class Assistant:
         self.settings = settings or Settings()
         llm = llm if llm is not None else llm_from_settings(self.settings)
         # Prompts are read and checked here, so a broken template stops start-up, not a question.
-        self._grounded = GroundedAnswerer(llm, Prompts.load()) if llm else None
+        self._grounded = GroundedAnswerer(llm, Prompts.load(self.settings.prompts)) if llm else None
         self.index = IndexDir(self.settings.index)
         self._embedder = embedder
         self.reader = reader or Reader()  # the same for every index version; loads on first question
@@ -119,7 +121,8 @@ class Assistant:
         with self.index.catalog() as catalog:
             return catalog.listing()
 
-    def feedback(self, vote: str, question: str, answer: str, citations: list[dict], comment: str = "") -> Feedback:
+    def feedback(self, vote: Literal["up", "down"], question: str, answer: str, citations: list[dict],
+                 comment: str = "") -> Feedback:
         """Record a reader's vote on an answer, with the index version live now."""
         version = self.index.version() if self.index.exists() else None
         return FeedbackStore(self.index.root).add(vote, question, answer, citations, comment, version)
@@ -160,6 +163,7 @@ class Assistant:
         """A cited answer from the offline answerer, or an abstention with related passages."""
         if self._grounded:  # the LLM answer is the stream's last item
             *_, answer = self.stream(question, history, top_k)
+            assert isinstance(answer, Answer)  # a stream ends with its Answer
             return answer
         question = _clean(question)
         return self._answer_offline(question, condense(question, history), top_k, *self._live())
@@ -196,11 +200,13 @@ class Assistant:
 
     def _stream_llm(self, question: str, history: Sequence[Turn], top_k: int | None) -> Iterator[str | Answer]:
         """The LLM's tokens, then its verified Answer; the offline answer (with a note) if it fails."""
+        grounded = self._grounded
+        assert grounded is not None, "only called with an LLM"
         began = time.perf_counter()
-        query = self._grounded.condense(_clean(question), history)
+        query = grounded.condense(_clean(question), history)
         retriever, answerer = self._live()
         offline = self._answer_offline(query.question, query.search, top_k, retriever, answerer)
-        for item in self._grounded.stream(query, list(offline.passages), retriever, self.embedder, offline):
+        for item in grounded.stream(query, list(offline.passages), retriever, self.embedder, offline):
             if isinstance(item, Answer):
                 total = (time.perf_counter() - began) * 1000
                 retrieve = offline.timing_ms["retrieve"]

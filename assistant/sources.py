@@ -21,6 +21,7 @@ second to import, which `assistant --help` should not pay.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import ipaddress
@@ -97,7 +98,7 @@ def read_sources(inputs: Iterable[str], *, fetch: Fetch = Fetch()) -> Iterator[R
         for item in inputs
         for result in _guarded(str(item), _read_input(str(item), fetch))
     )
-    yield from _unique_ids(results)
+    yield from unique_ids(results)
 
 
 def read_upload(name: str, data: bytes) -> list[Result]:
@@ -106,7 +107,7 @@ def read_upload(name: str, data: bytes) -> list[Result]:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         return [_unsupported_suffix(name, suffix)]
-    return list(_unique_ids(_guarded(name, _parse(_file_origin(path), suffix, data))))
+    return list(unique_ids(_guarded(name, _parse(_file_origin(path), suffix, data))))
 
 
 # ── inputs: files, directories, URLs ────────────────────────────────────────────────────────
@@ -194,10 +195,8 @@ def _read_url(url: str, fetch: Fetch) -> Iterator[Result]:
     # Trust a declared charset (say ISO-8859-1) over our UTF-8 default; PDFs are bytes either way.
     data = page.body
     if page.charset and suffix != ".pdf":
-        try:
+        with contextlib.suppress(LookupError):  # a charset Python does not know: read the bytes as UTF-8
             data = data.decode(page.charset, errors="replace").encode("utf-8")
-        except LookupError:  # a charset Python does not know: read the bytes as UTF-8
-            pass
     yield from _parse(_url_origin(url, page.url), suffix, data)
 
 
@@ -260,7 +259,7 @@ def _checked_address(url: httpx.URL, allow_hosts: frozenset[str]) -> str | None:
                                    type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:
         return None
     if url.host.lower() not in allow_hosts and not all(map(is_public, addresses)):
@@ -370,19 +369,47 @@ _FIRST_H1 = re.compile(r"^#[ \t]+([^\n]+)", re.MULTILINE)
 
 
 def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
-    """Read the YAML-ish front matter most static-site generators write, without a YAML parser."""
+    """The front matter static-site generators write, as text fields, and the text after it.
+
+    YAML, so lists (`author: [A, B]`, or one `- item` a line) and multi-line values (`title: >`)
+    read as written. PyYAML's BaseLoader keeps every scalar the text it is ("2015-10-21T10:00Z"
+    stays that, not a datetime; "yes" is not True) and builds no objects; only strings and lists of
+    strings are taken, so a nested or aliased structure is never walked. Front matter YAML refuses
+    (`title: Part 1: Before`, hand-written) is read as the `key: value` lines it looks like.
+    """
     match = _FRONT_MATTER.match(text)
     if not match:
         return {}, text
+    import yaml
+
+    try:
+        parsed = yaml.load(match.group(1), Loader=yaml.BaseLoader)
+    except yaml.YAMLError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        return _front_matter_lines(match.group(1)), text[match.end() :]
+    meta = {str(key).lower(): _text_value(value) for key, value in parsed.items()}
+    return {key: value for key, value in meta.items() if value}, text[match.end() :]
+
+
+def _text_value(value: object) -> str | None:
+    """A front-matter value as one line of text: a string, or a list of strings joined ("A, B")."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = ", ".join(v.strip() for v in value if v.strip())
+    return " ".join(value.split()) if isinstance(value, str) else None
+
+
+def _front_matter_lines(block: str) -> dict[str, str]:
+    """`key: value` lines, for front matter that is not valid YAML."""
     meta = {}
-    for line in match.group(1).split("\n"):
+    for line in block.split("\n"):
         key, sep, value = line.partition(":")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         if sep and value and not line[:1].isspace():
             meta[key.strip().lower()] = value
-    return meta, text[match.end() :]
+    return meta
 
 
 def _parse_html(origin: _Origin, html: str) -> Iterator[Result]:
@@ -415,7 +442,7 @@ def _parse_pdf(origin: _Origin, data: bytes) -> Iterator[Result]:
             reader = pypdf.PdfReader(io.BytesIO(data))
             pages = [page.extract_text() or "" for page in reader.pages]
             info = reader.metadata  # None when the PDF carries no document information
-    except Exception as e:  # pypdf raises many types for broken files; all mean the same here
+    except Exception as e:  # noqa: BLE001 - pypdf raises many types for broken files; all mean the same here
         reason = str(e).split("\n")[0][:120] or type(e).__name__
         yield InputError(origin.source, f"not a readable PDF: {reason}")
         return
@@ -525,8 +552,9 @@ def _article(
 ) -> Article:
     """The Article for `origin`: line endings become \\n, the text is otherwise kept verbatim.
 
-    Without a title, the article is named after its file or URL. Verbatim because citations later quote `text[start:end]`. A fetched page keeps the URL it was
-    fetched from, not the canonical link it claims.
+    Without a title, the article is named after its file or URL. Verbatim because citations later
+    quote `text[start:end]`. A fetched page keeps the URL it was fetched from, not the canonical
+    link it claims.
     """
     return Article(
         id=origin.id,
@@ -543,8 +571,11 @@ def _normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _unique_ids(results: Iterable[Result]) -> Iterator[Result]:
-    """Pass results through, turning an article whose id was already seen into an InputError."""
+def unique_ids(results: Iterable[Result]) -> Iterator[Result]:
+    """Pass results through, turning an article whose id was already seen into an InputError.
+
+    The one duplicate check: each reader applies it, and an ingest again across all its readers.
+    """
     first_seen: dict[str, str] = {}
     for result in results:
         if isinstance(result, Article):
@@ -560,7 +591,7 @@ def _guarded(source: str, results: Iterator[Result]) -> Iterator[Result]:
     """Turn an exception nobody foresaw into an InputError, so one bad source never ends the run."""
     try:
         yield from results
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - that is the point: the run goes on with the next source
         yield InputError(source, f"unexpected error: {type(e).__name__}: {e}")
 
 

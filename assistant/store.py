@@ -401,7 +401,7 @@ class Catalog:
             for s, e in stored.sentences
         ]
         self.keywords.add(documents)
-        return chunk_ids, sentence_ids
+        return chunk_ids, sentence_ids  # type: ignore[return-value]  # every INSERT sets lastrowid
 
     def delete(self, article_id: str) -> bool:
         """Delete one article's rows, tombstone its vectors and uncount its terms; False if absent."""

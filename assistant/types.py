@@ -6,27 +6,7 @@ Frozen dataclasses, so a value seen in one stage cannot change under another.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import asdict, dataclass, field
-
-
-MARKER = re.compile(r"\[(\d+)\]")  # a citation marker in an answer
-
-
-def markers(text: str) -> list[int]:
-    """The citation numbers `[n]` of an answer's text, in order: the one parser of final answers."""
-    return [int(n) for n in MARKER.findall(text)]
-
-
-# "[1]", "[1, 2]" and runs of them. `(?<!\s)`: a match starts only where a run of blanks does, or
-# every start inside 60,000 blanks rescans the rest of them (quadratic).
-MARKERS = re.compile(r"(?:(?<!\s)\s*\[\d+(?:\s*,\s*\d+)*\])+")
-
-
-def strip_markers(text: str) -> str:
-    """'He left [1].' -> 'He left.': for earlier answers fed back to a model, and for footnotes
-    ("[4]") in article text, which in an answer would read as citations that do not exist."""
-    return re.sub(r"(?<!\s)\s+([.,;:!?])", r"\1", " ".join(MARKERS.sub("", text).split()))
 
 
 @dataclass(frozen=True)
@@ -77,11 +57,6 @@ class Passage:
     title: str
     url: str | None
     score: float
-
-    def citation(self, n: int, start: int, end: int, quote: str) -> Citation:
-        """Cite, as [n], the sentence of this passage at article offsets start..end."""
-        chunk = self.chunk
-        return Citation(n, chunk.article_id, self.title, self.url, chunk.id, quote, start, end)
 
     def to_dict(self) -> dict:
         return {

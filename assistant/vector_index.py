@@ -131,9 +131,9 @@ class VectorIndex:
             inner = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
             selector = faiss.IDSelectorNot(inner)
         if exact:
-            params = faiss.SearchParameters(sel=selector)
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]  # SWIG stubs lack kwargs
         else:
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe or self._ivf.nprobe)
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe or self._ivf.nprobe)  # type: ignore[call-arg]
         if exact:
             scores, rows = self._flat.search(queries, k, params=params)
             return np.where(rows >= 0, scores, -np.inf).astype(np.float32), rows.astype(np.int64)

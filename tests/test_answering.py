@@ -7,9 +7,10 @@ import pytest
 
 from assistant.answering import (
     Calibration, Candidate, Draft, ExtractiveAnswerer, LinearModel, WordAlignment, answer_type, choose, cite,
-    contradicts, decide, definition, has_type, with_marker,
+    contradicts, decide, definition, has_type,
 )
-from assistant.types import Chunk, Passage, markers
+from assistant.citations import markers
+from assistant.types import Chunk, Passage
 from fakes import OverlapReader
 
 
@@ -56,11 +57,6 @@ def test_names_in_any_script_count_as_names():
     assert has_type("place", "He was born in Zürich.", "Where was he born?")
     assert has_type("person", "The prize went to Łukasz Wójcik.", "Who won the prize?")
     assert not has_type("person", "The prize went to nobody.", "Who won the prize?")
-
-
-def test_markers_go_before_the_final_full_stop():
-    assert with_marker("He left.", 1) == "He left [1]."
-    assert with_marker("“Is it?” he asked", 2) == "“Is it?” he asked [2]"
 
 
 def passage(rank=1, text="Alpha one. Beta two."):

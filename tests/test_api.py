@@ -17,7 +17,7 @@ import pytest
 
 from conftest import live_server, make_assistant
 from fakes import HashEmbedder
-from assistant.api import create_app
+from assistant.serve.api import create_app
 from assistant.errors import AssistantError
 from assistant.types import Article
 
@@ -396,7 +396,7 @@ def test_an_article_whose_id_has_folders_is_viewed_linked_and_removed_over_http(
         assert client.delete("/api/articles/a/notes", headers=admin()).json()["removed"] == 1
         assert client.delete("/api/articles/b%2Fnotes", headers=admin()).json()["removed"] == 1  # encoded, too
         assert client.get("/api/articles").json() == []
-    from assistant.web import article_href
+    from assistant.serve.html import article_href
     assert article_href("https://w/", "a/notes", 1, 2) == "https://w/articles/a/notes?start=1&amp;end=2#cited"
 
 

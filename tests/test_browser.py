@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from conftest import live_server, make_assistant
-from assistant.api import create_app
+from assistant.serve.api import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

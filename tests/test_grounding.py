@@ -10,14 +10,14 @@ import time
 import pytest
 from llm_server import Reply, ScriptedServer, closed_port
 
-from assistant.answering import NOT_FOUND
+from assistant.citations import NOT_FOUND, strip_markers
 from assistant.config import Settings
 from assistant.grounding import declines, repeats, sentences
 from assistant.llm import LLM
 from assistant.prompts import Prompts
 from assistant.service import Assistant
 from assistant.store import IndexDir
-from assistant.types import Answer, Turn, strip_markers
+from assistant.types import Answer, Turn
 
 pytestmark = pytest.mark.slow
 

@@ -1,11 +1,12 @@
 """Prompt templates: the bundled ones load, sources go in numbered and fenced, a broken one fails by name."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
 from assistant.errors import PromptError
-from assistant.prompts import PROMPTS, VARIABLES, Prompts, conversation
+from assistant.prompts import PACKAGED, VARIABLES, Prompts, conversation
 from assistant.types import Chunk, Passage, Turn
 
 
@@ -65,8 +66,9 @@ def test_the_condense_request_carries_the_conversation_and_the_follow_up():
     ("condense-follow-up-question", "Reply as JSON: {\"q\": {question}} {history}", "uses {\"q\": {question}}"),
 ])
 def test_a_broken_template_fails_at_load_naming_its_file(tmp_path, name, text, complaint):
-    prompts = shutil.copytree(PROMPTS, tmp_path / "prompts")
-    (prompts / f"{name}.txt").write_text(text)
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / f"{name}.txt").write_text(text)  # an override of one template: the others are the package's
 
     with pytest.raises(PromptError) as error:
         Prompts.load(prompts)
@@ -76,15 +78,25 @@ def test_a_broken_template_fails_at_load_naming_its_file(tmp_path, name, text, c
 
 
 def test_a_missing_template_is_named(tmp_path):
-    prompts = shutil.copytree(PROMPTS, tmp_path / "prompts")
-    (prompts / "answer.txt").unlink()
+    packaged = shutil.copytree(str(PACKAGED), tmp_path / "templates")  # as a broken install would have them
+    (packaged / "answer.txt").unlink()
 
     with pytest.raises(PromptError, match=r"answer\.txt is missing"):
-        Prompts.load(prompts)
+        Prompts.load(tmp_path / "no overrides", packaged)
+
+
+def test_a_template_in_the_override_directory_replaces_the_packaged_one(tmp_path):
+    (tmp_path / "answer.txt").write_text("Sources: {sources}\n{history}\nQ: {question}")
+
+    prompts = Prompts.load(tmp_path)
+
+    assert prompts.answer.path == tmp_path / "answer.txt" and prompts.answer.text.startswith("Sources:")
+    assert prompts.condense.path == PACKAGED / "condense-follow-up-question.txt"
+    assert prompts.answer_system.text == Prompts.load().answer_system.text
 
 
 def test_every_template_and_variable_is_documented():
-    readme = (PROMPTS / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "prompts" / "README.md").read_text()
 
     for name, variables in VARIABLES.items():
         assert f"`{name}.txt`" in readme

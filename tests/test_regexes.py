@@ -37,14 +37,15 @@ def _flags(node: ast.expr | None) -> int:
 def patterns() -> dict[str, re.Pattern]:
     """Every pattern of the package by 'module:line', compiled as the module compiles it."""
     found: dict[str, re.Pattern] = {}
-    for path in sorted(p for p in PACKAGE.glob("*.py") if p.stem != "__main__"):
-        module = importlib.import_module(f"assistant.{path.stem}")
+    for path in sorted(p for p in PACKAGE.rglob("*.py") if p.stem != "__main__"):
+        name = ".".join(path.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
+        module = importlib.import_module(f"assistant.{name}")
         for node in ast.walk(ast.parse(path.read_text())):
             # NAME = re.compile(...) at module level, f-string patterns included: take the object.
             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
                 value = getattr(module, node.targets[0].id, None)
                 if isinstance(value, (re.Pattern, regex.Pattern)):
-                    found[f"{path.stem}:{node.targets[0].id}"] = value
+                    found[f"{name}:{node.targets[0].id}"] = value
             elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                   and isinstance(node.func.value, ast.Name) and node.func.value.id in ("re", "regex")
                   and node.func.attr in CALLS and node.args and isinstance(node.args[0], ast.Constant)):
@@ -54,7 +55,7 @@ def patterns() -> dict[str, re.Pattern]:
                     flags = node.args[2]
                 if flags is None and node.func.attr == "compile" and len(node.args) > 1:
                     flags = node.args[1]
-                found.setdefault(f"{path.stem}:{node.lineno}", engine.compile(node.args[0].value, _flags(flags)))
+                found.setdefault(f"{name}:{node.lineno}", engine.compile(node.args[0].value, _flags(flags)))
     return found
 
 
@@ -83,7 +84,7 @@ def elapsed(pattern, text: str) -> float:
 
 
 def test_the_package_patterns_are_found():
-    assert {"sources:_FIRST_H1", "types:MARKERS", "grounding:_DECLINES", "web:_TAG"} <= set(PATTERNS)
+    assert {"sources:_FIRST_H1", "citations:MARKERS", "grounding:_DECLINES", "serve.html:_TAG"} <= set(PATTERNS)
     assert len(PATTERNS) > 40
 
 

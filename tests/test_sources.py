@@ -625,3 +625,47 @@ def test_a_fifo_named_like_an_article_is_reported_not_waited_on(tmp_path):
 def test_jsonl_ids_must_be_one_line_and_metadata_strings(tmp_path, line, reason):
     error = only_error(read(write(tmp_path / "a.jsonl", line + "\n")))
     assert (error.line, error.reason) == (1, reason)
+
+
+def test_front_matter_lists_and_multi_line_values_are_read_as_yaml_writes_them(tmp_path):
+    path = write(
+        tmp_path / "post.md",
+        "---\n"
+        "title: >\n"
+        "  Volunteers: who goes\n"
+        "  to Syria\n"
+        "author:\n"
+        "  - Anna Petrova\n"
+        "  - Ivan Sidorov\n"
+        "published: 2015-10-21T10:00:00Z\n"
+        "Url: https://blog.example.org/volunteers  # the canonical link\n"
+        "extra: {nested: [1, 2]}\n"
+        "---\n"
+        "Body text.\n",
+    )
+
+    [article] = read(path)
+
+    assert article.title == "Volunteers: who goes to Syria"
+    assert article.author == "Anna Petrova, Ivan Sidorov"
+    assert article.published == "2015-10-21T10:00:00Z"  # as written, not a datetime's isoformat
+    assert article.url == "https://blog.example.org/volunteers"
+    assert article.text == "Body text.\n"
+
+
+def test_front_matter_that_is_not_valid_yaml_is_read_line_by_line(tmp_path):
+    path = write(tmp_path / "notes.md", "---\ntitle: Part 1: Before\nauthor: 'Anna'\n---\nBody text.\n")
+
+    [article] = read(path)
+
+    assert (article.title, article.author, article.text) == ("Part 1: Before", "Anna", "Body text.\n")
+
+
+def test_aliases_in_front_matter_are_never_expanded_into_a_field(tmp_path):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+    path = write(tmp_path / "bomb.md", f"---\n{bomb}author: *i\ntitle: Safe\n---\nBody text.\n")
+
+    [article] = read(path)
+
+    assert (article.title, article.author) == ("Safe", None)

@@ -1,4 +1,4 @@
-"""The chat's HTML (assistant.web), the article view, the collection panel and the Gradio `/chat`
+"""The chat's HTML (assistant.serve.html), the article view, the collection panel and the Gradio `/chat`
 endpoint, driven by gradio_client."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from conftest import live_server, make_assistant
-from assistant import web
+from assistant.serve import html as web
 from assistant.types import Answer, Article, Chunk, Citation, Passage
 
 GOLTS = "who is Alexander Golts?"
@@ -164,7 +164,7 @@ def test_sentences_no_source_supports_and_notes_are_shown_apart_from_the_answer(
 
 
 def test_the_answer_text_is_recovered_from_a_message_for_follow_up_questions():
-    from assistant.ui import turns
+    from assistant.serve.ui import turns
 
     answer = _answer(EVIL)
     history = [
@@ -195,7 +195,7 @@ def _handler(page, name: str):
 
 def test_without_an_admin_token_the_page_says_which_setting_turns_adding_on(tmp_path, fake_embedder):
     import gradio as gr
-    from assistant.ui import chat_page
+    from assistant.serve.ui import chat_page
 
     page = chat_page(make_assistant(tmp_path / "index", fake_embedder))
 
@@ -205,7 +205,7 @@ def test_without_an_admin_token_the_page_says_which_setting_turns_adding_on(tmp_
 
 
 def test_uploaded_files_are_removed_once_read_and_at_most_20_are_taken(tmp_path, fake_embedder):
-    from assistant.ui import chat_page
+    from assistant.serve.ui import chat_page
 
     assistant = make_assistant(tmp_path / "index", fake_embedder)
     ingest = _handler(chat_page(assistant, admin_token="token"), "ingest")
@@ -222,7 +222,7 @@ def test_uploaded_files_are_removed_once_read_and_at_most_20_are_taken(tmp_path,
 
 
 def test_adding_uploads_none_of_which_can_be_read_says_why_and_creates_no_index(tmp_path, fake_embedder):
-    from assistant.ui import chat_page
+    from assistant.serve.ui import chat_page
 
     assistant = make_assistant(tmp_path / "index", fake_embedder)
     ingest = _handler(chat_page(assistant, admin_token="token"), "ingest")
@@ -236,7 +236,7 @@ def test_adding_uploads_none_of_which_can_be_read_says_why_and_creates_no_index(
 
 
 def test_a_wrong_token_is_one_message_and_nothing_else_changes(tmp_path, fake_embedder):
-    from assistant.ui import chat_page
+    from assistant.serve.ui import chat_page
 
     page = chat_page(make_assistant(tmp_path / "index", fake_embedder), admin_token="token")
 
@@ -249,7 +249,7 @@ def test_a_wrong_token_is_one_message_and_nothing_else_changes(tmp_path, fake_em
 
 
 def test_removing_asks_first_and_then_says_what_it_removed(tmp_path, fake_embedder):
-    from assistant.ui import chat_page
+    from assistant.serve.ui import chat_page
 
     assistant = make_assistant(tmp_path / "index", fake_embedder)
     assistant.ingest_articles([Article("golts", "Golts", "Alexander Golts is an expert.", source="golts.txt"),
@@ -266,7 +266,7 @@ def test_removing_asks_first_and_then_says_what_it_removed(tmp_path, fake_embedd
 
 
 def test_the_collection_is_searched_by_title_or_id_and_sorted():
-    from assistant.ui import search_articles
+    from assistant.serve.ui import search_articles
 
     rows = [{"id": "b-golts", "title": "Golts speaks", "chunks": 1}, {"id": "a-syria", "title": "Syria war", "chunks": 3},
             {"id": "c", "title": "Golts in Syria", "chunks": 2}]
@@ -310,7 +310,7 @@ def test_the_article_view_says_when_a_citation_no_longer_fits_the_article():
 
 @pytest.fixture(scope="module")
 def chat_url(sample_index, real_embedder) -> Iterator[str]:
-    from assistant.api import create_app
+    from assistant.serve.api import create_app
 
     with live_server(create_app(make_assistant(sample_index, real_embedder))) as url:
         yield url
@@ -334,7 +334,7 @@ def test_gradio_client_gets_the_cited_answer_from_chat(chat_url):
 def test_the_chat_is_rate_limited_per_client(sample_index, real_embedder):
     from gradio_client import Client
 
-    from assistant.api import create_app
+    from assistant.serve.api import create_app
 
     assistant = make_assistant(sample_index, real_embedder, rate_limit=1, rate_limit_burst=1)
     with live_server(create_app(assistant)) as url:
@@ -359,7 +359,7 @@ def test_an_empty_question_over_chat_gets_the_hint_and_the_next_question_an_answ
 def test_without_an_index_the_chat_says_so_without_the_servers_paths(tmp_path, fake_embedder):
     from gradio_client import Client
 
-    from assistant.api import create_app
+    from assistant.serve.api import create_app
 
     with live_server(create_app(make_assistant(tmp_path / "srv" / "index", fake_embedder))) as url:
         said = _Markup(Client(url, verbose=False).predict(GOLTS, api_name="/chat")).text
@@ -370,7 +370,7 @@ def test_without_an_index_the_chat_says_so_without_the_servers_paths(tmp_path, f
 
 
 def test_the_page_queues_poll_for_work_every_20_ms_not_every_1_ms(tmp_path, fake_embedder):
-    from assistant.ui import QUEUE_POLL_S, chat_page, embed_page
+    from assistant.serve.ui import QUEUE_POLL_S, chat_page, embed_page
 
     assistant = make_assistant(tmp_path / "index", fake_embedder)
     for page in (chat_page(assistant), embed_page(assistant)):

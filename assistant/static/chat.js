@@ -1,5 +1,5 @@
 () => {
-  // What Gradio's chat does not do, for the messages `assistant.web` renders: citations that lead to
+  // What Gradio's chat does not do, for the messages `assistant.serve.html` renders: citations that lead to
   // their source, focus and scroll after an answer, copy as text, feedback, export. Listeners sit on
   // the document, so they also cover messages Gradio renders later; installed once per document
   // (a wiki page may hold the web component and the iframe).

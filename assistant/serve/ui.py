@@ -5,7 +5,7 @@
     /embed/         the chat alone, compact, for an iframe: no admin controls, nothing secret in the page
     /articles/{id}  one article, the cited sentence (?start=&end=) highlighted: where a citation leads
 
-Both chats are thin presenters over one `Assistant`; answers are rendered to HTML by `assistant.web`,
+Both chats are thin presenters over one `Assistant`; answers are rendered to HTML by `assistant.serve.html`,
 which keeps every article string inert. What Gradio does not do (links from a citation to its
 source, focus and scrolling after an answer, copy, feedback, export) is `static/chat.js`. A
 mistake (an empty question, a wrong token) is a message in the page, never an error that leaves
@@ -18,16 +18,17 @@ import json
 import logging
 import secrets
 from collections.abc import Iterator
+from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
-from fastapi import Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
-from starlette.datastructures import MutableHeaders
 
-from assistant import web
 from assistant.errors import AssistantError, NotFound, without_paths
 from assistant.limits import RateLimiter
+from assistant.serve import html
+from assistant.serve.middleware import NotFoundPage
 from assistant.service import Assistant
 from assistant.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
 from assistant.types import Answer, Turn
@@ -47,7 +48,7 @@ THEME = gr.themes.Soft(
 )
 # Loads the `<gradio-app>` element from ./assets/, which the /embed app serves.
 WEB_COMPONENT = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
-STATIC = Path(__file__).parent / "static"
+STATIC = files("assistant") / "static"  # package data: chat.js
 # In a frame every pixel counts: no page margins.
 EMBED_CSS = "gradio-app .gradio-container .main.app { padding: 6px 8px !important; }"
 # Questions answered at once per page; the work is CPU-bound and the model is shared.
@@ -56,7 +57,7 @@ EMPTY_QUESTION = "Type a question about the articles first."
 # Uploaded files live in Gradio's temporary folder until ingested (then removed); any left are
 # removed hourly and when the server stops: (every, older than) in seconds.
 DELETE_UPLOADS = (3600, 3600)
-# Page uploads go through Gradio's route, which needs the admin cookie (see api.PageUploadMiddleware):
+# Page uploads go through Gradio's route, which needs the admin cookie (see middleware.PageUploadMiddleware):
 # the token typed here gets it from /api/admin/session before the file input is enabled.
 # Gradio's queue looks for work every 1 ms while idle, and for progress every 10 ms: with two pages
 # an idle server spent 6-9% of a core on it. No setting changes these (`queue()` re-creates the same
@@ -74,7 +75,7 @@ def mount(app, assistant: Assistant, *, admin_token: str | None, limiter: RateLi
     max_file_size = f"{int(assistant.settings.max_upload_mb * 1024)}kb"
     # No footer: its "Use via API" opens Gradio's own page; the header links the project's /docs.
     common = {"theme": THEME, "ssr_mode": False, "pwa": False, "run_history": False, "footer_links": [],
-              "js": (STATIC / "chat.js").read_text()}
+              "js": (STATIC / "chat.js").read_text(encoding="utf-8")}
     # Relative, so it also lands right under a proxy's sub-path: /tools/assistant/embed -> .../embed/
     app.add_api_route("/embed", lambda: RedirectResponse("embed/"), methods=["GET", "HEAD"], include_in_schema=False)
     # Gradio's web component, served from here so a wiki needs no CDN: <script src=".../embed/gradio.js">
@@ -83,8 +84,8 @@ def mount(app, assistant: Assistant, *, admin_token: str | None, limiter: RateLi
     app.add_api_route("/articles/{article_id:path}", _article_view(assistant), methods=["GET", "HEAD"],
                       include_in_schema=False, response_class=HTMLResponse)
     app.add_middleware(NotFoundPage)
-    gr.mount_gradio_app(app, embed_page(assistant, limiter), path="/embed", css=web.CSS + EMBED_CSS, **common)
-    gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token, limiter=limiter), path="/", css=web.CSS,
+    gr.mount_gradio_app(app, embed_page(assistant, limiter), path="/embed", css=html.CSS + EMBED_CSS, **common)
+    gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token, limiter=limiter), path="/", css=html.CSS,
                         max_file_size=max_file_size, **common)
 
 
@@ -108,7 +109,8 @@ def chat_page(assistant: Assistant, *, admin_token: str | None = None, limiter: 
 def embed_page(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.Blocks:
     """The chat alone, sized to its frame."""
     with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True, fill_width=True) as page:
-        _chat(page, assistant, limiter, mount="/embed", autofocus=False)  # a frame that takes focus scrolls the wiki page
+        # autofocus off: a frame that takes focus scrolls the wiki page
+        _chat(page, assistant, limiter, mount="/embed", autofocus=False)
     return _idle_quietly(page)
 
 
@@ -135,25 +137,25 @@ def _chat(page: gr.Blocks, assistant: Assistant, limiter: RateLimiter | None, *,
     def respond(message: str, history: list[dict], request: gr.Request) -> Iterator[str]:
         """Stream the answer text, then the full message with its sources; a failure is a message too."""
         if not str(message or "").strip():  # the page's validator stops these; /chat callers get the hint
-            yield web.message_html(EMPTY_QUESTION)
+            yield html.message_html(EMPTY_QUESTION)
             return
         wait = limiter.wait(request.client.host if request and request.client else "") if limiter else 0
         if wait:  # a message, not gr.Error: an error would leave the chat disabled
-            yield web.message_html(f"Too many questions from this address; ask again in {wait:.0f} s.", kind="error")
+            yield html.message_html(f"Too many questions from this address; ask again in {wait:.0f} s.", kind="error")
             return
         text = ""
         try:
             for item in assistant.stream(message, turns(history)):
                 if isinstance(item, Answer):
-                    yield web.answer_html(item, _site(request, mount))
+                    yield html.answer_html(item, _site(request, mount))
                 else:
                     text += item
-                    yield web.partial_html(text)
+                    yield html.partial_html(text)
         except AssistantError as exc:  # readers are anonymous: no server paths
-            yield web.message_html(without_paths(str(exc), assistant.index.root), kind="error")
+            yield html.message_html(without_paths(str(exc), assistant.index.root), kind="error")
         except Exception as exc:
             log.exception("the chat failed")
-            yield web.message_html(f"Something went wrong on the server ({type(exc).__name__}); "
+            yield html.message_html(f"Something went wrong on the server ({type(exc).__name__}); "
                                    "its log has the details.", kind="error")
 
     export = gr.Button("Export", size="sm", render=False, elem_classes=["qa-export"])
@@ -208,7 +210,7 @@ def turns(history: list[dict]) -> list[Turn]:
         if message.get("role") == "user":
             out.append(Turn(text))
         elif message.get("role") == "assistant" and out and not out[-1].answer:
-            out[-1] = Turn(out[-1].question, web.plain_answer(text))
+            out[-1] = Turn(out[-1].question, html.plain_answer(text))
     return out
 
 
@@ -223,7 +225,7 @@ def _text(content) -> str:
     return ""
 
 
-# ── the article view and the 404 page ───────────────────────────────────────────────────────
+# ── the article view ─────────────────────────────────────────────────────────────────────
 
 
 def _article_view(assistant: Assistant):
@@ -233,49 +235,12 @@ def _article_view(assistant: Assistant):
         try:
             found = assistant.article(article_id)
         except NotFound as exc:
-            return HTMLResponse(web.not_found_page(str(exc), home=home), 404)
+            return HTMLResponse(html.not_found_page(str(exc), home=home), 404)
         except AssistantError as exc:  # no index yet, or one built with other settings
-            return HTMLResponse(web.not_found_page(without_paths(str(exc), assistant.index.root), home=home), 503)
-        return HTMLResponse(web.article_page(found, start, end, home=home))
+            return HTMLResponse(html.not_found_page(without_paths(str(exc), assistant.index.root), home=home), 503)
+        return HTMLResponse(html.article_page(found, start, end, home=home))
 
     return article
-
-
-class NotFoundPage:
-    """A browser that asks for a path that is not here gets a small HTML page, not `{"detail":"Not Found"}`.
-
-    Only GET requests that accept HTML, outside /api: API clients keep the one JSON error shape.
-    The headers set inside (framing, nosniff) are kept; only the body and its type change.
-    """
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        path = scope["path"].removeprefix(scope.get("root_path", "")) if scope["type"] == "http" else ""
-        accept = dict(scope.get("headers", ())).get(b"accept", b"")
-        if (scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or b"text/html" not in accept
-                or path == "/api" or path.startswith("/api/")):
-            return await self.app(scope, receive, send)
-        replaced = False
-
-        async def send_page(message):
-            nonlocal replaced
-            if message["type"] == "http.response.start" and message["status"] == 404:
-                headers = MutableHeaders(scope=message)
-                if headers.get("content-type", "").startswith("application/json"):
-                    replaced = True
-                    home = "../" * (path.count("/") - 1) or "./"
-                    body = web.not_found_page(f"There is no page at {path}.", home=home).encode()
-                    headers["content-type"] = "text/html; charset=utf-8"
-                    headers["content-length"] = str(len(body))
-                    await send(message)
-                    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
-                    return
-            if not replaced:
-                await send(message)
-
-        await self.app(scope, receive, send_page)
 
 
 # ── collection ──────────────────────────────────────────────────────────────────────────────
@@ -296,7 +261,7 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
         gr.Markdown("Adding and removing articles is off on this server. To turn it on, start it (`make run`, "
                     "`python app.py` or `assistant serve`) with a secret token in `$ASSISTANT_ADMIN_TOKEN`.",
                     elem_classes=["qa-muted"])
-        ids, changed = gr.Dropdown(visible=False, multiselect=True), []
+        ids, changed = gr.Dropdown(visible=False, multiselect=True), list[Any]()
     else:
         ids, changed = _admin_panel(assistant, admin_token)
     with gr.Row(equal_height=True):
@@ -309,13 +274,14 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
         try:
             rows = assistant.articles()
         except AssistantError as exc:  # no index yet, or one built with other settings; seen by anyone
-            return (web.message_html(without_paths(str(exc), assistant.index.root), kind="error"),
+            return (html.message_html(without_paths(str(exc), assistant.index.root), kind="error"),
                     gr.update(choices=[], value=[]))
         shown = search_articles(rows, words, order)
         choices = [(f"{r['title']} ({r['id']})", r["id"]) for r in search_articles(rows)]
-        return web.articles_html(shown, total=len(rows)), gr.update(choices=choices, value=[])
+        return html.articles_html(shown, total=len(rows)), gr.update(choices=choices, value=[])
 
-    refresh = {"fn": listing, "inputs": [query, sort], "outputs": [table, ids], "api_visibility": "private"}
+    refresh: dict[str, Any] = {"fn": listing, "inputs": [query, sort], "outputs": [table, ids],
+                               "api_visibility": "private"}
     page.load(**refresh)
     query.change(**refresh, trigger_mode="always_last", show_progress="hidden")
     sort.change(**refresh, show_progress="hidden")
@@ -355,7 +321,7 @@ def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, l
         return None
 
     def error(message: str) -> str:
-        return web.message_html(message, kind="error")
+        return html.message_html(message, kind="error")
 
     def ingest(given, paths, link, progress=gr.Progress(track_tqdm=True)):
         paths, link = paths or [], (link or "").strip()
@@ -380,8 +346,8 @@ def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, l
             return error(str(exc)), gr.skip(), gr.skip()
         summary = (f"Added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
                    f"failed {report.failed}; chunks embedded: {report.chunks}, in the index: {report.total_chunks}.")
-        notes = "".join(web.message_html(f"Replaced: {note}", kind="warn") for note in report.replaced)
-        return (web.message_html(summary, kind="ok") + notes + "".join(error(str(e)) for e in report.errors), None, "")
+        notes = "".join(html.message_html(f"Replaced: {note}", kind="warn") for note in report.replaced)
+        return (html.message_html(summary, kind="ok") + notes + "".join(error(str(e)) for e in report.errors), None, "")
 
     def ask_first(given, chosen):
         problem = wrong(given) or (None if chosen else "Choose the articles to remove first.")
@@ -391,7 +357,7 @@ def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, l
         one = len(chosen) == 1
         prompt = (f"Remove {len(chosen)} article{'' if one else 's'} and {'its' if one else 'their'} chunks from "
                   f"the index: {names}? To undo, add the files again.")
-        return "", gr.update(visible=True), web.message_html(prompt, kind="warn")
+        return "", gr.update(visible=True), html.message_html(prompt, kind="warn")
 
     def drop(given, chosen):
         problem = wrong(given) or (None if chosen else "Choose the articles to remove first.")
@@ -404,7 +370,7 @@ def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, l
             return error(str(exc)), gr.update(visible=False)
         done = (f"Removed {report.removed} article{'s' if report.removed != 1 else ''}: {names}; "
                 f"chunks left in the index: {report.total_chunks}.")
-        return web.message_html(done, kind="ok"), gr.update(visible=False)
+        return html.message_html(done, kind="ok"), gr.update(visible=False)
 
     for unlocked in (token.submit, token.blur):
         unlocked(lambda given: gr.update(interactive=wrong(given) is None), [token], [files], js=UNLOCK_JS,

@@ -5,19 +5,20 @@ whose sentences are quoted from articles. Each such string goes through `inert`:
 and the characters markdown or LaTeX act on (`[ ] ( ) * _ ` $ : ...`) written as numeric
 character references. So a message shows as text whether the chat renders it as HTML or as
 markdown: `<img onerror=...>` stays visible text, `[x](javascript:...)` never becomes a link.
-Links are emitted only to this server's article view and to http(s) urls. A message is one HTML block with no blank line in it,
-because a blank line would end the block and hand the rest to the markdown parser.
+Links are emitted only to this server's article view and to http(s) urls. A message is one HTML
+block with no blank line in it, because a blank line would end the block and hand the rest to the markdown parser.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Iterable
+from html import escape, unescape
 from urllib.parse import quote, urlsplit
 
-from assistant.types import MARKER, Answer, Article, Citation, Passage, markers
+from assistant.citations import MARKER, markers
+from assistant.types import Answer, Article, Citation, Passage
 
 # Characters that start markdown syntax (emphasis, links, images, code, headings, tables,
 # strikethrough, autolinks after ':'), LaTeX ('$', '\'), or HTML ('<', '>', '&', quotes).
@@ -43,7 +44,7 @@ def safe_href(url: str | None) -> str | None:
     parts = urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
-    return html.escape(url.strip(), quote=True)
+    return escape(url.strip(), quote=True)
 
 
 def answer_html(answer: Answer, site: str = "") -> str:
@@ -79,7 +80,7 @@ def article_href(site: str, article_id: str, start: int | None = None, end: int 
     url = f"{site}articles/{quote(article_id, safe='/')}"  # 'a/notes' stays a path: proxies often refuse %2F
     if start is not None and end is not None:
         url += f"?start={int(start)}&end={int(end)}#cited"
-    return html.escape(url, quote=True)
+    return escape(url, quote=True)
 
 
 def partial_html(text: str) -> str:
@@ -90,7 +91,7 @@ def partial_html(text: str) -> str:
 def plain_answer(message: str) -> str:
     """The answer text of a message made by `answer_html` (for follow-up questions); else the text."""
     match = _ANSWER.search(message)
-    return html.unescape(_TAG.sub("", match.group(1) if match else message)).strip()
+    return unescape(_TAG.sub("", match.group(1) if match else message)).strip()
 
 
 def articles_html(rows: Iterable[dict], *, total: int | None = None) -> str:
@@ -102,7 +103,7 @@ def articles_html(rows: Iterable[dict], *, total: int | None = None) -> str:
     """
     rows = list(rows)
     if not rows:
-        return '<p class="qa-empty">No articles match.</p>' if total else '<p class="qa-empty">No articles are indexed yet.</p>'
+        return f'<p class="qa-empty">{"No articles match." if total else "No articles are indexed yet."}</p>'
     body = "".join(
         f'<tr><td><a class="qa-title" href="{article_href("", r["id"])}" target="_blank" rel="noopener">'
         f"{inert(r['title'])}</a>{_original(r.get('url'))}</td><td><code>{inert(r['id'])}</code></td>"
@@ -237,7 +238,7 @@ def _data(answer: Answer, site: str) -> str:
     """The answer as JSON text for the page's copy, export and feedback buttons (Gradio strips data- attributes)."""
     data = {
         "question": answer.question, "answer": answer.answer, "abstained": answer.abstained,
-        "citations": [c.to_dict() | {"href": html.unescape(article_href(site, c.article_id, c.start, c.end))}
+        "citations": [c.to_dict() | {"href": unescape(article_href(site, c.article_id, c.start, c.end))}
                       for c in answer.citations],
         "feedback": f"{site}api/feedback",
     }
@@ -255,32 +256,32 @@ def _shorten(text: str, limit: int) -> str:
 def article_page(article: Article, start: int | None, end: int | None, *, home: str) -> str:
     """The whole article, the cited span (when it is still there) marked and scrolled to by `#cited`.
 
-    Plain HTML, not a chat message, so `html.escape` is enough; `white-space: pre-wrap` keeps the
+    Plain HTML, not a chat message, so `escape` is enough; `white-space: pre-wrap` keeps the
     article's paragraphs without building markup from its text.
     """
     text = article.text
     valid = start is not None and end is not None and 0 <= start < end <= len(text)
     if valid:
-        body = (f'{html.escape(text[:start])}<mark id="cited">{html.escape(text[start:end])}</mark>'
-                f"{html.escape(text[end:])}")
+        body = (f'{escape(text[:start])}<mark id="cited">{escape(text[start:end])}</mark>'
+                f"{escape(text[end:])}")
     else:
-        body = html.escape(text)
+        body = escape(text)
     stale = ""
     if start is not None and not valid:
         stale = ('<p class="note">The cited passage is no longer at this place in the article; '
                  "it has changed since the answer was given.</p>")
-    meta = [html.escape(part) for part in (article.author, article.published) if part]
+    meta = [escape(part) for part in (article.author, article.published) if part]
     href = safe_href(article.url)
     if href:
         meta.append(f'<a href="{href}" rel="noopener noreferrer nofollow">original</a>')
     where = f" · characters {start}–{end}" if valid else ""
     return _page(
         article.title,
-        f'<p class="back"><a href="{html.escape(home, quote=True)}">← Ask the articles</a></p>'
-        f"<h1>{html.escape(article.title)}</h1>"
+        f'<p class="back"><a href="{escape(home, quote=True)}">← Ask the articles</a></p>'
+        f"<h1>{escape(article.title)}</h1>"
         + (f'<p class="meta">{" · ".join(meta)}</p>' if meta else "")
         + f'{stale}<div class="text">{body}</div>'
-        f"<details><summary>Details</summary><code>{html.escape(article.id)}</code>{where}</details>",
+        f"<details><summary>Details</summary><code>{escape(article.id)}</code>{where}</details>",
     )
 
 
@@ -288,9 +289,9 @@ def not_found_page(message: str, *, home: str) -> str:
     """A small page for a path (or an article) that is not here, instead of a JSON body in a browser."""
     return _page(
         "Not found",
-        f'<h1>Not found</h1><p>{html.escape(message)}</p>'
-        f'<p><a href="{html.escape(home, quote=True)}">Ask the articles</a> · '
-        f'<a href="{html.escape(home, quote=True)}docs">HTTP API</a></p>',
+        f'<h1>Not found</h1><p>{escape(message)}</p>'
+        f'<p><a href="{escape(home, quote=True)}">Ask the articles</a> · '
+        f'<a href="{escape(home, quote=True)}docs">HTTP API</a></p>',
     )
 
 
@@ -298,14 +299,15 @@ def _page(title: str, body: str) -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)} · Ask the articles</title><style>{PAGE_CSS}</style></head>"
+        f"<title>{escape(title)} · Ask the articles</title><style>{PAGE_CSS}</style></head>"
         f"<body><main>{body}</main></body></html>"
     )
 
 
 PAGE_CSS = """
 :root { color-scheme: light dark; --accent: #4f46e5; }
-body { margin: 0; font: 16px/1.6 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2937; background: #f8fafc; }
+body { margin: 0; font: 16px/1.6 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2937;
+  background: #f8fafc; }
 main { max-width: 46rem; margin: 0 auto; padding: 16px 20px 48px; }
 h1 { font-size: 1.6rem; line-height: 1.25; margin: 8px 0; }
 a { color: var(--accent); }
@@ -360,7 +362,8 @@ gradio-app .gradio-container .main.app { padding: clamp(4px, 1.5vw, 16px) clamp(
   text-decoration: none !important; padding: 0 1px; border-radius: 3px; }
 .qa-marker:hover { background: var(--color-accent-soft); }
 .qa-tip { position: fixed; z-index: 1000; padding: 8px 10px; border-radius: 8px; font-size: .85rem; line-height: 1.4;
-  background: var(--background-fill-primary); color: var(--body-text-color); border: 1px solid var(--border-color-primary);
+  background: var(--background-fill-primary); color: var(--body-text-color);
+  border: 1px solid var(--border-color-primary);
   box-shadow: 0 6px 24px rgba(0, 0, 0, .18); pointer-events: none; }
 .qa-tip strong { display: block; margin-bottom: 2px; }
 .qa-label { font-size: .72rem; font-weight: 700; letter-spacing: .06em; text-transform: uppercase;
@@ -384,7 +387,8 @@ a.qa-original { font-size: .78rem; color: var(--body-text-color-subdued); }
 .qa-details summary { cursor: pointer; width: fit-content; }
 .qa-actions { display: flex; gap: 6px; margin-top: 10px; }
 .qa-actions button, .qa-feedback button { font-size: .8rem; padding: 2px 10px; border-radius: 999px; cursor: pointer;
-  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); color: var(--body-text-color); }
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);
+  color: var(--body-text-color); }
 .qa-actions button:hover { border-color: var(--color-accent); }
 .qa-vote[aria-pressed="true"] { background: var(--color-accent-soft); border-color: var(--color-accent); }
 .qa-feedback { margin-top: 8px; display: flex; flex-direction: column; gap: 6px; font-size: .85rem; }

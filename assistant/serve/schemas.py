@@ -1,0 +1,135 @@
+"""The API's JSON shapes: what it accepts (checked, strict) and what it answers (derived).
+
+Requests are the trust boundary: pydantic models that refuse unknown fields and out-of-range
+values. Responses are the dataclasses' own `to_dict()`; their schemas are derived from the
+dataclass fields by `wire`, so a field added to `Answer` or `IngestReport` reaches the client and
+/docs without a second declaration here (`response_model` drops any key its model lacks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create_model
+
+from assistant.indexer import IngestReport
+from assistant.types import Answer, Chunk, Citation, Passage
+
+# ── requests ────────────────────────────────────────────────────────────────────────────────
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TurnIn(_In):
+    question: str = Field(max_length=2000)
+    answer: str = Field("", max_length=20_000)
+
+
+class AskIn(_In):
+    question: str = Field(min_length=1, max_length=2000, examples=["who is Alexander Golts?"])
+    history: list[TurnIn] = Field([], max_length=50, description="earlier turns, oldest first, for follow-ups")
+    # Strict: "3", 3.0 and true are refused, not read as 3 (or 1); "yes" is not true.
+    top_k: StrictInt | None = Field(None, ge=1, le=50, description="passages to retrieve (default: the server's top_k)")
+    stream: StrictBool = Field(False, description="answer as server-sent events: `token` pieces, then one `answer`")
+
+
+class SearchIn(_In):
+    query: str = Field(min_length=1, max_length=2000, examples=["Russian volunteers in Syria"])
+    top_k: StrictInt | None = Field(None, ge=1, le=50)
+
+
+class UrlIn(_In):
+    url: str = Field(pattern=r"^https?://\S+$", max_length=2000, examples=["https://example.com/article.html"])
+
+
+class FeedbackIn(_In):
+    vote: Literal["up", "down"]
+    comment: str = Field("", max_length=2000)
+    question: str = Field(min_length=1, max_length=2000)
+    answer: str = Field(max_length=20_000)
+    citations: list[Citation] = Field([], max_length=50)
+
+
+# ── responses ───────────────────────────────────────────────────────────────────────────────
+
+
+def fields_of(cls: type, drop: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """`create_model` fields for dataclass `cls`: each field's annotation and default (required if none)."""
+    hints = typing.get_type_hints(cls)
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in drop:
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = ...
+        out[f.name] = (hints[f.name], default)
+    return out
+
+
+def wire(cls: type, name: str, *, drop: frozenset[str] = frozenset(), sent_as: dict[str, Any] | None = None,
+         added: dict[str, Any] | None = None) -> type[BaseModel]:
+    """The schema of `cls.to_dict()`: the dataclass's fields, as `to_dict` changes them.
+
+    Args:
+        cls: the dataclass.
+        name: the schema's name in /openapi.json.
+        drop: fields `to_dict` leaves out.
+        sent_as: fields sent in another type than their own (a tuple of Passages as PassageOut items).
+        added: keys `to_dict` adds, as (type, default).
+    """
+    # `to_dict` writes every field, so each is required, except where None means "left out" (a note).
+    fields = {key: (kind, None if default is None else ...) for key, (kind, default) in fields_of(cls, drop).items()}
+    for key, kind in (sent_as or {}).items():
+        fields[key] = (kind, fields[key][1])
+    return create_model(name, **fields, **(added or {}))  # type: ignore[call-overload]  # fields by name
+
+
+# A passage is sent flat: its chunk's offsets, text and ids beside its rank and score.
+PassageOut = wire(Passage, "PassageOut", drop=frozenset({"chunk"}),
+                  added={**fields_of(Chunk, drop=frozenset({"ordinal"})), "chunk_id": (str, ...)})
+AnswerOut = wire(Answer, "AnswerOut", sent_as={"passages": list[PassageOut]},  # type: ignore[valid-type]
+                 added={"id": (Any, None)})
+ReportOut = wire(IngestReport, "ReportOut", sent_as={"errors": list[str]})
+
+
+class SearchOut(BaseModel):
+    query: str
+    passages: list[PassageOut]  # type: ignore[valid-type]
+
+
+class ArticleOut(BaseModel):
+    id: str
+    title: str
+    url: str | None
+    chunks: int
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+    articles: int
+    chunks: int
+    admin: bool
+    index: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    status: int
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of a route: the one error shape under each status it may answer."""
+    return {code: {"model": ErrorOut} for code in codes}
