@@ -5,7 +5,8 @@
     ├── IndexError_
     │   ├── IndexNotBuilt   no index at the path yet
     │   ├── IndexMismatch   built with another model or chunking
-    │   └── IndexLocked     another ingest is writing
+    │   ├── IndexLocked     another ingest is writing
+    │   └── StoreUnreachable the vector store (Milvus) cannot be reached or refused a request
     ├── NotFound            an article id that is not indexed
     ├── PromptError         a prompt template is missing or broken
     └── LLMError            the optional LLM backend failed (callers fall back)
@@ -49,6 +50,10 @@ class IndexMismatch(IndexError_):
 
 
 class IndexLocked(IndexError_):
+    pass
+
+
+class StoreUnreachable(IndexError_):
     pass
 
 
