@@ -74,8 +74,8 @@ class Assistant:
             from assistant.ray_ingest import prepare
 
             indexer = self.indexer()
-            return indexer.ingest(prepare(list(inputs), self.settings, indexer, self.fetch, ray_address),
-                                  rebuild=rebuild, progress=progress)
+            items = prepare(list(inputs), self.settings, indexer, self.fetch, ray_address, rebuild=rebuild)
+            return indexer.ingest(items, rebuild=rebuild, progress=progress)
         return self.ingest_articles(read_sources(inputs, fetch=self.fetch), rebuild=rebuild, progress=progress)
 
     def ingest_articles(self, items: Iterable[Article | InputError], *, rebuild: bool = False,

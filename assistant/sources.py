@@ -109,6 +109,27 @@ def read_upload(name: str, data: bytes) -> list[Result]:
     return list(_unique_ids(_guarded(name, _parse(_file_origin(path), suffix, data))))
 
 
+def source_units(inputs: Iterable[str]) -> Iterator[tuple[str, str | None]]:
+    """(file or URL, the directory it was found under or None) for each thing `inputs` name, in
+    `read_sources`'s order: the pieces `read_unit` reads one at a time, so that reading can be
+    spread over workers (`assistant ingest --ray`). Reading every unit in order and turning
+    repeated ids into errors gives what `read_sources` gives."""
+    for item in map(str, inputs):
+        path = Path(item)
+        if not item.lower().startswith(("http://", "https://")) and path.is_dir():
+            yield from ((str(file), item) for file in _walk(path))
+        else:
+            yield item, None
+
+
+def read_unit(item: str, under: str | None = None, *, fetch: Fetch = Fetch()) -> Iterator[Result]:
+    """The articles (and InputErrors) of one unit from `source_units`; ids are not de-duplicated."""
+    if under is None:
+        yield from _guarded(item, _read_input(item, fetch))
+    else:
+        yield from _guarded(item, _read_file(Path(item), under=Path(under)))
+
+
 # ── inputs: files, directories, URLs ────────────────────────────────────────────────────────
 
 
