@@ -53,7 +53,9 @@ def prepare(inputs: Iterable[str], settings: Settings, indexer: Indexer, fetch: 
     """
     import ray
 
-    started = not ray.is_initialized()
+    if address and not address.startswith("ray://") and address != "auto":
+        _check_listening(address)
+    started = not ray.is_initialized()  # else this process's Ray (a test's) is used as it is
     if started:
         _start(address)
     try:
@@ -76,6 +78,22 @@ def _start(address: str | None) -> None:
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise AssistantError(f"could not start or reach {where}: {' '.join(str(exc).split())}; check "
                              "--ray-address (HOST:6379, or ray://HOST:10001) and that the cluster runs") from None
+
+
+def _check_listening(address: str) -> None:
+    """Fail in one line, at once, when nothing listens at a HOST:PORT cluster address: Ray itself
+    retries for about a minute, logging each try."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise AssistantError(f"--ray-address {address!r} is not HOST:PORT (the head node's GCS port, 6379 by "
+                             "default) or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise AssistantError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
+                             "`ray start --head` there, or fix --ray-address") from None
 
 
 def _pipeline(inputs: list[str], settings: Settings, known: np.ndarray, fetch: Fetch,

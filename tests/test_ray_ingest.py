@@ -118,3 +118,8 @@ def test_the_cli_ingests_with_ray_into_milvus_and_keeps_manifest_and_keywords_in
     assert assistant.info()["store"] == "milvus" and (index / "CURRENT").is_file()
     assert assistant.retriever().keyword("Caspian", 1)[0].chunk.article_id == "a/notes"
     assert assistant.search("the longest river in Europe", 1)[0].chunk.article_id == "a/notes"
+
+
+def test_a_ray_address_where_nothing_listens_is_one_clear_error(tmp_path, capsys):
+    assert cli.main(["ingest", "--ray-address", "127.0.0.1:1", str(SAMPLES), "--index", str(tmp_path / "i")]) == 1
+    assert capsys.readouterr().err.startswith("Error: no Ray cluster answers at 127.0.0.1:1 (Connection refused)")
