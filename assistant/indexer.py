@@ -25,8 +25,8 @@ from assistant.embedding import Embedder
 from assistant.errors import InputError, NotFound
 from assistant.keyword import Postings
 from assistant.store import (
-    Catalog, ChunkRow, ChunkVectors, IndexDir, Manifest, StoredArticle, chunk_terms, merge_plan, merge_segments,
-    SEGMENT_VECTORS, new_segment_name, remove_unregistered_segments, searchable_text, write_segment,
+    SEGMENT_VECTORS, Catalog, ChunkRow, ChunkVectors, IndexDir, Manifest, StoredArticle, chunk_terms, merge_plan,
+    merge_segments, new_segment_name, remove_unregistered_segments, searchable_text, write_segment,
 )
 from assistant.types import Article, Chunk
 

@@ -104,16 +104,20 @@ class Manifest:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def check(self, model: str, chunking: dict, where: Path, store: str = "faiss") -> None:
-        """Raise IndexMismatch, saying how to rebuild, unless built with these settings.
-
-        The format version is checked earlier, by `Catalog.manifest`.
-        """
+    def check_store(self, store: str, where: Path) -> None:
+        """Raise IndexMismatch, saying what to set, unless the vectors are kept in `store`."""
         if self.store != store:
             raise IndexMismatch(
                 f"index {where} keeps its vectors in {self.store} and the settings say {store}: set "
                 f"ASSISTANT_STORE={self.store}, or rebuild it with `assistant ingest PATH... --index {where} --rebuild`"
             )
+
+    def check(self, model: str, chunking: dict, where: Path, store: str = "faiss") -> None:
+        """Raise IndexMismatch, saying how to rebuild, unless built with these settings.
+
+        The format version is checked earlier, by `Catalog.manifest`.
+        """
+        self.check_store(store, where)
         problems = []
         if self.model != model:
             problems.append(f"model {self.model!r} (settings say {model!r})")
@@ -602,8 +606,7 @@ class VectorStore:
     def open(self, manifest: Manifest, where: Path, *, create: bool = False) -> ChunkVectors:
         """The vectors of the store whose manifest this is (`create`: a new store's, made empty);
         IndexMismatch if it keeps them elsewhere."""
-        if manifest.store != self.kind:
-            manifest.check(manifest.model, manifest.chunking, where, self.kind)
+        manifest.check_store(self.kind, where)
         if self.kind == "faiss":
             return SEGMENT_VECTORS
         from assistant.milvus_vectors import MilvusVectors
