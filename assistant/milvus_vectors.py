@@ -144,7 +144,8 @@ def _open(uri: str, collection: str, dimension: int, create: bool):
             use_async_client=False,
         )
     except MilvusException as exc:
-        raise StoreUnreachable(f"cannot reach Milvus at {uri}: {_reason(exc)}; start it, or set "
+        lite = "" if "://" in uri else " (a Milvus Lite file opens in one process at a time: is another using it?)"
+        raise StoreUnreachable(f"cannot reach Milvus at {uri}: {_reason(exc)}{lite}; start it, or set "
                                "ASSISTANT_MILVUS_URI to where it runs") from None
 
 
