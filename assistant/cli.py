@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     p = command("ingest", _ingest, "Add or update articles from files, directories or URLs.")
     p.add_argument("paths", nargs="+", metavar="PATH", help=".txt .md .html .pdf .jsonl files, directories, or http(s) URLs")
     p.add_argument("--rebuild", action="store_true", help="discard the existing index and build it anew")
+    p.add_argument("--ray", action="store_true",
+                   help="parse, split and embed as a Ray Data pipeline (a local Ray unless --ray-address); "
+                        "writes to the configured store ($ASSISTANT_STORE) as a plain ingest does")
+    p.add_argument("--ray-address", metavar="ADDRESS",
+                   help="the Ray cluster to run on (HOST:6379 or ray://HOST:10001); implies --ray")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = command("articles", _articles, "List the indexed articles.")
@@ -107,7 +112,8 @@ def _assistant(settings: Settings):
 
 
 def _ingest(args, settings: Settings) -> int:
-    report = _assistant(settings).ingest([str(p) for p in args.paths], rebuild=args.rebuild, progress=sys.stderr.isatty())
+    report = _assistant(settings).ingest([str(p) for p in args.paths], rebuild=args.rebuild, progress=sys.stderr.isatty(),
+                                         ray=args.ray, ray_address=args.ray_address)
     if report.migrated:
         print(f"note: moved {report.migrated} articles from the previous index format into the new one", file=sys.stderr)
     for note in report.replaced:

@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     # for tokenizer differences while keeping passages short enough to quote.
     chunk_tokens: int = Field(200, ge=16, le=510)
     chunk_overlap_tokens: int = Field(40, ge=0)
+    # Where chunk vectors live: "faiss" = in the index directory's segments (one machine);
+    # "milvus" = a Milvus collection per index at milvus_uri (many replicas; docs/SCALING.md).
+    # The catalog, keyword index and sentence vectors stay in the index directory either way.
+    store: Literal["faiss", "milvus"] = "faiss"
+    # A Milvus server ("http://milvus:19530") or a Milvus Lite file ("./milvus.db", one process at a time).
+    milvus_uri: str | None = None
     top_k: int = Field(5, ge=1, le=50)
     embed_batch_size: int = Field(32, ge=1)
     # How the embedding model runs: "auto" = the shipped int8 ONNX export for the bundled model

@@ -138,14 +138,15 @@ def cached_word_vectors(cache: dict[str, np.ndarray], words: Sequence[str], toke
 
 
 def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 32,
-                  backend: Literal["auto", "onnx", "torch"] = "auto") -> Embedder:
+                  backend: Literal["auto", "onnx", "torch"] = "auto", threads: int = 0) -> Embedder:
     """The embedder for `model`: the shipped int8 ONNX export for the bundled model unless `backend`
-    is "torch", sentence-transformers for any other model (or "torch")."""
+    is "torch", sentence-transformers for any other model (or "torch"). `threads` (0: one per core)
+    is for onnxruntime: a Ray worker given one CPU must not start a thread per core of the machine."""
     from assistant.onnx_embedding import OnnxEmbedder, bundled
 
     default = model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
     if backend != "torch" and default and bundled():
-        return OnnxEmbedder(batch_size=batch_size)
+        return OnnxEmbedder(batch_size=batch_size, threads=threads)
     if backend == "onnx":
         raise AssistantError(
             f"the onnx embedding backend runs only the bundled {DEFAULT_MODEL} (model is {model!r}); "

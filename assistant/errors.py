@@ -5,7 +5,8 @@
     ├── IndexUnavailable    the index on disk cannot be used now
     │   ├── IndexNotBuilt   no index at the path yet
     │   ├── IndexMismatch   built with another model or chunking
-    │   └── IndexLocked     another ingest is writing
+    │   ├── IndexLocked     another ingest is writing
+    │   └── StoreUnreachable the vector store (Milvus) cannot be reached or refused a request
     ├── NotFound            an article id that is not indexed
     ├── PromptError         a prompt template is missing or broken
     └── LLMError            the optional LLM backend failed (callers fall back)
@@ -49,6 +50,10 @@ class IndexMismatch(IndexUnavailable):
 
 
 class IndexLocked(IndexUnavailable):
+    pass
+
+
+class StoreUnreachable(IndexUnavailable):
     pass
 
 

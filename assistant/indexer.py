@@ -4,6 +4,10 @@ Incremental: an article whose content hash is unchanged is skipped (never re-emb
 changed one is deleted and added again; a removed one is deleted. Articles are read as a stream
 and written in batches of about BATCH_CHUNKS chunks, one transaction and one segment each, so an
 ingest's memory is bounded by the batch, not the collection, and its cost by what it adds.
+
+The stream may also bring articles already split and embedded elsewhere (`Prepared`, from the
+Ray pipeline in ray_ingest.py) and articles found unchanged there (`Unchanged`); they are batched
+and written exactly as the ones split and embedded here, so both paths build the same index.
 """
 
 from __future__ import annotations
@@ -15,14 +19,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.chunking import Chunker
+from assistant.chunking import CHARS_PER_TOKEN, Chunker
+from assistant.config import Settings
 from assistant.embedding import Embedder
 from assistant.errors import InputError, NotFound
 from assistant.keyword import Postings
 from assistant.sources import unique_ids
 from assistant.store import (
-    Catalog, IndexDir, Manifest, StoredArticle, chunk_terms, merge_plan, merge_segments, new_segment_name,
-    remove_unregistered_segments, searchable_text, write_segment,
+    SEGMENT_VECTORS, Catalog, ChunkRow, ChunkVectors, IndexDir, Manifest, StoredArticle, chunk_terms, merge_plan,
+    merge_segments, new_segment_name, remove_unregistered_segments, searchable_text, write_segment,
 )
 from assistant.types import Article, Chunk
 
@@ -33,6 +38,26 @@ BATCH_CHUNKS = 1024
 
 class _NothingRead(Exception):
     """A rebuild read no article: the new store is dropped and the old one stays live."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An article split and embedded before it reached the writer (by a Ray worker)."""
+
+    stored: StoredArticle
+    chunk_vectors: np.ndarray  # one row per chunk
+    sentence_vectors: np.ndarray  # one row per sentence
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """An article found indexed at its content hash before it reached the writer: skipped."""
+
+    article_id: str
+    source: str
+
+
+Item = Article | InputError | Prepared | Unchanged
 
 
 @dataclass
@@ -66,8 +91,10 @@ class Indexer:
         self.chunker = chunker
         self.model = model
         self.chunking = chunking
+        self._vectors: ChunkVectors = SEGMENT_VECTORS  # the store's, once _create or _open has run
+        self._collection: str | None = None
 
-    def ingest(self, items: Iterable[Article | InputError], *, rebuild: bool = False, progress: bool = False) -> IngestReport:
+    def ingest(self, items: Iterable[Item], *, rebuild: bool = False, progress: bool = False) -> IngestReport:
         """Add or update articles; bad items are reported, good ones still indexed.
 
         `rebuild` replaces the index with the articles read, in a new store swapped in at the
@@ -98,7 +125,7 @@ class Indexer:
             else:
                 catalog = self._open()
                 try:
-                    remove_unregistered_segments(catalog.directory, catalog.segments())
+                    remove_unregistered_segments(catalog.directory, catalog.segments(), self.index)
                     self._write(catalog, items, report, bar)
                 finally:
                     catalog.close()
@@ -113,15 +140,17 @@ class Indexer:
         with self.index.lock():
             catalog = self._open()
             try:
-                remove_unregistered_segments(catalog.directory, catalog.segments())
+                remove_unregistered_segments(catalog.directory, catalog.segments(), self.index)
                 unknown = [i for i in ids if catalog.indexed(i) is None]
                 if unknown:
                     raise NotFound(f"no article with id {', '.join(map(repr, unknown))} in {self.index.root}; "
                                    "see `assistant articles`")
+                deleted: list[int] = []
                 with catalog.transaction():
                     for article_id in dict.fromkeys(ids):
-                        catalog.delete(article_id)
+                        deleted += catalog.delete(article_id)
                     self._record(catalog)
+                self._vectors.forget(np.array(deleted, np.int64))
                 self._merge(catalog)
                 total = catalog.manifest().chunks
             finally:
@@ -139,10 +168,10 @@ class Indexer:
         with self.index.lock():
             catalog = self._open()
             try:
-                remove_unregistered_segments(catalog.directory, catalog.segments())
+                remove_unregistered_segments(catalog.directory, catalog.segments(), self.index)
                 names = list(catalog.segments())
                 if len(names) > 1 or catalog.deleted():
-                    merge_segments(catalog, catalog.directory, names)
+                    merge_segments(catalog, catalog.directory, names, self._vectors)
                 after = len(catalog.segments())
             finally:
                 catalog.close()
@@ -150,38 +179,48 @@ class Indexer:
 
     def _create(self, directory) -> Catalog:
         catalog = Catalog(directory, create=True)
+        self._collection = self.index.vectors.new_collection()
         with catalog.transaction():
             self._record(catalog)
+        self._vectors = self.index.vectors.open(catalog.manifest(), self.index.root, create=True)
         return catalog
 
     def _open(self) -> Catalog:
         catalog = Catalog(self.index.current())
         try:
-            catalog.manifest().check(self.model, self.chunking, self.index.root)
+            manifest = catalog.manifest()
+            manifest.check(self.model, self.chunking, self.index.root, self.index.vectors.kind)
+            self._collection = manifest.collection
+            self._vectors = self.index.vectors.open(manifest, self.index.root)
         except BaseException:
             catalog.close()
             raise
         return catalog
 
-    def _write(self, catalog: Catalog, items: Iterable[Article | InputError], report: IngestReport, bar) -> None:
+    def _write(self, catalog: Catalog, items: Iterable[Item], report: IngestReport, bar) -> None:
         """Read, split and write every item, a batch at a time, then merge segments if due."""
-        batch: list[tuple[StoredArticle, bool]] = []  # article, replaces an indexed one
+        batch: list[tuple[StoredArticle | Prepared, bool]] = []  # article, replaces an indexed one
         batch_chunks = 0
-        for item in unique_ids(items):  # across every reader feeding this run
+        for item in unique_ids(items, _identity):  # across every reader feeding this run
             if isinstance(item, InputError):
                 report.errors.append(item)
                 continue
-            prior, prior_source = catalog.indexed(item.id) or (None, None)
-            if prior == item.content_hash:
+            if isinstance(item, Unchanged):
                 report.unchanged += 1
                 continue
-            stored = self._split(item)
+            prepared = item if isinstance(item, Prepared) else None
+            article = item.stored.article if isinstance(item, Prepared) else item
+            prior, prior_source = catalog.indexed(article.id) or (None, None)
+            if prior == article.content_hash:
+                report.unchanged += 1
+                continue
+            stored = prepared.stored if prepared is not None else self.split(article)
             if isinstance(stored, InputError):
                 report.errors.append(stored)
                 continue
-            batch.append((stored, prior is not None))
-            if prior is not None and prior_source and item.source and prior_source != item.source:
-                report.replaced.append(f"{item.id}: {item.source} replaced the article read from {prior_source}")
+            batch.append((prepared or stored, prior is not None))
+            if prior is not None and prior_source and article.source and prior_source != article.source:
+                report.replaced.append(f"{article.id}: {article.source} replaced the article read from {prior_source}")
             report.updated += prior is not None
             report.added += prior is None
             batch_chunks += len(stored.chunks)
@@ -192,31 +231,63 @@ class Indexer:
             self._flush(catalog, batch, report, bar)
         self._merge(catalog)
 
-    def _flush(self, catalog: Catalog, batch: list[tuple[StoredArticle, bool]], report: IngestReport, bar) -> None:
-        """Embed a batch, then write its rows and its segment in one transaction."""
-        articles = [s for s, _ in batch]
-        chunk_vectors, sentence_vectors = self._embed(articles, bar)
+    def _flush(self, catalog: Catalog, batch: list[tuple[StoredArticle | Prepared, bool]], report: IngestReport,
+               bar) -> None:
+        """Embed a batch (what was not embedded before), then write its rows and its segment in one transaction.
+
+        Vectors kept outside the segment (Milvus) are written before the commit and the replaced
+        chunks' vectors dropped after it: see milvus_vectors.py for why that order is safe.
+        """
+        articles = [p.stored if isinstance(p, Prepared) else p for p, _ in batch]
+        chunk_vectors, sentence_vectors = self._vectors_of([p for p, _ in batch], bar)
         name = new_segment_name()
         documents = [[chunk_terms(s.article, c) for c in s.chunks] for s in articles]
+        replaced: list[int] = []
         with catalog.transaction():
             chunk_ids, sentence_ids = [], []
-            for (stored, replaces), terms in zip(batch, documents):
+            for (stored, (_, replaces)), terms in zip(zip(articles, batch), documents):
                 if replaces:
-                    catalog.delete(stored.article.id)
+                    replaced += catalog.delete(stored.article.id)
                 c, s = catalog.insert(stored, name, terms)
                 chunk_ids += c
                 sentence_ids += s
             postings = Postings.build([t for terms in documents for t in terms])
-            write_segment(catalog.directory, name, chunk_vectors, postings, np.array(chunk_ids, np.int64),
-                          sentence_vectors, np.array(sentence_ids, np.int64))
+            keys = np.array(chunk_ids, np.int64)
+            rows = [ChunkRow(c, s.article.title, s.article.url) for s in articles for c in s.chunks]
+            held = self._vectors.add(keys, chunk_vectors, rows)
+            write_segment(catalog.directory, name, held, postings, keys, sentence_vectors,
+                          np.array(sentence_ids, np.int64))
             catalog.add_segment(name, len(chunk_ids), len(sentence_ids))
             self._record(catalog)
+        if replaced:
+            self._vectors.forget(np.array(replaced, np.int64))
         report.chunks += len(chunk_ids)
+
+    def _vectors_of(self, batch: list[StoredArticle | Prepared], bar) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk and sentence vectors of a batch, in its order: embedded here unless prepared."""
+        todo = [p for p in batch if not isinstance(p, Prepared)]
+        if len(todo) == len(batch):
+            return self.embed(todo, bar)
+        computed = self.embed(todo, bar) if todo else None
+        dimension = self.embedder.dimension
+        chunk_parts, sentence_parts = [np.zeros((0, dimension), np.float32)], [np.zeros((0, dimension), np.float32)]
+        chunk_at = sentence_at = 0
+        for p in batch:
+            if isinstance(p, Prepared):
+                chunk_parts.append(np.asarray(p.chunk_vectors, np.float32).reshape(-1, dimension))
+                sentence_parts.append(np.asarray(p.sentence_vectors, np.float32).reshape(-1, dimension))
+                bar.update(len(p.stored.chunks))
+            else:
+                assert computed is not None, "every article not prepared was embedded above"
+                chunk_parts.append(computed[0][chunk_at : chunk_at + len(p.chunks)])
+                sentence_parts.append(computed[1][sentence_at : sentence_at + len(p.sentences)])
+                chunk_at, sentence_at = chunk_at + len(p.chunks), sentence_at + len(p.sentences)
+        return np.vstack(chunk_parts), np.vstack(sentence_parts)
 
     def _merge(self, catalog: Catalog) -> None:
         """Merge segments while the policy says so (see store.merge_plan)."""
         while names := merge_plan(catalog.segments(), catalog.deleted()):
-            merge_segments(catalog, catalog.directory, names)
+            merge_segments(catalog, catalog.directory, names, self._vectors)
 
     def _record(self, catalog: Catalog) -> None:
         """Write the manifest with the counts as they stand in this transaction."""
@@ -224,9 +295,10 @@ class Indexer:
         catalog.write_manifest(Manifest(
             model=self.model, dimension=self.embedder.dimension, chunking=self.chunking,
             articles=articles, chunks=chunks, updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            store=self.index.vectors.kind, collection=self._collection,
         ))
 
-    def _split(self, article: Article) -> StoredArticle | InputError:
+    def split(self, article: Article) -> StoredArticle | InputError:
         """Sentences and chunks of one article, as it is read; a failure costs only this article."""
         try:
             sentences = self.chunker.sentences(article.text)
@@ -235,7 +307,7 @@ class Indexer:
             return InputError(article.source, f"could not split into sentences: {type(e).__name__}: {e}")
         return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences))
 
-    def _embed(self, new: list[StoredArticle], bar) -> tuple[np.ndarray, np.ndarray]:
+    def embed(self, new: list[StoredArticle], bar=None) -> tuple[np.ndarray, np.ndarray]:
         """Vectors for the chunks and the sentences of new articles, advancing the progress bar.
 
         Each chunk is read once and yields its sentences' vectors too (`Embedder.embed_with_spans`).
@@ -277,16 +349,37 @@ class Indexer:
             vectors, span_vectors = self.embedder.embed_with_spans(texts[i : i + group], spans[i : i + group])
             text_parts.append(vectors)
             span_parts.append(span_vectors)
-            bar.update(len(vectors))
+            if bar is not None:
+                bar.update(len(vectors))
         return np.vstack(text_parts), np.vstack(span_parts)
 
 
-def _then(items: Iterable[Article | InputError], older: list[Article]) -> Iterable[Article | InputError]:
+def indexer_for(index: IndexDir, embedder: Embedder, settings: Settings) -> Indexer:
+    """The Indexer the settings describe, over `index` with `embedder` (also what Ray workers build)."""
+    chunker = Chunker(
+        embedder.count_tokens,
+        min(settings.chunk_tokens, embedder.max_tokens),
+        settings.chunk_overlap_tokens,
+        CHARS_PER_TOKEN * embedder.max_tokens,
+    )
+    return Indexer(index, embedder, chunker, embedder.name, settings.chunking())
+
+
+def _identity(item: Item) -> tuple[str, str] | None:
+    """(id, source) of an item that names an article, for the duplicate-id check."""
+    if isinstance(item, Prepared):
+        item = item.stored.article
+    if isinstance(item, Unchanged):
+        return item.article_id, item.source
+    return (item.id, item.source) if isinstance(item, Article) else None
+
+
+def _then(items: Iterable[Item], older: list[Article]) -> Iterable[Item]:
     """`items`, then each of `older` whose id they did not bring: what was read wins."""
     seen = set()
     for item in items:
-        if isinstance(item, Article):
-            seen.add(item.id)
+        if (found := _identity(item)) is not None:
+            seen.add(found[0])
         yield item
     yield from (a for a in older if a.id not in seen)
 

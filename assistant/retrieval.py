@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from assistant.embedding import Embedder
-from assistant.store import SEGMENTS, Catalog, ChunkRow, Segment
+from assistant.store import SEGMENTS, Catalog, ChunkRow, ChunkVectors, Segment, VectorStore
 from assistant.types import Chunk, Passage
 
 # Reciprocal rank fusion constant from Cormack et al. (2009): 60 damps the head of each list so
@@ -45,6 +45,7 @@ class View:
     generation: int
     segments: dict[str, tuple[Segment, np.ndarray]]  # name -> (segment, deleted vector rows)
     chunks: int
+    newest: int  # the highest chunk key: vectors above it are not this generation's
 
 
 class Retriever:
@@ -54,9 +55,11 @@ class Retriever:
     whole answer, so an ingest finishing meanwhile cannot mix two states within one answer.
     """
 
-    def __init__(self, directory: Path, embedder: Embedder):
+    def __init__(self, directory: Path, embedder: Embedder, vectors: VectorStore | None = None):
         self.directory = Path(directory)
         self._embedder = embedder
+        self._store = vectors or VectorStore()  # FAISS segments unless configured otherwise
+        self._vectors: ChunkVectors | None = None  # opened with the first view, from the manifest
         self._local = threading.local()
         self._lock = threading.Lock()
         self._views: dict[int, View] = {}  # the latest two generations: readers may lag one commit
@@ -105,7 +108,10 @@ class Retriever:
             for name in catalog.segments():
                 segment = loaded.get(name) or Segment.load(self.directory / SEGMENTS / name)
                 segments[name] = (segment, segment.rows_of(catalog.tombstones(name)))
-            view = View(generation, segments, catalog.manifest().chunks)
+            manifest = catalog.manifest()
+            if self._vectors is None:
+                self._vectors = self._store.open(manifest, self.directory.parent)
+            view = View(generation, segments, manifest.chunks, catalog.newest())
             latest = max(self._views, default=-1)
             self._views = {g: v for g, v in self._views.items() if g == latest} | {generation: view}
             return view
@@ -114,19 +120,8 @@ class Retriever:
         """Nearest chunks by cosine, over every segment; pass the query's `vector` when computed."""
         vector = self._embedder.embed([query])[0] if vector is None else vector
         with self._reading() as (catalog, view):
-            scores, keys = [], []
-            for segment, deleted in view.segments.values():
-                if not len(segment.vectors):
-                    continue
-                s, rows = segment.vectors.search(vector, k, deleted if len(deleted) else None)
-                found = rows[0] >= 0
-                scores.append(s[0][found])
-                keys.append(np.asarray(segment.chunk_ids)[rows[0][found]])
-            if not scores:
-                return []
-            scores_all, keys_all = np.concatenate(scores), np.concatenate(keys)
-            best = np.argsort(-scores_all, kind="stable")[:k]
-            return _hits(catalog, [(int(keys_all[i]), float(scores_all[i])) for i in best])
+            assert self._vectors is not None, "opened by the view"
+            return _hits(catalog, self._vectors.search(view.segments.values(), vector, k, view.newest))
 
     def keyword(self, query: str, k: int) -> list[Hit]:
         """Chunks by BM25 over the query's terms: finds the names and numbers dense search misses.

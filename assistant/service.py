@@ -16,20 +16,19 @@ from typing import Literal
 
 from assistant.answering import ExtractiveAnswerer, cite
 from assistant.chat import condense
-from assistant.chunking import CHARS_PER_TOKEN, Chunker
 from assistant.citations import NOT_FOUND
 from assistant.config import Settings
 from assistant.embedding import Embedder, load_embedder
 from assistant.errors import AssistantError, InputError, NotFound
 from assistant.feedback import Feedback, FeedbackStore
 from assistant.grounding import GroundedAnswerer
-from assistant.indexer import Indexer, IngestReport
+from assistant.indexer import Indexer, IngestReport, indexer_for
 from assistant.llm import LLM, llm_from_settings
 from assistant.prompts import Prompts
 from assistant.reader import Reader
 from assistant.retrieval import Retriever
 from assistant.sources import MB, Fetch, read_sources, read_upload
-from assistant.store import IndexDir
+from assistant.store import IndexDir, VectorStore
 from assistant.types import Answer, Article, Passage, Turn
 
 
@@ -42,7 +41,7 @@ class Assistant:
         llm = llm if llm is not None else llm_from_settings(self.settings)
         # Prompts are read and checked here, so a broken template stops start-up, not a question.
         self._grounded = GroundedAnswerer(llm, Prompts.load(self.settings.prompts)) if llm else None
-        self.index = IndexDir(self.settings.index)
+        self.index = IndexDir(self.settings.index, VectorStore(self.settings.store, self.settings.milvus_uri))
         self._embedder = embedder
         self.reader = reader or Reader()  # the same for every index version; loads on first question
         self._loaded: tuple[str, tuple[Retriever, ExtractiveAnswerer]] | None = None  # version name, pair
@@ -64,17 +63,21 @@ class Assistant:
         return Fetch(s.fetch_timeout, int(s.max_upload_mb * MB), frozenset(h.lower() for h in s.fetch_allow_hosts))
 
     def indexer(self) -> Indexer:
-        embedder = self.embedder
-        chunker = Chunker(
-            embedder.count_tokens,
-            min(self.settings.chunk_tokens, embedder.max_tokens),
-            self.settings.chunk_overlap_tokens,
-            CHARS_PER_TOKEN * embedder.max_tokens,
-        )
-        return Indexer(self.index, embedder, chunker, self.embedder.name, self.settings.chunking())
+        return indexer_for(self.index, self.embedder, self.settings)
 
-    def ingest(self, inputs: Iterable[str], *, rebuild: bool = False, progress: bool = False) -> IngestReport:
-        """Read files, directories or URLs and index every good article."""
+    def ingest(self, inputs: Iterable[str], *, rebuild: bool = False, progress: bool = False,
+               ray: bool = False, ray_address: str | None = None) -> IngestReport:
+        """Read files, directories or URLs and index every good article.
+
+        `ray`: parse, split and embed them in a Ray Data pipeline (a local Ray, or the cluster at
+        `ray_address`); this process writes what it yields, as it would have written its own.
+        """
+        if ray or ray_address:
+            from assistant.ray_ingest import prepare
+
+            indexer = self.indexer()
+            items = prepare(list(inputs), self.settings, indexer, self.fetch, ray_address, rebuild=rebuild)
+            return indexer.ingest(items, rebuild=rebuild, progress=progress)
         return self.ingest_articles(read_sources(inputs, fetch=self.fetch), rebuild=rebuild, progress=progress)
 
     def ingest_articles(self, items: Iterable[Article | InputError], *, rebuild: bool = False,
@@ -147,8 +150,9 @@ class Assistant:
         if loaded is not None and loaded[0] == live.name:
             return loaded[1]
         with self.index.catalog() as catalog:
-            catalog.manifest().check(self.embedder.name, self.settings.chunking(), self.index.root)
-        retriever = Retriever(live, self.embedder)
+            catalog.manifest().check(self.embedder.name, self.settings.chunking(), self.index.root,
+                                     self.index.vectors.kind)
+        retriever = Retriever(live, self.embedder, self.index.vectors)
         pair = (retriever, ExtractiveAnswerer(retriever, self.reader))
         with self._lock:
             self._loaded = (live.name, pair)

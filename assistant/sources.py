@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from assistant import __version__
@@ -56,6 +56,7 @@ SENTENCE_END = (".", "!", "?", "…")
 BINARY_SNIFF_BYTES = 8192
 
 Result = Article | InputError
+T = TypeVar("T")
 MB = 1024 * 1024
 MAX_UPLOAD_FILES = 20  # files in one upload, through the API or the page
 MAX_REDIRECTS = 5
@@ -108,6 +109,27 @@ def read_upload(name: str, data: bytes) -> list[Result]:
     if suffix not in SUPPORTED_SUFFIXES:
         return [_unsupported_suffix(name, suffix)]
     return list(unique_ids(_guarded(name, _parse(_file_origin(path), suffix, data))))
+
+
+def source_units(inputs: Iterable[str]) -> Iterator[tuple[str, str | None]]:
+    """(file or URL, the directory it was found under or None) for each thing `inputs` name, in
+    `read_sources`'s order: the pieces `read_unit` reads one at a time, so that reading can be
+    spread over workers (`assistant ingest --ray`). Reading every unit in order and turning
+    repeated ids into errors gives what `read_sources` gives."""
+    for item in map(str, inputs):
+        path = Path(item)
+        if not item.lower().startswith(("http://", "https://")) and path.is_dir():
+            yield from ((str(file), item) for file in _walk(path))
+        else:
+            yield item, None
+
+
+def read_unit(item: str, under: str | None = None, *, fetch: Fetch = Fetch()) -> Iterator[Result]:
+    """The articles (and InputErrors) of one unit from `source_units`; ids are not de-duplicated."""
+    if under is None:
+        yield from _guarded(item, _read_input(item, fetch))
+    else:
+        yield from _guarded(item, _read_file(Path(item), under=Path(under)))
 
 
 # ── inputs: files, directories, URLs ────────────────────────────────────────────────────────
@@ -571,19 +593,26 @@ def _normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def unique_ids(results: Iterable[Result]) -> Iterator[Result]:
-    """Pass results through, turning an article whose id was already seen into an InputError.
+def _article_identity(result: object) -> tuple[str, str] | None:
+    return (result.id, result.source) if isinstance(result, Article) else None
 
-    The one duplicate check: each reader applies it, and an ingest again across all its readers.
+
+def unique_ids(results: Iterable[T], identify: Callable[[T], tuple[str, str] | None] = _article_identity,
+               ) -> Iterator[T | InputError]:
+    """Pass results through, turning one whose id was already seen into an InputError.
+
+    The one duplicate check: each reader applies it, and an ingest again across all its readers
+    (whose items `identify` names as (id, source), or None for an item that names no article).
     """
     first_seen: dict[str, str] = {}
     for result in results:
-        if isinstance(result, Article):
-            if result.id in first_seen:
-                where = first_seen[result.id]
-                result = InputError(result.source, f"duplicate id '{result.id}' (first seen in {where})")
-            else:
-                first_seen[result.id] = result.source
+        found = identify(result)
+        if found is not None:
+            article_id, source = found
+            if article_id in first_seen:
+                yield InputError(source, f"duplicate id '{article_id}' (first seen in {first_seen[article_id]})")
+                continue
+            first_seen[article_id] = source
         yield result
 
 

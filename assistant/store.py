@@ -18,6 +18,12 @@ stays in its segment under a tombstone until a merge rewrites the segment withou
 
 A rebuild (or a first ingest) writes a whole new store directory and swaps CURRENT, as before:
 a changed model cannot share vectors with the old ones.
+
+Where the chunk vectors live is the one thing that differs between the two stores
+(`ChunkVectors`): in each segment, searched with FAISS (`SegmentVectors`, the default), or in one
+Milvus collection per store directory (`assistant/milvus_vectors.py`, ASSISTANT_STORE=milvus).
+Everything else (catalog, keyword postings, sentence vectors) stays in the store directory, so
+keyword scores and answers do not depend on the choice.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -89,15 +96,28 @@ class Manifest:
     chunks: int
     format_version: int = FORMAT_VERSION
     updated_at: str = ""
+    # Where the chunk vectors are: "faiss" (in the segments) or "milvus" (the named collection).
+    # Manifests written before Milvus existed lack both and are FAISS stores.
+    store: str = "faiss"
+    collection: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def check(self, model: str, chunking: dict, where: Path) -> None:
+    def check_store(self, store: str, where: Path) -> None:
+        """Raise IndexMismatch, saying what to set, unless the vectors are kept in `store`."""
+        if self.store != store:
+            raise IndexMismatch(
+                f"index {where} keeps its vectors in {self.store} and the settings say {store}: set "
+                f"ASSISTANT_STORE={self.store}, or rebuild it with `assistant ingest PATH... --index {where} --rebuild`"
+            )
+
+    def check(self, model: str, chunking: dict, where: Path, store: str = "faiss") -> None:
         """Raise IndexMismatch, saying how to rebuild, unless built with these settings.
 
         The format version is checked earlier, by `Catalog.manifest`.
         """
+        self.check_store(store, where)
         problems = []
         if self.model != model:
             problems.append(f"model {self.model!r} (settings say {model!r})")
@@ -133,10 +153,10 @@ class ChunkRow:
 class Segment:
     """One immutable batch: chunk vectors and postings (searchable), sentence vectors, by id."""
 
-    def __init__(self, name: str, vectors: VectorIndex, postings: Postings, chunk_ids: np.ndarray,
+    def __init__(self, name: str, vectors: VectorIndex | None, postings: Postings, chunk_ids: np.ndarray,
                  sentence_vectors: np.ndarray, sentence_ids: np.ndarray):
         self.name = name
-        self.vectors = vectors
+        self.vectors = vectors  # None when the chunk vectors live in Milvus
         self.postings = postings  # rows are vector rows
         self.chunk_ids = chunk_ids  # ascending, one per vector row
         self.sentence_vectors = sentence_vectors
@@ -147,7 +167,7 @@ class Segment:
         """Memory-maps what numpy and faiss allow: start-up reads headers, not every vector."""
         return cls(
             directory.name,
-            VectorIndex.load(directory),
+            VectorIndex.load(directory) if VectorIndex.saved_in(directory) else None,
             Postings.load(directory),
             np.load(directory / CHUNK_IDS, mmap_mode="r"),
             np.load(directory / SENTENCE_VECTORS, mmap_mode="r"),
@@ -168,19 +188,21 @@ def new_segment_name() -> str:
     return f"seg-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
-def write_segment(store: Path, name: str, chunk_vectors: np.ndarray, postings: Postings, chunk_ids: np.ndarray,
-                  sentence_vectors: np.ndarray, sentence_ids: np.ndarray) -> None:
+def write_segment(store: Path, name: str, chunk_vectors: np.ndarray | None, postings: Postings,
+                  chunk_ids: np.ndarray, sentence_vectors: np.ndarray, sentence_ids: np.ndarray) -> None:
     """Write a complete segment directory: fsynced, then renamed into place.
 
     Ids must ascend. The caller registers the name in the catalog in the transaction that makes
-    the rows visible; until then the directory is invisible to readers.
+    the rows visible; until then the directory is invisible to readers. `chunk_vectors` is None
+    when they are kept elsewhere (`ChunkVectors.add` says).
     """
     segments = store / SEGMENTS
     segments.mkdir(parents=True, exist_ok=True)
     tmp = segments / f".tmp-{name}"
     tmp.mkdir()
     try:
-        VectorIndex.build(np.ascontiguousarray(chunk_vectors, dtype=np.float32)).save(tmp)
+        if chunk_vectors is not None:
+            VectorIndex.build(np.ascontiguousarray(chunk_vectors, dtype=np.float32)).save(tmp)
         postings.save(tmp)
         np.save(tmp / CHUNK_IDS, np.asarray(chunk_ids, dtype=np.int64))
         np.save(tmp / SENTENCE_VECTORS, np.asarray(sentence_vectors, dtype=np.float16))
@@ -325,6 +347,11 @@ class Catalog:
         """Live segment names with their chunk counts."""
         return dict(self.db.execute("SELECT name, chunks FROM segments ORDER BY name").fetchall())
 
+    def newest(self) -> int:
+        """The highest chunk key (0 if none): a vector with a higher key belongs to a later commit,
+        or to a writer that died before its commit."""
+        return self.db.execute("SELECT coalesce(max(id), 0) FROM chunks").fetchone()[0]
+
     def deleted(self) -> dict[str, int]:
         """Tombstones per segment."""
         return dict(self.db.execute("SELECT segment, count(*) FROM tombstones GROUP BY segment").fetchall())
@@ -403,11 +430,12 @@ class Catalog:
         self.keywords.add(documents)
         return chunk_ids, sentence_ids  # type: ignore[return-value]  # every INSERT sets lastrowid
 
-    def delete(self, article_id: str) -> bool:
-        """Delete one article's rows, tombstone its vectors and uncount its terms; False if absent."""
+    def delete(self, article_id: str) -> list[int]:
+        """Delete one article's rows, tombstone its vectors and uncount its terms; returns the keys
+        of its chunks, whose vectors the caller forgets after the commit ([] if it was absent)."""
         stored = self.article(article_id)
         if stored is None:
-            return False
+            return []
         key, segment = self.db.execute("SELECT key, segment FROM articles WHERE id = ?", (article_id,)).fetchone()
         chunk_keys = [r[0] for r in self.db.execute("SELECT id FROM chunks WHERE article = ? ORDER BY ordinal", (key,))]
         self.keywords.delete(chunk_terms(stored.article, c) for c in stored.chunks)
@@ -415,7 +443,7 @@ class Catalog:
         for table in ("chunks", "sentences"):
             self.db.execute(f"DELETE FROM {table} WHERE article = ?", (key,))
         self.db.execute("DELETE FROM articles WHERE key = ?", (key,))
-        return True
+        return chunk_keys
 
     def add_segment(self, name: str, chunks: int, sentences: int) -> None:
         self.db.execute("INSERT INTO segments (name, chunks, sentences) VALUES (?, ?, ?)", (name, chunks, sentences))
@@ -460,25 +488,30 @@ def merge_plan(sizes: dict[str, int], deleted: dict[str, int]) -> list[str]:
     return [n for n, size in sizes.items() if size and deleted.get(n, 0) / size >= MAX_DELETED_SHARE][:1]
 
 
-def merge_segments(catalog: Catalog, store: Path, names: Sequence[str]) -> str:
+def merge_segments(catalog: Catalog, store: Path, names: Sequence[str], vectors: ChunkVectors | None = None) -> str:
     """Rewrite `names` as one segment of their live vectors and postings; the catalog then points at it.
 
-    Call under the writer lock. Costs time in proportion to the merged segments only.
+    Call under the writer lock. Costs time in proportion to the merged segments only. Vectors kept
+    outside the segments (`vectors`, Milvus) stay where they are; those of the merged segments'
+    deleted chunks are dropped there first, so a writer killed between a delete's commit and its
+    `forget` leaves nothing behind once the segment merges.
     """
+    vectors = vectors or SEGMENT_VECTORS
     segments = [Segment.load(store / SEGMENTS / name) for name in names]
     live = [catalog.live_ids(name) for name in names]
     chunk_ids = np.concatenate([c for c, _ in live])
     order = np.argsort(chunk_ids, kind="stable")  # merged rows ascend by id
     new_row = np.empty(len(order), np.int64)
     new_row[order] = np.arange(len(order))
-    parts, vectors, at = [], [], 0
+    dimension = catalog.manifest().dimension
+    parts, held, at = [], [], 0
     for segment, (ids, _) in zip(segments, live):
         rows = segment.rows_of(ids)
         parts.append((segment.postings, rows, new_row[at : at + len(ids)]))
-        vectors.append(np.asarray(segment.vectors.vectors()[rows], np.float32))
+        if segment.vectors is not None:
+            held.append(np.asarray(segment.vectors.vectors()[rows], np.float32))
         at += len(ids)
-    dimension = vectors[0].shape[1]
-    merged_vectors = np.vstack(vectors).reshape(-1, dimension)[order]
+    merged_vectors = np.vstack(held).reshape(-1, dimension)[order] if len(held) == len(segments) else None
     sentence_ids = np.concatenate([s for _, s in live])
     sentence_vectors = np.vstack([
         np.asarray(seg.sentence_vectors[np.searchsorted(seg.sentence_ids, s)], np.float16).reshape(-1, dimension)
@@ -488,9 +521,97 @@ def merge_segments(catalog: Catalog, store: Path, names: Sequence[str]) -> str:
     merged = new_segment_name()
     write_segment(store, merged, merged_vectors, Postings.merge(parts, len(order)), chunk_ids[order],
                   sentence_vectors[by_sentence], sentence_ids[by_sentence])
+    vectors.forget(np.concatenate([catalog.tombstones(name) for name in names]))
     with catalog.transaction():
         catalog.replace_segments(names, merged, len(order), len(sentence_ids))
     return merged
+
+
+class ChunkVectors(Protocol):
+    """Where one store directory keeps its chunk vectors, and how they are searched.
+
+    `SegmentVectors` (each segment holds its own, searched with FAISS) is the default;
+    `assistant.milvus_vectors.MilvusVectors` keeps them in a Milvus collection. Keys are the
+    catalog's chunk ids, which are never reused once committed.
+    """
+
+    kind: str
+
+    def add(self, keys: np.ndarray, vectors: np.ndarray, chunks: Sequence[ChunkRow]) -> np.ndarray | None:
+        """Keep the vectors of new chunks, before the commit that adds their rows; returns what
+        the new segment itself must hold (None: nothing)."""
+        ...
+
+    def forget(self, keys: np.ndarray) -> None:
+        """Drop the vectors of deleted chunks, after the commit that deleted their rows."""
+        ...
+
+    def search(self, segments: Iterable[tuple[Segment, np.ndarray]], vector: np.ndarray, k: int,
+               newest: int) -> list[tuple[int, float]]:
+        """The k best (chunk key, inner product), best first, among one snapshot's chunks:
+        `segments` are its (segment, deleted rows), `newest` its highest chunk key."""
+        ...
+
+    def drop(self) -> None:
+        """Delete every vector: the store directory is being removed."""
+        ...
+
+
+class SegmentVectors:
+    """The default: each segment holds its chunk vectors (`VectorIndex`, FAISS), hidden by tombstones."""
+
+    kind = "faiss"
+
+    def add(self, keys: np.ndarray, vectors: np.ndarray, chunks: Sequence[ChunkRow]) -> np.ndarray:
+        return vectors
+
+    def forget(self, keys: np.ndarray) -> None:
+        """Nothing to do: tombstones hide the vectors until a merge rewrites their segment."""
+
+    def search(self, segments: Iterable[tuple[Segment, np.ndarray]], vector: np.ndarray, k: int,
+               newest: int) -> list[tuple[int, float]]:
+        scores, keys = [], []
+        for segment, deleted in segments:
+            if segment.vectors is None or not len(segment.vectors):
+                continue
+            s, rows = segment.vectors.search(vector, k, deleted if len(deleted) else None)
+            found = rows[0] >= 0
+            scores.append(s[0][found])
+            keys.append(np.asarray(segment.chunk_ids)[rows[0][found]])
+        if not scores:
+            return []
+        scores_all, keys_all = np.concatenate(scores), np.concatenate(keys)
+        best = np.argsort(-scores_all, kind="stable")[:k]
+        return [(int(keys_all[i]), float(scores_all[i])) for i in best]
+
+    def drop(self) -> None:
+        """Nothing to do: the vectors go with the store directory."""
+
+
+SEGMENT_VECTORS = SegmentVectors()
+
+
+@dataclass(frozen=True)
+class VectorStore:
+    """The configured home of chunk vectors (ASSISTANT_STORE, ASSISTANT_MILVUS_URI), opened per store directory."""
+
+    kind: Literal["faiss", "milvus"] = "faiss"
+    milvus_uri: str | None = None
+
+    def new_collection(self) -> str | None:
+        """The collection a new store directory's vectors go to; one per store directory, so a
+        rebuild never mixes its vectors with those of the store readers may still be reading."""
+        return f"assistant_{uuid.uuid4().hex}" if self.kind == "milvus" else None
+
+    def open(self, manifest: Manifest, where: Path, *, create: bool = False) -> ChunkVectors:
+        """The vectors of the store whose manifest this is (`create`: a new store's, made empty);
+        IndexMismatch if it keeps them elsewhere."""
+        manifest.check_store(self.kind, where)
+        if self.kind == "faiss":
+            return SEGMENT_VECTORS
+        from assistant.milvus_vectors import MilvusVectors
+
+        return MilvusVectors(self.milvus_uri, manifest.collection, manifest.dimension, create=create)
 
 
 def searchable_text(article: Article, chunk: Chunk) -> str:
@@ -507,8 +628,9 @@ def chunk_terms(article: Article, chunk: Chunk) -> list[str]:
 class IndexDir:
     """One index directory: find the live store, and swap in a rebuilt one atomically."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, vectors: VectorStore = VectorStore()):
         self.root = Path(root)
+        self.vectors = vectors
 
     def current(self) -> Path:
         """The live store directory; IndexNotBuilt if there is none yet."""
@@ -611,7 +733,7 @@ class IndexDir:
             os.replace(pointer, self.root / "CURRENT")
             _fsync_dir(self.root)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            self.discard(tmp)
             raise
         self.remove_stale(keep={final.name, replaced})
 
@@ -623,10 +745,25 @@ class IndexDir:
         """
         for path in self.root.iterdir():
             if path.is_dir() and path.name not in keep and path.name.startswith(("v-", "store-", ".tmp-")):
-                shutil.rmtree(path, ignore_errors=True)
+                self.discard(path)
+
+    def discard(self, store: Path) -> None:
+        """Delete a store directory and, when they live elsewhere (Milvus), its vectors."""
+        if (store / CATALOG).is_file() and self.vectors.kind != "faiss":
+            try:
+                catalog = Catalog(store)
+                try:
+                    manifest = catalog.manifest()
+                finally:
+                    catalog.close()
+                if manifest.store == self.vectors.kind:
+                    self.vectors.open(manifest, self.root).drop()
+            except Exception:  # noqa: BLE001 - best effort: a half-written store may have no manifest or collection
+                pass
+        shutil.rmtree(store, ignore_errors=True)
 
 
-def remove_unregistered_segments(store: Path, registered: Iterable[str]) -> None:
+def remove_unregistered_segments(store: Path, registered: Iterable[str], index: IndexDir | None = None) -> None:
     """Delete segment directories the catalog does not list: a dead writer's, or merged away.
 
     Called by the next writer, under the lock, and not by the writer that merged: a reader that
@@ -634,7 +771,7 @@ def remove_unregistered_segments(store: Path, registered: Iterable[str]) -> None
     """
     spared = set(registered)
     for path in store.parent.glob(".tmp-*"):  # a dead writer's half-built store
-        shutil.rmtree(path, ignore_errors=True)
+        (index or IndexDir(store.parent)).discard(path)
     directory = store / SEGMENTS
     if directory.is_dir():
         for path in directory.iterdir():

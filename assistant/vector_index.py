@@ -96,6 +96,11 @@ class VectorIndex:
 
             faiss.write_index(self._ivf, str(directory / _IVF))
 
+    @staticmethod
+    def saved_in(directory: Path) -> bool:
+        """Whether `save` wrote an index into `directory` (a Milvus store's segments hold none)."""
+        return (Path(directory) / _VECTORS).is_file()
+
     @classmethod
     def load(cls, directory: Path) -> VectorIndex:
         """Open a saved index: the IVF codes and float16 rows are memory-mapped, not read."""
