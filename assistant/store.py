@@ -10,9 +10,10 @@ Layout (see index/README.md):
 
 Why this shape: adding or removing an article must cost time in proportion to that article, not
 to the index (the previous format rewrote every file on every ingest). SQLite gives transactions
-for the rows and the keyword index (FTS5) at once; vectors, which SQLite cannot search, go into
-segments that are written once, beside the catalog, and registered by the same transaction that
-inserts their rows. A crash before the commit leaves an unregistered segment directory, which the
+for the rows and the keyword statistics (document frequencies, lengths) at once; vectors and
+keyword postings, which SQLite cannot search fast enough (FTS5 was measured: see keyword.py), go
+into segments that are written once, beside the catalog, and registered by the same transaction
+that inserts their rows. A crash before the commit leaves an unregistered segment directory, which the
 next writer deletes; readers see either the whole batch or none of it. A deleted chunk's vector
 stays in its segment under a tombstone until a merge rewrites the segment without it.
 
