@@ -1,13 +1,15 @@
 """The writer and the searches on FAISS segments against Milvus Lite, and llama-index's Milvus writes
 against pymilvus's, on one machine.
 
-    .venv/bin/python bench/milvus_store.py [--chunks 20000] [--questions 200]
+    .venv/bin/python bench/milvus_store.py [--quick] [--chunks 20000] [--questions 200]
 
 What it answers (docs/SCALING.md): how many chunks a second the one writer of an ingest can take
 (`Indexer.ingest` of articles already split and embedded, as `--ray` hands them over), on each
 store; what `MilvusVectorStore.add` costs against inserting the same rows with pymilvus; and the
 dense search time on each store. Articles are bench/ingest.py's synthetic squad2 collection, split
-for real; vectors are random unit vectors (the model is not what is measured here).
+for real; vectors are random unit vectors (the model is not what is measured here). The last
+line gives Milvus Lite's figures as ratios of FAISS's, same run. `--quick` (the CI smoke test):
+600 chunks, 20 searches.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=20000)
     parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="600 chunks and 20 searches: a smoke run")
     args = parser.parse_args()
+    if args.quick:
+        args.chunks, args.questions = 600, 20
 
     from ingest import synthetic
 
@@ -57,6 +62,7 @@ def main() -> int:
         print(f"{len(prepared)} articles, {chunks} chunks, split; load average {load_before:.1f} on {os.cpu_count()} CPUs")
 
         queries = _unit(rng, args.questions, embedder.dimension)
+        rates, p50s = {}, {}
         for kind in ("faiss", "milvus"):
             store = VectorStore(kind, str(work / "milvus.db") if kind == "milvus" else None)
             index = IndexDir(work / f"index-{kind}", store)
@@ -72,9 +78,12 @@ def main() -> int:
                 t = time.perf_counter()
                 retriever.dense("", 30, q)
                 times.append((time.perf_counter() - t) * 1000)
+            rates[kind], p50s[kind] = report.chunks / seconds, statistics.median(times)
             print(f"{kind}: writer {seconds:.1f} s for {report.chunks} chunks = {report.chunks / seconds:.0f} chunks/s; "
                   f"dense top-30 p50 {statistics.median(times):.1f} ms, p95 {np.percentile(times, 95):.1f} ms")
 
+        print(f"milvus / faiss: writer chunks/s {rates['milvus'] / rates['faiss']:.2f}x, "
+              f"dense p50 {p50s['milvus'] / p50s['faiss']:.2f}x")
         _writes(work, rng, embedder.dimension, prepared)
     print(f"load average (1 min) after: {os.getloadavg()[0]:.1f}")
     return 0
