@@ -37,7 +37,10 @@ def api(sample_index, real_embedder, tmp_path_factory) -> Iterator[httpx.Client]
     index = tmp_path_factory.mktemp("api") / "index"
     shutil.copytree(sample_index, index)
     # 127.0.0.1 is where the test web sites run; every other internal address stays refused.
-    assistant = make_assistant(index, real_embedder, max_upload_mb=0.05, fetch_allow_hosts=["127.0.0.1"])
+    # Rate limiting off: this module's ~40 requests from one address outrun a burst of 20 on a
+    # quiet machine (a 429 on a vote, once); the limit has servers of its own below.
+    assistant = make_assistant(index, real_embedder, max_upload_mb=0.05, fetch_allow_hosts=["127.0.0.1"],
+                               rate_limit=0)
     with live_server(create_app(assistant, admin_token=TOKEN)) as url, httpx.Client(base_url=url, timeout=60) as client:
         yield client
 
