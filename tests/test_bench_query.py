@@ -1,24 +1,14 @@
 """bench/query.py runs end to end in its quick mode and prints every figure it promises."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-DEV = ROOT.parent / "shared" / "eval" / "squad2-dev"
+from benchrun import run_bench
 
 
 @pytest.mark.slow
 def test_the_query_benchmark_quick_mode_prints_latency_http_memory_and_adds(tmp_path):
-    if not DEV.exists():
-        pytest.skip("../shared/eval/squad2-dev is not beside the project")
-    run = subprocess.run([sys.executable, str(ROOT / "bench" / "query.py"), "--quick", "--work", str(tmp_path)],
-                         capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert run.returncode == 0, run.stderr[-2000:]
-    out = run.stdout
+    out = run_bench("query.py", "--quick", "--work", str(tmp_path))
     assert re.search(r"index: 2,\d{3} chunks; 10 squad2-dev questions", out)
     assert re.search(r"without the reader \(target 30 / 60 ms\)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+", out)
     assert re.search(r"HTTP adds \(p50 difference, target <= 10 ms\): -?[\d.]+ ms", out)

@@ -1,23 +1,15 @@
 """bench/store_scale.py --quick: two small stores, every cost measured and the plot drawn."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from benchrun import run_bench
 
 
 @pytest.mark.slow  # builds two small stores and starts `assistant ask` twice: under a minute
 def test_quick_store_scale_reports_each_cost_per_size_and_draws_the_plot(tmp_path):
-    if not (ROOT.parent / "shared" / "eval" / "squad2-dev").exists():
-        pytest.skip("../shared/eval/squad2-dev is not beside the project")
     out, plot = tmp_path / "scale.json", tmp_path / "scale.png"
-    run = subprocess.run([sys.executable, str(ROOT / "bench" / "store_scale.py"), "--quick", "--work", str(tmp_path),
-                          "--json", str(out), "--plot", str(plot)], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert run.returncode == 0, run.stderr[-2000:]
+    run_bench("store_scale.py", "--quick", "--work", str(tmp_path), "--json", str(out), "--plot", str(plot))
     rows = json.loads(out.read_text())
     assert [r["size"] for r in rows] == sorted(r["size"] for r in rows) and rows[-1]["size"] >= 3000
     for r in rows:
