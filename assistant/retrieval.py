@@ -1,16 +1,19 @@
 """The read path: a question -> ranked passages, by dense (vector segments) and BM25 search, fused.
 
 Dense search finds paraphrases; BM25 finds names, numbers and rare words ("Golts", "2,000")
-that a small embedding model blurs. Both search the store (see store.py) and are offered as
-llama-index retrievers (`Retriever.llama_retriever`), which `search` itself goes through; their
-rankings are fused with reciprocal rank fusion.
+that a small embedding model blurs. Both search the store (see store.py); `search` runs them at
+once on one snapshot and fuses their rankings of chunk keys with reciprocal rank fusion before
+fetching any row, so only the rows it returns are read. Each is also offered as a llama-index
+retriever (`Retriever.llama_retriever`) for llama-index query engines and fusion retrievers.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -63,6 +66,8 @@ class Retriever:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._views: dict[int, View] = {}  # the latest two generations: readers may lag one commit
+        # Vector searches of `search`, beside BM25 on the caller's thread: faiss releases the GIL.
+        self._dense_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="dense")
 
     @property
     def count(self) -> int:
@@ -120,8 +125,7 @@ class Retriever:
         """Nearest chunks by cosine, over every segment; pass the query's `vector` when computed."""
         vector = self._embedder.embed([query])[0] if vector is None else vector
         with self._reading() as (catalog, view):
-            assert self._vectors is not None, "opened by the view"
-            return _hits(catalog, self._vectors.search(view.segments.values(), vector, k, view.newest))
+            return _hits(catalog, self._dense_keys(view, vector, k))
 
     def keyword(self, query: str, k: int) -> list[Hit]:
         """Chunks by BM25 over the query's terms: finds the names and numbers dense search misses.
@@ -129,9 +133,12 @@ class Retriever:
         A chunk sharing no term with the query is left out rather than ranked.
         """
         with self._reading() as (catalog, view):
-            segments = list(view.segments.values())
-            found = catalog.keywords.search(query, [(seg.postings, deleted) for seg, deleted in segments], k)
-            return _hits(catalog, [(int(segments[i][0].chunk_ids[row]), score) for i, row, score in found])
+            return _hits(catalog, _keyword_keys(catalog, view, query, k))
+
+    def _dense_keys(self, view: View, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(chunk key, score) of the k nearest vectors in a view; reads no catalog, so any thread may run it."""
+        assert self._vectors is not None, "opened by the view"
+        return self._vectors.search(view.segments.values(), vector, k, view.newest)
 
     def sentences(self, chunk: Chunk) -> list[tuple[int, int, np.ndarray]]:
         """The sentences inside a chunk: article start, end, and unit vector."""
@@ -161,14 +168,18 @@ class Retriever:
             return math.log(1 + (view.chunks - df + 0.5) / (df + 0.5))
 
     def search(self, query: str, top_k: int, vector: np.ndarray | None = None, depth: int = 30) -> list[Passage]:
-        """Top passages by fused rank; each chunk once, identical texts once."""
-        from llama_index.core.schema import QueryBundle
+        """Top passages by fused rank; each chunk once, identical texts once.
 
-        bundle = QueryBundle(query, embedding=None if vector is None else vector.tolist())
-        with self._reading():
-            rankings = [[_hit(n) for n in self.llama_retriever(kind, depth).retrieve(bundle)]
-                        for kind in ("dense", "keyword")]
-        return fuse(rankings, top_k)
+        The vector search runs on a worker thread while BM25 scores on this one (at 1,000,000
+        chunks: 6.0 ms p50 where one after the other took 9.0; docs/BENCHMARKS.md), both on this
+        thread's snapshot: the worker reads only the view's segments, never the catalog.
+        """
+        vector = self._embedder.embed([query])[0] if vector is None else vector
+        with self._reading() as (catalog, view):
+            dense = self._dense_pool.submit(self._dense_keys, view, vector, depth)
+            keyword = _keyword_keys(catalog, view, query, depth)
+            fused = fuse([[key for key, _ in dense.result()], [key for key, _ in keyword]])
+            return _passages(catalog, fused, top_k)
 
     def llama_retriever(self, kind: Literal["dense", "keyword"], k: int) -> Any:
         """Dense or keyword search as a llama-index BaseRetriever returning k nodes, so llama-index
@@ -200,14 +211,42 @@ def _search_class() -> type:
     return Search
 
 
+def _keyword_keys(catalog: Catalog, view: View, query: str, k: int) -> list[tuple[int, float]]:
+    """(chunk key, score) of the k best BM25 rows over a view's segments."""
+    segments = list(view.segments.values())
+    found = catalog.keywords.search(query, [(seg.postings, deleted) for seg, deleted in segments], k)
+    return [(int(segments[i][0].chunk_ids[row]), score) for i, row, score in found]
+
+
 def _hits(catalog: Catalog, found: Sequence[tuple[int, float]]) -> list[Hit]:
     """Hits in the order found; a chunk deleted since its vector was found is dropped."""
     rows: dict[int, ChunkRow] = catalog.chunks([key for key, _ in found])
     return [Hit(rows[k].chunk, rows[k].title, rows[k].url, score) for k, score in found if k in rows]
 
 
+def _passages(catalog: Catalog, fused: Sequence[tuple[int, float]], top_k: int) -> list[Passage]:
+    """The first top_k fused chunks with distinct texts, fetched top_k rows at a time (once, usually)."""
+    passages: list[Passage] = []
+    seen_texts: set[str] = set()
+    for at in range(0, len(fused), top_k):
+        batch = fused[at : at + top_k]
+        rows = catalog.chunks([key for key, _ in batch])
+        for key, score in batch:
+            row = rows.get(key)
+            if row is None:  # deleted since found
+                continue
+            text = " ".join(row.chunk.text.lower().split())
+            if text in seen_texts:
+                continue
+            seen_texts.add(text)
+            passages.append(Passage(len(passages) + 1, row.chunk, row.title, row.url, score))
+            if len(passages) == top_k:
+                return passages
+    return passages
+
+
 def _node(hit: Hit):
-    """A hit as a llama-index node; the metadata is what `_hit` turns back into a Chunk."""
+    """A hit as a llama-index node: its text, and the chunk's article, offsets and title as metadata."""
     from llama_index.core.schema import NodeWithScore, TextNode
 
     c = hit.chunk
@@ -219,34 +258,14 @@ def _node(hit: Hit):
     return NodeWithScore(node=node, score=hit.score)
 
 
-def _hit(node_with_score) -> Hit:
-    node = node_with_score.node
-    m = node.metadata
-    chunk = Chunk(m["article_id"], int(m["ordinal"]), int(m["start"]), int(m["end"]), node.get_content())
-    return Hit(chunk, m["title"], m.get("url") or None, float(node_with_score.score or 0.0))
-
-
-def fuse(rankings: Sequence[list[Hit]], top_k: int) -> list[Passage]:
-    """Reciprocal rank fusion, de-duplicated by chunk and by text.
+def fuse(rankings: Sequence[Sequence[int]]) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of rankings of chunk keys: (key, fused score), best first.
 
     Written here rather than with llama-index's QueryFusionRetriever because that one needs an
-    LLM object even for a single query and hides which chunk each retriever found.
+    LLM object even for a single query, and fuses nodes: every candidate's row fetched first.
     """
-    scores: dict[str, float] = {}
-    hits: dict[str, Hit] = {}
+    scores: dict[int, float] = {}
     for ranking in rankings:
-        for rank, hit in enumerate(ranking):
-            scores[hit.chunk.id] = scores.get(hit.chunk.id, 0.0) + 1.0 / (RRF_K + rank + 1)
-            hits.setdefault(hit.chunk.id, hit)
-    passages: list[Passage] = []
-    seen_texts: set[str] = set()
-    for chunk_id in sorted(scores, key=lambda c: -scores[c]):
-        hit = hits[chunk_id]
-        key = " ".join(hit.chunk.text.lower().split())
-        if key in seen_texts:
-            continue
-        seen_texts.add(key)
-        passages.append(Passage(len(passages) + 1, hit.chunk, hit.title, hit.url, scores[chunk_id]))
-        if len(passages) == top_k:
-            break
-    return passages
+        for rank, key in enumerate(ranking):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return sorted(scores.items(), key=lambda item: -item[1])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,9 @@ class Chunk:
     end: int
     text: str
 
-    @property
+    @cached_property
     def id(self) -> str:
-        """Derived from content, so an unchanged chunk keeps its id across re-ingests."""
+        """Derived from content, so an unchanged chunk keeps its id across re-ingests (hashed once)."""
         digest = hashlib.sha256(f"{self.start}:{self.end}:{self.text}".encode()).hexdigest()[:12]
         return f"{self.article_id}#{self.ordinal}-{digest}"
 

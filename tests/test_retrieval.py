@@ -4,8 +4,8 @@ import numpy as np
 from conftest import make_assistant
 from fakes import HashEmbedder
 
-from assistant.retrieval import Hit, fuse
-from assistant.types import Article, Chunk
+from assistant.retrieval import fuse
+from assistant.types import Article
 
 
 class BlindEmbedder(HashEmbedder):
@@ -41,17 +41,48 @@ def test_passages_carry_title_url_offsets_and_rank_order(tmp_path):
     assert p.to_dict()["text"] == "First sentence here. Second about rivers."
 
 
-def hit(article, text, ordinal=0):
-    return Hit(Chunk(article, ordinal, 0, len(text), text), article, None, 1.0)
+def test_fusion_rewards_agreement_between_the_rankings():
+    fused = fuse([[1, 2, 3], [2, 4, 1]])
+
+    assert {key for key, _ in fused[:2]} == {1, 2}  # in both lists: ahead of either list's own
+    assert [key for key, _ in fused][2:] == [4, 3] or [key for key, _ in fused][2:] == [3, 4]
+    assert all(x[1] >= y[1] for x, y in zip(fused, fused[1:]))
 
 
-def test_fusion_rewards_agreement_and_drops_duplicate_texts():
-    dense = [hit("a", "alpha"), hit("b", "beta"), hit("c", "same text")]
-    keyword = [hit("b", "beta"), hit("d", "same  TEXT"), hit("a", "alpha")]
+def test_identical_texts_come_back_once_and_the_next_passage_takes_the_place(tmp_path):
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    same = "Golts said the volunteers were paid."
+    assistant.ingest_articles([Article("a", "A", same), Article("b", "B", "Golts  SAID the volunteers were paid."),
+                               Article("c", "C", "Golts was quoted by the newspaper.")])
 
-    passages = fuse([dense, keyword], top_k=10)
+    passages = assistant.search("Golts said volunteers", 2)
 
-    assert [p.chunk.article_id for p in passages][:2] in (["a", "b"], ["b", "a"])
-    assert len([p for p in passages if p.chunk.text.lower().split() == ["same", "text"]]) == 1
-    assert [p.rank for p in passages] == list(range(1, len(passages) + 1))
-    assert all(x.score >= y.score for x, y in zip(passages, passages[1:]))
+    found = [p.chunk.article_id for p in passages]
+    assert len(set(found) & {"a", "b"}) == 1 and "c" in found and [p.rank for p in passages] == [1, 2]
+
+
+def test_search_fetches_only_the_rows_it_returns(tmp_path, monkeypatch):
+    from assistant.store import Catalog
+
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    assistant.ingest_articles([Article(f"n{i}", f"N{i}", f"Golts spoke about topic number {i}.") for i in range(40)])
+    fetched = []
+    chunks = Catalog.chunks
+    monkeypatch.setattr(Catalog, "chunks", lambda self, keys: fetched.append(len(keys)) or chunks(self, keys))
+
+    assert len(assistant.search("Golts topic", 3)) == 3
+    assert fetched == [3]  # of up to 60 candidates found
+
+
+def test_each_search_is_offered_as_a_llama_index_retriever(tmp_path):
+    from llama_index.core.retrievers import BaseRetriever
+
+    assistant = make_assistant(tmp_path / "index", BlindEmbedder())
+    assistant.ingest_articles(ARTICLES)
+    retriever = assistant.retriever()
+
+    keyword = retriever.llama_retriever("keyword", 2)
+    [node] = keyword.retrieve("Golts")
+    assert isinstance(keyword, BaseRetriever) and node.node.metadata["article_id"] == "b"
+    assert node.node.get_content() == ARTICLES[1].text and node.node.metadata["start"] == 0
+    assert len(retriever.llama_retriever("dense", 3).retrieve("anything")) == 3
