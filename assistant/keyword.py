@@ -11,7 +11,9 @@ Lucene splits it:
   scores global (the same as one index over every chunk) and give the answerer its idf.
 - `Postings`: one segment's inverted lists, written once beside its vectors and merged with them.
   Rows are the segment's vector rows, so the tombstones that hide deleted vectors hide their
-  postings too. Scoring is numpy over the query terms' postings.
+  postings too. Scoring is numpy over the query terms' postings, which carry what BM25 reads
+  (row, tf, and the row's length) side by side: a term's score is sequential reads and one
+  scatter, not a gather of lengths by row (1.5x faster at 1,000,000 chunks; docs/BENCHMARKS.md).
 
 Scores are bm25s's "lucene" BM25 (k1=1.5, b=0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5))),
 the formula the previous index used, so rankings match bm25s over the same chunks (tested). The
@@ -39,6 +41,8 @@ TOTALS = "keyword_totals"  # 'chunks' and 'tokens': N and the sum of lengths, fo
 _HASHES, _STARTS, _ROWS, _TF, _LENGTHS = (
     "term_hashes.npy", "term_starts.npy", "posting_rows.npy", "posting_tf.npy", "lengths.npy"
 )
+_POSTING_LENGTHS = "posting_lengths.npy"  # absent in segments written before it; see Postings.load
+_COUNT_MAX = np.iinfo(np.uint16).max  # tf and chunk lengths in terms: chunks are a few hundred at most
 
 
 def term_hash(term: str) -> int:
@@ -125,15 +129,16 @@ class KeywordIndex:
 
 
 class Postings:
-    """One segment's inverted lists: for each term, the rows holding it and how often."""
+    """One segment's inverted lists: for each term, the rows holding it, how often, and their lengths."""
 
-    def __init__(self, hashes: np.ndarray, starts: np.ndarray, rows: np.ndarray, tf: np.ndarray, lengths: np.ndarray):
+    def __init__(self, hashes: np.ndarray, starts: np.ndarray, rows: np.ndarray, tf: np.ndarray, lengths: np.ndarray,
+                 posting_lengths: np.ndarray | None):
         self.hashes = hashes  # sorted term hashes
-        self.starts = starts  # term i's postings are rows[starts[i]:starts[i + 1]]
-        self.rows = rows
-        self.tf = tf
+        self.starts = starts  # term i's postings are rows[starts[i]:starts[i + 1]], ascending
+        self.rows = rows  # int64: numpy would convert narrower indices on every scatter
+        self.tf = tf  # uint16
         self.lengths = lengths  # terms per row
-        self._norms: tuple[float, np.ndarray] | None = None  # (average length, BM25's per-row length norm)
+        self.posting_lengths = posting_lengths  # uint16, lengths[rows]; None: gathered per query
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]]) -> Postings:
@@ -142,16 +147,18 @@ class Postings:
         hashed = {t: term_hash(t) for c in counts for t in c}
         size = sum(len(c) for c in counts)
         hashes = np.fromiter((hashed[t] for c in counts for t in c), np.uint64, size)
-        rows = np.fromiter((row for row, c in enumerate(counts) for _ in c), np.int32, size)
-        tf = np.fromiter((n for c in counts for n in c.values()), np.float32, size)
+        rows = np.fromiter((row for row, c in enumerate(counts) for _ in c), np.int64, size)
+        tf = np.fromiter((n for c in counts for n in c.values()), np.int64, size)
         return cls._sorted(hashes, rows, tf, np.array([len(w) for w in documents], dtype=np.int32))
 
     @classmethod
     def _sorted(cls, hashes: np.ndarray, rows: np.ndarray, tf: np.ndarray, lengths: np.ndarray) -> Postings:
         order = np.lexsort((rows, hashes))
-        hashes, rows, tf = hashes[order], rows[order], tf[order]
+        hashes, rows = hashes[order], rows[order].astype(np.int64)
+        tf = np.minimum(tf[order], _COUNT_MAX).astype(np.uint16)
         unique, first = np.unique(hashes, return_index=True)
-        return cls(unique, np.append(first, len(hashes)).astype(np.int64), rows, tf, lengths)
+        posting_lengths = np.minimum(lengths[rows], _COUNT_MAX).astype(np.uint16)
+        return cls(unique, np.append(first, len(hashes)).astype(np.int64), rows, tf, lengths, posting_lengths)
 
     @classmethod
     def merge(cls, parts: Sequence[tuple[Postings, np.ndarray, np.ndarray]], size: int) -> Postings:
@@ -168,48 +175,47 @@ class Postings:
             mapped = new_row[postings.rows]
             live = mapped >= 0
             hashes.append(np.repeat(postings.hashes, np.diff(postings.starts))[live])
-            rows.append(mapped[live].astype(np.int32))
+            rows.append(mapped[live])
             tf.append(np.asarray(postings.tf)[live])
-        return cls._sorted(_joined(hashes, np.uint64), _joined(rows, np.int32), _joined(tf, np.float32), lengths)
+        return cls._sorted(_joined(hashes, np.uint64), _joined(rows, np.int64), _joined(tf, np.uint16), lengths)
 
     def save(self, directory: Path) -> None:
-        for name, array in zip((_HASHES, _STARTS, _ROWS, _TF, _LENGTHS),
-                               (self.hashes, self.starts, self.rows, self.tf, self.lengths)):
+        assert self.posting_lengths is not None, "built or merged postings carry them"
+        for name, array in zip((_HASHES, _STARTS, _ROWS, _TF, _LENGTHS, _POSTING_LENGTHS),
+                               (self.hashes, self.starts, self.rows, self.tf, self.lengths, self.posting_lengths)):
             np.save(Path(directory) / name, array)
 
     @classmethod
     def load(cls, directory: Path) -> Postings:
-        """Memory-mapped: a query pages in only its terms' postings."""
-        files = (_HASHES, _STARTS, _ROWS, _TF, _LENGTHS)
-        return cls(*(np.load(Path(directory) / name, mmap_mode="r") for name in files))
+        """Memory-mapped: a query pages in only its terms' postings.
 
-    def _length_norms(self, average_length: float) -> np.ndarray:
-        """k1 (1 - b + b dl / avgdl) per row, float32, for the index's current average length.
-
-        Computed once per commit (the average moves with every write) rather than per posting:
-        at 1,000,000 chunks a question touches ~500,000 postings, and float64 temporaries per
-        posting cost more than the whole sum.
+        Segments written before postings carried row lengths (int32 rows, float32 tf) load as
+        they are and gather lengths per query; their next merge (or `assistant compact`)
+        rewrites them in the current layout.
         """
-        cached = self._norms
-        if cached is None or cached[0] != average_length:
-            lengths = np.asarray(self.lengths, np.float32) / np.float32(average_length)
-            norms = (K1 * (1 - B + B * lengths)).astype(np.float32)
-            cached = self._norms = (average_length, norms)
-        return cached[1]
+        directory = Path(directory)
+        hashes, starts, rows, tf, lengths = (np.load(directory / name, mmap_mode="r")
+                                             for name in (_HASHES, _STARTS, _ROWS, _TF, _LENGTHS))
+        extra = directory / _POSTING_LENGTHS
+        return cls(hashes, starts, rows, tf, lengths, np.load(extra, mmap_mode="r") if extra.exists() else None)
 
     def top(self, weights: dict[str, float], average_length: float, k: int,
             deleted: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k best (scores, rows) of this segment for terms with their idf weights."""
         scores = np.zeros(len(self.lengths), np.float32)
-        norms = self._length_norms(average_length)
+        # BM25's length norm k1 (1 - b + b dl / avgdl) as c0 + c1 dl: two float32 operations a posting
+        c0, c1 = np.float32(K1 * (1 - B)), np.float32(K1 * B / average_length)
         for term, idf in weights.items():
             h = np.uint64(term_hash(term))
             i = int(np.searchsorted(self.hashes, h))
             if i == len(self.hashes) or self.hashes[i] != h:
                 continue
             a, b = int(self.starts[i]), int(self.starts[i + 1])
-            rows, tf = self.rows[a:b], self.tf[a:b]
-            part = norms[rows]  # idf tf / (tf + norm), in place: no temporaries per posting
+            rows = self.rows[a:b]
+            tf = self.tf[a:b].astype(np.float32)
+            lengths = self.posting_lengths[a:b] if self.posting_lengths is not None else self.lengths[rows]
+            part = np.multiply(lengths, c1, dtype=np.float32)  # idf tf / (tf + norm), in place: one temporary
+            part += c0
             part += tf
             np.divide(tf, part, out=part)
             part *= np.float32(idf)

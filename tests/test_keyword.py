@@ -93,7 +93,7 @@ def test_merged_postings_score_like_postings_built_from_the_kept_rows(db):
     merged = Postings.merge([(a, keep_a, np.array([0, 1, 2])), (b, keep_b, np.array([3, 4]))], 5)
     rebuilt = Postings.build([documents[i] for i in (0, 2, 4, 6, 8)])
 
-    for name in ("hashes", "starts", "rows", "tf", "lengths"):
+    for name in ("hashes", "starts", "rows", "tf", "lengths", "posting_lengths"):
         assert np.array_equal(getattr(merged, name), getattr(rebuilt, name)), name
 
 
@@ -103,6 +103,24 @@ def test_postings_round_trip_through_disk(db, tmp_path):
     loaded = Postings.load(tmp_path)
     weights = {"oil": 1.0, "embargo": 2.0}
     assert [list(x) for x in loaded.top(weights, 6.0, 3)] == [list(x) for x in postings.top(weights, 6.0, 3)]
+
+
+def test_segments_written_before_postings_carried_lengths_search_the_same_and_merge_into_the_new_layout(tmp_path):
+    documents = [terms(c) for c in CHUNKS * 4]
+    postings = Postings.build(documents)
+    postings.save(tmp_path)
+    np.save(tmp_path / "posting_rows.npy", postings.rows.astype(np.int32))  # the earlier layout
+    np.save(tmp_path / "posting_tf.npy", postings.tf.astype(np.float32))
+    (tmp_path / "posting_lengths.npy").unlink()
+    old = Postings.load(tmp_path)
+    weights = {"oil": 0.5, "embargo": 2.0, "run": 1.0}
+
+    assert old.posting_lengths is None
+    assert [x.tolist() for x in old.top(weights, 6.0, 5)] == [x.tolist() for x in postings.top(weights, 6.0, 5)]
+    merged = Postings.merge([(old, np.arange(len(documents)), np.arange(len(documents)))], len(documents))
+    for name in ("rows", "tf", "posting_lengths"):
+        assert getattr(merged, name).dtype == getattr(postings, name).dtype
+        assert np.array_equal(getattr(merged, name), getattr(postings, name)), name
 
 
 def test_counts_roll_back_with_the_callers_transaction(db):
