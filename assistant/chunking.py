@@ -118,13 +118,14 @@ class Chunker:
 
         These are the units chunks are made of, and the units the answerer quotes.
         """
+        pieces = [piece for sentence in sentence_spans(text) for piece in self._cut_chars(text, *sentence)]
+        sizes = self.count_tokens([text[s:e] for s, e in pieces]) if pieces else []  # one call: each costs ~0.15 ms
         units: list[Span] = []
-        for sentence in sentence_spans(text):
-            for s, e in self._cut_chars(text, *sentence):
-                if self.count_tokens([text[s:e]])[0] <= self.max_tokens:
-                    units.append((s, e))
-                else:
-                    units.extend(self._cut(text, s, e))
+        for (s, e), size in zip(pieces, sizes):
+            if size <= self.max_tokens:
+                units.append((s, e))
+            else:
+                units.extend(self._cut(text, s, e))
         return units
 
     def chunk(self, article: Article, units: list[Span] | None = None) -> list[Chunk]:
