@@ -13,7 +13,8 @@ and written exactly as the ones split and embedded here, so both paths build the
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from dataclasses import dataclass, field
 
@@ -198,7 +199,26 @@ class Indexer:
         return catalog
 
     def _write(self, catalog: Catalog, items: Iterable[Item], report: IngestReport, bar) -> None:
-        """Read, split and write every item, a batch at a time, then merge segments if due."""
+        """Read, split and write every item, a batch at a time, then merge segments if due.
+
+        Pipelined: a batch is embedded on a worker thread while this one writes the batch before
+        it and reads and splits the next (the model releases the GIL; SQLite stays on this
+        thread). Two batches are in memory at most.
+        """
+        pending: tuple[list, Future] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed") as pool:
+            for batch in self._batches(catalog, items, report):
+                embedding = pool.submit(self._vectors_of, [p for p, _ in batch], bar)
+                if pending is not None:
+                    self._flush(catalog, *pending, report)
+                pending = (batch, embedding)
+            if pending is not None:
+                self._flush(catalog, *pending, report)
+        self._merge(catalog)
+
+    def _batches(self, catalog: Catalog, items: Iterable[Item],
+                 report: IngestReport) -> Iterator[list[tuple[StoredArticle | Prepared, bool]]]:
+        """Batches of about BATCH_CHUNKS chunks of new or changed articles, split; the rest reported."""
         batch: list[tuple[StoredArticle | Prepared, bool]] = []  # article, replaces an indexed one
         batch_chunks = 0
         for item in unique_ids(items, _identity):  # across every reader feeding this run
@@ -225,23 +245,23 @@ class Indexer:
             report.added += prior is None
             batch_chunks += len(stored.chunks)
             if batch_chunks >= BATCH_CHUNKS:
-                self._flush(catalog, batch, report, bar)
+                yield batch
                 batch, batch_chunks = [], 0
         if batch:
-            self._flush(catalog, batch, report, bar)
-        self._merge(catalog)
+            yield batch
 
-    def _flush(self, catalog: Catalog, batch: list[tuple[StoredArticle | Prepared, bool]], report: IngestReport,
-               bar) -> None:
-        """Embed a batch (what was not embedded before), then write its rows and its segment in one transaction.
+    def _flush(self, catalog: Catalog, batch: list[tuple[StoredArticle | Prepared, bool]], embedding: Future,
+               report: IngestReport) -> None:
+        """Write a batch's rows and its segment, with its vectors once embedded, in one transaction.
 
         Vectors kept outside the segment (Milvus) are written before the commit and the replaced
         chunks' vectors dropped after it: see milvus_vectors.py for why that order is safe.
         """
         articles = [p.stored if isinstance(p, Prepared) else p for p, _ in batch]
-        chunk_vectors, sentence_vectors = self._vectors_of([p for p, _ in batch], bar)
-        name = new_segment_name()
         documents = [[chunk_terms(s.article, c) for c in s.chunks] for s in articles]
+        postings = Postings.build([t for terms in documents for t in terms])
+        chunk_vectors, sentence_vectors = embedding.result()
+        name = new_segment_name()
         replaced: list[int] = []
         with catalog.transaction():
             chunk_ids, sentence_ids = [], []
@@ -251,7 +271,6 @@ class Indexer:
                 c, s = catalog.insert(stored, name, terms)
                 chunk_ids += c
                 sentence_ids += s
-            postings = Postings.build([t for terms in documents for t in terms])
             keys = np.array(chunk_ids, np.int64)
             rows = [ChunkRow(c, s.article.title, s.article.url) for s in articles for c in s.chunks]
             held = self._vectors.add(keys, chunk_vectors, rows)
@@ -301,8 +320,7 @@ class Indexer:
     def split(self, article: Article) -> StoredArticle | InputError:
         """Sentences and chunks of one article, as it is read; a failure costs only this article."""
         try:
-            sentences = self.chunker.sentences(article.text)
-            chunks = self.chunker.chunk(article, sentences)
+            sentences, chunks = self.chunker.split(article)
         except Exception as e:  # noqa: BLE001 - a tokenizer or Punkt limit nobody foresaw: other files still count
             return InputError(article.source, f"could not split into sentences: {type(e).__name__}: {e}")
         return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences))

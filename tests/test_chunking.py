@@ -135,6 +135,25 @@ def test_chunk_invariants(text, max_tokens, overlap, max_chars):
             assert count([text[nxt.start : prev.end]])[0] <= overlap
 
 
+def merging_count(texts):
+    """A tokenizer that merges across gaps the other way: a slice of several sentences counts
+    more than its sentences' sum, so chunks built from the sums must be checked and cut back."""
+    return [n + 3 * t.count(". ") for n, t in zip(count(texts), texts)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=text_strategy, max_tokens=st.integers(5, 60), overlap=st.integers(0, 20))
+def test_split_gives_the_units_and_chunks_of_sentences_then_chunk_even_when_counts_do_not_add_up(text, max_tokens,
+                                                                                                 overlap):
+    c = Chunker(merging_count, max_tokens, overlap, 300)
+    article = Article("a", "A", text)
+
+    units, chunks = c.split(article)
+
+    assert units == c.sentences(text) and chunks == c.chunk(article, units) == c.chunk(article)
+    assert all(merging_count([ch.text])[0] <= max_tokens for ch in chunks)
+
+
 @pytest.mark.slow
 def test_real_tokenizer_keeps_every_chunk_under_the_models_limit(real_embedder: Embedder):
     long_text = " ".join(f"In {1900 + i}, the committee of Łódź-Wrocław™ approved plan №{i} (cost: €{i * 3.7:.2f}M)." for i in range(200))

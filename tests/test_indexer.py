@@ -273,3 +273,33 @@ def test_an_article_replaced_by_one_from_another_file_is_reported_not_silent(tmp
     assert report.to_dict()["replaced"] == report.replaced
     again = assistant.ingest_articles([Article("notes", "Notes", "River notes, revised.", source="b/notes.txt")])
     assert again.replaced == []  # the same file changing is an ordinary update
+
+
+class FailingEmbedder(HashEmbedder):
+    """Fails on its `fail_at`-th call: a model error in the middle of an ingest."""
+
+    def __init__(self, fail_at):
+        super().__init__()
+        self.calls, self.fail_at = 0, fail_at
+
+    def embed(self, texts):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("the model ran out of memory")
+        return super().embed(texts)
+
+
+def test_a_model_error_in_a_later_batch_keeps_the_batches_written_before_it(tmp_path, monkeypatch):
+    monkeypatch.setattr("assistant.indexer.BATCH_CHUNKS", 1)  # one article a batch: embedded while the last is written
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    assistant.ingest_articles([TEA])
+    failing = make_assistant(tmp_path / "index", FailingEmbedder(fail_at=3))
+    many = [article(f"a{i}", f"Article {i} is about lighthouse number {i}.") for i in range(5)]
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        failing.ingest_articles(many)
+
+    ids = {a["id"] for a in make_assistant(tmp_path / "index", HashEmbedder()).articles()}
+    assert {"tea", "a0"} <= ids and not ids & {"a2", "a3", "a4"}  # a1 was written (or not) whole
+    assert make_assistant(tmp_path / "index", HashEmbedder()).search("lighthouse number 0", 1)[0].chunk.article_id == "a0"
+
