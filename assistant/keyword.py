@@ -13,7 +13,7 @@ Lucene splits it:
   Rows are the segment's vector rows, so the tombstones that hide deleted vectors hide their
   postings too. Scoring is numpy over the query terms' postings, which carry what BM25 reads
   (row, tf, and the row's length) side by side: a term's score is sequential reads and one
-  scatter, not a gather of lengths by row (1.5x faster at 1,000,000 chunks; docs/BENCHMARKS.md).
+  scatter, not a gather of lengths by row (1.25x faster at 1,000,000 chunks; docs/BENCHMARKS.md).
 
 Scores are bm25s's "lucene" BM25 (k1=1.5, b=0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5))),
 the formula the previous index used, so rankings match bm25s over the same chunks (tested). The

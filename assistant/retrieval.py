@@ -228,6 +228,8 @@ def _passages(catalog: Catalog, fused: Sequence[tuple[int, float]], top_k: int) 
     """The first top_k fused chunks with distinct texts, fetched top_k rows at a time (once, usually)."""
     passages: list[Passage] = []
     seen_texts: set[str] = set()
+    if top_k <= 0:
+        return passages
     for at in range(0, len(fused), top_k):
         batch = fused[at : at + top_k]
         rows = catalog.chunks([key for key, _ in batch])
