@@ -72,6 +72,7 @@ def test_search_fetches_only_the_rows_it_returns(tmp_path, monkeypatch):
 
     assert len(assistant.search("Golts topic", 3)) == 3
     assert fetched == [3]  # of up to 60 candidates found
+    assert assistant.retriever().search("Golts topic", 0) == [] and fetched == [3]
 
 
 def test_each_search_is_offered_as_a_llama_index_retriever(tmp_path):
