@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -139,6 +140,7 @@ class Postings:
         self.tf = tf  # uint16
         self.lengths = lengths  # terms per row
         self.posting_lengths = posting_lengths  # uint16, lengths[rows]; None: gathered per query
+        self._scratch = threading.local()  # each thread's score array, reused question after question
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]]) -> Postings:
@@ -202,7 +204,7 @@ class Postings:
     def top(self, weights: dict[str, float], average_length: float, k: int,
             deleted: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k best (scores, rows) of this segment for terms with their idf weights."""
-        scores = np.zeros(len(self.lengths), np.float32)
+        scores = self._zeroed()
         # BM25's length norm k1 (1 - b + b dl / avgdl) as c0 + c1 dl: two float32 operations a posting
         c0, c1 = np.float32(K1 * (1 - B)), np.float32(K1 * B / average_length)
         for term, idf in weights.items():
@@ -224,6 +226,16 @@ class Postings:
             scores[deleted] = 0.0
         hit = _top(scores, k)
         return scores[hit], hit
+
+    def _zeroed(self) -> np.ndarray:
+        """This thread's array of one score per row, zeroed. Refilled, not allocated: a fresh 4 MB
+        array (1,000,000 rows) is fresh pages from the kernel each question, 0.6 ms of faults."""
+        scores = getattr(self._scratch, "scores", None)
+        if scores is None:
+            scores = self._scratch.scores = np.zeros(len(self.lengths), np.float32)
+        else:
+            scores.fill(0.0)
+        return scores
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

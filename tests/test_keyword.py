@@ -2,6 +2,7 @@
 
 import random
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -121,6 +122,19 @@ def test_segments_written_before_postings_carried_lengths_search_the_same_and_me
     for name in ("rows", "tf", "posting_lengths"):
         assert getattr(merged, name).dtype == getattr(postings, name).dtype
         assert np.array_equal(getattr(merged, name), getattr(postings, name)), name
+
+
+def test_a_question_leaves_nothing_behind_for_the_next_one_on_any_thread():
+    documents = [terms(c) for c in CHUNKS * 2]
+    postings = Postings.build(documents)
+    oil, zurich = {"oil": 1.0, "embargo": 2.0}, {"zürich": 1.5}
+    alone = [x.tolist() for x in Postings.build(documents).top(zurich, 6.0, 6)]
+
+    postings.top(oil, 6.0, 6, deleted=np.array([1]))
+    assert [x.tolist() for x in postings.top(zurich, 6.0, 6)] == alone  # no score of the last question left
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda w: [x.tolist() for x in postings.top(w, 6.0, 6)], [oil, zurich] * 20))
+    assert results[1::2] == [alone] * 20 and len({str(r) for r in results[::2]}) == 1
 
 
 def test_counts_roll_back_with_the_callers_transaction(db):
