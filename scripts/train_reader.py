@@ -128,8 +128,15 @@ def training_pairs(assistant: Assistant, qa: list[dict], seed: int = 0) -> list[
 
 
 def train(pairs: list[tuple[str, str, int]], base: str, epochs: int, batch: int = 32, lr: float = 5e-5,
-          seed: int = 0, max_steps: int | None = None, bf16: bool = False):
-    """Fine-tune the base model with a one-logit head on (question, text) -> answers or not."""
+          seed: int = 0, max_steps: int | None = None, bf16: bool = False, objective: str = "pairwise"):
+    """Fine-tune the base model with a one-logit head on (question, text) -> answers or not.
+
+    "pairwise": each pair on its own (binary cross-entropy). "listwise": each question's pairs
+    together, against a "no answer" logit fixed at 0: a softmax over [0, s_1 .. s_n] should put its
+    mass on the answering sentences, or on the null when none answers. That is the decision the
+    answerer makes (the best sentence against a threshold), and sigmoid(s) stays "s beats no
+    answer", so thresholds are chosen as before.
+    """
     import torch
     from transformers import AutoModelForSequenceClassification
 
@@ -138,7 +145,8 @@ def train(pairs: list[tuple[str, str, int]], base: str, epochs: int, batch: int 
     tokenizer = load_tokenizer(Path(base) / "tokenizer.json")
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
     model.train()
-    steps_per_epoch = (len(pairs) + batch - 1) // batch
+    units = _questions(pairs) if objective == "listwise" else [[i] for i in range(len(pairs))]
+    steps_per_epoch = len(_batches(units, pairs, batch, random.Random(seed)))
     total = min(max_steps or 10**9, steps_per_epoch * epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total, pct_start=0.1,
@@ -146,23 +154,19 @@ def train(pairs: list[tuple[str, str, int]], base: str, epochs: int, batch: int 
     loss_fn = torch.nn.BCEWithLogitsLoss()
     step, began = 0, time.perf_counter()
     for epoch in range(epochs):
-        order = list(range(len(pairs)))
-        rng.shuffle(order)
-        # Batches of similar length pad little: sort within windows of 50 batches, then shuffle the batches.
-        window = batch * 50
-        order = [i for w in range(0, len(order), window)
-                 for i in sorted(order[w:w + window], key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))]
-        batches = [order[i:i + batch] for i in range(0, len(order), batch)]
-        rng.shuffle(batches)
         running = []
-        for ids in batches:
+        for group in _batches(units, pairs, batch, rng):
             if step >= total:
                 break
+            ids = [i for unit in group for i in unit]
             inputs = _collate(tokenizer, [pairs[i] for i in ids])
             labels = torch.tensor([float(pairs[i][2]) for i in ids])
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(**inputs).logits[:, 0]
-            loss = loss_fn(logits.float(), labels)
+            if objective == "listwise":
+                loss = listwise_loss(logits.float(), labels, [len(unit) for unit in group])
+            else:
+                loss = loss_fn(logits.float(), labels)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -175,6 +179,59 @@ def train(pairs: list[tuple[str, str, int]], base: str, epochs: int, batch: int 
                       f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     model.eval()
     return model, time.perf_counter() - began, step
+
+
+def _questions(pairs: list[tuple[str, str, int]]) -> list[list[int]]:
+    """Pair indices grouped by question: `training_pairs` writes each question's pairs together."""
+    groups: list[list[int]] = []
+    for i, (question, _, _) in enumerate(pairs):
+        if not groups or pairs[groups[-1][0]][0] != question:
+            groups.append([])
+        groups[-1].append(i)
+    return groups
+
+
+def _batches(units: list[list[int]], pairs: list[tuple[str, str, int]], batch: int,
+             rng: random.Random) -> list[list[list[int]]]:
+    """One epoch's batches of whole units (a pair, or a question's pairs), about `batch` pairs each.
+
+    Units of similar length pad little: shuffled, sorted by length within windows of about 50
+    batches, packed, and the batches shuffled.
+    """
+    order = units[:]
+    rng.shuffle(order)
+    size = lambda unit: sum(len(pairs[i][0]) + len(pairs[i][1]) for i in unit) / len(unit)  # noqa: E731
+    windows, window, held = [], [], 0
+    for unit in order:
+        window.append(unit)
+        held += len(unit)
+        if held >= batch * 50:
+            windows.append(window)
+            window, held = [], 0
+    windows.append(window)
+    batches, current = [], []
+    for unit in (u for w in windows for u in sorted(w, key=size)):
+        current.append(unit)
+        if sum(len(u) for u in current) >= batch:
+            batches.append(current)
+            current = []
+    if current:
+        batches.append(current)
+    rng.shuffle(batches)
+    return batches
+
+
+def listwise_loss(logits, labels, sizes: list[int]):
+    """Mean over questions of -log P(an answering sentence), or -log P(null) when none answers,
+    under a softmax over [0 (no answer), each sentence's logit]."""
+    import torch
+
+    losses = []
+    for s, y in zip(logits.split(sizes), labels.split(sizes)):
+        everything = torch.logsumexp(torch.cat([s.new_zeros(1), s]), 0)
+        positive = y > 0
+        losses.append(everything - torch.logsumexp(s[positive], 0) if bool(positive.any()) else everything)
+    return torch.stack(losses).mean()
 
 
 def _collate(tokenizer, rows):
@@ -273,6 +330,8 @@ def main() -> int:
     parser.add_argument("--report-qa", type=Path, default=SHARED / "squad2-dev" / "qa.jsonl",
                         help="questions kept out of threshold choice (what `assistant eval` reports on)")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--objective", choices=["pairwise", "listwise"], default="pairwise",
+                        help="each pair alone, or each question's pairs against a no-answer logit")
     parser.add_argument("--max-false", type=float, default=0.08, help="false-abstention budget on dev")
     parser.add_argument("--max-words", type=float, default=38, help="median answer words budget")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "train-reader")
@@ -302,7 +361,7 @@ def main() -> int:
         model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
         seconds, steps = (lambda d: (d["seconds"], d["steps"]))(json.loads((checkpoint / "run.json").read_text()))
     else:
-        model, seconds, steps = train(pairs, base, args.epochs, bf16=args.bf16)
+        model, seconds, steps = train(pairs, base, args.epochs, bf16=args.bf16, objective=args.objective)
         model.save_pretrained(checkpoint)
         (checkpoint / "run.json").write_text(json.dumps({"seconds": seconds, "steps": steps}))
     out = args.work / "models"
@@ -330,7 +389,7 @@ def main() -> int:
         "first_stage_weight": SHIPPED_WEIGHT,
         "trained": {
             "base": "all-MiniLM-L6-v2", "train": "squad2-train (7 articles, 2,537 questions)",
-            "pairs": len(pairs), "epochs": args.epochs, "steps": steps, "minutes": round(seconds / 60, 1),
+            "pairs": len(pairs), "objective": args.objective, "epochs": args.epochs, "steps": steps, "minutes": round(seconds / 60, 1),
             "max_tokens": MAX_TOKENS, "model_mb": round(size / 1e6, 1),
             "thresholds_chosen_on": f"squad2-dev qa_full minus qa.jsonl ({len(dev)} questions)",
             "dev_figures": chosen["figures"], "first_stage_recall": recall, "ablation": ablation,

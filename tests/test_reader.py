@@ -3,6 +3,7 @@
 import importlib.util
 import json
 
+import numpy as np
 import pytest
 from conftest import READER, ROOT
 
@@ -40,17 +41,49 @@ def test_scoring_nothing_loads_nothing():
     assert len(Reader(MODEL_DIR / "missing").score("q?", [])) == 0
 
 
-@pytest.mark.slow
-def test_the_training_script_trains_and_exports_a_loadable_model_from_a_few_pairs(tmp_path):
+def _train_reader():
     spec = importlib.util.spec_from_file_location("train_reader", ROOT / "scripts" / "train_reader.py")
     train_reader = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train_reader)
+    return train_reader
+
+
+def test_the_listwise_loss_weighs_each_question_against_no_answer():
+    import torch
+
+    loss = _train_reader().listwise_loss
+    # One sentence that answers, scored 0: as likely as "no answer", so -log 1/2.
+    assert loss(torch.zeros(1), torch.ones(1), [1]).item() == pytest.approx(np.log(2))
+    # Two sentences, neither answers: the null's share is 1/3.
+    assert loss(torch.zeros(2), torch.zeros(2), [2]).item() == pytest.approx(np.log(3))
+    # Questions are separate softmaxes, averaged; a confident right answer costs almost nothing.
+    both = loss(torch.tensor([8.0, -8.0, -8.0]), torch.tensor([1.0, 0.0, 0.0]), [2, 1]).item()
+    assert both == pytest.approx((np.log1p(np.exp(-8) + np.exp(-16)) + np.log1p(np.exp(-8))) / 2, abs=1e-5)
+
+
+def test_listwise_batches_keep_each_questions_pairs_together():
+    import random
+
+    train_reader = _train_reader()
+    pairs = [(f"q{q}?", f"sentence {s}", int(s == 0)) for q in range(20) for s in range(q % 4 + 1)]
+    units = train_reader._questions(pairs)
+    assert [len(u) for u in units] == [q % 4 + 1 for q in range(20)]
+    batches = train_reader._batches(units, pairs, 6, random.Random(0))
+    assert sorted(i for b in batches for u in b for i in u) == list(range(len(pairs)))
+    assert all(len({pairs[i][0] for i in u}) == 1 for b in batches for u in b)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("objective", ["pairwise", "listwise"])
+def test_the_training_script_trains_and_exports_a_loadable_model_from_a_few_pairs(tmp_path, objective):
+    train_reader = _train_reader()
     from assistant.embedding import resolve_model
 
     pairs = [("who is Alexander Golts?", reader_text(GOLTS, TITLE), 1),
-             ("who is Alexander Golts?", reader_text("The men were paid in cash.", TITLE), 0)] * 4
+             ("who is Alexander Golts?", reader_text("The men were paid in cash.", TITLE), 0),
+             ("who paid the men?", reader_text("The men were paid in cash.", TITLE), 0)] * 4
     base = resolve_model("all-MiniLM-L6-v2")
-    model, seconds, steps = train_reader.train(pairs, base, epochs=1, batch=4, max_steps=2)
+    model, seconds, steps = train_reader.train(pairs, base, epochs=1, batch=4, max_steps=2, objective=objective)
     assert steps == 2
     assert train_reader.export(model, base, tmp_path) <= 50 * 2**20
     (tmp_path / CONFIG_FILE).write_text(json.dumps({"read": 4, "abstain_below": 0.5, "second_within": 0.1}))
