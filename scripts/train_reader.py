@@ -209,12 +209,13 @@ def _batches(units: list[list[int]], pairs: list[tuple[str, str, int]], batch: i
             windows.append(window)
             window, held = [], 0
     windows.append(window)
-    batches, current = [], []
+    batches, current, held = [], [], 0
     for unit in (u for w in windows for u in sorted(w, key=size)):
         current.append(unit)
-        if sum(len(u) for u in current) >= batch:
+        held += len(unit)
+        if held >= batch:
             batches.append(current)
-            current = []
+            current, held = [], 0
     if current:
         batches.append(current)
     rng.shuffle(batches)
