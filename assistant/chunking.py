@@ -23,6 +23,9 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 _LINE = re.compile(r"[^\n]+")
 _WORD = re.compile(r"\S+")
 _NON_BLANK = re.compile(r"\S")
+# What every word-piece tokenizer reads as a word break. Not all of Python's whitespace: BERT
+# deletes control characters such as "\x0b" and "\x1c" before it splits, joining their neighbours.
+_BLANK = re.compile(r"[ \t\n\r]")
 # Punkt scans a text under nltk's 5 s wall-clock regex limit, and the clock runs while Punkt
 # handles each sentence: one 1 MB line of short sentences took 6 s and raised TimeoutError, which
 # ended the whole ingest. Long lines are fed in blocks of this size instead (about 0.1 s each),
@@ -106,12 +109,18 @@ def _blocks(text: str, start: int, end: int) -> list[Span]:
 @dataclass(frozen=True)
 class Chunker:
     """Packs whole sentences into chunks of at most `max_tokens` and `max_chars`, overlapping by
-    whole sentences."""
+    whole sentences.
+
+    `counts_add_up`: the tokenizer cuts words at blanks before it reads them (BERT's word pieces),
+    so a slice of units that are separated by a blank counts exactly the sum of their counts, and
+    only chunks holding a gap without one are counted again (`Embedder.counts_add_up`).
+    """
 
     count_tokens: TokenCounter
     max_tokens: int
     overlap_tokens: int
     max_chars: int
+    counts_add_up: bool = False
 
     def sentences(self, text: str) -> list[Span]:
         """Sentence spans, any sentence longer than `max_chars` or `max_tokens` cut at word boundaries.
@@ -156,8 +165,9 @@ class Chunker:
 
     def _chunks(self, article: Article, units: list[Span], sizes: list[int]) -> list[Chunk]:
         """Chunks of whole units. Token counts of neighbouring spans add up for word-piece
-        tokenizers, but the real slice is checked, since a tokenizer may merge across the gap:
-        all the chunks at once, and one by one only when one of them is over."""
+        tokenizers, but the real slice is checked where a tokenizer may merge across the gap (every
+        gap, unless `counts_add_up`): all those chunks at once, and one by one only when one of
+        them is over. Counting every chunk again was 17% of an ingest's work besides the model."""
         if not units:
             return []
         text = article.text
@@ -165,8 +175,12 @@ class Chunker:
         def piece(first: int, last: int) -> str:
             return text[units[first][0] : units[last][1]]
 
+        def may_merge(first: int, last: int) -> bool:
+            return not self.counts_add_up or any(
+                _BLANK.search(text, units[i][1], units[i + 1][0]) is None for i in range(first, last))
+
         spans = self._pack(units, sizes, lambda first, last: True)
-        joined = [(first, last) for first, last in spans if last > first]
+        joined = [(first, last) for first, last in spans if last > first and may_merge(first, last)]
         counts = self.count_tokens([piece(*span) for span in joined]) if joined else []
         if any(n > self.max_tokens for n in counts):
             spans = self._pack(units, sizes, lambda a, b: self.count_tokens([piece(a, b)])[0] <= self.max_tokens)

@@ -40,6 +40,9 @@ class Embedder(ABC):
     name: str = "embedder"
     dimension: int
     max_tokens: int = 254
+    # Whether `count_tokens` of texts joined by a blank is the sum of their counts, so the chunker
+    # need not count its chunks again (see `splits_at_blanks`); unknown for a tokenizer, so no.
+    counts_add_up: bool = False
 
     @abstractmethod
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -112,6 +115,14 @@ def fill_missing(embedder: Embedder, texts: Sequence[str], spans: Sequence[Seque
         pieces = [t[a:b] for t, own in zip(texts, spans) for a, b in own]
         vectors[missing] = embedder.embed([pieces[m] for m in missing])
     return vectors
+
+
+def splits_at_blanks(tokenizer: Any) -> bool:
+    """Whether a `tokenizers` Tokenizer cuts text into words at blanks and punctuation before its
+    model reads each word (BERT's pre-tokenizer, after BERT's character-wise normalizer): then the
+    word pieces of texts joined by a blank are the two texts' pieces, and counts add up."""
+    normalizer = type(tokenizer.normalizer).__name__ if tokenizer.normalizer is not None else None
+    return type(tokenizer.pre_tokenizer).__name__ == "BertPreTokenizer" and normalizer in (None, "BertNormalizer")
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -195,6 +206,8 @@ class SentenceTransformerEmbedder(Embedder):
         self.max_tokens = int(self._model.max_seq_length) - 2  # type: ignore[arg-type]
         self._batch_size = batch_size
         self._words: dict[str, np.ndarray] = {}
+        backend = getattr(self._model.tokenizer, "backend_tokenizer", None)  # a slow tokenizer has none
+        self.counts_add_up = backend is not None and splits_at_blanks(backend)
         # Late chunking is exact only for a transformer followed by plain mean pooling (all-MiniLM-L6-v2);
         # a CLS-pooled or dense-headed model keeps embedding sentences on their own.
         modules = [type(m).__name__ for m in self._model]

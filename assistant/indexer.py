@@ -264,13 +264,10 @@ class Indexer:
         name = new_segment_name()
         replaced: list[int] = []
         with catalog.transaction():
-            chunk_ids, sentence_ids = [], []
-            for (stored, (_, replaces)), terms in zip(zip(articles, batch), documents):
+            for stored, (_, replaces) in zip(articles, batch):
                 if replaces:
                     replaced += catalog.delete(stored.article.id)
-                c, s = catalog.insert(stored, name, terms)
-                chunk_ids += c
-                sentence_ids += s
+            chunk_ids, sentence_ids = catalog.insert(articles, name, documents)
             keys = np.array(chunk_ids, np.int64)
             rows = [ChunkRow(c, s.article.title, s.article.url) for s in articles for c in s.chunks]
             held = self._vectors.add(keys, chunk_vectors, rows)
@@ -379,6 +376,7 @@ def indexer_for(index: IndexDir, embedder: Embedder, settings: Settings) -> Inde
         min(settings.chunk_tokens, embedder.max_tokens),
         settings.chunk_overlap_tokens,
         CHARS_PER_TOKEN * embedder.max_tokens,
+        embedder.counts_add_up,
     )
     return Indexer(index, embedder, chunker, embedder.name, settings.chunking())
 

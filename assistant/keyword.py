@@ -82,7 +82,8 @@ class KeywordIndex:
             f"INSERT INTO {FREQUENCY} (term, df) VALUES (?, ?) ON CONFLICT (term) DO UPDATE SET df = df + excluded.df",
             ((t, sign * n) for t, n in frequency.items()),
         )
-        self._db.execute(f"DELETE FROM {FREQUENCY} WHERE df <= 0")
+        if sign < 0:  # only the terms just uncounted can have reached 0: no scan of every term
+            self._db.executemany(f"DELETE FROM {FREQUENCY} WHERE term = ? AND df <= 0", ((t,) for t in frequency))
         self._db.executemany(
             f"INSERT INTO {TOTALS} (name, value) VALUES (?, ?) "
             "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
@@ -146,7 +147,7 @@ class Postings:
     def build(cls, documents: Sequence[Sequence[str]]) -> Postings:
         """Postings of documents (term lists), one row each, in order."""
         counts = [Counter(words) for words in documents]
-        hashed = {t: term_hash(t) for c in counts for t in c}
+        hashed = {t: term_hash(t) for t in set().union(*counts)}  # each distinct term hashed once
         size = sum(len(c) for c in counts)
         hashes = np.fromiter((hashed[t] for c in counts for t in c), np.uint64, size)
         rows = np.fromiter((row for row, c in enumerate(counts) for _ in c), np.int64, size)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.embedding import Embedder, Span, cached_word_vectors, fill_missing, pool_spans
+from assistant.embedding import Embedder, Span, cached_word_vectors, fill_missing, pool_spans, splits_at_blanks
 
 MODEL_DIR = Path(__file__).with_name("models")
 MODEL_FILE = "embedder.onnx"
@@ -64,6 +64,7 @@ class OnnxEmbedder(Embedder):
         self._counter = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
         self._counter.no_padding()
         self._counter.no_truncation()
+        self.counts_add_up = splits_at_blanks(self._counter)
         self._tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=self.max_tokens + 2)
@@ -88,7 +89,7 @@ class OnnxEmbedder(Embedder):
         return vectors, span_vectors.reshape(-1, self.dimension)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+        return [len(e.ids) for e in self._counter.encode_batch_fast(list(texts), add_special_tokens=False)]
 
     def word_vectors(self, words: Sequence[str]) -> np.ndarray:
         """Word-piece rows of the 8-bit table the model reads (see `embedding.cached_word_vectors`);

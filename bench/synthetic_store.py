@@ -75,11 +75,7 @@ def build(root: Path, chunks: int, embedder: Embedder, seed: int = 0, progress: 
             name = new_segment_name()
             documents = [[chunk_terms(s.article, c) for c in s.chunks] for s in batch]
             with catalog.transaction():
-                chunk_ids, sentence_ids = [], []
-                for stored, terms in zip(batch, documents):
-                    c, s = catalog.insert(stored, name, terms)
-                    chunk_ids += c
-                    sentence_ids += s
+                chunk_ids, sentence_ids = catalog.insert(batch, name, documents)
                 sentence_vectors = np.repeat(vectors, SENTENCES_PER_CHUNK, axis=0)[: len(sentence_ids)]
                 postings = Postings.build([t for terms in documents for t in terms])
                 write_segment(catalog.directory, name, vectors, postings, np.array(chunk_ids), sentence_vectors,

@@ -33,6 +33,14 @@ def real_embedder():
     return load_embedder()
 
 
+@pytest.fixture(scope="session")
+def torch_embedder():
+    """The same model in fp32 through sentence-transformers (torch), what any other model runs on."""
+    from assistant.embedding import load_embedder
+
+    return load_embedder(backend="torch")
+
+
 @pytest.fixture
 def fake_embedder() -> HashEmbedder:
     return HashEmbedder()

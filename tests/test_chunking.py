@@ -154,6 +154,39 @@ def test_split_gives_the_units_and_chunks_of_sentences_then_chunk_even_when_coun
     assert all(merging_count([ch.text])[0] <= max_tokens for ch in chunks)
 
 
+@settings(max_examples=100, deadline=None)
+@given(text=text_strategy, max_tokens=st.integers(5, 60), overlap=st.integers(0, 20), max_chars=st.integers(8, 300))
+def test_counts_that_add_up_across_blanks_give_the_chunks_that_counting_every_chunk_gives(text, max_tokens, overlap,
+                                                                                          max_chars):
+    article = Article("a", "A", text)
+    counted = Chunker(count, max_tokens, overlap, max_chars).chunk(article)
+    assert Chunker(count, max_tokens, overlap, max_chars, counts_add_up=True).chunk(article) == counted
+
+
+def test_units_with_no_blank_between_them_are_counted_again_even_when_counts_add_up():
+    """A word cut by characters: its halves' counts need not add up to the whole word's."""
+    def pieces(texts):  # short words are cheap, long ones a token a character
+        return [sum((len(w) + 1) // 2 if len(w) <= 6 else len(w) for w in t.split()) for t in texts]
+
+    text = "abcdefghijklmnopqrstuvwx"  # 24 tokens: cut into 6-character units of 3 tokens each
+    chunks = Chunker(pieces, 6, 0, 100, counts_add_up=True).chunk(Article("a", "A", text))
+
+    assert [c.text for c in chunks] == ["abcdef", "ghijkl", "mnopqr", "stuvwx"]  # two would count 12
+    assert all(pieces([c.text])[0] <= 6 for c in chunks)
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None)
+@given(text=text_strategy, max_tokens=st.integers(5, 60), overlap=st.integers(0, 20), max_chars=st.integers(8, 300))
+def test_the_bundled_tokenizers_counts_add_up_as_the_chunker_trusts_them_to(real_embedder: Embedder, text, max_tokens,
+                                                                            overlap, max_chars):
+    assert real_embedder.counts_add_up
+    article = Article("a", "A", text)
+    trusting = Chunker(real_embedder.count_tokens, max_tokens, overlap, max_chars, counts_add_up=True).chunk(article)
+    assert trusting == Chunker(real_embedder.count_tokens, max_tokens, overlap, max_chars).chunk(article)
+    assert all(n <= max_tokens for n in real_embedder.count_tokens([c.text for c in trusting]))
+
+
 @pytest.mark.slow
 def test_real_tokenizer_keeps_every_chunk_under_the_models_limit(real_embedder: Embedder):
     long_text = " ".join(f"In {1900 + i}, the committee of Łódź-Wrocław™ approved plan №{i} (cost: €{i * 3.7:.2f}M)." for i in range(200))

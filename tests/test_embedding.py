@@ -5,7 +5,7 @@ import pytest
 from fakes import HashEmbedder
 
 import assistant.embedding
-from assistant.embedding import load_embedder, pool_spans
+from assistant.embedding import load_embedder, pool_spans, splits_at_blanks
 from assistant.errors import AssistantError
 from assistant.onnx_embedding import OnnxEmbedder
 
@@ -58,6 +58,15 @@ def test_onnx_counts_whole_texts_though_the_tokenizer_file_truncates_at_128(onnx
     assert onnx_embedder.max_tokens == 254
 
 
+def test_only_a_tokenizer_that_cuts_words_at_blanks_first_is_trusted_to_add_up(onnx_embedder):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    assert onnx_embedder.counts_add_up and not HashEmbedder().counts_add_up  # BERT's pre-tokenizer; unknown
+    byte_level = Tokenizer(models.BPE())
+    byte_level.pre_tokenizer = pre_tokenizers.ByteLevel()  # GPT-2's: " word" and "word" differ
+    assert not splits_at_blanks(byte_level)
+
+
 def test_onnx_word_vectors_place_synonyms_closer(onnx_embedder):
     began, started, banana = onnx_embedder.word_vectors(["began", "started", "banana"])
     assert np.linalg.norm(began) == pytest.approx(1.0, abs=1e-5)
@@ -75,18 +84,20 @@ def test_onnx_refuses_another_model():
 
 
 @pytest.mark.slow
-def test_int8_onnx_stays_near_fp32_torch(real_embedder, onnx_embedder):
+def test_int8_onnx_stays_near_fp32_torch(torch_embedder, onnx_embedder):
     texts = [TEXT, "Who founded Normandy?", SENTENCES[1]]
-    cosines = (real_embedder.embed(texts) * onnx_embedder.embed(texts)).sum(1)
+    assert "onnx" not in torch_embedder.name and "onnx" in onnx_embedder.name
+    cosines = (torch_embedder.embed(texts) * onnx_embedder.embed(texts)).sum(1)
     assert cosines.min() > 0.98
 
 
 @pytest.mark.slow
-def test_torch_late_chunking_matches_onnx_and_keeps_chunk_vectors(real_embedder, onnx_embedder):
+def test_torch_late_chunking_matches_onnx_and_keeps_chunk_vectors(torch_embedder, onnx_embedder):
     spans = [[(0, len(SENTENCES[0]))]]
-    chunk, pooled = real_embedder.embed_with_spans([TEXT], spans)
-    np.testing.assert_allclose(chunk, real_embedder.embed([TEXT]), atol=1e-5)
+    chunk, pooled = torch_embedder.embed_with_spans([TEXT], spans)
+    np.testing.assert_allclose(chunk, torch_embedder.embed([TEXT]), atol=1e-5)
     assert float(pooled[0] @ onnx_embedder.embed_with_spans([TEXT], spans)[1][0]) > 0.98
+    assert torch_embedder.counts_add_up and torch_embedder.count_tokens([TEXT]) == onnx_embedder.count_tokens([TEXT])
 
 
 @pytest.mark.slow

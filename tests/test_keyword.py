@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from assistant.keyword import KeywordIndex, Postings
+from assistant.keyword import FREQUENCY, KeywordIndex, Postings
 from assistant.terms import terms
 
 CHUNKS = [
@@ -85,6 +85,9 @@ def test_deleted_rows_are_never_found_and_their_terms_uncounted(db):
 
     assert keyword.count() == 2 and keyword.document_frequency("embargo") == 0
     assert _rows(found, 3) == [2]
+    # A term no chunk holds any more leaves no row behind; the others keep theirs.
+    left = dict(db.execute(f"SELECT term, df FROM {FREQUENCY}"))
+    assert "embargo" not in left and left["oil"] == 1 and min(left.values()) > 0
 
 
 def test_merged_postings_score_like_postings_built_from_the_kept_rows(db):
