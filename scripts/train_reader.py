@@ -16,6 +16,8 @@
    margin; the report sample stays unseen for `assistant eval`.
 
 Without --write, models go to --work only. Deterministic given the seed, on CPU.
+`--evaluate DIR` skips 1-3 for a reader already exported in DIR (`--evaluate assistant/models`:
+the shipped one, its thresholds chosen again against today's first stage).
 """
 
 from __future__ import annotations
@@ -322,30 +324,9 @@ def choose(questions: list[dict], max_false: float, max_words: float, contradict
     return {**best[1], "figures": best[2]}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-docs", type=Path, default=SHARED / "squad2-train" / "docs.jsonl")
-    parser.add_argument("--train-qa", type=Path, default=SHARED / "squad2-train" / "qa.jsonl")
-    parser.add_argument("--dev-docs", type=Path, default=SHARED / "squad2-dev" / "docs.jsonl")
-    parser.add_argument("--dev-qa", type=Path, default=SHARED / "squad2-dev" / "qa_full.jsonl")
-    parser.add_argument("--report-qa", type=Path, default=SHARED / "squad2-dev" / "qa.jsonl",
-                        help="questions kept out of threshold choice (what `assistant eval` reports on)")
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--objective", choices=["pairwise", "listwise"], default="pairwise",
-                        help="each pair alone, or each question's pairs against a no-answer logit")
-    parser.add_argument("--max-false", type=float, default=0.08, help="false-abstention budget on dev")
-    parser.add_argument("--max-words", type=float, default=38, help="median answer words budget")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "train-reader")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (fast only with AMX)")
-    parser.add_argument("--reuse", action="store_true", help="reuse the model trained earlier in --work")
-    parser.add_argument("--write", action="store_true", help="ship the result in assistant/models/")
-    args = parser.parse_args()
-
-    import torch
-
-    torch.set_num_threads(args.threads)
-    args.work.mkdir(parents=True, exist_ok=True)
+def train_and_export(args: argparse.Namespace, out: Path) -> dict:
+    """Steps 1-3: pairs (cached in --work), the fine-tuned model (or --reuse's), its int8 export
+    in `out`; returns how it was trained, for the shipped config."""
     base = resolve_model(Settings().model)
     pairs_file = args.work / "pairs.jsonl"
     if pairs_file.exists():
@@ -365,10 +346,49 @@ def main() -> int:
         model, seconds, steps = train(pairs, base, args.epochs, bf16=args.bf16, objective=args.objective)
         model.save_pretrained(checkpoint)
         (checkpoint / "run.json").write_text(json.dumps({"seconds": seconds, "steps": steps}))
-    out = args.work / "models"
     size = export(model, base, out)
     print(f"trained {steps} steps in {seconds / 60:.1f} min; int8 model {size / 1e6:.1f} MB", file=sys.stderr)
+    return {"base": "all-MiniLM-L6-v2", "train": "squad2-train (7 articles, 2,537 questions)",
+            "pairs": len(pairs), "objective": args.objective, "epochs": args.epochs, "steps": steps,
+            "minutes": round(seconds / 60, 1), "max_tokens": MAX_TOKENS, "model_mb": round(size / 1e6, 1)}
 
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-docs", type=Path, default=SHARED / "squad2-train" / "docs.jsonl")
+    parser.add_argument("--train-qa", type=Path, default=SHARED / "squad2-train" / "qa.jsonl")
+    parser.add_argument("--dev-docs", type=Path, default=SHARED / "squad2-dev" / "docs.jsonl")
+    parser.add_argument("--dev-qa", type=Path, default=SHARED / "squad2-dev" / "qa_full.jsonl")
+    parser.add_argument("--report-qa", type=Path, default=SHARED / "squad2-dev" / "qa.jsonl",
+                        help="questions kept out of threshold choice (what `assistant eval` reports on)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--objective", choices=["pairwise", "listwise"], default="pairwise",
+                        help="each pair alone, or each question's pairs against a no-answer logit")
+    parser.add_argument("--max-false", type=float, default=0.08, help="false-abstention budget on dev")
+    parser.add_argument("--max-words", type=float, default=38, help="median answer words budget")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "train-reader")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (fast only with AMX)")
+    parser.add_argument("--reuse", action="store_true", help="reuse the model trained earlier in --work")
+    parser.add_argument("--write", action="store_true", help="ship the result in assistant/models/")
+    parser.add_argument("--evaluate", type=Path, metavar="DIR",
+                        help="no training: choose thresholds for the reader exported in DIR")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    out = args.work / "models"
+    if args.evaluate:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in (MODEL_FILE, TOKENIZER_FILE):
+            shutil.copy(args.evaluate / name, out / name)
+        keep = ("base", "train", "pairs", "objective", "epochs", "steps", "minutes", "max_tokens", "model_mb")
+        trained = json.loads((args.evaluate / CONFIG_FILE).read_text())["trained"]
+        trained = {"objective": "pairwise", **{k: trained[k] for k in keep if k in trained}}  # older configs: pairwise
+    else:
+        trained = train_and_export(args, out)
     # The ranker's config is needed to load; write a provisional one, then the chosen one.
     (out / CONFIG_FILE).write_text(json.dumps({"read": 8, "abstain_below": 0.0, "second_within": 0.0}))
     reader = Reader(out)
@@ -389,9 +409,7 @@ def main() -> int:
         "read": chosen["read"], "abstain_below": chosen["abstain_below"], "second_within": chosen["second_within"],
         "first_stage_weight": SHIPPED_WEIGHT,
         "trained": {
-            "base": "all-MiniLM-L6-v2", "train": "squad2-train (7 articles, 2,537 questions)",
-            "pairs": len(pairs), "objective": args.objective, "epochs": args.epochs, "steps": steps, "minutes": round(seconds / 60, 1),
-            "max_tokens": MAX_TOKENS, "model_mb": round(size / 1e6, 1),
+            **trained,
             "thresholds_chosen_on": f"squad2-dev qa_full minus qa.jsonl ({len(dev)} questions)",
             "dev_figures": chosen["figures"], "first_stage_recall": recall, "ablation": ablation,
         },
