@@ -327,6 +327,9 @@ def choose(questions: list[dict], max_false: float, max_words: float, contradict
 def train_and_export(args: argparse.Namespace, out: Path) -> dict:
     """Steps 1-3: pairs (cached in --work), the fine-tuned model (or --reuse's), its int8 export
     in `out`; returns how it was trained, for the shipped config."""
+    import torch
+
+    torch.set_num_threads(args.threads)
     base = resolve_model(Settings().model)
     pairs_file = args.work / "pairs.jsonl"
     if pairs_file.exists():
@@ -375,9 +378,6 @@ def main() -> int:
                         help="no training: choose thresholds for the reader exported in DIR")
     args = parser.parse_args()
 
-    import torch
-
-    torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
     out = args.work / "models"
     if args.evaluate:

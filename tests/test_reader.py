@@ -89,3 +89,35 @@ def test_the_training_script_trains_and_exports_a_loadable_model_from_a_few_pair
     (tmp_path / CONFIG_FILE).write_text(json.dumps({"read": 4, "abstain_below": 0.5, "second_within": 0.1}))
     probabilities = Reader(tmp_path).score("who is Alexander Golts?", [reader_text(GOLTS, TITLE), "Cash."])
     assert probabilities.shape == (2,) and all(0.0 < p < 1.0 for p in probabilities)
+
+
+@pytest.mark.slow
+def test_the_training_script_chooses_thresholds_for_the_shipped_reader_without_training(tmp_path):
+    """`--evaluate assistant/models`: the shipped reader's read depth and thresholds chosen again
+    on dev questions (here a few about the sample article), nothing trained."""
+    import subprocess
+    import sys
+
+    text = (ROOT / "samples" / "articles" / "russian-volunteers-syria.txt").read_text()
+    (tmp_path / "dev").mkdir()
+    docs, qa, report = tmp_path / "dev" / "docs.jsonl", tmp_path / "qa.jsonl", tmp_path / "report.jsonl"
+    docs.write_text(json.dumps({"id": "volunteers", "title": TITLE, "url": None, "text": text}) + "\n")
+    questions = [("who is Alexander Golts?", ["military expert"], True),
+                 ("Who won the 1974 football world cup?", [], False)]
+    qa.write_text("".join(json.dumps({"id": str(i), "question": q, "answers": a, "doc_ids": ["volunteers"] if ok else [],
+                                      "answerable": ok}) + "\n" for i, (q, a, ok) in enumerate(questions)))
+    report.write_text("")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train_reader.py"), "--evaluate", str(MODEL_DIR), "--work", str(tmp_path),
+         "--dev-docs", str(docs), "--dev-qa", str(qa), "--report-qa", str(report), "--max-words", "1000"],
+        capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    config = json.loads((tmp_path / "models" / CONFIG_FILE).read_text())
+    shipped = json.loads((MODEL_DIR / CONFIG_FILE).read_text())["trained"]
+    assert (tmp_path / "models" / MODEL_FILE).read_bytes() == (MODEL_DIR / MODEL_FILE).read_bytes()
+    assert config["trained"]["objective"] == "pairwise" and config["trained"]["steps"] == shipped["steps"]
+    assert config["trained"]["thresholds_chosen_on"].endswith("(2 questions)")
+    assert config["trained"]["dev_figures"]["answer_contains_gold"] == 1.0
+    assert 2 <= config["read"] <= 8 and 0.0 <= config["abstain_below"] <= 1.0
+    assert "trained" not in done.stderr  # no training ran
