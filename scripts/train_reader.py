@@ -384,9 +384,8 @@ def main() -> int:
         out.mkdir(parents=True, exist_ok=True)
         for name in (MODEL_FILE, TOKENIZER_FILE):
             shutil.copy(args.evaluate / name, out / name)
-        keep = ("base", "train", "pairs", "objective", "epochs", "steps", "minutes", "max_tokens", "model_mb")
-        trained = json.loads((args.evaluate / CONFIG_FILE).read_text())["trained"]
-        trained = {"objective": "pairwise", **{k: trained[k] for k in keep if k in trained}}  # older configs: pairwise
+        # How it was trained carries over; what was chosen on dev is written anew below. Older configs: pairwise.
+        trained = {"objective": "pairwise", **json.loads((args.evaluate / CONFIG_FILE).read_text())["trained"]}
     else:
         trained = train_and_export(args, out)
     # The ranker's config is needed to load; write a provisional one, then the chosen one.

@@ -95,6 +95,7 @@ def test_the_training_script_trains_and_exports_a_loadable_model_from_a_few_pair
 def test_the_training_script_chooses_thresholds_for_the_shipped_reader_without_training(tmp_path):
     """`--evaluate assistant/models`: the shipped reader's read depth and thresholds chosen again
     on dev questions (here a few about the sample article), nothing trained."""
+    import os
     import subprocess
     import sys
 
@@ -110,7 +111,7 @@ def test_the_training_script_chooses_thresholds_for_the_shipped_reader_without_t
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "train_reader.py"), "--evaluate", str(MODEL_DIR), "--work", str(tmp_path),
          "--dev-docs", str(docs), "--dev-qa", str(qa), "--report-qa", str(report), "--max-words", "1000"],
-        capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
 
     config = json.loads((tmp_path / "models" / CONFIG_FILE).read_text())
