@@ -102,7 +102,7 @@ class Candidate:
     text: str
     features: dict[str, float] = field(default_factory=dict)
     score: float = 0.0
-    context: str = ""  # what the reader sees: the sentence and its article's title
+    before: str = ""  # the sentence before it in its passage, which the reader may read with it
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,7 @@ class ExtractiveAnswerer:
                     "first": float(i == 0),
                     "log_words": math.log1p(len(texts[i].split())),
                 }
-                out.append(Candidate(passage, start, end, texts[i], features, context=reader_text(texts[i], passage.title)))
+                out.append(Candidate(passage, start, end, texts[i], features, before=texts[i - 1] if i else ""))
         return out
 
     def rank(self, question: str, candidates: list[Candidate]) -> list[Candidate]:
@@ -250,7 +250,8 @@ class ExtractiveAnswerer:
         assert self.reader is not None, "reading needs a Reader"
         config = self.reader.config
         head = ranked[: config.read]
-        probabilities = combine(self.reader.score(question, [c.context for c in head]),
+        texts = [reader_text(c.text, c.passage.title, c.before if config.previous else "") for c in head]
+        probabilities = combine(self.reader.score(question, texts),
                                 np.array([c.score for c in head]), config.first_stage_weight)
         return sorted((replace(c, score=float(p)) for c, p in zip(head, probabilities)), key=lambda c: -c.score)
 

@@ -28,14 +28,17 @@ CONFIG_FILE = "reader.json"
 MAX_TOKENS = 128
 
 
-def reader_text(sentence: str, title: str = "") -> str:
-    """What the reader sees beside the question: the sentence, then its article's title.
+def reader_text(sentence: str, title: str = "", before: str = "") -> str:
+    """What the reader sees beside the question: the sentence, its article's title, the sentence before.
 
-    The title says what "it" and "they" stand for ("They were founded in 911" - who?). The
-    sentence before would say more, but roughly doubles the words read, and training and every
-    question cost in proportion, for a model that must train in 90 minutes on 2 cores.
+    The title and the sentence before say what "it" and "they" stand for ("They were founded in
+    911" - who?). The candidate comes first, so truncation to MAX_TOKENS cuts the context, never
+    the sentence. A reader trained without the sentence before (`ReaderConfig.previous` false)
+    is given none.
     """
-    sentence, title = sentence.strip(), title.strip()
+    sentence, title, before = sentence.strip(), title.strip(), before.strip()
+    if before:
+        return f"{sentence} [SEP] {title} [SEP] {before}"
     return f"{sentence} [SEP] {title}" if title else sentence
 
 
@@ -68,12 +71,13 @@ class ReaderConfig:
     second_within: float  # add the runner-up when its probability is this close to the best
     first_stage_weight: float  # how much the first stage's log-odds add to the reader's (see `combine`)
     trained: dict  # provenance: data, epochs, time, figures
+    previous: bool = False  # trained with the sentence before each candidate (see `reader_text`)
 
     @classmethod
     def load(cls, path: Path) -> ReaderConfig:
         d = json.loads(path.read_text())
         return cls(int(d["read"]), float(d["abstain_below"]), float(d["second_within"]),
-                   float(d.get("first_stage_weight", 0.0)), d.get("trained", {}))
+                   float(d.get("first_stage_weight", 0.0)), d.get("trained", {}), bool(d.get("previous", False)))
 
 
 def combine(reader: np.ndarray, first_stage: np.ndarray, weight: float) -> np.ndarray:
@@ -120,7 +124,6 @@ class Reader:
     @property
     def config(self) -> ReaderConfig:
         return self._load()[2]
-
     def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
         """The probability that each text (see `reader_text`) answers the question, in one batch."""
         if not texts:

@@ -79,10 +79,18 @@ def first_stage(assistant: Assistant):
     return ranked
 
 
-def paragraph_texts(stored, doc_id: str) -> list[str]:
-    """Every sentence of one article as the reader sees it."""
-    article = stored[doc_id].article if doc_id in stored else None
-    return [reader_text(article.text[s:e], article.title) for s, e in stored[doc_id].sentences] if article else []
+def paragraph_texts(stored, doc_id: str, previous: bool) -> list[str]:
+    """Every sentence of one article as the reader sees it (with the sentence before, if `previous`)."""
+    if doc_id not in stored:
+        return []
+    article, spans = stored[doc_id].article, stored[doc_id].sentences
+    sentences = [article.text[s:e] for s, e in spans]
+    return [reader_text(t, article.title, sentences[i - 1] if previous and i else "") for i, t in enumerate(sentences)]
+
+
+def read_texts(candidates, previous: bool) -> list[str]:
+    """What the reader sees for each first-stage candidate, as `ExtractiveAnswerer.read` builds it."""
+    return [reader_text(c.text, c.passage.title, c.before if previous else "") for c in candidates]
 
 
 def swapped(question: str, pool_numbers: list[str], pool_names: list[str], rng: random.Random) -> str | None:
@@ -99,7 +107,7 @@ def swapped(question: str, pool_numbers: list[str], pool_names: list[str], rng: 
     return None if new is None else re.sub(rf"\b{re.escape(old)}\b", new, question, count=1)
 
 
-def training_pairs(assistant: Assistant, qa: list[dict], seed: int = 0) -> list[tuple[str, str, int]]:
+def training_pairs(assistant: Assistant, qa: list[dict], seed: int = 0, previous: bool = False) -> list[tuple[str, str, int]]:
     """(question, reader text, label) for every train question; see the module docstring."""
     from tqdm import tqdm
 
@@ -115,9 +123,9 @@ def training_pairs(assistant: Assistant, qa: list[dict], seed: int = 0) -> list[
     pairs: list[tuple[str, str, int]] = []
     for item in tqdm(qa, desc="pairs", file=sys.stderr):
         question, answers = item["question"], item["answers"] if item["answerable"] else []
-        texts = [c.context for c in ranked(question)[:FIRST_STAGE]]
+        texts = read_texts(ranked(question)[:FIRST_STAGE], previous)
         for doc_id in item["doc_ids"]:
-            texts += paragraph_texts(stored, doc_id)
+            texts += paragraph_texts(stored, doc_id, previous)
         texts = list(dict.fromkeys(texts))
         labels = [int(bool(answers) and contains_answer(t.split(" [SEP] ")[0], answers)) for t in texts]
         pairs += [(question, t, y) for t, y in zip(texts, labels)]
@@ -268,7 +276,7 @@ def dev_questions(assistant: Assistant, reader: Reader, qa: list[dict], read: in
     ranked, out = first_stage(assistant), []
     for item in tqdm(qa, desc="dev", file=sys.stderr):
         head = ranked(item["question"])[:read]
-        reader_p = reader.score(item["question"], [c.context for c in head]) if head else np.zeros(0)
+        reader_p = reader.score(item["question"], read_texts(head, reader.config.previous)) if head else np.zeros(0)
         stage1_p = np.array([c.score for c in head])
         # Scores to compare: the reader alone (shipped), the first stage alone (no reader), and both.
         out.append({"item": item, "head": head, "reader": reader_p, "first stage": stage1_p,
@@ -335,7 +343,7 @@ def train_and_export(args: argparse.Namespace, out: Path) -> dict:
     if pairs_file.exists():
         pairs = [tuple(r) for r in load_jsonl(pairs_file)]
     else:
-        pairs = training_pairs(built(args.train_docs, args.work), load_jsonl(args.train_qa))
+        pairs = training_pairs(built(args.train_docs, args.work), load_jsonl(args.train_qa), previous=args.previous)
         pairs_file.write_text("".join(json.dumps(p) + "\n" for p in pairs))
     print(f"{len(pairs)} pairs, {sum(p[2] for p in pairs)} positive", file=sys.stderr)
 
@@ -352,7 +360,8 @@ def train_and_export(args: argparse.Namespace, out: Path) -> dict:
     size = export(model, base, out)
     print(f"trained {steps} steps in {seconds / 60:.1f} min; int8 model {size / 1e6:.1f} MB", file=sys.stderr)
     return {"base": "all-MiniLM-L6-v2", "train": "squad2-train (7 articles, 2,537 questions)",
-            "pairs": len(pairs), "objective": args.objective, "epochs": args.epochs, "steps": steps,
+            "pairs": len(pairs), "objective": args.objective, "previous": args.previous, "bf16": args.bf16,
+            "epochs": args.epochs, "steps": steps,
             "minutes": round(seconds / 60, 1), "max_tokens": MAX_TOKENS, "model_mb": round(size / 1e6, 1)}
 
 
@@ -367,6 +376,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--objective", choices=["pairwise", "listwise"], default="pairwise",
                         help="each pair alone, or each question's pairs against a no-answer logit")
+    parser.add_argument("--previous", action="store_true",
+                        help="the reader reads each candidate with the sentence before it")
     parser.add_argument("--max-false", type=float, default=0.08, help="false-abstention budget on dev")
     parser.add_argument("--max-words", type=float, default=38, help="median answer words budget")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "train-reader")
@@ -389,7 +400,8 @@ def main() -> int:
     else:
         trained = train_and_export(args, out)
     # The ranker's config is needed to load; write a provisional one, then the chosen one.
-    (out / CONFIG_FILE).write_text(json.dumps({"read": 8, "abstain_below": 0.0, "second_within": 0.0}))
+    previous = bool(trained.get("previous", False))
+    (out / CONFIG_FILE).write_text(json.dumps({"read": 8, "abstain_below": 0.0, "second_within": 0.0, "previous": previous}))
     reader = Reader(out)
     held_out = {r["id"] for r in load_jsonl(args.report_qa)}
     dev = [r for r in load_jsonl(args.dev_qa) if r["id"] not in held_out]
@@ -406,7 +418,7 @@ def main() -> int:
               for k in (1, 3, 5, FIRST_STAGE)}
     config = {
         "read": chosen["read"], "abstain_below": chosen["abstain_below"], "second_within": chosen["second_within"],
-        "first_stage_weight": SHIPPED_WEIGHT,
+        "first_stage_weight": SHIPPED_WEIGHT, "previous": previous,
         "trained": {
             **trained,
             "thresholds_chosen_on": f"squad2-dev qa_full minus qa.jsonl ({len(dev)} questions)",

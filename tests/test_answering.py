@@ -162,8 +162,8 @@ def test_the_reranker_reorders_the_first_stages_best_few():
 
 def test_the_reader_decides_which_sentence_answers_and_when_to_abstain():
     p = passage()
-    near_miss = replace(candidate(p, 10, 20, 0.9), context="The 85 richest people own half.")
-    answering = replace(candidate(p, 21, 30, 0.4), context="The 58 richest people own a third.")
+    near_miss = replace(candidate(p, 10, 20, 0.9), text="The 85 richest people own half.")
+    answering = replace(candidate(p, 21, 30, 0.4), text="The 58 richest people own a third.")
     answerer = ExtractiveAnswerer(NoEvidence(), OverlapReader())
 
     read = answerer.read("How much do the 58 richest people own?", [near_miss, answering])
@@ -173,3 +173,45 @@ def test_the_reader_decides_which_sentence_answers_and_when_to_abstain():
     negated = replace(read[0], features={**read[0].features, "negation_unmatched": 1.0})
     assert decide([negated], abstain_below=0.0, second_within=0.0) == []
     assert decide([negated], abstain_below=0.0, second_within=0.0, contradiction=False) == [negated]
+
+
+class SentenceEvidence(NoEvidence):
+    """The passage's sentences, split at full stops, each with a zero vector."""
+
+    def sentences(self, chunk):
+        spans, start = [], chunk.start
+        for part in chunk.text.split(". "):
+            end = start + len(part.rstrip(".")) + 1
+            spans.append((start, end, np.zeros(3, dtype=np.float32)))
+            start = end + 1
+        return spans
+
+
+class RecordingReader(OverlapReader):
+    """An OverlapReader that keeps what it was given to read."""
+
+    def __init__(self, previous: bool):
+        self.config = replace(OverlapReader.config, previous=previous)
+        self.read: list[str] = []
+
+    def score(self, question, texts):
+        self.read += texts
+        return super().score(question, texts)
+
+
+def test_each_candidate_knows_the_sentence_before_it_in_its_passage():
+    answerer = ExtractiveAnswerer(SentenceEvidence(), OverlapReader())
+    first, second = answerer.candidates("beta?", np.zeros(3, dtype=np.float32), [passage()])
+    assert (first.text, first.before) == ("Alpha one.", "")
+    assert (second.text, second.before) == ("Beta two.", "Alpha one.")
+
+
+@pytest.mark.parametrize("previous, seen", [
+    (True, ["Beta two. [SEP] Title [SEP] Alpha one."]),
+    (False, ["Beta two. [SEP] Title"]),
+])
+def test_the_reader_reads_the_sentence_before_only_when_trained_to(previous, seen):
+    p = passage()
+    reader = RecordingReader(previous)
+    ExtractiveAnswerer(NoEvidence(), reader).read("beta?", [replace(candidate(p, 21, 30), before="Alpha one.")])
+    assert reader.read == seen

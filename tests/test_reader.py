@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from conftest import READER, ROOT
 
-from assistant.reader import CONFIG_FILE, MODEL_DIR, MODEL_FILE, Reader, reader_text
+from assistant.reader import (
+    CONFIG_FILE, MAX_TOKENS, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, Reader, encode, load_tokenizer, reader_text,
+)
 
 GOLTS = ("“How can you possibly explain to a fighter, on an ideological basis, why he should go fight for Assad?” "
          "says Alexander Golts, a Moscow-based military expert.")
@@ -35,6 +37,15 @@ def test_a_swapped_number_lowers_the_score():
     right, = READER.score("How many applications does the group receive per day?", [sentence])
     wrong, = READER.score("How many applications does the group receive per year in 1990?", [sentence])
     assert right > wrong
+
+
+def test_a_long_sentence_before_is_cut_to_fit_never_the_candidate():
+    tokenizer = load_tokenizer(MODEL_DIR / TOKENIZER_FILE)
+    text = reader_text(GOLTS, TITLE, before="Volunteers keep arriving in great numbers. " * 30)
+    assert text.startswith(GOLTS + " [SEP] " + TITLE + " [SEP] Volunteers")
+    ids = encode(tokenizer, [("who is Alexander Golts?", text)])["input_ids"][0]
+    assert len(ids) == MAX_TOKENS
+    assert "moscow - based military expert" in tokenizer.decode(ids.tolist())
 
 
 def test_scoring_nothing_loads_nothing():
