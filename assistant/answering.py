@@ -50,6 +50,7 @@ _NEGATION = re.compile(r"\b(not|no|never|none|nor|without|neither|n't|cannot)\b|
 # Names and numbers a question is about: runs of capitalised words (not the first word), and figures.
 _ENTITY = regex.compile(r"(?<!^)\b\p{Lu}[\w'’-]*(?:\s+(?:of\s+|de\s+|the\s+)?\p{Lu}[\w'’-]*)*|\b\d[\d.,]*\d\b|\b\d\b")
 _PREFIXES = ("un", "non", "in", "im", "ir", "il", "dis", "ab", "anti", "counter", "mis")
+_FIGURE = re.compile(r"\b\d[\d,.]*\d\b|\b\d\b")  # "1736", "2,000", "3"; not "20th"
 _EXCLUSIVE = re.compile(r"\b(only|first|last|largest|smallest|most|least|best|worst|never|always)\b", re.I)
 _DEFINE = re.compile(r"^\s*(?:who|what)\s+(?P<verb>is|was|are|were)\s+(?:an?\s+|the\s+)?(?P<x>.+?)\s*\??\s*$", re.I)
 
@@ -175,6 +176,7 @@ class ExtractiveAnswerer:
         q_exclusive = {m.lower() for m in _EXCLUSIVE.findall(question)}
         q_entities = {m.lower() for m in _ENTITY.findall(question.strip())}
         q_words = set(_LETTERS.findall(question.lower()))
+        q_figures = set(_FIGURE.findall(question))
         # Terms the collection never mentions: the question is about something that is not here.
         absent = sum(1 for t in q_terms if self.evidence.document_frequency(t) == 0)
         seen: set[tuple[str, int]] = set()
@@ -214,6 +216,8 @@ class ExtractiveAnswerer:
                     "absent_terms": float(absent),
                     "antonym": float(_flipped(q_words, around_words)),
                     "entity_missing_here": float(any(e not in around.lower() for e in q_entities)),
+                    # A figure the question quotes that neither this sentence nor the one before holds.
+                    "figure_missing": float(any(f not in texts[i] and (not i or f not in texts[i - 1]) for f in q_figures)),
                     "near_missing_idf": max((w for t, w in weights.items() if t not in near), default=0.0),
                     "inverse_rank": 1.0 / passage.rank,
                     # 1.0 when dense and keyword search both put this passage first.
@@ -324,13 +328,17 @@ def choose(ranked: list[Candidate], second_within: float) -> list[Candidate]:
 
 
 def contradicts(best: Candidate) -> bool:
-    """The best sentence says the opposite of what the question presumes.
+    """The best sentence says the opposite of what the question presumes, or not what it asks about.
 
     A negated question ("what do pharmacists *not* specialize in?") over sentences with no
-    negation, or a question word whose prefixed opposite the sentence uses ("abnormal" vs
-    "normal"): the sentence cannot answer it, however many words it shares.
+    negation, a question word whose prefixed opposite the sentence uses ("abnormal" vs "normal"),
+    or a figure the question quotes that neither the sentence nor the one before holds ("the
+    Royal Proclamation of 1736" against "of 1763"): the sentence cannot answer it, however many
+    words it shares. The last fired on 3 of 1,321 answerable squad2-train questions and 82 of
+    1,216 unanswerable ones (the first stage's best sentence).
     """
-    return bool(best.features["negation_unmatched"] or best.features["antonym"])
+    f = best.features
+    return bool(f["negation_unmatched"] or f["antonym"] or f["figure_missing"])
 
 
 # The sentence's own end: a full stop inside one sentence belongs to an abbreviation ("U.S. Army").

@@ -64,7 +64,7 @@ def passage(rank=1, text="Alpha one. Beta two."):
 
 
 def candidate(p, start, end, score=0.5, **features):
-    base = {"coverage": 0.5, "negation_unmatched": 0.0, "antonym": 0.0}
+    base = {"coverage": 0.5, "negation_unmatched": 0.0, "antonym": 0.0, "figure_missing": 0.0}
     return Candidate(p, start, end, p.chunk.text[start - 10 : end - 10], base | features, score)
 
 
@@ -215,3 +215,18 @@ def test_the_reader_reads_the_sentence_before_only_when_trained_to(previous, see
     reader = RecordingReader(previous)
     ExtractiveAnswerer(NoEvidence(), reader).read("beta?", [replace(candidate(p, 21, 30), before="Alpha one.")])
     assert reader.read == seen
+
+
+def test_a_sentence_without_the_figure_the_question_quotes_cannot_answer_it():
+    text = "The Royal Proclamation of 1763 set new borders. It was issued in October."
+    p = Passage(1, Chunk("a", 0, 0, len(text), text), "Title", None, 0.03)
+    answerer = ExtractiveAnswerer(SentenceEvidence(), OverlapReader())
+
+    def checked(question):
+        return [(c.text, contradicts(c)) for c in answerer.candidates(question, np.zeros(3, dtype=np.float32), [p])]
+
+    assert checked("What did the Royal Proclamation of 1736 do?") == [
+        ("The Royal Proclamation of 1763 set new borders.", True), ("It was issued in October.", True)]
+    # The sentence before counts: "it" is the proclamation of 1763.
+    assert checked("When was the proclamation of 1763 issued?") == [
+        ("The Royal Proclamation of 1763 set new borders.", False), ("It was issued in October.", False)]
