@@ -64,7 +64,7 @@ def passage(rank=1, text="Alpha one. Beta two."):
 
 
 def candidate(p, start, end, score=0.5, **features):
-    base = {"coverage": 0.5, "negation_unmatched": 0.0, "antonym": 0.0, "figure_missing": 0.0}
+    base = {"coverage": 0.5, "negation_unmatched": 0.0, "antonym": 0.0, "figure_missing": 0.0, "opposite": 0.0}
     return Candidate(p, start, end, p.chunk.text[start - 10 : end - 10], base | features, score)
 
 
@@ -230,3 +230,17 @@ def test_a_sentence_without_the_figure_the_question_quotes_cannot_answer_it():
     # The sentence before counts: "it" is the proclamation of 1763.
     assert checked("When was the proclamation of 1763 issued?") == [
         ("The Royal Proclamation of 1763 set new borders.", False), ("It was issued in October.", False)]
+
+
+def test_a_sentence_saying_the_opposite_of_a_question_word_cannot_answer_it():
+    text = "Oil imports rose sharply in 1974."
+    p = Passage(1, Chunk("a", 0, 0, len(text), text), "Title", None, 0.03)
+    answerer = ExtractiveAnswerer(SentenceEvidence(), OverlapReader())
+
+    def contradicted(question):
+        [c] = answerer.candidates(question, np.zeros(3, dtype=np.float32), [p])
+        return contradicts(c)
+
+    assert contradicted("What fell sharply in 1974?")
+    assert not contradicted("What rose sharply in 1974?")
+    assert not contradicted("Did oil imports rise or fall in 1974?")  # the question names both
