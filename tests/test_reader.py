@@ -59,6 +59,18 @@ def _train_reader():
     return train_reader
 
 
+def test_training_pairs_read_each_sentence_with_the_one_before_when_asked():
+    from types import SimpleNamespace
+
+    text = "Golts is an expert. He lives in Moscow."
+    stored = {"a": SimpleNamespace(article=SimpleNamespace(text=text, title=TITLE), sentences=[(0, 19), (20, 39)])}
+    paragraph_texts = _train_reader().paragraph_texts
+    assert paragraph_texts(stored, "a", previous=False) == [reader_text("Golts is an expert.", TITLE),
+                                                            reader_text("He lives in Moscow.", TITLE)]
+    assert paragraph_texts(stored, "a", previous=True)[1] == f"He lives in Moscow. [SEP] {TITLE} [SEP] Golts is an expert."
+    assert paragraph_texts(stored, "missing", previous=True) == []
+
+
 def test_the_listwise_loss_weighs_each_question_against_no_answer():
     import torch
 
