@@ -51,7 +51,7 @@ _NEGATION = re.compile(r"\b(not|no|never|none|nor|without|neither|n't|cannot)\b|
 _ENTITY = regex.compile(r"(?<!^)\b\p{Lu}[\w'’-]*(?:\s+(?:of\s+|de\s+|the\s+)?\p{Lu}[\w'’-]*)*|\b\d[\d.,]*\d\b|\b\d\b")
 _PREFIXES = ("un", "non", "in", "im", "ir", "il", "dis", "ab", "anti", "counter", "mis")
 # Opposites SQuAD 2.0's writers swap in to make a question unanswerable ("increased" for "decreased"),
-# written down before looking at any evaluation question; see `contradicts` for what they catch.
+# a general list written before it was measured on any question; see `contradicts` for what it catches.
 _OPPOSITE_PAIRS = """
 increase decrease, increased decreased, increases decreases, more less, most least, before after, first last,
 largest smallest, larger smaller, large small, high low, higher lower, highest lowest, north south, northern southern,

@@ -124,6 +124,7 @@ class Reader:
     @property
     def config(self) -> ReaderConfig:
         return self._load()[2]
+
     def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
         """The probability that each text (see `reader_text`) answers the question, in one batch."""
         if not texts:
