@@ -222,6 +222,7 @@ class ExtractiveAnswerer:
             texts = [chunk.text[s - chunk.start : e - chunk.start] for s, e, _ in sentences]
             sequences = [terms(t) for t in texts]
             sent_terms = [set(seq) for seq in sequences]
+            letters = [set(_LETTERS.findall(t.lower())) for t in texts]  # each sentence's words, once
             passage_terms = set().union(*sent_terms)
             dense = [float(v @ vector) for _, _, v in sentences]
             passage_dense = max(dense, default=0.0)
@@ -236,7 +237,7 @@ class ExtractiveAnswerer:
                 here = sent_terms[i]
                 near = here | (sent_terms[i - 1] if i else set()) | (sent_terms[i + 1] if i + 1 < len(texts) else set())
                 around = " ".join(texts[max(0, i - 1) : i + 2])
-                around_words = set(_LETTERS.findall(around.lower()))
+                around_words = set().union(*letters[max(0, i - 1) : i + 2])
                 features = {
                     "coverage": weighted_share(weights, here),
                     "bigrams": len(q_bigrams & set(pairwise(sequences[i]))) / max(1, len(q_bigrams)),
@@ -254,7 +255,7 @@ class ExtractiveAnswerer:
                     # A figure the question quotes, or the opposite of a word it uses, in neither this
                     # sentence nor the one before.
                     "figure_missing": float(any(f not in texts[i] and (not i or f not in texts[i - 1]) for f in q_figures)),
-                    "opposite": float(_opposed(q_words, set(_LETTERS.findall(" ".join(texts[max(0, i - 1) : i + 1]).lower())))),
+                    "opposite": float(_opposed(q_words, set().union(*letters[max(0, i - 1) : i + 1]))),
                     "near_missing_idf": max((w for t, w in weights.items() if t not in near), default=0.0),
                     "inverse_rank": 1.0 / passage.rank,
                     # 1.0 when dense and keyword search both put this passage first.
