@@ -64,7 +64,7 @@ def passage(rank=1, text="Alpha one. Beta two."):
 
 
 def candidate(p, start, end, score=0.5, **features):
-    base = {"coverage": 0.5, "negation_unmatched": 0.0, "antonym": 0.0, "figure_missing": 0.0, "opposite": 0.0}
+    base = {"coverage": 0.5, "negation_missing_here": 0.0, "antonym": 0.0, "figure_missing": 0.0, "opposite": 0.0}
     return Candidate(p, start, end, p.chunk.text[start - 10 : end - 10], base | features, score)
 
 
@@ -99,7 +99,7 @@ def test_the_runner_up_joins_only_when_close_and_on_topic():
 
 def test_a_negated_question_is_not_answered_by_an_unnegated_sentence():
     p = passage()
-    assert contradicts(candidate(p, 10, 20, negation_unmatched=1.0))
+    assert contradicts(candidate(p, 10, 20, negation_missing_here=1.0))
     assert not contradicts(candidate(p, 10, 20))
 
 
@@ -170,7 +170,7 @@ def test_the_reader_decides_which_sentence_answers_and_when_to_abstain():
     assert [c.start for c in read] == [21, 10]  # the reader's order, not the first stage's
     assert decide(read, abstain_below=0.5, second_within=0.0) == [read[0]]
     assert decide(read, abstain_below=0.9, second_within=0.0) == []  # even the best is improbable
-    negated = replace(read[0], features={**read[0].features, "negation_unmatched": 1.0})
+    negated = replace(read[0], features={**read[0].features, "negation_missing_here": 1.0})
     assert decide([negated], abstain_below=0.0, second_within=0.0) == []
     assert decide([negated], abstain_below=0.0, second_within=0.0, contradiction=False) == [negated]
 
@@ -244,3 +244,12 @@ def test_a_sentence_saying_the_opposite_of_a_question_word_cannot_answer_it():
     assert contradicted("What fell sharply in 1974?")
     assert not contradicted("What rose sharply in 1974?")
     assert not contradicted("Did oil imports rise or fall in 1974?")  # the question names both
+
+
+def test_a_negation_in_a_neighbouring_sentence_does_not_answer_a_negated_question():
+    text = "Islamism is not just a political idea. Its supporters believe their views reflect Islam."
+    p = Passage(1, Chunk("a", 0, 0, len(text), text), "Title", None, 0.03)
+    answerer = ExtractiveAnswerer(SentenceEvidence(), OverlapReader())
+    first, second = answerer.candidates("What don't its supporters believe their views reflect?",
+                                        np.zeros(3, dtype=np.float32), [p])
+    assert contradicts(second) and not contradicts(first)
