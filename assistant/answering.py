@@ -211,7 +211,7 @@ class ExtractiveAnswerer:
         q_exclusive = {m.lower() for m in _EXCLUSIVE.findall(question)}
         q_entities = {m.lower() for m in _ENTITY.findall(question.strip())}
         q_words = set(_LETTERS.findall(question.lower()))
-        q_figures = set(_FIGURE.findall(question))
+        q_figures = {f.replace(",", "") for f in _FIGURE.findall(question)}  # "2000" is "2,000"
         # Terms the collection never mentions: the question is about something that is not here.
         absent = sum(1 for t in q_terms if self.evidence.document_frequency(t) == 0)
         seen: set[tuple[str, int]] = set()
@@ -223,6 +223,7 @@ class ExtractiveAnswerer:
             sequences = [terms(t) for t in texts]
             sent_terms = [set(seq) for seq in sequences]
             letters = [set(_LETTERS.findall(t.lower())) for t in texts]  # each sentence's words, once
+            plain = [t.replace(",", "") for t in texts]  # figures compared without thousands separators
             passage_terms = set().union(*sent_terms)
             dense = [float(v @ vector) for _, _, v in sentences]
             passage_dense = max(dense, default=0.0)
@@ -255,7 +256,7 @@ class ExtractiveAnswerer:
                     "entity_missing_here": float(any(e not in around.lower() for e in q_entities)),
                     # A figure the question quotes, or the opposite of a word it uses, in neither this
                     # sentence nor the one before.
-                    "figure_missing": float(any(f not in texts[i] and (not i or f not in texts[i - 1]) for f in q_figures)),
+                    "figure_missing": float(any(f not in plain[i] and (not i or f not in plain[i - 1]) for f in q_figures)),
                     "opposite": float(_opposed(q_words, set().union(*letters[max(0, i - 1) : i + 1]))),
                     "near_missing_idf": max((w for t, w in weights.items() if t not in near), default=0.0),
                     "inverse_rank": 1.0 / passage.rank,

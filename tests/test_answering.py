@@ -230,6 +230,8 @@ def test_a_sentence_without_the_figure_the_question_quotes_cannot_answer_it():
     # The sentence before counts: "it" is the proclamation of 1763.
     assert checked("When was the proclamation of 1763 issued?") == [
         ("The Royal Proclamation of 1763 set new borders.", False), ("It was issued in October.", False)]
+    # Thousands separators do not make a figure another one.
+    assert checked("What did the Royal Proclamation of 1,763 do?")[0] == ("The Royal Proclamation of 1763 set new borders.", False)
 
 
 def test_a_sentence_saying_the_opposite_of_a_question_word_cannot_answer_it():
