@@ -48,7 +48,8 @@ _NUMBER = re.compile(
 _CAPITAL = regex.compile(r"(?<![.!?]\s)(?<!^)\b\p{Lu}[\p{L}'’-]+")
 _NEGATION = re.compile(r"\b(not|no|never|none|nor|without|neither|n't|cannot)\b|n't\b", re.I)
 # Names and numbers a question is about: runs of capitalised words (not the first word), and figures.
-_ENTITY = regex.compile(r"(?<!^)\b\p{Lu}[\w'’-]*(?:\s+(?:of\s+|de\s+|the\s+)?\p{Lu}[\w'’-]*)*|\b\d[\d.,]*\d\b|\b\d\b")
+_FIGURE = re.compile(r"\b\d[\d,.]*\d\b|\b\d\b")  # "1736", "2,000", "3"; not "20th"
+_ENTITY = regex.compile(r"(?<!^)\b\p{Lu}[\w'’-]*(?:\s+(?:of\s+|de\s+|the\s+)?\p{Lu}[\w'’-]*)*|" + _FIGURE.pattern)
 _PREFIXES = ("un", "non", "in", "im", "ir", "il", "dis", "ab", "anti", "counter", "mis")
 # Opposites SQuAD 2.0's writers swap in to make a question unanswerable ("increased" for "decreased"),
 # a general list written before it was measured on any question; see `contradicts` for what it catches.
@@ -79,7 +80,6 @@ def _pairs_both_ways(pairs: str) -> dict[str, frozenset[str]]:
 
 
 _OPPOSITES = _pairs_both_ways(_OPPOSITE_PAIRS)
-_FIGURE = re.compile(r"\b\d[\d,.]*\d\b|\b\d\b")  # "1736", "2,000", "3"; not "20th"
 _EXCLUSIVE = re.compile(r"\b(only|first|last|largest|smallest|most|least|best|worst|never|always)\b", re.I)
 _DEFINE = re.compile(r"^\s*(?:who|what)\s+(?P<verb>is|was|are|were)\s+(?:an?\s+|the\s+)?(?P<x>.+?)\s*\??\s*$", re.I)
 
@@ -294,8 +294,7 @@ class ExtractiveAnswerer:
         assert self.reader is not None, "reading needs a Reader"
         config = self.reader.config
         head = ranked[: config.read]
-        texts = [reader_text(c.text, c.passage.title, c.before if config.previous else "") for c in head]
-        probabilities = combine(self.reader.score(question, texts),
+        probabilities = combine(self.reader.score(question, reader_texts(head, config.previous)),
                                 np.array([c.score for c in head]), config.first_stage_weight)
         return sorted((replace(c, score=float(p)) for c, p in zip(head, probabilities)), key=lambda c: -c.score)
 
@@ -312,6 +311,11 @@ class ExtractiveAnswerer:
             said.append((chosen[1].text, chosen[1]))
             said.sort(key=lambda pair: (pair[1].passage.rank, pair[1].start))  # read in article order
         return Draft(tuple(said), False)
+
+
+def reader_texts(candidates: Sequence[Candidate], previous: bool) -> list[str]:
+    """What the reader reads for each candidate: with the sentence before only if it was trained so."""
+    return [reader_text(c.text, c.passage.title, c.before if previous else "") for c in candidates]
 
 
 class WordAlignment:

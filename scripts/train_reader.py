@@ -42,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.answering import ExtractiveAnswerer, contradicts, decide  # noqa: E402
+from assistant.answering import ExtractiveAnswerer, contradicts, decide, reader_texts  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.embedding import resolve_model  # noqa: E402
 from assistant.evaluation import contains_answer  # noqa: E402
@@ -90,11 +90,6 @@ def paragraph_texts(stored, doc_id: str, previous: bool) -> list[str]:
     return [reader_text(t, article.title, sentences[i - 1] if previous and i else "") for i, t in enumerate(sentences)]
 
 
-def read_texts(candidates, previous: bool) -> list[str]:
-    """What the reader sees for each first-stage candidate, as `ExtractiveAnswerer.read` builds it."""
-    return [reader_text(c.text, c.passage.title, c.before if previous else "") for c in candidates]
-
-
 def swapped(question: str, pool_numbers: list[str], pool_names: list[str], rng: random.Random) -> str | None:
     """The question with one number or name replaced by another from the same article, or None."""
     numbers, names = _NUMBER.findall(question), _NAME.findall(question)
@@ -109,7 +104,8 @@ def swapped(question: str, pool_numbers: list[str], pool_names: list[str], rng: 
     return None if new is None else re.sub(rf"\b{re.escape(old)}\b", new, question, count=1)
 
 
-def training_pairs(assistant: Assistant, qa: list[dict], seed: int = 0, previous: bool = False) -> list[tuple[str, str, int]]:
+def training_pairs(assistant: Assistant, qa: list[dict], seed: int = 0,
+                   previous: bool = False) -> list[tuple[str, str, int]]:
     """(question, reader text, label) for every train question; see the module docstring."""
     from tqdm import tqdm
 
@@ -125,7 +121,7 @@ def training_pairs(assistant: Assistant, qa: list[dict], seed: int = 0, previous
     pairs: list[tuple[str, str, int]] = []
     for item in tqdm(qa, desc="pairs", file=sys.stderr):
         question, answers = item["question"], item["answers"] if item["answerable"] else []
-        texts = read_texts(ranked(question)[:FIRST_STAGE], previous)
+        texts = reader_texts(ranked(question)[:FIRST_STAGE], previous)
         for doc_id in item["doc_ids"]:
             texts += paragraph_texts(stored, doc_id, previous)
         texts = list(dict.fromkeys(texts))
@@ -278,7 +274,7 @@ def dev_questions(assistant: Assistant, reader: Reader, qa: list[dict], read: in
     ranked, out = first_stage(assistant), []
     for item in tqdm(qa, desc="dev", file=sys.stderr):
         head = ranked(item["question"])[:read]
-        reader_p = reader.score(item["question"], read_texts(head, reader.config.previous)) if head else np.zeros(0)
+        reader_p = reader.score(item["question"], reader_texts(head, reader.config.previous)) if head else np.zeros(0)
         stage1_p = np.array([c.score for c in head])
         # Scores to compare: the reader alone (shipped), the first stage alone (no reader), and both.
         out.append({"item": item, "head": head, "reader": reader_p, "first stage": stage1_p,
@@ -403,7 +399,8 @@ def main() -> int:
         trained = train_and_export(args, out)
     # The ranker's config is needed to load; write a provisional one, then the chosen one.
     previous = bool(trained.get("previous", False))
-    (out / CONFIG_FILE).write_text(json.dumps({"read": 8, "abstain_below": 0.0, "second_within": 0.0, "previous": previous}))
+    provisional = {"read": 8, "abstain_below": 0.0, "second_within": 0.0, "previous": previous}
+    (out / CONFIG_FILE).write_text(json.dumps(provisional))
     reader = Reader(out)
     held_out = {r["id"] for r in load_jsonl(args.report_qa)}
     dev = [r for r in load_jsonl(args.dev_qa) if r["id"] not in held_out]
