@@ -375,11 +375,12 @@ def contradicts(best: Candidate) -> bool:
     """The best sentence says the opposite of what the question presumes, or not what it asks about.
 
     A negated question ("what do pharmacists *not* specialize in?") over a sentence with no
-    negation (one in a neighbour does not count: "not just" two sentences away), a question word whose prefixed opposite the sentence uses ("abnormal" vs "normal"),
-    a figure the question quotes that neither the sentence nor the one before holds ("the Royal
-    Proclamation of 1736" against "of 1763"), or a listed opposite of a question word there
-    instead of it ("what *increases* ..." against "... decreases"): the sentence cannot answer it,
-    however many words it shares. On squad2-train, before any threshold was chosen, the figure
+    negation (one in a neighbour does not count: "not just" two sentences away), a question word
+    whose prefixed opposite the sentence uses ("abnormal" vs "normal"), a figure the question
+    quotes that neither the sentence nor the one before holds ("the Royal Proclamation of 1736"
+    against "of 1763"), or a listed opposite of a question word there instead of it ("what
+    *increases* ..." against "... decreases"): the sentence cannot answer it, however many words
+    it shares. On squad2-train, before any threshold was chosen, the figure
     check fired on the first stage's best sentence for 3 of 1,321 answerable questions and 82 of
     1,216 unanswerable ones, the opposites on 7 and 78, the negation check on 6 and 108 (5 and 96
     when a negation in either neighbour counted).

@@ -380,7 +380,8 @@ def main() -> int:
     parser.add_argument("--max-words", type=float, default=38, help="median answer words budget")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "train-reader")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (fast only with AVX512_BF16/AMX, or a GPU)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="bf16 autocast (fast only with AVX512_BF16/AMX, or a GPU)")
     parser.add_argument("--reuse", action="store_true", help="reuse the model trained earlier in --work")
     parser.add_argument("--write", action="store_true", help="ship the result in assistant/models/")
     parser.add_argument("--evaluate", type=Path, metavar="DIR",
