@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # A Milvus server ("http://milvus:19530") or a Milvus Lite file ("./milvus.db", one process at a time).
     milvus_uri: str | None = None
     top_k: int = Field(5, ge=1, le=50)
+    # Search again with a misspelled question word spelled as the retrieved passages spell it
+    # ("Frensh" -> "French"; assistant/spelling.py); the answer keeps the question as asked.
+    respell: bool = True
     embed_batch_size: int = Field(32, ge=1)
     # How the embedding model runs: "auto" = the shipped int8 ONNX export for the bundled model
     # (see assistant/onnx_embedding.py), sentence-transformers/torch for any other; "torch" forces

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Literal
 
+import numpy as np
+
 from assistant.answering import ExtractiveAnswerer, cite
 from assistant.chat import condense
 from assistant.citations import NOT_FOUND
@@ -27,6 +29,7 @@ from assistant.llm import LLM, llm_from_settings
 from assistant.prompts import Prompts
 from assistant.reader import Reader
 from assistant.retrieval import Retriever
+from assistant.spelling import respelled
 from assistant.sources import MB, Fetch, read_sources, read_upload
 from assistant.store import IndexDir, VectorStore
 from assistant.types import Answer, Article, Passage, Turn
@@ -160,8 +163,22 @@ class Assistant:
 
     def search(self, query: str, top_k: int | None = None) -> list[Passage]:
         """Passages for a query, best first."""
-        query = _clean(query)
-        return self.retriever().search(query, top_k or self.settings.top_k, self.embedder.embed([query])[0])
+        retriever = self.retriever()
+        with retriever.snapshot():
+            return self._retrieve(retriever, _clean(query), top_k or self.settings.top_k)[2]
+
+    def _retrieve(self, retriever: Retriever, query: str, top_k: int) -> tuple[str, np.ndarray, list[Passage]]:
+        """The query as searched, its vector and its passages.
+
+        A query with a misspelled word is searched again as its passages spell it (see
+        `spelling.respelled`); answers keep the question as asked.
+        """
+        vector = self.embedder.embed([query])[0]
+        passages = retriever.search(query, top_k, vector)
+        if self.settings.respell and (fixed := respelled(query, passages, retriever.document_frequency)) != query:
+            query, vector = fixed, self.embedder.embed([fixed])[0]
+            passages = retriever.search(query, top_k, vector)
+        return query, vector, passages
 
     def ask(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Answer:
         """A cited answer from the offline answerer, or an abstention with related passages."""
@@ -176,9 +193,8 @@ class Assistant:
                         answerer: ExtractiveAnswerer) -> Answer:
         """Retrieve for the (condensed) `query` and answer it extractively, timing both steps."""
         began = time.perf_counter()
-        vector = self.embedder.embed([query])[0]
         with retriever.snapshot():
-            passages = retriever.search(query, top_k or self.settings.top_k, vector)
+            query, vector, passages = self._retrieve(retriever, query, top_k or self.settings.top_k)
             retrieved = time.perf_counter()
             draft = answerer.draft(query, vector, passages)
         text, citations = (NOT_FOUND, ()) if draft.abstained else cite(draft)

@@ -6,7 +6,9 @@
    so the reader learns from the candidates it will meet; the question's own paragraph adds every
    sentence, and answerable questions with a name or number swapped for another from the same
    article add unanswerable near-misses (the way SQuAD 2.0's writers made theirs). A sentence is
-   positive when it holds a gold answer of an answerable question.
+   positive when it holds a gold answer of an answerable question. `--residual` keeps only the
+   first stage's best few (what the answerer hands the reader), each with the first stage's
+   log-odds, which training adds to the model's: the model learns what the first stage misses.
 2. Fine-tune all-MiniLM-L6-v2 (the installed embedding model) with a linear head, one-cycle schedule.
    `--bf16` autocast pays only where the CPU multiplies bf16 natively: on a 2-core AMD EPYC with
    AVX512_BF16 a step of 32 pairs x 128 word pieces took 1.65 s against 2.46 s in fp32 (1.5x); on one
@@ -46,8 +48,9 @@ from assistant.answering import ExtractiveAnswerer, contradicts, decide, reader_
 from assistant.config import Settings  # noqa: E402
 from assistant.embedding import resolve_model  # noqa: E402
 from assistant.evaluation import contains_answer  # noqa: E402
-from assistant.reader import CONFIG_FILE, MAX_TOKENS, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, Reader, combine, encode, load_tokenizer, reader_text  # noqa: E402
+from assistant.reader import CONFIG_FILE, MAX_TOKENS, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, Reader, combine, encode, load_tokenizer, log_odds, reader_text  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
+from assistant.spelling import respelled  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
 FIRST_STAGE = 8  # candidates per question from the first stage: the most the answerer reads
@@ -68,15 +71,21 @@ def built(docs: Path, work: Path) -> Assistant:
     return assistant
 
 
-def first_stage(assistant: Assistant):
-    """question -> the first stage's ranking of the retrieved passages' sentences, as the answerer makes it."""
+def first_stage(assistant: Assistant, respell: bool = True):
+    """question -> (the question as searched, the first stage's ranking of the retrieved passages'
+    sentences), as the answerer makes them: a misspelled word respelled, as `Assistant.ask` does
+    (`respell` False: as the shipped reader's training pairs were made, before it did)."""
     retriever = assistant.retriever()
     answerer = ExtractiveAnswerer(retriever, reader=None)
+    top_k = assistant.settings.top_k
 
     def ranked(question: str):
         vector = assistant.embedder.embed([question])[0]
-        passages = retriever.search(question, assistant.settings.top_k, vector)
-        return answerer.rank(question, answerer.candidates(question, vector, passages))
+        passages = retriever.search(question, top_k, vector)
+        if respell and (fixed := respelled(question, passages, retriever.document_frequency)) != question:
+            question, vector = fixed, assistant.embedder.embed([fixed])[0]
+            passages = retriever.search(question, top_k, vector)
+        return question, answerer.rank(question, answerer.candidates(question, vector, passages))
 
     return ranked
 
@@ -105,8 +114,12 @@ def swapped(question: str, pool_numbers: list[str], pool_names: list[str], rng: 
 
 
 def training_pairs(assistant: Assistant, qa: list[dict], seed: int = 0,
-                   previous: bool = False) -> list[tuple[str, str, int]]:
-    """(question, reader text, label) for every train question; see the module docstring."""
+                   previous: bool = False, residual: bool = False) -> list[tuple]:
+    """(question, reader text, label) for every train question; see the module docstring.
+
+    `residual`: (question, reader text, label, the first stage's log-odds) for the first stage's
+    best few only, what the answerer will hand the reader; a variant's pairs are its own best few.
+    """
     from tqdm import tqdm
 
     rng = random.Random(seed)
@@ -117,25 +130,36 @@ def training_pairs(assistant: Assistant, qa: list[dict], seed: int = 0,
         numbers, names = pools.setdefault(article, ([], []))
         numbers += _NUMBER.findall(s.article.text)
         names += _NAME.findall(s.article.text)
-    ranked = first_stage(assistant)
-    pairs: list[tuple[str, str, int]] = []
+    ranked = first_stage(assistant, respell=False)
+    pairs: list[tuple] = []
     for item in tqdm(qa, desc="pairs", file=sys.stderr):
         question, answers = item["question"], item["answers"] if item["answerable"] else []
-        texts = reader_texts(ranked(question)[:FIRST_STAGE], previous)
-        for doc_id in item["doc_ids"]:
-            texts += paragraph_texts(stored, doc_id, previous)
-        texts = list(dict.fromkeys(texts))
+        question, head = ranked(question)
+        head = head[:FIRST_STAGE]
+        texts = reader_texts(head, previous)
+        if not residual:
+            for doc_id in item["doc_ids"]:
+                texts += paragraph_texts(stored, doc_id, previous)
+            texts = list(dict.fromkeys(texts))
         labels = [int(bool(answers) and contains_answer(t.split(" [SEP] ")[0], answers)) for t in texts]
-        pairs += [(question, t, y) for t, y in zip(texts, labels)]
+        if residual:
+            pairs += [(question, t, y, float(log_odds(c.score))) for t, y, c in zip(texts, labels, head)]
+        else:
+            pairs += [(question, t, y) for t, y in zip(texts, labels)]
         if answers and any(labels):
             variant = swapped(question, *pools.get(item["doc_ids"][0].split("__")[0], ([], [])), rng)
-            if variant:  # the sentence that answered the original now answers nothing
+            if variant and residual:  # nothing the first stage offers for it answers it
+                variant, offered = ranked(variant)
+                offered = offered[:FIRST_STAGE]
+                pairs += [(variant, t, 0, float(log_odds(c.score)))
+                          for t, c in zip(reader_texts(offered, previous), offered)]
+            elif variant:  # the sentence that answered the original now answers nothing
                 near = [t for t, y in zip(texts, labels) if y] + [t for t, y in zip(texts, labels) if not y][:3]
                 pairs += [(variant, t, 0) for t in near]
     return pairs
 
 
-def train(pairs: list[tuple[str, str, int]], base: str, epochs: int, batch: int = 32, lr: float = 5e-5,
+def train(pairs: list[tuple], base: str, epochs: int, batch: int = 32, lr: float = 5e-5,
           seed: int = 0, max_steps: int | None = None, bf16: bool = False, objective: str = "pairwise"):
     """Fine-tune the base model with a one-logit head on (question, text) -> answers or not.
 
@@ -144,6 +168,8 @@ def train(pairs: list[tuple[str, str, int]], base: str, epochs: int, batch: int 
     mass on the answering sentences, or on the null when none answers. That is the decision the
     answerer makes (the best sentence against a threshold), and sigmoid(s) stays "s beats no
     answer", so thresholds are chosen as before.
+
+    `--residual` pairs carry the first stage's log-odds (see `batch_loss`).
     """
     import torch
     from transformers import AutoModelForSequenceClassification
@@ -159,22 +185,16 @@ def train(pairs: list[tuple[str, str, int]], base: str, epochs: int, batch: int 
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total, pct_start=0.1,
                                                    anneal_strategy="linear")
-    loss_fn = torch.nn.BCEWithLogitsLoss()
     step, began = 0, time.perf_counter()
     for epoch in range(epochs):
         running = []
         for group in _batches(units, pairs, batch, rng):
             if step >= total:
                 break
-            ids = [i for unit in group for i in unit]
-            inputs = _collate(tokenizer, [pairs[i] for i in ids])
-            labels = torch.tensor([float(pairs[i][2]) for i in ids])
+            rows = [pairs[i] for unit in group for i in unit]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits = model(**inputs).logits[:, 0]
-            if objective == "listwise":
-                loss = listwise_loss(logits.float(), labels, [len(unit) for unit in group])
-            else:
-                loss = loss_fn(logits.float(), labels)
+                logits = model(**_collate(tokenizer, rows)).logits[:, 0]
+            loss = batch_loss(logits, rows, [len(unit) for unit in group], objective)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -189,17 +209,17 @@ def train(pairs: list[tuple[str, str, int]], base: str, epochs: int, batch: int 
     return model, time.perf_counter() - began, step
 
 
-def _questions(pairs: list[tuple[str, str, int]]) -> list[list[int]]:
+def _questions(pairs: list[tuple]) -> list[list[int]]:
     """Pair indices grouped by question: `training_pairs` writes each question's pairs together."""
     groups: list[list[int]] = []
-    for i, (question, _, _) in enumerate(pairs):
-        if not groups or pairs[groups[-1][0]][0] != question:
+    for i, pair in enumerate(pairs):
+        if not groups or pairs[groups[-1][0]][0] != pair[0]:
             groups.append([])
         groups[-1].append(i)
     return groups
 
 
-def _batches(units: list[list[int]], pairs: list[tuple[str, str, int]], batch: int,
+def _batches(units: list[list[int]], pairs: list[tuple], batch: int,
              rng: random.Random) -> list[list[list[int]]]:
     """One epoch's batches of whole units (a pair, or a question's pairs), about `batch` pairs each.
 
@@ -230,6 +250,22 @@ def _batches(units: list[list[int]], pairs: list[tuple[str, str, int]], batch: i
     return batches
 
 
+def batch_loss(logits, rows: list[tuple], sizes: list[int], objective: str):
+    """One batch's loss; `sizes` are its units' lengths (a question's pairs, for "listwise").
+
+    A row's fourth element, when it has one, is added to its logit first: the first stage's
+    log-odds under `--residual`, so the model learns only what the first stage gets wrong, and the
+    answerer's sum of the two log-odds (`reader.combine`, weight 1) is the model as trained.
+    """
+    import torch
+
+    labels = torch.tensor([float(row[2]) for row in rows])
+    logits = logits.float() + torch.tensor([float(row[3]) if len(row) > 3 else 0.0 for row in rows])
+    if objective == "listwise":
+        return listwise_loss(logits, labels, sizes)
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+
+
 def listwise_loss(logits, labels, sizes: list[int]):
     """Mean over questions of -log P(an answering sentence), or -log P(null) when none answers,
     under a softmax over [0 (no answer), each sentence's logit]."""
@@ -246,7 +282,7 @@ def listwise_loss(logits, labels, sizes: list[int]):
 def _collate(tokenizer, rows):
     import torch
 
-    return {k: torch.from_numpy(v) for k, v in encode(tokenizer, [(q, t) for q, t, _ in rows]).items()}
+    return {k: torch.from_numpy(v) for k, v in encode(tokenizer, [(row[0], row[1]) for row in rows]).items()}
 
 
 def export(model, base: str, out: Path) -> int:
@@ -273,8 +309,9 @@ def dev_questions(assistant: Assistant, reader: Reader, qa: list[dict], read: in
 
     ranked, out = first_stage(assistant), []
     for item in tqdm(qa, desc="dev", file=sys.stderr):
-        head = ranked(item["question"])[:read]
-        reader_p = reader.score(item["question"], reader_texts(head, reader.config.previous)) if head else np.zeros(0)
+        question, head = ranked(item["question"])
+        head = head[:read]
+        reader_p = reader.score(question, reader_texts(head, reader.config.previous)) if head else np.zeros(0)
         stage1_p = np.array([c.score for c in head])
         # Scores to compare: the reader alone (shipped), the first stage alone (no reader), and both.
         out.append({"item": item, "head": head, "reader": reader_p, "first stage": stage1_p,
@@ -341,7 +378,8 @@ def train_and_export(args: argparse.Namespace, out: Path) -> dict:
     if pairs_file.exists():
         pairs = [tuple(r) for r in load_jsonl(pairs_file)]
     else:
-        pairs = training_pairs(built(args.train_docs, args.work), load_jsonl(args.train_qa), previous=args.previous)
+        pairs = training_pairs(built(args.train_docs, args.work), load_jsonl(args.train_qa), previous=args.previous,
+                               residual=args.residual)
         pairs_file.write_text("".join(json.dumps(p) + "\n" for p in pairs))
     print(f"{len(pairs)} pairs, {sum(p[2] for p in pairs)} positive", file=sys.stderr)
 
@@ -359,6 +397,7 @@ def train_and_export(args: argparse.Namespace, out: Path) -> dict:
     print(f"trained {steps} steps in {seconds / 60:.1f} min; int8 model {size / 1e6:.1f} MB", file=sys.stderr)
     return {"base": "all-MiniLM-L6-v2", "train": "squad2-train (7 articles, 2,537 questions)",
             "pairs": len(pairs), "objective": args.objective, "previous": args.previous, "bf16": args.bf16,
+            "residual": args.residual,
             "epochs": args.epochs, "steps": steps,
             "minutes": round(seconds / 60, 1), "max_tokens": MAX_TOKENS, "model_mb": round(size / 1e6, 1)}
 
@@ -376,6 +415,8 @@ def main() -> int:
                         help="each pair alone, or each question's pairs against a no-answer logit")
     parser.add_argument("--previous", action="store_true",
                         help="the reader reads each candidate with the sentence before it")
+    parser.add_argument("--residual", action="store_true",
+                        help="train on the first stage's best few, its log-odds added to the model's")
     parser.add_argument("--max-false", type=float, default=0.08, help="false-abstention budget on dev")
     parser.add_argument("--max-words", type=float, default=38, help="median answer words budget")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "train-reader")

@@ -84,6 +84,21 @@ def test_the_listwise_loss_weighs_each_question_against_no_answer():
     assert both == pytest.approx((np.log1p(np.exp(-8) + np.exp(-16)) + np.log1p(np.exp(-8))) / 2, abs=1e-5)
 
 
+def test_a_residual_pair_is_scored_with_the_first_stages_log_odds_added():
+    import torch
+
+    batch_loss = _train_reader().batch_loss
+    rows = [("q?", "answers", 1), ("q?", "does not", 0)]
+    # The model's logits alone (0 each): each pair costs log 2.
+    assert batch_loss(torch.zeros(2), rows, [1, 1], "pairwise").item() == pytest.approx(np.log(2))
+    # The first stage already sure and right: nothing left to learn.
+    sure = [(*row, offset) for row, offset in zip(rows, (12.0, -12.0))]
+    assert batch_loss(torch.zeros(2), sure, [1, 1], "pairwise").item() == pytest.approx(0.0, abs=1e-4)
+    # Sure and wrong: the loss the model has to undo.
+    wrong = [(*row, offset) for row, offset in zip(rows, (-12.0, 12.0))]
+    assert batch_loss(torch.zeros(2), wrong, [1, 1], "pairwise").item() == pytest.approx(12.0, abs=1e-3)
+
+
 def test_listwise_batches_keep_each_questions_pairs_together():
     import random
 
@@ -97,14 +112,17 @@ def test_listwise_batches_keep_each_questions_pairs_together():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("objective", ["pairwise", "listwise"])
-def test_the_training_script_trains_and_exports_a_loadable_model_from_a_few_pairs(tmp_path, objective):
+@pytest.mark.parametrize("objective, residual", [("pairwise", False), ("listwise", False), ("pairwise", True)])
+def test_the_training_script_trains_and_exports_a_loadable_model_from_a_few_pairs(tmp_path, objective, residual):
+    """A few steps of each recipe; `residual` pairs carry the first stage's log-odds as a fourth element."""
     train_reader = _train_reader()
     from assistant.embedding import resolve_model
 
-    pairs = [("who is Alexander Golts?", reader_text(GOLTS, TITLE), 1),
-             ("who is Alexander Golts?", reader_text("The men were paid in cash.", TITLE), 0),
-             ("who paid the men?", reader_text("The men were paid in cash.", TITLE), 0)] * 4
+    pairs = [("who is Alexander Golts?", reader_text(GOLTS, TITLE), 1, 2.0),
+             ("who is Alexander Golts?", reader_text("The men were paid in cash.", TITLE), 0, -1.0),
+             ("who paid the men?", reader_text("The men were paid in cash.", TITLE), 0, 0.5)] * 4
+    if not residual:
+        pairs = [p[:3] for p in pairs]
     base = resolve_model("all-MiniLM-L6-v2")
     model, seconds, steps = train_reader.train(pairs, base, epochs=1, batch=4, max_steps=2, objective=objective)
     assert steps == 2
