@@ -248,6 +248,22 @@ def test_a_sentence_saying_the_opposite_of_a_question_word_cannot_answer_it():
     assert not contradicted("Did oil imports rise or fall in 1974?")  # the question names both
 
 
+def test_a_sentence_naming_another_month_number_or_unit_cannot_answer_the_question():
+    answerer = ExtractiveAnswerer(SentenceEvidence(), OverlapReader())
+
+    def contradicted(question, text="Two ships left Lisbon in July, each carrying twenty tons of grain 400 miles."):
+        p = Passage(1, Chunk("a", 0, 0, len(text), text), "Title", None, 0.03)
+        [c] = answerer.candidates(question, np.zeros(3, dtype=np.float32), [p])
+        return contradicts(c)
+
+    assert contradicted("Where did the ships go in June?")
+    assert contradicted("What did the three ships carry?")
+    assert contradicted("How many kilometers did the ships sail?")
+    assert not contradicted("Where did the ships go in July?")
+    assert not contradicted("How many miles did the two ships sail?")
+    assert not contradicted("Did two or three ships leave Lisbon?", "Two ships left Lisbon.")  # the question names both
+
+
 def test_a_negation_in_a_neighbouring_sentence_does_not_answer_a_negated_question():
     text = "Islamism is not just a political idea. Its supporters believe their views reflect Islam."
     p = Passage(1, Chunk("a", 0, 0, len(text), text), "Title", None, 0.03)
