@@ -13,7 +13,7 @@ LAYERS = [
     ["chunking", "embedding", "onnx_embedding", "vector_index", "keyword", "reader", "feedback"],
     ["store", "milvus_vectors"],
     ["indexer", "ray_ingest"],
-    ["retrieval"],
+    ["retrieval", "spelling"],
     ["answering", "citations", "chat", "prompts", "llm", "grounding"],
     ["evaluation", "service"],
     ["render", "serve.html", "limits"],
