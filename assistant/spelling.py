@@ -45,7 +45,9 @@ def respelled(question: str, passages: Sequence[Passage], document_frequency: Ca
     unknown = {w for w in unknown if not any(document_frequency(t) for t in terms(w))}
     if not unknown:
         return question
-    words = sorted({w.lower() for p in passages for w in _WORD.findall(p.chunk.text) if len(w) >= SHORTEST - 1})
+    spelled = {w.lower(): w for p in reversed(passages) for w in reversed(_WORD.findall(p.chunk.text))
+               if len(w) >= SHORTEST - 1}  # each word as the best passage first writes it
+    words = sorted(spelled)
     for word in sorted(unknown):
         lower = word.lower()
         limit = 2 if len(lower) >= 9 else 1
@@ -54,6 +56,6 @@ def respelled(question: str, passages: Sequence[Passage], document_frequency: Ca
         nearest = min((d for _, d in close), default=None)
         best = [w for w, d in close if d == nearest]
         if len(best) == 1:
-            spelling = best[0].capitalize() if word[0].isupper() else best[0]
+            spelling = spelled[best[0]][0].upper() + spelled[best[0]][1:] if word[0].isupper() else best[0]
             question = regex.sub(rf"\b{regex.escape(word)}\b", spelling, question)
     return question

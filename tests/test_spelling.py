@@ -27,6 +27,8 @@ def test_a_misspelled_name_takes_the_passages_spelling_with_its_capital():
         "What was French military presence at start of war?"
     assert ask("What difficulties was Shirly having?", "Shirley's efforts were bogged down.") == \
         "What difficulties was Shirley having?"
+    assert ask("Who founded Mcdonnald's?", "The first McDonald's opened in 1940.") == "Who founded McDonald's?"
+    assert ask("who is alexander goltz?", "says Alexander Golts, an expert.") == "who is alexander golts?"
 
 
 def test_long_words_may_be_two_edits_away_short_ones_one():
