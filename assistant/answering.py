@@ -429,6 +429,8 @@ def definition(question: str, sentence: str) -> str | None:
         name = " ".join(words[-size:])
         if size < len(words) and not all(w[:1].isupper() for w in words[-size:]):
             continue
+        if name.lower() not in sentence.lower():  # every form quotes the name: no pattern to compile
+            continue
         n = re.escape(name)
         for kind, pattern in (
             ("apposition", rf"\b(?P<n>{n})\s*,\s*(?P<d>(?:a|an|the|one of)\s[^,;:!?“”\"()]+?)\s*(?:[,;:!?”\"]|{_END})"),
