@@ -16,6 +16,8 @@ def answer_text(answer: Answer) -> str:
             for p in answer.passages:
                 lines.append(f"  - {p.title} ({p.chunk.article_id}){' ' + p.url if p.url else ''}")
                 lines.append(textwrap.indent(textwrap.shorten(p.chunk.text, 160), "      "))
+        if answer.note:
+            lines += ["", f"Note: {answer.note}"]
         return "\n".join(lines).rstrip()
     lines.append("Sources:")
     for c in answer.citations:

@@ -191,18 +191,22 @@ class Assistant:
 
     def _answer_offline(self, question: str, query: str, top_k: int | None, retriever: Retriever,
                         answerer: ExtractiveAnswerer) -> Answer:
-        """Retrieve for the (condensed) `query` and answer it extractively, timing both steps."""
+        """Retrieve for the (condensed) `query` and answer it extractively, timing both steps.
+
+        A respelled query is named in the answer's note, so the reader sees what was searched.
+        """
         began = time.perf_counter()
         with retriever.snapshot():
-            query, vector, passages = self._retrieve(retriever, query, top_k or self.settings.top_k)
+            searched, vector, passages = self._retrieve(retriever, query, top_k or self.settings.top_k)
             retrieved = time.perf_counter()
-            draft = answerer.draft(query, vector, passages)
+            draft = answerer.draft(searched, vector, passages)
         text, citations = (NOT_FOUND, ()) if draft.abstained else cite(draft)
         done = time.perf_counter()
         timing = {
             "retrieve": (retrieved - began) * 1000, "answer": (done - retrieved) * 1000, "total": (done - began) * 1000,
         }
-        return Answer(question, text, draft.abstained, citations, tuple(passages), timing)
+        note = f"Searched for “{searched}”." if searched != query else None
+        return Answer(question, text, draft.abstained, citations, tuple(passages), timing, note=note)
 
     def stream(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Iterator[str | Answer]:
         """The answer as text pieces to show while it is produced, then the final Answer.

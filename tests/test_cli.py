@@ -76,6 +76,13 @@ def test_ask_prints_answer_and_numbered_sources(index):
     assert "Sources:\n  [1] Russian volunteers (golts, characters" in out
 
 
+def test_ask_says_what_it_searched_for_when_it_respelled_a_word(index):
+    path, _ = index
+    out = run("ask", "How many aplications per day does the recruiter get?", index=path).stdout
+    assert "30-50 applications per day" in out
+    assert out.rstrip().endswith("Note: Searched for “How many applications per day does the recruiter get?”.")
+
+
 def test_batch_echoes_ids_one_json_line_each(index, tmp_path):
     path, _ = index
     questions = tmp_path / "q.jsonl"

@@ -62,7 +62,8 @@ def test_a_word_with_two_equally_close_spellings_stays_as_asked():
 def test_a_misspelled_name_gets_the_same_cited_definition(sample_assistant, question):
     answer = sample_assistant.ask(question)
 
-    assert answer.question == question  # the question as asked
+    assert answer.question == question  # the question as asked, and what was searched in the note
+    assert answer.note is not None and answer.note.startswith("Searched for “who is Alex") and "Golts?”" in answer.note
     assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]."
     assert answer.citations[0].quote.endswith("says Alexander Golts, a Moscow-based military expert.")
 

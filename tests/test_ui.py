@@ -163,6 +163,17 @@ def test_sentences_no_source_supports_and_notes_are_shown_apart_from_the_answer(
     assert web.plain_answer(web.answer_html(answer)) == answer.answer
 
 
+def test_an_abstention_shows_its_note_too_escaped():
+    note = f"Searched for “who is {EVIL}?”."
+    answer = Answer("q?", "The indexed articles don't answer this question.", True, note=note)
+    markup = web.answer_html(answer)
+    parsed = _Markup(markup)
+
+    assert {tag for tag, _ in parsed.tags} <= ALLOWED_TAGS
+    assert f"Note: {note}" in parsed.text
+    assert web.plain_answer(markup) == answer.answer
+
+
 def test_the_answer_text_is_recovered_from_a_message_for_follow_up_questions():
     from assistant.serve.ui import turns
 

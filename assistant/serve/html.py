@@ -60,14 +60,14 @@ def answer_html(answer: Answer, site: str = "") -> str:
                '<button type="button" class="qa-vote qa-up">Helpful</button>'
                '<button type="button" class="qa-vote qa-down">Not helpful</button></div>')
     data = f'<span class="qa-data">{_data(answer, site)}</span>'
+    note = f'<div class="qa-note">Note: {inert(answer.note)}</div>' if answer.note else ""
     if answer.abstained:
         body = _related(answer.passages, site)
-        return f'<div class="qa qa-abstained">{_answer_div(answer.answer, (), site)}{body}{actions}{data}</div>'
+        return f'<div class="qa qa-abstained">{_answer_div(answer.answer, (), site)}{body}{note}{actions}{data}</div>'
     unsupported = "".join(f"<li>{inert(s)}</li>" for s in answer.unsupported)
     if unsupported:  # sentences an LLM wrote that no passage supports: shown apart, never as the answer
         label = '<div class="qa-label">Not supported by the sources</div>'
         unsupported = f'<div class="qa-related">{label}<ul>{unsupported}</ul></div>'
-    note = f'<div class="qa-note">Note: {inert(answer.note)}</div>' if answer.note else ""
     return (
         f'<div class="qa">{_answer_div(answer.answer, answer.citations, site)}'
         f'<div class="qa-sources"><div class="qa-label">Sources</div>{_sources(answer, site)}</div>'
