@@ -163,9 +163,13 @@ class Assistant:
 
     def search(self, query: str, top_k: int | None = None) -> list[Passage]:
         """Passages for a query, best first."""
+        return self.retrieve(query, top_k)[2]
+
+    def retrieve(self, query: str, top_k: int | None = None) -> tuple[str, np.ndarray, list[Passage]]:
+        """The query as searched (see `_retrieve`), its vector and its passages, best first."""
         retriever = self.retriever()
         with retriever.snapshot():
-            return self._retrieve(retriever, _clean(query), top_k or self.settings.top_k)[2]
+            return self._retrieve(retriever, _clean(query), top_k or self.settings.top_k)
 
     def _retrieve(self, retriever: Retriever, query: str, top_k: int) -> tuple[str, np.ndarray, list[Passage]]:
         """The query as searched, its vector and its passages.

@@ -50,7 +50,6 @@ from assistant.embedding import resolve_model  # noqa: E402
 from assistant.evaluation import contains_answer  # noqa: E402
 from assistant.reader import CONFIG_FILE, MAX_TOKENS, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, Reader, combine, encode, load_tokenizer, log_odds, reader_text  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
-from assistant.spelling import respelled  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
 FIRST_STAGE = 8  # candidates per question from the first stage: the most the answerer reads
@@ -63,28 +62,21 @@ def load_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def built(docs: Path, work: Path) -> Assistant:
+def built(docs: Path, work: Path, respell: bool = True) -> Assistant:
     """An Assistant over an index of `docs` (built once under `work`)."""
-    assistant = Assistant(Settings(index=work / f"index-{docs.parent.name}"))
+    assistant = Assistant(Settings(index=work / f"index-{docs.parent.name}", respell=respell))
     if not assistant.index.exists():
         print(assistant.ingest([str(docs)]).to_dict(), file=sys.stderr)
     return assistant
 
 
-def first_stage(assistant: Assistant, respell: bool = True):
+def first_stage(assistant: Assistant):
     """question -> (the question as searched, the first stage's ranking of the retrieved passages'
-    sentences), as the answerer makes them: a misspelled word respelled, as `Assistant.ask` does
-    (`respell` False: as the shipped reader's training pairs were made, before it did)."""
-    retriever = assistant.retriever()
-    answerer = ExtractiveAnswerer(retriever, reader=None)
-    top_k = assistant.settings.top_k
+    sentences), as `Assistant.ask` makes them (a misspelled word respelled, if its settings say so)."""
+    answerer = ExtractiveAnswerer(assistant.retriever(), reader=None)
 
     def ranked(question: str):
-        vector = assistant.embedder.embed([question])[0]
-        passages = retriever.search(question, top_k, vector)
-        if respell and (fixed := respelled(question, passages, retriever.document_frequency)) != question:
-            question, vector = fixed, assistant.embedder.embed([fixed])[0]
-            passages = retriever.search(question, top_k, vector)
+        question, vector, passages = assistant.retrieve(question)
         return question, answerer.rank(question, answerer.candidates(question, vector, passages))
 
     return ranked
@@ -130,7 +122,7 @@ def training_pairs(assistant: Assistant, qa: list[dict], seed: int = 0,
         numbers, names = pools.setdefault(article, ([], []))
         numbers += _NUMBER.findall(s.article.text)
         names += _NAME.findall(s.article.text)
-    ranked = first_stage(assistant, respell=False)
+    ranked = first_stage(assistant)
     pairs: list[tuple] = []
     for item in tqdm(qa, desc="pairs", file=sys.stderr):
         question, answers = item["question"], item["answers"] if item["answerable"] else []
@@ -378,8 +370,9 @@ def train_and_export(args: argparse.Namespace, out: Path) -> dict:
     if pairs_file.exists():
         pairs = [tuple(r) for r in load_jsonl(pairs_file)]
     else:
-        pairs = training_pairs(built(args.train_docs, args.work), load_jsonl(args.train_qa), previous=args.previous,
-                               residual=args.residual)
+        # Not respelled: the shipped reader's pairs were made before the answerer respelled.
+        pairs = training_pairs(built(args.train_docs, args.work, respell=False), load_jsonl(args.train_qa),
+                               previous=args.previous, residual=args.residual)
         pairs_file.write_text("".join(json.dumps(p) + "\n" for p in pairs))
     print(f"{len(pairs)} pairs, {sum(p[2] for p in pairs)} positive", file=sys.stderr)
 
