@@ -255,6 +255,7 @@ class ExtractiveAnswerer:
                 near = here | (sent_terms[i - 1] if i else set()) | (sent_terms[i + 1] if i + 1 < len(texts) else set())
                 around = " ".join(texts[max(0, i - 1) : i + 2])
                 around_words = set().union(*letters[max(0, i - 1) : i + 2])
+                negated_here = bool(_NEGATION.search(texts[i]))
                 features = {
                     "coverage": weighted_share(weights, here),
                     "bigrams": len(q_bigrams & set(pairwise(sequences[i]))) / max(1, len(q_bigrams)),
@@ -262,9 +263,9 @@ class ExtractiveAnswerer:
                     "passage_coverage": covered_passage,
                     "max_missing_idf": missing,
                     "type_match": float(has_type(kind, texts[i], question)),
-                    "negation_mismatch": float(q_neg != bool(_NEGATION.search(texts[i]))),
+                    "negation_mismatch": float(q_neg != negated_here),
                     "negation_unmatched": float(q_neg and not _NEGATION.search(around)),
-                    "negation_missing_here": float(q_neg and not _NEGATION.search(texts[i])),
+                    "negation_missing_here": float(q_neg and not negated_here),
                     "exclusive_unmatched": float(bool(q_exclusive - {m.lower() for m in _EXCLUSIVE.findall(around)})),
                     "missing_entities": missing_entities,
                     "absent_terms": float(absent),
