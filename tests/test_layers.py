@@ -14,7 +14,7 @@ LAYERS = [
     ["store", "milvus_vectors"],
     ["indexer", "ray_ingest"],
     ["retrieval", "spelling"],
-    ["answering", "citations", "chat", "prompts", "llm", "grounding"],
+    ["answering", "citations", "chat", "prompts", "llm", "markup", "grounding"],
     ["evaluation", "service"],
     ["render", "serve.html", "limits"],
     ["serve.schemas", "serve.middleware"],
