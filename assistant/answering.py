@@ -53,6 +53,9 @@ _ENTITY = regex.compile(r"(?<!^)\b\p{Lu}[\w'’-]*(?:\s+(?:of\s+|de\s+|the\s+)?\
 _PREFIXES = ("un", "non", "in", "im", "ir", "il", "dis", "ab", "anti", "counter", "mis")
 # Opposites SQuAD 2.0's writers swap in to make a question unanswerable ("increased" for "decreased"),
 # a general list written before it was measured on any question; see `contradicts` for what it catches.
+# An LLM's claims are checked against it too (`contrary`); "much little" was added for them after
+# that measure: of squad2-train's questions with "much" or "little", only 2 answerable and 4
+# unanswerable ones have a gold sentence with the other word, the most it can change there.
 _OPPOSITE_PAIRS = """
 increase decrease, increased decreased, increases decreases, more less, most least, before after, first last,
 largest smallest, larger smaller, large small, high low, higher lower, highest lowest, north south, northern southern,
@@ -66,7 +69,8 @@ true false, above below, over under, open closed, opened closed, best worst, bet
 increase reduce, raise lower, raised lowered, add remove, added removed, entered left, enter leave, birth death,
 born died, modern ancient, future past, full empty, heavy light, fast slow, faster slower, cheap expensive, hot cold,
 warm cool, wet dry, always never, all none, many few, dependent independent, direct indirect, formal informal,
-official unofficial, male female, men women, day night, summer winter, spring autumn, fewer more
+official unofficial, male female, men women, day night, summer winter, spring autumn, fewer more,
+much little
 """
 
 
@@ -115,6 +119,19 @@ def _opposed(question_words: set[str], sentence_words: set[str]) -> bool:
     """A question word the sentence lacks whose listed opposite it uses (and the question does not)."""
     return any(w not in sentence_words and (_OPPOSITES.get(w, frozenset()) & sentence_words) - question_words
                for w in question_words)
+
+
+def contrary(claim: str, source: str) -> bool:
+    """Does `claim` say the opposite of `source`, however many words they share?
+
+    A negation on one side only ("does not believe" / "believes"), a listed opposite ("much to gain"
+    / "little to gain") or a prefixed one ("legal" / "illegal") in the source instead of the claim's
+    word: the checks `contradicts` makes of a question, made of a model's claim and its quote.
+    """
+    claim, source = claim.replace("’", "'"), source.replace("’", "'")  # an article's curly apostrophe is a model's straight one
+    said, read = set(_LETTERS.findall(claim.lower())), set(_LETTERS.findall(source.lower()))
+    return (bool(_NEGATION.search(claim)) != bool(_NEGATION.search(source))
+            or _opposed(said, read) or _flipped(said, read))
 
 
 def answer_type(question: str) -> str:

@@ -216,7 +216,8 @@ class Assistant:
         """The answer as text pieces to show while it is produced, then the final Answer.
 
         The offline answerer has its answer at once, so it yields it sentence by sentence; an LLM
-        backend yields its tokens as they arrive. The last item is always the Answer.
+        backend yields each sentence once it is whole and verified, never the model's raw text.
+        The last item is always the Answer.
         """
         if self._grounded:
             yield from self._stream_llm(question, history, top_k)
@@ -227,7 +228,7 @@ class Assistant:
         yield answer
 
     def _stream_llm(self, question: str, history: Sequence[Turn], top_k: int | None) -> Iterator[str | Answer]:
-        """The LLM's tokens, then its verified Answer; the offline answer (with a note) if it fails."""
+        """The LLM's verified sentences, then its Answer; the offline answer (with a note) if it fails."""
         grounded = self._grounded
         assert grounded is not None, "only called with an LLM"
         began = time.perf_counter()

@@ -139,7 +139,9 @@ async def ask(body: AskIn, server: ServerDep) -> Any:
     Pass the earlier turns of a conversation as `history` so follow-up questions resolve.
     With `"stream": true` the reply is `text/event-stream`: `event: token` with `{"text"}` as
     the answer is produced, then one `event: answer` with the Answer JSON, whose `answer`
-    replaces the streamed text (citations may be renumbered or dropped when verified).
+    replaces the streamed text (with the offline answer, when the model's reply cannot be used).
+    An LLM's answer streams sentence by sentence, each once verified: no token carries text that
+    the answer drops.
     """
     assistant = server.assistant
     history = [Turn(t.question, t.answer) for t in body.history]
