@@ -56,7 +56,10 @@ class Settings(BaseSettings):
     # Seconds a question may take before the API answers 503 (an LLM stream stops at 2 x llm_timeout).
     request_timeout: float = Field(60.0, gt=0)
 
+    # Seconds URL ingest waits to connect and for each read; the deadline is for the whole page, which
+    # a server sending a byte every few seconds would otherwise make last for ever.
     fetch_timeout: float = Field(20.0, gt=0)
+    fetch_deadline: float = Field(60.0, gt=0)
     # Host names URL ingest may fetch from although they resolve to loopback, private or link-local
     # addresses: a wiki on the intranet. Empty: public addresses only.
     fetch_allow_hosts: list[str] = []

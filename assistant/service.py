@@ -63,7 +63,8 @@ class Assistant:
     @property
     def fetch(self) -> Fetch:
         s = self.settings
-        return Fetch(s.fetch_timeout, int(s.max_upload_mb * MB), frozenset(h.lower() for h in s.fetch_allow_hosts))
+        return Fetch(timeout=s.fetch_timeout, max_bytes=int(s.max_upload_mb * MB),
+                     allow_hosts=frozenset(h.lower() for h in s.fetch_allow_hosts), deadline=s.fetch_deadline)
 
     def indexer(self) -> Indexer:
         return indexer_for(self.index, self.embedder, self.settings)
@@ -88,15 +89,16 @@ class Assistant:
         return self.indexer().ingest(items, rebuild=rebuild, progress=progress)
 
     def add(self, uploads: Sequence[tuple[str, bytes]] = (), url: str | None = None, *,
-            progress: bool = False) -> IngestReport:
+            progress: bool = False, cancel: threading.Event | None = None) -> IngestReport:
         """Index uploaded files (name, bytes) and a web page: what the API and the admin panel add.
 
         AssistantError, with every input's error and nothing written, when none of them could be
-        read: an ingest of nothing would still create an empty index where there was none.
+        read: an ingest of nothing would still create an empty index where there was none. Setting
+        `cancel` (the API does when its client hangs up) stops the page's fetch.
         """
         items = [item for name, data in uploads for item in read_upload(name, data)]
         if url:
-            items += read_sources([url], fetch=self.fetch)
+            items += read_sources([url], fetch=replace(self.fetch, cancel=cancel))
         if not any(isinstance(item, Article) for item in items):
             raise AssistantError("; ".join(map(str, items)) or "nothing to add: no file and no URL")
         return self.ingest_articles(items, progress=progress)

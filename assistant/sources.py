@@ -12,8 +12,14 @@ A URL is fetched only from a public address: the host is resolved, every address
 (loopback, private, link-local, multicast, reserved and unspecified ones refused, IPv4 inside IPv6
 included), and the connection made to the address that was checked, so a second DNS answer cannot
 swap in another. Each redirect hop is checked the same way. The body is read up to the upload
-limit. Every way of not getting a page from a host reads the same, so errors cannot map which
-internal ports are open. Intranet hosts are allowed by name (`Fetch.allow_hosts`).
+limit, and the whole fetch ends at a deadline, or as soon as whoever asked has gone. Every way of
+not reaching a host reads the same, so errors cannot map which internal ports are open. Intranet
+hosts are allowed by name (`Fetch.allow_hosts`).
+
+Small inputs must not make huge work: front matter with YAML aliases is refused (a 30 KB file whose
+title repeated one 10 KB string 5,000 times by reference took 45 s and 5.9 GB), titles are cut to
+`MAX_TITLE_CHARS`, and an article whose text runs past `MAX_ARTICLE_CHARS` is refused, a PDF while
+its pages are extracted (a 19.7 KB PDF whose 100 pages share one compressed stream expands to 97 MB).
 
 trafilatura, pypdf and httpx are imported where they are used: together they take about half a
 second to import, which `assistant --help` should not pay.
@@ -29,6 +35,8 @@ import json
 import logging
 import re
 import socket
+import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -49,8 +57,15 @@ SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
 )
 USER_AGENT = f"assistant/{__version__} (article question-answering assistant)"
 
-# A title is a short line that is not a sentence: "Russian volunteers in Syria", not "They went.".
-MAX_TITLE_CHARS = 100
+# A plain-text first line is a title when short and not a sentence: "Russian volunteers in Syria",
+# not "They went.".
+TXT_TITLE_CHARS = 100
+# Longer titles are cut. A title is embedded with every chunk of its article and sent beside every
+# passage of an answer: a 60 KB heading made ingest 8 times slower, and one 50-passage search 31 MB.
+MAX_TITLE_CHARS = 300
+# The most text one article may hold: War and Peace is 3.2 M characters. pypdf extracts about 1 M a
+# second, so a PDF that expands past this is refused within seconds.
+MAX_ARTICLE_CHARS = 5_000_000
 SENTENCE_END = (".", "!", "?", "…")
 # Like git and grep: a NUL byte among the first 8 KB means the file is not text.
 BINARY_SNIFF_BYTES = 8192
@@ -64,11 +79,15 @@ MAX_REDIRECTS = 5
 
 @dataclass(frozen=True)
 class Fetch:
-    """How URLs are fetched: how long to wait, how many bytes to read, which hosts may be internal."""
+    """How URLs are fetched: how long to wait, how many bytes to read, which hosts may be internal,
+    and when to give up."""
 
-    timeout: float = 20.0
+    timeout: float = 20.0  # for the connection and for each read
     max_bytes: int = 20 * MB  # the upload limit: a page is no bigger than a file
     allow_hosts: frozenset[str] = frozenset()  # names (or addresses) fetched even when not public
+    # For the whole fetch, redirects included: a page sending a byte every 5 s never trips `timeout`.
+    deadline: float = 60.0
+    cancel: threading.Event | None = None  # set when whoever asked has gone (an API client hung up)
 
 
 @dataclass(frozen=True)
@@ -223,7 +242,12 @@ def _read_url(url: str, fetch: Fetch) -> Iterator[Result]:
 
 
 def _fetch(url: str, fetch: Fetch) -> _Page | InputError:
-    """GET from public addresses only, each redirect hop checked, at most `fetch.max_bytes` read."""
+    """GET from public addresses only, each redirect hop checked, at most `fetch.max_bytes` read,
+    given up at `fetch.deadline` or when `fetch.cancel` is set.
+
+    A deadline and a cancel are reported in words of their own: they come only after the address
+    was checked, so they say nothing about addresses inside the network.
+    """
     import httpx
 
     unreachable = InputError(url, f"could not fetch: no page at this address (unreachable, no answer within "
@@ -231,20 +255,35 @@ def _fetch(url: str, fetch: Fetch) -> _Page | InputError:
                                   "in ASSISTANT_FETCH_ALLOW_HOSTS)")
     too_big = InputError(url, f"could not fetch: the page is larger than {fetch.max_bytes / MB:g} MB, "
                               "the upload limit (ASSISTANT_MAX_UPLOAD_MB)")
+    too_slow = InputError(url, f"could not fetch: the page took longer than {fetch.deadline:g} s to arrive "
+                               "(ASSISTANT_FETCH_DEADLINE)")
+    cancelled = InputError(url, "could not fetch: cancelled, the client that asked for it has gone")
+    ends = time.monotonic() + fetch.deadline
+
+    def given_up() -> InputError | None:
+        if fetch.cancel is not None and fetch.cancel.is_set():
+            return cancelled
+        return too_slow if time.monotonic() >= ends else None
+
     # trust_env=False: a proxy from the environment would connect wherever the URL says, unchecked.
     client = httpx.Client(timeout=fetch.timeout, follow_redirects=False, trust_env=False,
                           headers={"User-Agent": USER_AGENT})
     try:
         with client:
             for _ in range(MAX_REDIRECTS + 1):
+                if stop := given_up():
+                    return stop
                 target = httpx.URL(url)
                 address = _checked_address(target, fetch.allow_hosts)
                 if address is None:
                     return unreachable
-                # To the checked address, under the host's name (Host header, TLS name check).
+                # To the checked address, under the host's name (Host header, TLS name check). The
+                # deadline and `cancel` are checked between reads, and no read waits longer than the
+                # deadline had left when the request went out: a fetch ends at most one wait late.
                 request = client.build_request(
                     "GET", target.copy_with(host=address), headers={"Host": target.netloc.decode("ascii")},
                     extensions={"sni_hostname": target.host},
+                    timeout=min(fetch.timeout, max(ends - time.monotonic(), 0.01)),
                 )
                 response = client.send(request, stream=True)
                 try:
@@ -260,6 +299,8 @@ def _fetch(url: str, fetch: Fetch) -> _Page | InputError:
                         body += piece
                         if len(body) > fetch.max_bytes:
                             return too_big
+                        if stop := given_up():
+                            return stop
                     return _Page(url, response.headers.get("content-type", ""), response.charset_encoding,
                                  bytes(body))
                 finally:
@@ -267,6 +308,8 @@ def _fetch(url: str, fetch: Fetch) -> _Page | InputError:
             return InputError(url, f"could not fetch: more than {MAX_REDIRECTS} redirects")
     except httpx.HTTPStatusError as e:
         return InputError(url, f"could not fetch: HTTP {e.response.status_code} {e.response.reason_phrase}")
+    except httpx.TimeoutException:
+        return given_up() or unreachable
     except (httpx.HTTPError, httpx.InvalidURL, OSError, UnicodeError, ValueError):
         return unreachable
 
@@ -342,7 +385,7 @@ def _parse_txt(origin: _Origin, text: str) -> Iterator[Result]:
     answerer would quote a headline or a date as if it were a sentence of the article."""
     lines = text.lstrip("\n").split("\n")
     first_line = lines[0].strip()
-    if len(first_line) > MAX_TITLE_CHARS or first_line.endswith(SENTENCE_END) or len(lines) == 1:
+    if len(first_line) > TXT_TITLE_CHARS or first_line.endswith(SENTENCE_END) or len(lines) == 1:
         yield _article(origin, text, title=None)
         return
     meta, rest = {}, 1
@@ -368,7 +411,11 @@ _TXT_META = re.compile(r"(published|date|author|url)[ \t]*:[ \t]*(\S.*)", re.IGN
 
 def _parse_markdown(origin: _Origin, text: str) -> Iterator[Result]:
     """Markdown: title from front matter, else from the first `# ` heading."""
-    meta, body = _split_front_matter(text)
+    split = _split_front_matter(origin.source, text)
+    if isinstance(split, InputError):
+        yield split
+        return
+    meta, body = split
     if not body.strip():
         yield InputError(origin.source, "no text after the front matter")
         return
@@ -390,13 +437,14 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^---[ \t]*(?:\n|\Z)", re.MULTILIN
 _FIRST_H1 = re.compile(r"^#[ \t]+([^\n]+)", re.MULTILINE)
 
 
-def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
+def _split_front_matter(source: str, text: str) -> tuple[dict[str, str], str] | InputError:
     """The front matter static-site generators write, as text fields, and the text after it.
 
     YAML, so lists (`author: [A, B]`, or one `- item` a line) and multi-line values (`title: >`)
     read as written. PyYAML's BaseLoader keeps every scalar the text it is ("2015-10-21T10:00Z"
     stays that, not a datetime; "yes" is not True) and builds no objects; only strings and lists of
-    strings are taken, so a nested or aliased structure is never walked. Front matter YAML refuses
+    strings are taken. Aliases (`*name`) are refused before anything is built: `title: [*a, *a, ...]`
+    repeats a 10 KB string thousands of times from a few bytes each. Front matter YAML refuses
     (`title: Part 1: Before`, hand-written) is read as the `key: value` lines it looks like.
     """
     match = _FRONT_MATTER.match(text)
@@ -405,6 +453,8 @@ def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
     import yaml
 
     try:
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(match.group(1), Loader=yaml.BaseLoader)):
+            return InputError(source, "front matter uses a YAML alias (*name); write each value out in full")
         parsed = yaml.load(match.group(1), Loader=yaml.BaseLoader)
     except yaml.YAMLError:
         parsed = None
@@ -462,8 +512,11 @@ def _parse_pdf(origin: _Origin, data: bytes) -> Iterator[Result]:
     try:
         with _quiet("pypdf"):  # its warnings ("EOF marker not found") repeat our one-line error
             reader = pypdf.PdfReader(io.BytesIO(data))
-            pages = [page.extract_text() or "" for page in reader.pages]
+            pages = _pdf_pages(reader)
             info = reader.metadata  # None when the PDF carries no document information
+    except _TooLong as e:
+        yield _too_long(origin.source, f"past it by page {e.page} of {len(reader.pages)}")
+        return
     except Exception as e:  # noqa: BLE001 - pypdf raises many types for broken files; all mean the same here
         reason = str(e).split("\n")[0][:120] or type(e).__name__
         yield InputError(origin.source, f"not a readable PDF: {reason}")
@@ -474,6 +527,33 @@ def _parse_pdf(origin: _Origin, data: bytes) -> Iterator[Result]:
         return
     title, author = (info.title, info.author) if info else (None, None)
     yield _article(origin, text, title=title, author=_str_or_none(author))
+
+
+class _TooLong(Exception):
+    """A PDF's text ran past `MAX_ARTICLE_CHARS` while page `page` was extracted."""
+
+    def __init__(self, page: int):
+        self.page = page
+
+
+def _pdf_pages(reader) -> list[str]:
+    """The text of each page; _TooLong the moment the text passes `MAX_ARTICLE_CHARS`.
+
+    Counted as pypdf extracts, not after: pages can share one content stream, and a page can draw
+    one form many times, so a few kilobytes of PDF can hold gigabytes of text.
+    """
+    extracted, number = 0, 0
+
+    def count(text: str, *_: object) -> None:  # pypdf's visitor_text: each piece of text as it is found
+        nonlocal extracted
+        extracted += len(text)
+        if extracted > MAX_ARTICLE_CHARS:
+            raise _TooLong(number)
+
+    pages = []
+    for number, page in enumerate(reader.pages, start=1):  # noqa: B007 - `count` reads the page number
+        pages.append(page.extract_text(visitor_text=count) or "")
+    return pages
 
 
 @contextmanager
@@ -571,22 +651,33 @@ def _article(
     url: str | None = None,
     published: str | None = None,
     author: str | None = None,
-) -> Article:
+) -> Result:
     """The Article for `origin`: line endings become \\n, the text is otherwise kept verbatim.
 
-    Without a title, the article is named after its file or URL. Verbatim because citations later
-    quote `text[start:end]`. A fetched page keeps the URL it was fetched from, not the canonical
-    link it claims.
+    Without a title, the article is named after its file or URL; a title longer than
+    `MAX_TITLE_CHARS` is cut, with an ellipsis. Verbatim because citations later quote
+    `text[start:end]`. A fetched page keeps the URL it was fetched from, not the canonical link it
+    claims. A text longer than `MAX_ARTICLE_CHARS` is an InputError instead.
     """
+    if len(text) > MAX_ARTICLE_CHARS:
+        return _too_long(origin.source, f"it has {len(text):,}")
+    title = (title or "").strip() or origin.fallback_title
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[: MAX_TITLE_CHARS - 1].rstrip() + "…"
     return Article(
         id=origin.id,
-        title=(title or "").strip() or origin.fallback_title,
+        title=title,
         text=_normalize_newlines(text),
         url=origin.url or url,
         source=origin.source,
         published=published,
         author=author,
     )
+
+
+def _too_long(source: str, detail: str) -> InputError:
+    return InputError(source, f"the text is longer than {MAX_ARTICLE_CHARS:,} characters, the most one article "
+                              f"may hold ({detail}); split it into several files")
 
 
 def _normalize_newlines(text: str) -> str:

@@ -10,6 +10,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -245,6 +246,52 @@ def test_url_ingest_cannot_reach_inside_the_network_and_says_so_in_one_way(api, 
     message = error_of(api.post("/api/articles", json={"url": url}, headers=admin()), 400)
 
     assert message.startswith(f"{url}: could not fetch: no page at this address (unreachable, no answer within")
+
+
+@contextmanager
+def dripping_page() -> Iterator[tuple[str, threading.Event]]:
+    """A page on 127.0.0.1 sending a byte every half second for a minute, and an event set when its client hangs up."""
+    hung_up = threading.Event()
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            try:
+                for _ in range(120):
+                    self.wfile.write(b"x")
+                    time.sleep(0.5)
+            except OSError:
+                hung_up.set()
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip) as site:
+        threading.Thread(target=site.serve_forever, daemon=True).start()
+        yield f"http://127.0.0.1:{site.server_address[1]}/page", hung_up
+        site.shutdown()
+
+
+def test_a_url_ingest_ends_at_the_fetch_deadline_setting(tmp_path, fake_embedder):
+    assistant = make_assistant(tmp_path / "index", fake_embedder, fetch_allow_hosts=["127.0.0.1"], fetch_deadline=2)
+    with dripping_page() as (page, _), live_server(create_app(assistant, admin_token=TOKEN, ui=False)) as url:
+        began = time.monotonic()
+        response = httpx.post(f"{url}/api/articles", json={"url": page}, headers=admin(), timeout=30)
+
+    assert error_of(response, 400) == (f"{page}: could not fetch: the page took longer than 2 s to arrive "
+                                       "(ASSISTANT_FETCH_DEADLINE)")
+    assert time.monotonic() - began < 10  # the page goes on for a minute
+
+
+def test_a_url_ingest_stops_fetching_when_its_client_hangs_up(tmp_path, fake_embedder):
+    assistant = make_assistant(tmp_path / "index", fake_embedder, fetch_allow_hosts=["127.0.0.1"])
+    with dripping_page() as (page, hung_up), live_server(create_app(assistant, admin_token=TOKEN, ui=False)) as url:
+        with pytest.raises(httpx.ReadTimeout):  # the client gives up after a second
+            httpx.post(f"{url}/api/articles", json={"url": page}, headers=admin(), timeout=1)
+
+        assert hung_up.wait(5)  # the server stopped fetching too, rather than at the 60 s deadline
 
 
 # ── Gradio's own upload routes ──────────────────────────────────────────────────────────────

@@ -176,6 +176,31 @@ def test_feedback_lists_readers_votes_newest_first(tmp_path):
     assert [(e["vote"], e["citations"]) for e in as_json] == [("down", []), ("up", [{"n": 1, "article_id": "golts"}])]
 
 
+# A window title, an OSC 8 link, a line erase, a right-to-left override and a one-byte CSI (C1).
+ESCAPES = "\x1b]0;owned\x07Quarterly \x1b]8;;http://evil.example/\x1b\\report\x1b]8;;\x1b\\\x1b[2K\u202eexe.pdf\x9b31m"
+RAW = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+def test_stored_titles_and_comments_are_printed_with_their_escape_sequences_written_out(tmp_path):
+    from conftest import make_assistant
+    from fakes import HashEmbedder
+
+    from assistant.feedback import FeedbackStore
+
+    index = tmp_path / "index"
+    (tmp_path / "report.md").write_text(f"# {ESCAPES}\n\nThe quarterly report.\n")
+    assert make_assistant(index, HashEmbedder()).ingest([str(tmp_path / "report.md")]).added == 1
+    FeedbackStore(index).add("down", f"what {ESCAPES}?", f"An answer {ESCAPES}.", [], f"a comment {ESCAPES}")
+
+    listed = run("articles", index=index).stdout + run("feedback", index=index).stdout
+    as_json = run("articles", "--json", index=index).stdout + run("feedback", "--json", index=index).stdout
+
+    assert not [c for c in RAW if c in listed + as_json]
+    assert "report\t\\u001b]0;owned\\u0007Quarterly \\u001b]8;;http://evil.example/" in listed
+    assert "\\u202eexe.pdf\\u009b31m" in listed  # shown for what it is
+    assert json.loads(run("articles", "--json", index=index).stdout)[0]["title"] == ESCAPES  # the same text, escaped
+
+
 def free_port() -> int:
     import socket
 

@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -125,6 +126,33 @@ async def answering(server: Server, function: Callable[..., Any], *args: Any) ->
                                  "try again, or ask a narrower question")
 
 
+async def _cancelled_if_gone(request: Request, function: Callable[..., Any], *args: Any) -> Any:
+    """`function(*args, cancel=event)` on a worker thread, `event` set if the client hangs up.
+
+    uvicorn lets a route run on after its client has gone; a URL fetch would go on for the rest of
+    its deadline, and its ingest after it, for nobody.
+    """
+    cancel = threading.Event()
+
+    async def watch() -> None:
+        while not await request.is_disconnected():
+            await anyio.sleep(0.2)
+        cancel.set()
+
+    result: Any = None
+    failure: Exception | None = None
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch)
+        try:
+            result = await run_in_threadpool(function, *args, cancel=cancel)
+        except Exception as exc:  # noqa: BLE001 - raised below, outside the group, which would wrap it
+            failure = exc
+        tasks.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return result
+
+
 # ── routes ──────────────────────────────────────────────────────────────────────────────────
 
 router = APIRouter(prefix="/api")
@@ -192,7 +220,7 @@ async def add_articles(request: Request, server: ServerDep) -> dict:
             body = UrlIn.model_validate_json(await request.body())
         except ValidationError as exc:
             raise HTTPException(400, _describe(exc.errors())) from None
-        report = await run_in_threadpool(server.assistant.add, (), body.url)
+        report = await _cancelled_if_gone(request, server.assistant.add, (), body.url)
     else:
         got = media_type or "no content type"
         raise HTTPException(415, f"send multipart/form-data with files, or JSON {{\"url\": ...}}; got '{got}'")
