@@ -7,6 +7,7 @@ that only read the manifest never load the model.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -129,14 +130,24 @@ class Assistant:
         with self.index.catalog() as catalog:
             return catalog.listing()
 
-    def feedback(self, vote: Literal["up", "down"], question: str, answer: str, citations: list[dict],
-                 comment: str = "") -> Feedback:
-        """Record a reader's vote on an answer, with the index version live now."""
+    @functools.cached_property
+    def votes(self) -> FeedbackStore:
+        """Readers' votes, and the key that signs the answers they vote on."""
+        return FeedbackStore(self.index.root, int(self.settings.feedback_max_mb * MB))
+
+    def feedback(self, answer_id: str, vote: Literal["up", "down"], question: str, answer: str,
+                 citations: list[dict], comment: str = "") -> Feedback:
+        """Record a reader's vote on an answer this server gave, with the index version live now."""
         version = self.index.version() if self.index.exists() else None
-        return FeedbackStore(self.index.root).add(vote, question, answer, citations, comment, version)
+        return self.votes.add(answer_id, vote, question, answer, citations, comment, version)
 
     def feedback_entries(self) -> list[Feedback]:
-        return FeedbackStore(self.index.root).entries()
+        return self.votes.entries()
+
+    def _issued(self, answer: Answer) -> Answer:
+        """The answer with the id a vote on it must carry."""
+        cited = [c.to_dict() for c in answer.citations]
+        return replace(answer, answer_id=self.votes.sign(answer.question, answer.answer, cited))
 
     def retriever(self) -> Retriever:
         """The retriever for the live version, reloaded when an ingest has swapped it."""
@@ -193,7 +204,7 @@ class Assistant:
             assert isinstance(answer, Answer)  # a stream ends with its Answer
             return answer
         question = _clean(question)
-        return self._answer_offline(question, condense(question, history), top_k, *self._live())
+        return self._issued(self._answer_offline(question, condense(question, history), top_k, *self._live()))
 
     def _answer_offline(self, question: str, query: str, top_k: int | None, retriever: Retriever,
                         answerer: ExtractiveAnswerer) -> Answer:
@@ -241,7 +252,8 @@ class Assistant:
             if isinstance(item, Answer):
                 total = (time.perf_counter() - began) * 1000
                 retrieve = offline.timing_ms["retrieve"]
-                item = replace(item, timing_ms={"retrieve": retrieve, "answer": total - retrieve, "total": total})
+                item = self._issued(replace(item, timing_ms={"retrieve": retrieve, "answer": total - retrieve,
+                                                            "total": total}))
             yield item
 
 

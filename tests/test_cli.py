@@ -165,8 +165,10 @@ def test_feedback_lists_readers_votes_newest_first(tmp_path):
     from assistant.feedback import FeedbackStore
 
     store = FeedbackStore(tmp_path / "index")
-    store.add("up", "who is Golts?", "Golts is an expert [1].", [{"n": 1, "article_id": "golts"}])
-    store.add("down", "how far?", "The indexed articles don't answer this question.", [], "it says 18 miles")
+    for vote, question, answer, citations, comment in (
+            ("up", "who is Golts?", "Golts is an expert [1].", [{"n": 1, "article_id": "golts"}], ""),
+            ("down", "how far?", "The indexed articles don't answer this question.", [], "it says 18 miles")):
+        store.add(store.sign(question, answer, citations), vote, question, answer, citations, comment)
 
     listed = run("feedback", index=tmp_path / "index")
     as_json = json.loads(run("feedback", "--json", index=tmp_path / "index").stdout)
@@ -190,7 +192,9 @@ def test_stored_titles_and_comments_are_printed_with_their_escape_sequences_writ
     index = tmp_path / "index"
     (tmp_path / "report.md").write_text(f"# {ESCAPES}\n\nThe quarterly report.\n")
     assert make_assistant(index, HashEmbedder()).ingest([str(tmp_path / "report.md")]).added == 1
-    FeedbackStore(index).add("down", f"what {ESCAPES}?", f"An answer {ESCAPES}.", [], f"a comment {ESCAPES}")
+    store = FeedbackStore(index)
+    question, answer = f"what {ESCAPES}?", f"An answer {ESCAPES}."
+    store.add(store.sign(question, answer, []), "down", question, answer, [], f"a comment {ESCAPES}")
 
     listed = run("articles", index=index).stdout + run("feedback", index=index).stdout
     as_json = run("articles", "--json", index=index).stdout + run("feedback", "--json", index=index).stdout

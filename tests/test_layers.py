@@ -17,7 +17,7 @@ LAYERS = [
     ["answering", "citations", "chat", "prompts", "llm", "markup", "grounding"],
     ["evaluation", "service"],
     ["render", "serve.html", "limits"],
-    ["serve.schemas", "serve.middleware"],
+    ["serve.schemas", "serve.middleware", "serve.gradio_guard"],
     ["cli", "serve.api", "serve.ui"],
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
