@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args, _settings(args))
     except AssistantError as exc:
         return _error(exc)
+    except BrokenPipeError:  # `assistant ask ... | head -1`: the reader has what it wanted; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush does not fail again
+        return 0
     except OSError as exc:  # e.g. an --index under a file or on a read-only disk
         return _error(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else exc)
     except KeyboardInterrupt:
@@ -229,7 +233,7 @@ def _feedback(args, settings: Settings) -> int:
         comment = f" — {e.comment}" if e.comment else ""
         _print(f"{e.time}\t{e.vote}\t{e.question}{comment}")
         _print(f"    {' '.join(e.answer.split())[:160]}")
-    _print(f"{len(entries)} votes in {settings.index}", file=sys.stderr)
+    _print(f"{len(entries)} vote{'' if len(entries) == 1 else 's'} in {settings.index}", file=sys.stderr)
     return 0
 
 

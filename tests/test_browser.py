@@ -507,7 +507,7 @@ def test_feedback_on_an_answer_is_stored_and_listed_for_the_admin(page, app_url,
     message = ask(page, GOLTS)
     message.get_by_role("button", name="Not helpful").click()
     message.get_by_label("What was good or wrong? (optional)").fill("Say what he is known for")
-    message.get_by_role("button", name="Send feedback").click()
+    message.get_by_role("button", name="Send comment").click()
     expect(message.get_by_role("status")).to_have_text("Thank you: your feedback was sent.")
 
     listed = httpx.get(f"{app_url}/api/feedback", headers={"Authorization": f"Bearer {TOKEN}"}).json()
@@ -518,6 +518,29 @@ def test_feedback_on_an_answer_is_stored_and_listed_for_the_admin(page, app_url,
     cli = subprocess.run([sys.executable, "-m", "assistant", "feedback", "--json", "--index", str(index)],
                          capture_output=True, text=True, check=True)
     assert any(e["comment"] == "Say what he is known for" for e in json.loads(cli.stdout))
+
+
+def test_a_click_on_a_vote_stores_it_at_once_and_a_comment_updates_the_same_entry(page, app_url):
+    from playwright.sync_api import expect
+
+    def entries() -> list[dict]:
+        listed = httpx.get(f"{app_url}/api/feedback", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        return [e for e in listed if e["question"] == "Why is Syria less appealing to Russian volunteers than Ukraine?"]
+
+    page.goto(app_url)
+    message = ask(page, "Why is Syria less appealing to Russian volunteers than Ukraine?")
+    before = len(entries())
+    message.get_by_role("button", name="Helpful", exact=True).click()
+    expect(message.get_by_role("status")).to_contain_text("your vote was recorded")
+    voted = entries()
+    assert len(voted) == before + 1 and voted[0]["vote"] == "up" and voted[0]["comment"] == ""
+
+    message.get_by_label("What was good or wrong? (optional)").fill("Clear and cited")
+    message.get_by_role("button", name="Send comment").click()
+    expect(message.get_by_role("status")).to_have_text("Thank you: your feedback was sent.")
+    commented = entries()
+    assert len(commented) == before + 1 and (commented[0]["id"], commented[0]["comment"]) == (voted[0]["id"],
+                                                                                           "Clear and cited")
 
 
 def test_no_gradio_api_footer_and_unknown_pages_get_a_small_html_404(page, app_url):

@@ -176,6 +176,17 @@ def test_feedback_lists_readers_votes_newest_first(tmp_path):
     assert listed.stdout.splitlines()[0].endswith("\tdown\thow far? — it says 18 miles")
     assert listed.stderr.strip() == f"2 votes in {tmp_path / 'index'}"
     assert [(e["vote"], e["citations"]) for e in as_json] == [("down", []), ("up", [{"n": 1, "article_id": "golts"}])]
+    store.add(store.sign("q?", "a.", []), "up", "q?", "a.", [])
+    store.add(store.sign("q?", "a.", []), "up", "q?", "a.", [])  # another answer, asked again
+    assert run("feedback", index=tmp_path / "index").stderr.startswith("4 votes")
+
+
+def test_one_vote_is_one_vote_not_1_votes(tmp_path):
+    from assistant.feedback import FeedbackStore
+
+    store = FeedbackStore(tmp_path / "index")
+    store.add(store.sign("q?", "a.", []), "up", "q?", "a.", [])
+    assert run("feedback", index=tmp_path / "index").stderr.strip() == f"1 vote in {tmp_path / 'index'}"
 
 
 # A window title, an OSC 8 link, a line erase, a right-to-left override and a one-byte CSI (C1).
@@ -234,3 +245,11 @@ def test_every_entry_point_reads_the_admin_token_setting_and_says_once_at_start_
         server.wait(30)
     said_admin = [line for line in lines if line.startswith("admin:")]
     assert len(said_admin) == 1 and said_admin[0].startswith(said), lines
+
+
+def test_a_cli_in_a_pipe_whose_reader_stops_ends_quietly(sample_index):
+    """`assistant ask ... | head -1` (here `| true`, which leaves before the answer is written): no "Broken pipe" error, exit status 0."""
+    command = (f"{sys.executable} -m assistant ask 'who is Alexander Golts?' --index {sample_index} | true;"
+               " echo \"status=${PIPESTATUS[0]}\"")
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.strip() == "status=0" and "Broken pipe" not in done.stderr and "Error" not in done.stderr

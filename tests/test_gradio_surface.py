@@ -195,3 +195,22 @@ def test_the_upload_folder_is_private_to_the_process_and_removed_when_it_stops(s
         assert folder.stat().st_mode & 0o077 == 0  # no one else may read it
         (folder / "left-over.txt").write_text("x")
     assert not folder.exists()
+
+
+def test_upload_folders_left_by_processes_that_are_gone_are_removed_at_start(tmp_path, monkeypatch):
+    import os
+
+    from assistant.serve.gradio_guard import private_upload_folder
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    gone = tmp_path / "assistant-gradio-999999999-abc"  # no such process
+    (gone / "sub").mkdir(parents=True)
+    (gone / "sub" / "uploaded.txt").write_text("left from a killed server")
+    alive = tmp_path / f"assistant-gradio-{os.getppid()}-abc"  # another server, still running
+    alive.mkdir()
+
+    folder = private_upload_folder()
+
+    assert not gone.exists() and alive.exists()
+    assert folder.parent == tmp_path and folder.stat().st_mode & 0o077 == 0

@@ -85,6 +85,8 @@
     setTimeout(() => { button.textContent = "Copy"; }, 1500);
   }
 
+  // A click stores the vote at once; the comment is an optional second step that updates the same
+  // entry (the server keys votes by the answer's answer_id).
   function askFeedback(button) {
     const qa = button.closest(".qa");
     const vote = button.classList.contains("qa-up") ? "up" : "down";
@@ -95,18 +97,22 @@
       const label = element("label", "", "What was good or wrong? (optional)");
       const comment = Object.assign(element("textarea"), { rows: 2, maxLength: 2000, name: "comment" });
       label.append(comment);
-      form.append(label, Object.assign(element("button", "qa-send", "Send feedback"), { type: "submit" }));
-      form.addEventListener("submit", (event) => { event.preventDefault(); sendFeedback(form, qa); });
+      form.append(label, Object.assign(element("button", "qa-send", "Send comment"), { type: "submit" }));
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        sendFeedback(form, qa, form.querySelector("textarea").value.trim());
+      });
       qa.querySelector(".qa-actions").after(form);
     }
     form.dataset.vote = vote;
+    sendFeedback(form, qa, "");
     form.querySelector("textarea").focus();
   }
 
-  async function sendFeedback(form, qa) {
+  async function sendFeedback(form, qa, comment) {
     const data = dataOf(qa);
     const body = {
-      answer_id: data.answer_id, vote: form.dataset.vote, comment: form.querySelector("textarea").value.trim(),
+      answer_id: data.answer_id, vote: form.dataset.vote, comment,
       question: data.question, answer: data.answer,
       citations: data.citations.map(({ href, ...citation }) => citation),
     };
@@ -117,6 +123,10 @@
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
       });
       if (!response.ok) throw new Error((await response.json()).error?.message || response.statusText);
+      if (!comment) {
+        status.textContent = "Thank you: your vote was recorded. Add a comment if you like.";
+        return;
+      }
       const thanks = element("p", "qa-feedback-status", "Thank you: your feedback was sent.");
       thanks.setAttribute("role", "status");
       form.replaceWith(thanks);
@@ -243,6 +253,34 @@
     });
   }
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") hideTip(); });
+
+  // An empty question is a hint under the box, not a request: Gradio's own validation message
+  // (the server's EMPTY_QUESTION) is not shown by every browser, and the box must stay usable.
+  function hint(box) {
+    const row = box.closest(".qa-question")?.closest(".row"); // the row holding the box: the hint goes under it
+    let note = row?.parentElement?.querySelector(".qa-hint");
+    if (!note && row) {
+      note = element("p", "qa-hint", "Type a question about the articles first.");
+      note.setAttribute("role", "status");
+      row.after(note);
+      box.addEventListener("input", () => note.remove(), { once: true });
+    }
+    box.focus();
+  }
+  const emptyBox = (target) => {
+    const question = target instanceof Element ? target.closest(".qa-question") : null;
+    const box = question?.querySelector("textarea");
+    return box && !box.value.trim() ? box : null;
+  };
+  document.addEventListener("keydown", (event) => {
+    const box = event.key === "Enter" && !event.shiftKey && !event.isComposing ? emptyBox(event.target) : null;
+    if (box) { event.preventDefault(); event.stopPropagation(); hint(box); }
+  }, true);
+  document.addEventListener("click", (event) => {
+    const button = event.target instanceof Element && event.target.closest(".qa-question button.submit-button");
+    const box = button ? emptyBox(button) : null;
+    if (box) { event.preventDefault(); event.stopPropagation(); hint(box); }
+  }, true);
   document.addEventListener("scroll", hideTip, true);
 
   window.assistantChat = { exportMarkdown, asText };
