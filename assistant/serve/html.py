@@ -398,7 +398,7 @@ a.qa-original { font-size: .78rem; color: var(--body-text-color-subdued); }
   border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); color: inherit; }
 .qa-feedback button { align-self: flex-start; }
 .qa-feedback-status { font-size: .85rem; color: var(--body-text-color-subdued); margin: 6px 0 0; }
-.qa-hint { font-size: .9rem; color: var(--body-text-color); margin: 4px 8px 0; padding: 0; border: 0; background: none; }
+.qa-hint { font-size: .9rem; color: var(--body-text-color); margin: 4px 8px 0; padding: 0; border: 0; }
 .qa-passage { margin: 6px 0 0; padding: 8px 12px; border: 0; border-left: 3px solid var(--color-accent);
   border-radius: 0 8px 8px 0; background: var(--background-fill-secondary); color: var(--body-text-color-subdued);
   font-size: .9rem; line-height: 1.5; font-style: normal; }
