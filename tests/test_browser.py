@@ -543,6 +543,25 @@ def test_a_click_on_a_vote_stores_it_at_once_and_a_comment_updates_the_same_entr
                                                                                            "Clear and cited")
 
 
+def test_screen_readers_hear_no_untranslated_label_and_quotes_are_not_doubled(page, app_url):
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    message = ask(page, GOLTS)
+    expect(message.locator(".qa-answer")).to_contain_text("Alexander Golts")
+    page.wait_for_timeout(500)
+    assert "common." not in page.locator("body").inner_text()
+    live = page.locator("[aria-live], [role=status]").all_inner_texts()
+    assert not any("common." in text for text in live)
+    message.locator(".qa-marker").first.hover()
+    expect(page.locator("#qa-tip")).to_be_visible()
+    tip = page.locator("#qa-tip span").inner_text()
+    assert tip.startswith("“How can you") and not tip.startswith("““")
+    copied = page.evaluate("() => window.assistantChat.asText(JSON.parse(document.querySelector('.qa-data')"
+                           "?.textContent || 'null') ?? {answer: '', citations: []})")
+    assert "““" not in copied
+
+
 def test_no_gradio_api_footer_and_unknown_pages_get_a_small_html_404(page, app_url):
     from playwright.sync_api import expect
 

@@ -192,6 +192,9 @@ def _chat(page: gr.Blocks, assistant: Assistant, limiter: RateLimiter | None, *,
                            autofocus=autofocus, max_length=2000, submit_btn=True, elem_classes=["qa-question"]),
         validator=lambda message: gr.validate(bool(str(message or "").strip()), EMPTY_QUESTION),
         fill_height=True, flagging_mode="never",
+        # No progress tracker: it announces an untranslated "common.complete" to screen readers after
+        # every answer, while the streaming answer in the chat log already says that it is working.
+        show_progress="hidden",
     )
     export.click(None, js="() => window.assistantChat.exportMarkdown()")
     # The conversation survives a reload: kept in the browser's localStorage, written on every

@@ -38,7 +38,7 @@
     if (!card) return;
     tip ??= Object.assign(element("div", "qa-tip"), { id: "qa-tip", role: "tooltip" });
     tip.replaceChildren(element("strong", "", card.querySelector(".qa-title")?.textContent || ""),
-                        element("span", "", `“${card.querySelector(`.qa-q-${n}`)?.textContent || ""}”`));
+                        element("span", "", quoted(card.querySelector(`.qa-q-${n}`)?.textContent || "")));
     (marker.closest(".gradio-container") || document.body).append(tip);
     const at = marker.getBoundingClientRect();
     const width = Math.min(360, window.innerWidth - 16);
@@ -59,12 +59,19 @@
     card.classList.add("qa-flash");
   }
 
+  // A quote in quotation marks, once: a sentence that opens with its own (“How can you ...?” says
+  // Golts) is shown as it is, not as ““How can you ...”.
+  const quoted = (text) => {
+    const inner = String(text).trim();
+    return /^[“"«„]/.test(inner) ? inner : `“${inner}”`;
+  };
+
   // ── copy, feedback, export ───────────────────────────────────────────────────────────────
   function asText(data) {
     const lines = [data.answer];
     if (data.citations.length) {
       lines.push("", "Sources:");
-      for (const c of data.citations) lines.push(`${c.n}. ${c.title}: “${c.quote}” ${c.url || c.href}`);
+      for (const c of data.citations) lines.push(`${c.n}. ${c.title}: ${quoted(c.quote)} ${c.url || c.href}`);
     }
     return lines.join("\n");
   }
@@ -148,7 +155,7 @@
         lines.push(markdownText(data.answer), "");
         if (data.citations.length) lines.push("Sources:", "");
         for (const c of data.citations) {
-          lines.push(`${c.n}. [${markdownText(c.title)}](${c.href}): “${markdownText(c.quote)}”`);
+          lines.push(`${c.n}. [${markdownText(c.title)}](${c.href}): ${markdownText(quoted(c.quote))}`);
         }
         lines.push("");
       } else {
