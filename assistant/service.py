@@ -16,22 +16,22 @@ from typing import Literal
 
 import numpy as np
 
-from assistant.answering import ExtractiveAnswerer, cite
-from assistant.chat import condense
-from assistant.citations import NOT_FOUND
+from assistant.answer.chat import condense
+from assistant.answer.citations import NOT_FOUND
+from assistant.answer.extractive import ExtractiveAnswerer, cite
+from assistant.answer.reader import Reader
 from assistant.config import Settings
-from assistant.embedding import Embedder, load_embedder
+from assistant.embed.base import Embedder, load_embedder
 from assistant.errors import AssistantError, InputError, NotFound
-from assistant.feedback import Feedback, FeedbackStore
-from assistant.grounding import GroundedAnswerer
-from assistant.indexer import Indexer, IngestReport, indexer_for
-from assistant.llm import LLM, llm_from_settings
-from assistant.prompts import Prompts
-from assistant.reader import Reader
-from assistant.retrieval import Retriever
-from assistant.spelling import respelled
-from assistant.sources import MB, Fetch, read_sources, read_upload
-from assistant.store import IndexDir, VectorStore
+from assistant.ingest.indexer import Indexer, IngestReport, indexer_for
+from assistant.ingest.sources import MB, Fetch, read_sources, read_upload
+from assistant.llm.client import LLM, llm_from_settings
+from assistant.llm.grounding import GroundedAnswerer
+from assistant.llm.prompts import Prompts
+from assistant.retrieve.retriever import Retriever
+from assistant.retrieve.spelling import respelled
+from assistant.store.catalog import IndexDir, VectorStore
+from assistant.store.feedback import Feedback, FeedbackStore
 from assistant.types import Answer, Article, Passage, Turn
 
 
@@ -76,7 +76,7 @@ class Assistant:
         `ray_address`); this process writes what it yields, as it would have written its own.
         """
         if ray or ray_address:
-            from assistant.ray_ingest import prepare
+            from assistant.ingest.ray_pipeline import prepare
 
             indexer = self.indexer()
             items = prepare(list(inputs), self.settings, indexer, self.fetch, ray_address, rebuild=rebuild)

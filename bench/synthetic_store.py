@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from assistant.config import Settings
-from assistant.embedding import Embedder
-from assistant.indexer import BATCH_CHUNKS
-from assistant.keyword import Postings
+from assistant.embed.base import Embedder
+from assistant.ingest.indexer import BATCH_CHUNKS
 from assistant.service import Assistant
-from assistant.store import (
+from assistant.store.catalog import (
     IndexDir, StoredArticle, chunk_terms, merge_plan, merge_segments, new_segment_name, searchable_text,
     write_segment,
 )
+from assistant.store.keyword import Postings
 from assistant.types import Article, Chunk
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
@@ -93,7 +93,7 @@ def build(root: Path, chunks: int, embedder: Embedder, seed: int = 0, progress: 
 
 
 def _sentences(articles: list[Article]) -> list[str]:
-    from assistant.chunking import sentence_spans
+    from assistant.ingest.chunking import sentence_spans
 
     return [a.text[s:e] for a in articles for s, e in sentence_spans(a.text)]
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant.config import Settings  # noqa: E402
-from assistant.grounding import LEXICAL_WEIGHT, SUPPORT_THRESHOLD, support  # noqa: E402
+from assistant.llm.grounding import LEXICAL_WEIGHT, SUPPORT_THRESHOLD, support  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval" / "squad2-dev"

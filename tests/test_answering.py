@@ -5,11 +5,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from assistant.answering import (
+from assistant.answer.citations import markers
+from assistant.answer.extractive import (
     Calibration, Candidate, Draft, ExtractiveAnswerer, LinearModel, WordAlignment, answer_type, choose, cite,
     contradicts, decide, definition, has_type,
 )
-from assistant.citations import markers
 from assistant.types import Chunk, Passage
 from fakes import OverlapReader
 

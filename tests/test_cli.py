@@ -162,7 +162,7 @@ def test_help_is_instant_because_heavy_modules_load_lazily():
 
 
 def test_feedback_lists_readers_votes_newest_first(tmp_path):
-    from assistant.feedback import FeedbackStore
+    from assistant.store.feedback import FeedbackStore
 
     store = FeedbackStore(tmp_path / "index")
     store.add("up", "who is Golts?", "Golts is an expert [1].", [{"n": 1, "article_id": "golts"}])

@@ -10,13 +10,13 @@ import time
 import pytest
 from llm_server import Reply, ScriptedServer, closed_port
 
-from assistant.citations import NOT_FOUND, strip_markers
+from assistant.answer.citations import NOT_FOUND, strip_markers
 from assistant.config import Settings
-from assistant.grounding import declines, repeats, sentences
-from assistant.llm import LLM
-from assistant.prompts import Prompts
+from assistant.llm.client import LLM
+from assistant.llm.grounding import declines, repeats, sentences
+from assistant.llm.prompts import Prompts
 from assistant.service import Assistant
-from assistant.store import IndexDir
+from assistant.store.catalog import IndexDir
 from assistant.types import Answer, Turn
 
 pytestmark = pytest.mark.slow

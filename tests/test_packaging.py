@@ -27,10 +27,10 @@ import sys
 from pathlib import Path
 
 import assistant
-from assistant.answering import Calibration
-from assistant.onnx_embedding import OnnxEmbedder
-from assistant.prompts import Prompts
-from assistant.reader import Reader
+from assistant.answer.extractive import Calibration
+from assistant.answer.reader import Reader
+from assistant.embed.onnx import OnnxEmbedder
+from assistant.llm.prompts import Prompts
 
 installed = Path(assistant.__file__).resolve()
 assert installed.is_relative_to(Path(sys.prefix).resolve()), installed

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant import sources
 from assistant.errors import InputError
-from assistant.sources import MB, SUPPORTED_SUFFIXES, Fetch, read_sources, read_upload
+from assistant.ingest import sources
+from assistant.ingest.sources import MB, SUPPORTED_SUFFIXES, Fetch, read_sources, read_upload
 from assistant.types import Article
 
 DATA = Path(__file__).parent / "data" / "sources"

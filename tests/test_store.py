@@ -9,8 +9,8 @@ from conftest import make_assistant
 from fakes import HashEmbedder
 
 from assistant.errors import IndexMismatch, IndexNotBuilt
-from assistant.retrieval import Retriever
-from assistant.store import CATALOG, MERGE_FACTOR, SEGMENTS, IndexDir, merge_plan
+from assistant.retrieve.retriever import Retriever
+from assistant.store.catalog import CATALOG, MERGE_FACTOR, SEGMENTS, IndexDir, merge_plan
 from assistant.types import Article
 
 GOLTS = Article("golts", "Golts", "Alexander Golts is a Moscow-based military expert.", source="golts.txt")

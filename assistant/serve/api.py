@@ -43,7 +43,7 @@ from assistant.config import Settings
 from assistant.errors import (
     AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, InputError, LLMError, NotFound, without_paths,
 )
-from assistant.feedback import Feedback
+from assistant.ingest.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
 from assistant.limits import RateLimiter
 from assistant.serve.middleware import (
     UPLOAD_COOKIE, BodyLimitMiddleware, EdgeMiddleware, PageUploadMiddleware, sent_token, upload_cookie,
@@ -52,7 +52,7 @@ from assistant.serve.schemas import (
     AnswerOut, ArticleOut, AskIn, FeedbackIn, HealthOut, ReportOut, SearchIn, SearchOut, UrlIn, errors,
 )
 from assistant.service import Assistant
-from assistant.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
+from assistant.store.feedback import Feedback
 from assistant.types import Answer, Turn
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from html import escape, unescape
 from urllib.parse import quote, urlsplit
 
-from assistant.citations import MARKER, markers
+from assistant.answer.citations import MARKER, markers
 from assistant.types import Answer, Article, Citation, Passage
 
 # Characters that start markdown syntax (emphasis, links, images, code, headings, tables,

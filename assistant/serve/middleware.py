@@ -17,8 +17,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
+from assistant.ingest.sources import MAX_UPLOAD_FILES
 from assistant.serve import html
-from assistant.sources import MAX_UPLOAD_FILES
 
 MB = 1024 * 1024
 JSON_BODY_LIMIT = MB  # a question is at most 2000 characters; 1 MB leaves room for long histories

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create_model
 
-from assistant.indexer import IngestReport
+from assistant.ingest.indexer import IngestReport
 from assistant.types import Answer, Chunk, Citation, Passage
 
 # ── requests ────────────────────────────────────────────────────────────────────────────────

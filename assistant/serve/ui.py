@@ -26,11 +26,11 @@ import gradio as gr
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from assistant.errors import AssistantError, NotFound, without_paths
+from assistant.ingest.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
 from assistant.limits import RateLimiter
 from assistant.serve import html
 from assistant.serve.middleware import NotFoundPage
 from assistant.service import Assistant
-from assistant.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
 from assistant.types import Answer, Turn
 
 log = logging.getLogger(__name__)

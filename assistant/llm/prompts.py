@@ -26,7 +26,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from assistant.errors import PromptError
-from assistant.llm import Message
+from assistant.llm.client import Message
 from assistant.types import Passage, Turn
 
 PACKAGED = files("assistant") / "templates"  # the defaults, shipped in the wheel

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import regex
 
-from assistant.terms import terms
+from assistant.config import MODELS
+from assistant.text.terms import terms
 from assistant.types import Passage
 
-VOCABULARY = Path(__file__).with_name("models") / "reader-tokenizer.json"  # MiniLM's uncased word pieces
+VOCABULARY = MODELS / "reader-tokenizer.json"  # MiniLM's uncased word pieces
 _WORD = regex.compile(r"\p{L}+")
 SHORTEST = 5  # shorter words are too often another real word one edit away ("safe", "same")
 

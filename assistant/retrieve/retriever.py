@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from assistant.embedding import Embedder
-from assistant.store import SEGMENTS, Catalog, ChunkRow, ChunkVectors, Segment, VectorStore
+from assistant.embed.base import Embedder
+from assistant.store.catalog import SEGMENTS, Catalog, ChunkRow, ChunkVectors, Segment, VectorStore
 from assistant.types import Chunk, Passage
 
 # Reciprocal rank fusion constant from Cormack et al. (2009): 60 damps the head of each list so

@@ -161,7 +161,7 @@ def _info(args, settings: Settings) -> int:
 
 
 def _ask(args, settings: Settings) -> int:
-    from assistant.render import answer_text
+    from assistant.serve.render import answer_text
 
     if bool(args.question) == bool(args.batch):
         raise AssistantError("give either a QUESTION or --batch QUESTIONS.jsonl")
@@ -193,7 +193,7 @@ def _ask_batch(assistant, path: Path, top_k: int) -> int:
 
 
 def _eval(args, settings: Settings) -> int:
-    from assistant.evaluation import QA_FIELDS, evaluate, format_table
+    from assistant.answer.evaluation import QA_FIELDS, evaluate, format_table
 
     rows = []
     for number, line in _jsonl(args.qa):  # checked before the model loads, so a bad row fails at once

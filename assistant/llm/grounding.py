@@ -22,17 +22,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from assistant.answering import Evidence
-from assistant.chat import condense
-from assistant.chunking import sentence_spans
-from assistant.citations import (
+from assistant.answer.chat import condense
+from assistant.answer.citations import (
     GROUP, LEADING, MARKERS, NOT_FOUND, Quote, cited, number, place_markers, strip_markers, tidy,
 )
-from assistant.embedding import Embedder
+from assistant.answer.extractive import Evidence
+from assistant.embed.base import Embedder
 from assistant.errors import LLMError
-from assistant.llm import LLM
-from assistant.prompts import Prompts, sources
-from assistant.terms import terms, weighted_share
+from assistant.ingest.chunking import sentence_spans
+from assistant.llm.client import LLM
+from assistant.llm.prompts import Prompts, sources
+from assistant.text.terms import terms, weighted_share
 from assistant.types import Answer, Citation, Passage, Turn
 
 log = logging.getLogger(__name__)

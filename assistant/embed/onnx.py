@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.embedding import Embedder, Span, cached_word_vectors, fill_missing, pool_spans, splits_at_blanks
+from assistant.config import MODELS
+from assistant.embed.base import Embedder, Span, cached_word_vectors, fill_missing, pool_spans, splits_at_blanks
 
-MODEL_DIR = Path(__file__).with_name("models")
+MODEL_DIR = MODELS
 MODEL_FILE = "embedder.onnx"
 WORDS_FILE = "embedder-words.npy"  # the 8-bit word-piece table (uint8 with a zero point), fed to the model
 TOKENIZER_FILE = "embedder-tokenizer.json"

@@ -45,10 +45,10 @@ from typing import Literal, Protocol
 import numpy as np
 
 from assistant.errors import IndexLocked, IndexMismatch, IndexNotBuilt
-from assistant.keyword import KeywordIndex, Postings
-from assistant.terms import terms
+from assistant.store.keyword import KeywordIndex, Postings
+from assistant.store.vector_index import VectorIndex
+from assistant.text.terms import terms
 from assistant.types import Article, Chunk
-from assistant.vector_index import VectorIndex
 
 FORMAT_VERSION = 2
 CATALOG = "catalog.sqlite3"
@@ -615,7 +615,7 @@ class VectorStore:
         manifest.check_store(self.kind, where)
         if self.kind == "faiss":
             return SEGMENT_VECTORS
-        from assistant.milvus_vectors import MilvusVectors
+        from assistant.store.milvus import MilvusVectors
 
         return MilvusVectors(self.milvus_uri, manifest.collection, manifest.dimension, create=create)
 

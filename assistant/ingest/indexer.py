@@ -20,16 +20,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.chunking import CHARS_PER_TOKEN, Chunker
 from assistant.config import Settings
-from assistant.embedding import Embedder
+from assistant.embed.base import Embedder
 from assistant.errors import InputError, NotFound
-from assistant.keyword import Postings
-from assistant.sources import unique_ids
-from assistant.store import (
+from assistant.ingest.chunking import CHARS_PER_TOKEN, Chunker
+from assistant.ingest.sources import unique_ids
+from assistant.store.catalog import (
     SEGMENT_VECTORS, Catalog, ChunkRow, ChunkVectors, IndexDir, Manifest, StoredArticle, chunk_terms, merge_plan,
     merge_segments, new_segment_name, remove_unregistered_segments, searchable_text, write_segment,
 )
+from assistant.store.keyword import Postings
 from assistant.types import Article, Chunk
 
 # Chunks per batch: one transaction and one segment. 1,024 chunks of all-MiniLM-L6-v2 vectors

@@ -153,7 +153,7 @@ def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 32,
     """The embedder for `model`: the shipped int8 ONNX export for the bundled model unless `backend`
     is "torch", sentence-transformers for any other model (or "torch"). `threads` (0: one per core)
     is for onnxruntime: a Ray worker given one CPU must not start a thread per core of the machine."""
-    from assistant.onnx_embedding import OnnxEmbedder, bundled
+    from assistant.embed.onnx import OnnxEmbedder, bundled
 
     default = model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
     if backend != "torch" and default and bundled():

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.terms import terms
+from assistant.text.terms import terms
 
 K1 = 1.5
 B = 0.75

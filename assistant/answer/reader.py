@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-MODEL_DIR = Path(__file__).with_name("models")
+from assistant.config import MODELS
+
+MODEL_DIR = MODELS
 MODEL_FILE = "reader.onnx"
 TOKENIZER_FILE = "reader-tokenizer.json"
 CONFIG_FILE = "reader.json"

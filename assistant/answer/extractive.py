@@ -26,13 +26,14 @@ from typing import Protocol
 import numpy as np
 import regex  # \p{Lu}: names start with a capital in any script, not only A-Z
 
-from assistant.citations import Quote, number, strip_markers, with_marker
-from assistant.reader import Reader, combine, reader_text
-from assistant.retrieval import RRF_K
-from assistant.terms import stopwords, terms, weighted_share
+from assistant.answer.citations import Quote, number, strip_markers, with_marker
+from assistant.answer.reader import Reader, combine, reader_text
+from assistant.config import MODELS
+from assistant.retrieve.retriever import RRF_K
+from assistant.text.terms import stopwords, terms, weighted_share
 from assistant.types import Chunk, Citation, Passage
 
-CALIBRATION = Path(__file__).with_name("calibration.json")
+CALIBRATION = MODELS / "calibration.json"
 RERANK = 5  # sentences the second stage looks at again
 
 _WORD = re.compile(r"\w+")
