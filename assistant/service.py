@@ -21,17 +21,20 @@ from assistant.answer.citations import NOT_FOUND
 from assistant.answer.extractive import ExtractiveAnswerer, cite
 from assistant.answer.reader import Reader
 from assistant.config import Settings
-from assistant.embed.base import Embedder, load_embedder
+from assistant.embed.base import Embedder
+from assistant.embed.factory import load_embedder
 from assistant.errors import AssistantError, InputError, NotFound
+from assistant.ingest.fetch import MB, Fetch
 from assistant.ingest.indexer import Indexer, IngestReport, indexer_for
-from assistant.ingest.sources import MB, Fetch, read_sources, read_upload
+from assistant.ingest.sources import read_sources, read_upload
 from assistant.llm.client import LLM, llm_from_settings
 from assistant.llm.grounding import GroundedAnswerer
 from assistant.llm.prompts import Prompts
 from assistant.retrieve.retriever import Retriever
 from assistant.retrieve.spelling import respelled
-from assistant.store.catalog import IndexDir, VectorStore
+from assistant.store.directory import IndexDir
 from assistant.store.feedback import Feedback, FeedbackStore
+from assistant.store.vectors import VectorStore
 from assistant.types import Answer, Article, Passage, Turn
 
 

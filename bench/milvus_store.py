@@ -40,10 +40,11 @@ def main() -> int:
     from ingest import synthetic
 
     from assistant.config import Settings
-    from assistant.embed.base import load_embedder
+    from assistant.embed.factory import load_embedder
     from assistant.ingest.indexer import Prepared, indexer_for
     from assistant.ingest.sources import read_sources
-    from assistant.store.catalog import IndexDir, VectorStore
+    from assistant.store.directory import IndexDir
+    from assistant.store.vectors import VectorStore
 
     embedder = load_embedder()
     rng = np.random.default_rng(0)

@@ -24,8 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assistant.answer.candidates import CALIBRATION, RERANK, Calibration, LinearModel, WordAlignment  # noqa: E402
 from assistant.answer.evaluation import contains_answer  # noqa: E402
-from assistant.answer.extractive import CALIBRATION, RERANK, Calibration, ExtractiveAnswerer, LinearModel, WordAlignment  # noqa: E402
+from assistant.answer.extractive import ExtractiveAnswerer  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 

@@ -28,7 +28,7 @@ SAMPLES = ROOT / "samples" / "articles"
 @pytest.fixture(scope="session")
 def real_embedder():
     """The default embedder (all-MiniLM-L6-v2, int8 ONNX, as `assistant` runs it); loaded once."""
-    from assistant.embed.base import load_embedder
+    from assistant.embed.factory import load_embedder
 
     return load_embedder()
 
@@ -36,7 +36,7 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def torch_embedder():
     """The same model in fp32 through sentence-transformers (torch), what any other model runs on."""
-    from assistant.embed.base import load_embedder
+    from assistant.embed.factory import load_embedder
 
     return load_embedder(backend="torch")
 

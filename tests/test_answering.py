@@ -5,11 +5,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from assistant.answer.candidates import Calibration, Candidate, LinearModel, WordAlignment, answer_type, has_type
 from assistant.answer.citations import markers
-from assistant.answer.extractive import (
-    Calibration, Candidate, Draft, ExtractiveAnswerer, LinearModel, WordAlignment, answer_type, choose, cite,
-    contradicts, decide, definition, has_type,
-)
+from assistant.answer.decision import choose, contradicts, decide
+from assistant.answer.definition import definition
+from assistant.answer.extractive import Draft, ExtractiveAnswerer, cite
 from assistant.types import Chunk, Passage
 from fakes import OverlapReader
 

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assistant.embed.base import Embedder
-from assistant.ingest.chunking import PUNKT_BLOCK_CHARS, Chunker, sentence_spans
+from assistant.ingest.chunking import Chunker
+from assistant.text.sentences import PUNKT_BLOCK_CHARS, sentence_spans
 from assistant.types import Article
 
 WORDS = re.compile(r"\w+|[^\w\s]")

@@ -3,10 +3,11 @@
 import numpy as np
 from fakes import HashEmbedder
 
+from assistant.answer.candidates import Candidate
 from assistant.answer.citations import Quote, markers, number, place_markers, strip_markers, with_marker
-from assistant.answer.extractive import Candidate, Draft, cite
-from assistant.ingest.chunking import sentence_spans
+from assistant.answer.extractive import Draft, cite
 from assistant.llm.grounding import verify
+from assistant.text.sentences import sentence_spans
 from assistant.types import Chunk, Passage
 
 TEXT = "Alexander Golts is a Moscow-based military expert. He writes about the army. Recruiters are busy."

@@ -5,7 +5,8 @@ import pytest
 from fakes import HashEmbedder
 
 import assistant.embed.base
-from assistant.embed.base import load_embedder, pool_spans, splits_at_blanks
+from assistant.embed.base import pool_spans, splits_at_blanks
+from assistant.embed.factory import load_embedder
 from assistant.embed.onnx import OnnxEmbedder
 from assistant.errors import AssistantError
 

@@ -16,7 +16,7 @@ from assistant.llm.client import LLM
 from assistant.llm.grounding import declines, repeats, sentences
 from assistant.llm.prompts import Prompts
 from assistant.service import Assistant
-from assistant.store.catalog import IndexDir
+from assistant.store.directory import IndexDir
 from assistant.types import Answer, Turn
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from conftest import make_assistant
 from fakes import HashEmbedder
 
 from assistant.errors import IndexLocked, IndexMismatch, InputError, NotFound
-from assistant.store.catalog import IndexDir
+from assistant.store.directory import IndexDir
 from assistant.types import Article
 
 ROOT = Path(__file__).resolve().parent.parent

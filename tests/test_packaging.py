@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 import assistant
-from assistant.answer.extractive import Calibration
+from assistant.answer.candidates import Calibration
 from assistant.answer.reader import Reader
 from assistant.embed.onnx import OnnxEmbedder
 from assistant.llm.prompts import Prompts

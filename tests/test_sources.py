@@ -16,7 +16,9 @@ import pytest
 
 from assistant.errors import InputError
 from assistant.ingest import sources
-from assistant.ingest.sources import MB, SUPPORTED_SUFFIXES, Fetch, read_sources, read_upload
+from assistant.ingest.fetch import MB, Fetch
+from assistant.ingest.parsers import SUPPORTED_SUFFIXES
+from assistant.ingest.sources import read_sources, read_upload
 from assistant.types import Article
 
 DATA = Path(__file__).parent / "data" / "sources"

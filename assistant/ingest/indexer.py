@@ -24,12 +24,15 @@ from assistant.config import Settings
 from assistant.embed.base import Embedder
 from assistant.errors import InputError, NotFound
 from assistant.ingest.chunking import CHARS_PER_TOKEN, Chunker
+from assistant.ingest.chunking import chunk_terms, searchable_text
 from assistant.ingest.sources import unique_ids
-from assistant.store.catalog import (
-    SEGMENT_VECTORS, Catalog, ChunkRow, ChunkVectors, IndexDir, Manifest, StoredArticle, chunk_terms, merge_plan,
-    merge_segments, new_segment_name, remove_unregistered_segments, searchable_text, write_segment,
-)
+from assistant.store.catalog import Catalog, ChunkRow, StoredArticle
+from assistant.store.directory import IndexDir, remove_unregistered_segments
+from assistant.store.format import Manifest
 from assistant.store.keyword import Postings
+from assistant.store.merge import merge_plan, merge_segments
+from assistant.store.segments import new_segment_name, write_segment
+from assistant.store.vectors import SEGMENT_VECTORS, ChunkVectors
 from assistant.types import Article, Chunk
 
 # Chunks per batch: one transaction and one segment. 1,024 chunks of all-MiniLM-L6-v2 vectors

@@ -31,9 +31,10 @@ import numpy as np
 
 from assistant.config import Settings
 from assistant.errors import AssistantError, IndexUnavailable, InputError
+from assistant.ingest.fetch import Fetch
 from assistant.ingest.indexer import Indexer, Item, Prepared, Unchanged, indexer_for
-from assistant.ingest.sources import Fetch, read_unit, source_units
-from assistant.store.catalog import IndexDir
+from assistant.ingest.sources import read_unit, source_units
+from assistant.store.directory import IndexDir
 from assistant.types import Article
 
 # Articles per embedding call on a worker: 64 squad2 articles are ~75 chunks, enough for full
@@ -158,7 +159,7 @@ class _Prepare:
     """A Ray actor: the settings' embedder and chunker, loaded once, split and embed articles."""
 
     def __init__(self, settings: Settings):
-        from assistant.embed.base import load_embedder
+        from assistant.embed.factory import load_embedder
 
         embedder = load_embedder(settings.model, settings.embed_batch_size, settings.embed_backend, threads=1)
         self.indexer = indexer_for(IndexDir(settings.index), embedder, settings)

@@ -22,16 +22,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from assistant.answer.candidates import Evidence
 from assistant.answer.chat import condense
 from assistant.answer.citations import (
     GROUP, LEADING, MARKERS, NOT_FOUND, Quote, cited, number, place_markers, strip_markers, tidy,
 )
-from assistant.answer.extractive import Evidence
 from assistant.embed.base import Embedder
 from assistant.errors import LLMError
-from assistant.ingest.chunking import sentence_spans
 from assistant.llm.client import LLM
 from assistant.llm.prompts import Prompts, sources
+from assistant.text.sentences import sentence_spans
 from assistant.text.terms import terms, weighted_share
 from assistant.types import Answer, Citation, Passage, Turn
 

@@ -23,7 +23,10 @@ from typing import Any, Literal
 import numpy as np
 
 from assistant.embed.base import Embedder
-from assistant.store.catalog import SEGMENTS, Catalog, ChunkRow, ChunkVectors, Segment, VectorStore
+from assistant.store.catalog import Catalog, ChunkRow
+from assistant.store.format import SEGMENTS
+from assistant.store.segments import Segment
+from assistant.store.vectors import ChunkVectors, VectorStore
 from assistant.types import Chunk, Passage
 
 # Reciprocal rank fusion constant from Cormack et al. (2009): 60 damps the head of each list so

@@ -43,7 +43,8 @@ from assistant.config import Settings
 from assistant.errors import (
     AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, InputError, LLMError, NotFound, without_paths,
 )
-from assistant.ingest.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
+from assistant.ingest.parsers import SUPPORTED_SUFFIXES
+from assistant.ingest.sources import MAX_UPLOAD_FILES
 from assistant.limits import RateLimiter
 from assistant.serve.middleware import (
     UPLOAD_COOKIE, BodyLimitMiddleware, EdgeMiddleware, PageUploadMiddleware, sent_token, upload_cookie,

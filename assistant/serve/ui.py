@@ -26,7 +26,8 @@ import gradio as gr
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from assistant.errors import AssistantError, NotFound, without_paths
-from assistant.ingest.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
+from assistant.ingest.parsers import SUPPORTED_SUFFIXES
+from assistant.ingest.sources import MAX_UPLOAD_FILES
 from assistant.limits import RateLimiter
 from assistant.serve import html
 from assistant.serve.middleware import NotFoundPage

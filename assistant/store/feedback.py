@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-FILE = "feedback.sqlite3"
+from assistant.store.format import FEEDBACK
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -55,7 +56,7 @@ class FeedbackStore:
     """Append and list votes in `<index>/feedback.sqlite3` (created on the first vote)."""
 
     def __init__(self, index_root: Path):
-        self.path = Path(index_root) / FILE
+        self.path = Path(index_root) / FEEDBACK
 
     def add(self, vote: Literal["up", "down"], question: str, answer: str, citations: list[dict], comment: str = "",
             index_version: str | None = None) -> Feedback:

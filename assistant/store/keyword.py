@@ -33,16 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.store.format import LENGTHS, POSTING_LENGTHS, POSTING_ROWS, POSTING_TF, TERM_HASHES, TERM_STARTS
 from assistant.text.terms import terms
 
 K1 = 1.5
 B = 0.75
 FREQUENCY = "chunk_term_frequency"
 TOTALS = "keyword_totals"  # 'chunks' and 'tokens': N and the sum of lengths, for avgdl
-_HASHES, _STARTS, _ROWS, _TF, _LENGTHS = (
-    "term_hashes.npy", "term_starts.npy", "posting_rows.npy", "posting_tf.npy", "lengths.npy"
-)
-_POSTING_LENGTHS = "posting_lengths.npy"  # absent in segments written before it; see Postings.load
 _COUNT_MAX = np.iinfo(np.uint16).max  # tf and chunk lengths in terms: chunks are a few hundred at most
 
 
@@ -184,7 +181,7 @@ class Postings:
 
     def save(self, directory: Path) -> None:
         assert self.posting_lengths is not None, "built or merged postings carry them"
-        for name, array in zip((_HASHES, _STARTS, _ROWS, _TF, _LENGTHS, _POSTING_LENGTHS),
+        for name, array in zip((TERM_HASHES, TERM_STARTS, POSTING_ROWS, POSTING_TF, LENGTHS, POSTING_LENGTHS),
                                (self.hashes, self.starts, self.rows, self.tf, self.lengths, self.posting_lengths)):
             np.save(Path(directory) / name, array)
 
@@ -198,8 +195,8 @@ class Postings:
         """
         directory = Path(directory)
         hashes, starts, rows, tf, lengths = (np.load(directory / name, mmap_mode="r")
-                                             for name in (_HASHES, _STARTS, _ROWS, _TF, _LENGTHS))
-        extra = directory / _POSTING_LENGTHS
+                                             for name in (TERM_HASHES, TERM_STARTS, POSTING_ROWS, POSTING_TF, LENGTHS))
+        extra = directory / POSTING_LENGTHS
         return cls(hashes, starts, rows, tf, lengths, np.load(extra, mmap_mode="r") if extra.exists() else None)
 
     def top(self, weights: dict[str, float], average_length: float, k: int,

@@ -33,7 +33,8 @@ import numpy as np
 from assistant.errors import IndexNotBuilt, StoreUnreachable
 
 if TYPE_CHECKING:
-    from assistant.store.catalog import ChunkRow, Segment
+    from assistant.store.catalog import ChunkRow
+    from assistant.store.segments import Segment
 
 # Fields beside llama-index's own (id, doc_id, text, embedding, _node_content): typed, so a cluster
 # can index and filter them. VARCHAR lengths are bytes; a chunk is at most ~1,500 characters.

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.store.format import IVF, VECTORS
+
 EXACT_THRESHOLD = 10_000
 RERANK = 256  # re-scored exactly; at 1,000,000 recall@10 0.904 with 64, 0.975 with 256, 0.979 with 512, +0.2 ms
 PROBE_SHARE = 1 / 4  # nprobe = nlist / 4: recall@10 0.957 at 100,000 clustered vectors (1/8: 0.93)
-_VECTORS = "vectors.npy"
-_IVF = "ivf.faiss"
 
 
 def cells(n: int) -> int:
@@ -90,27 +90,27 @@ class VectorIndex:
     def save(self, directory: Path) -> None:
         """Write this index's files into an existing directory."""
         directory = Path(directory)
-        np.save(directory / _VECTORS, np.asarray(self._vectors, dtype=np.float16))
+        np.save(directory / VECTORS, np.asarray(self._vectors, dtype=np.float16))
         if self._ivf is not None:
             import faiss
 
-            faiss.write_index(self._ivf, str(directory / _IVF))
+            faiss.write_index(self._ivf, str(directory / IVF))
 
     @staticmethod
     def saved_in(directory: Path) -> bool:
         """Whether `save` wrote an index into `directory` (a Milvus store's segments hold none)."""
-        return (Path(directory) / _VECTORS).is_file()
+        return (Path(directory) / VECTORS).is_file()
 
     @classmethod
     def load(cls, directory: Path) -> VectorIndex:
         """Open a saved index: the IVF codes and float16 rows are memory-mapped, not read."""
         directory = Path(directory)
-        vectors = np.load(directory / _VECTORS, mmap_mode="r")
-        if not (directory / _IVF).exists():
+        vectors = np.load(directory / VECTORS, mmap_mode="r")
+        if not (directory / IVF).exists():
             return cls(np.asarray(vectors, dtype=np.float32))
         import faiss
 
-        return cls(vectors, faiss.read_index(str(directory / _IVF), faiss.IO_FLAG_MMAP_IFC))
+        return cls(vectors, faiss.read_index(str(directory / IVF), faiss.IO_FLAG_MMAP_IFC))
 
     def search(
         self, query: np.ndarray, k: int, exclude: np.ndarray | None = None, nprobe: int | None = None

@@ -1,4 +1,5 @@
-"""Text analysis that both the write and the read path share.
+"""Text analysis that the write path and the read path share.
 
-    terms.py  content terms as the keyword index counts them (stems, stopwords)
+    sentences.py  sentences as character spans (chunks align to them, answers quote them)
+    terms.py      content terms as the keyword index counts them (stems, stopwords)
 """

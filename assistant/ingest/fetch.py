@@ -1,0 +1,133 @@
+"""Fetching a URL from public addresses only: the one place that opens connections for ingest.
+
+A URL is fetched only from a public address: the host is resolved, every address checked
+(loopback, private, link-local, multicast, reserved and unspecified ones refused, IPv4 inside IPv6
+included), and the connection made to the address that was checked, so a second DNS answer cannot
+swap in another. Each redirect hop is checked the same way. The body is read up to the upload
+limit. Every way of not getting a page from a host reads the same, so errors cannot map which
+internal ports are open. Intranet hosts are allowed by name (`Fetch.allow_hosts`).
+
+httpx is imported where it is used: with trafilatura and pypdf it took about half a second to
+import, which `assistant --help` should not pay.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin
+
+from assistant import __version__
+from assistant.errors import InputError
+
+if TYPE_CHECKING:
+    import httpx
+
+USER_AGENT = f"assistant/{__version__} (article question-answering assistant)"
+
+
+MB = 1024 * 1024
+
+
+MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """How URLs are fetched: how long to wait, how many bytes to read, which hosts may be internal."""
+
+    timeout: float = 20.0
+    max_bytes: int = 20 * MB  # the upload limit: a page is no bigger than a file
+    allow_hosts: frozenset[str] = frozenset()  # names (or addresses) fetched even when not public
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str  # after redirects
+    content_type: str
+    charset: str | None
+    body: bytes
+
+
+def fetch_page(url: str, fetch: Fetch) -> Page | InputError:
+    """GET from public addresses only, each redirect hop checked, at most `fetch.max_bytes` read."""
+    import httpx
+
+    unreachable = InputError(url, f"could not fetch: no page at this address (unreachable, no answer within "
+                                  f"{fetch.timeout:g} s, or not a public address; an intranet host can be allowed "
+                                  "in ASSISTANT_FETCH_ALLOW_HOSTS)")
+    too_big = InputError(url, f"could not fetch: the page is larger than {fetch.max_bytes / MB:g} MB, "
+                              "the upload limit (ASSISTANT_MAX_UPLOAD_MB)")
+    # trust_env=False: a proxy from the environment would connect wherever the URL says, unchecked.
+    client = httpx.Client(timeout=fetch.timeout, follow_redirects=False, trust_env=False,
+                          headers={"User-Agent": USER_AGENT})
+    try:
+        with client:
+            for _ in range(MAX_REDIRECTS + 1):
+                target = httpx.URL(url)
+                address = _checked_address(target, fetch.allow_hosts)
+                if address is None:
+                    return unreachable
+                # To the checked address, under the host's name (Host header, TLS name check).
+                request = client.build_request(
+                    "GET", target.copy_with(host=address), headers={"Host": target.netloc.decode("ascii")},
+                    extensions={"sni_hostname": target.host},
+                )
+                response = client.send(request, stream=True)
+                try:
+                    if response.is_redirect:
+                        url = urljoin(url, response.headers["location"])
+                        continue
+                    response.raise_for_status()
+                    declared = response.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > fetch.max_bytes:
+                        return too_big
+                    body = bytearray()
+                    for piece in response.iter_bytes():
+                        body += piece
+                        if len(body) > fetch.max_bytes:
+                            return too_big
+                    return Page(url, response.headers.get("content-type", ""), response.charset_encoding,
+                                 bytes(body))
+                finally:
+                    response.close()
+            return InputError(url, f"could not fetch: more than {MAX_REDIRECTS} redirects")
+    except httpx.HTTPStatusError as e:
+        return InputError(url, f"could not fetch: HTTP {e.response.status_code} {e.response.reason_phrase}")
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, UnicodeError, ValueError):
+        return unreachable
+
+
+def _checked_address(url: httpx.URL, allow_hosts: frozenset[str]) -> str | None:
+    """The address to connect to for `url`: its first, if every address of its host is public
+    (or the host is allowed by name); None otherwise."""
+    if url.scheme not in ("http", "https") or not url.host:
+        return None
+    try:
+        infos = socket.getaddrinfo(url.host, url.port or (443 if url.scheme == "https" else 80),
+                                   type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    if not addresses:
+        return None
+    if url.host.lower() not in allow_hosts and not all(map(is_public, addresses)):
+        return None
+    return str(addresses[0])
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A globally routed unicast address; IPv4 carried inside IPv6 (::ffff:, 6to4, Teredo, NAT64)
+    is judged as that IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public(embedded)
+    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_private)
