@@ -7,7 +7,6 @@ that only read the manifest never load the model.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from assistant.answer.chat import condense
-from assistant.answer.citations import NOT_FOUND
+from assistant.answer.citations import stream_pieces
 from assistant.answer.extractive import ExtractiveAnswerer, cite
 from assistant.answer.reader import Reader
 from assistant.config import Settings
@@ -207,7 +206,7 @@ class Assistant:
             searched, vector, passages = self._retrieve(retriever, query, top_k or self.settings.top_k)
             retrieved = time.perf_counter()
             draft = answerer.draft(searched, vector, passages)
-        text, citations = (NOT_FOUND, ()) if draft.abstained else cite(draft)
+        text, citations = cite(draft)
         done = time.perf_counter()
         timing = {
             "retrieve": (retrieved - began) * 1000, "answer": (done - retrieved) * 1000, "total": (done - began) * 1000,
@@ -225,7 +224,7 @@ class Assistant:
             yield from self._stream_llm(question, history, top_k)
             return
         answer = self.ask(question, history, top_k)
-        for piece in re.split(r"(?<=\]\.|\] ) ", answer.answer) if not answer.abstained else [answer.answer]:
+        for piece in stream_pieces(answer.answer) if not answer.abstained else [answer.answer]:
             yield piece + " "
         yield answer
 

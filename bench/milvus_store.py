@@ -94,10 +94,10 @@ def _writes(work: Path, rng, dimension: int, prepared) -> None:
     """1,024 rows through MilvusVectorStore.add and through pymilvus's insert, same schema."""
     from pymilvus import MilvusClient
 
-    from assistant.store.catalog import ChunkRow
+    from assistant.types import Passage
     from assistant.store.milvus import MilvusVectors
 
-    rows = [ChunkRow(c, p.stored.article.title, p.stored.article.url) for p in prepared for c in p.stored.chunks][:1024]
+    rows = [Passage(0, c, p.stored.article.title, p.stored.article.url, 0.0) for p in prepared for c in p.stored.chunks][:1024]
     keys = np.arange(1, len(rows) + 1, dtype=np.int64)
     vectors = _unit(rng, len(rows), dimension)
     ours = MilvusVectors(str(work / "writes.db"), "through_llama_index", dimension, create=True)

@@ -3,12 +3,11 @@
 import numpy as np
 from fakes import HashEmbedder
 
-from assistant.answer.candidates import Candidate
-from assistant.answer.citations import Quote, markers, number, place_markers, strip_markers, with_marker
+from assistant.answer.citations import markers, number, place_markers, strip_markers, with_marker
 from assistant.answer.extractive import Draft, cite
 from assistant.llm.grounding import verify
 from assistant.text.sentences import sentence_spans
-from assistant.types import Chunk, Passage
+from assistant.types import Chunk, Passage, Quote
 
 TEXT = "Alexander Golts is a Moscow-based military expert. He writes about the army. Recruiters are busy."
 EMBEDDER = HashEmbedder()
@@ -44,7 +43,7 @@ def test_the_same_sentence_from_overlapping_chunks_is_one_citation_offline_and_f
     one, two = overlapping_passages()
     end = TEXT.index(".") + 1
     said = TEXT[:end]
-    offline_text, offline = cite(Draft(((said, Candidate(one, 0, end, said)), (said, Candidate(two, 0, end, said))),
+    offline_text, offline = cite(Draft(((said, Quote(one, 0, end, said)), (said, Quote(two, 0, end, said))),
                                        False))
 
     llm = verify(f"{said[:-1]} [1][2].", [one, two], Evidence(), EMBEDDER)

@@ -10,10 +10,12 @@ import time
 import pytest
 from llm_server import Reply, ScriptedServer, closed_port
 
-from assistant.answer.citations import NOT_FOUND, strip_markers
+from assistant.answer.citations import strip_markers
+from assistant.answer.decision import NOT_FOUND
+from assistant.answer.decision import declines
 from assistant.config import Settings
 from assistant.llm.client import LLM
-from assistant.llm.grounding import declines, repeats, sentences
+from assistant.llm.grounding import repeats, sentences
 from assistant.llm.prompts import Prompts
 from assistant.service import Assistant
 from assistant.store.directory import IndexDir

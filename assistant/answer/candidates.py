@@ -13,7 +13,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import Protocol
@@ -22,14 +22,18 @@ import numpy as np
 import regex  # \p{Lu}: names start with a capital in any script, not only A-Z
 
 from assistant.config import MODELS
-from assistant.retrieve.retriever import RRF_K
 from assistant.text.terms import stopwords, terms, weighted_share
-from assistant.types import Chunk, Passage
+from assistant.types import Chunk, Passage, Quote
 
 CALIBRATION = MODELS / "calibration.json"
 
 
 RERANK = 5  # sentences the second stage looks at again
+# The fusion constant (retrieve.retriever.RRF_K) that calibration.json and the reader were fitted
+# with: the "fused" feature is a passage's fused score rescaled by it (1.0 when dense and keyword
+# search both put the passage first). Kept here, not imported, so that changing fusion cannot
+# silently shift the answerer: tests/test_answering.py fails until the models are refitted.
+FITTED_RRF_K = 60
 
 
 _WORD = re.compile(r"\w+")
@@ -164,19 +168,6 @@ def has_type(kind: str, sentence: str, question: str) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A sentence of a retrieved passage, with its article offsets and evidence features."""
-
-    passage: Passage
-    start: int
-    end: int
-    text: str
-    features: dict[str, float] = field(default_factory=dict)
-    score: float = 0.0
-    before: str = ""  # the sentence before it in its passage, which the reader may read with it
-
-
 class Evidence(Protocol):
     """What the answerer reads from the index (the Retriever provides it)."""
 
@@ -244,12 +235,7 @@ class WordAlignment:
         return {"align_mean": float(best.mean()), "align_min": float(best.min()), "align_idf": float(best @ self._idf)}
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-9), 1 - 1e-9)
-    return math.log(p / (1 - p))
-
-
-def candidates(question: str, vector: np.ndarray, passages: Sequence[Passage], evidence: Evidence) -> list[Candidate]:
+def candidates(question: str, vector: np.ndarray, passages: Sequence[Passage], evidence: Evidence) -> list[Quote]:
     """Every sentence of the passages once, with its features, in passage order."""
     q_sequence = terms(question)
     q_terms = set(q_sequence)
@@ -264,7 +250,7 @@ def candidates(question: str, vector: np.ndarray, passages: Sequence[Passage], e
     # Terms the collection never mentions: the question is about something that is not here.
     absent = sum(1 for t in q_terms if evidence.document_frequency(t) == 0)
     seen: set[tuple[str, int]] = set()
-    out: list[Candidate] = []
+    out: list[Quote] = []
     for passage in passages:
         chunk = passage.chunk
         sentences = evidence.sentences(chunk)
@@ -311,12 +297,12 @@ def candidates(question: str, vector: np.ndarray, passages: Sequence[Passage], e
                 "near_missing_idf": max((w for t, w in weights.items() if t not in near), default=0.0),
                 "inverse_rank": 1.0 / passage.rank,
                 # 1.0 when dense and keyword search both put this passage first.
-                "fused": passage.score * (RRF_K + 1) / 2,
+                "fused": passage.score * (FITTED_RRF_K + 1) / 2,
                 "dense": dense[i],
                 "dense_gap": passage_dense - dense[i],
                 "dense_neighbours": max(dense[max(0, i - 1) : i + 2]),
                 "first": float(i == 0),
                 "log_words": math.log1p(len(texts[i].split())),
             }
-            out.append(Candidate(passage, start, end, texts[i], features, before=texts[i - 1] if i else ""))
+            out.append(Quote(passage, start, end, texts[i], features, before=texts[i - 1] if i else ""))
     return out

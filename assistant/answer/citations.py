@@ -1,4 +1,4 @@
-"""Citations, in one place: the `[n]` markers, the fixed "not found" answer, and numbering quotes.
+"""Citations, in one place: the `[n]` markers and numbering quotes.
 
 Both answerers end the same way: a list of quoted sentences, in the order the answer says them,
 becomes citations numbered 1..m. `number` is that step for both, so the offline answer and a
@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from assistant.types import Citation, Passage
-
-NOT_FOUND = "The indexed articles don't answer this question."  # the one abstention, offline and LLM alike
+from assistant.types import Citation, Quote
 
 MARKER = re.compile(r"\[(\d+)\]")  # a marker of a final answer: one number each, as `number` writes them
 GROUP = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")  # [3] or [1, 2]: how a model may cite
@@ -23,16 +20,7 @@ GROUP = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")  # [3] or [1, 2]: how a model ma
 MARKERS = re.compile(r"(?:(?<!\s)\s*\[\d+(?:\s*,\s*\d+)*\])+")
 LEADING = re.compile(r"^(?:\[\d+(?:\s*,\s*\d+)*\]\s*)+")  # markers a model put after the full stop: 'He left. [1]'
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"(?<!\s)\s+([.,;:!?])")
-
-
-@dataclass(frozen=True)
-class Quote:
-    """A sentence of `passage` at article offsets start..end, before it has a number."""
-
-    passage: Passage
-    start: int
-    end: int
-    text: str
+_AFTER_MARKER = re.compile(r"(?<=\]\.|\] ) ")  # the blank after "[1]." or "[1] "
 
 
 def number(quotes: Sequence[Quote]) -> tuple[list[int], tuple[Citation, ...]]:
@@ -88,3 +76,9 @@ def place_markers(sentence: str) -> str:
 def tidy(text: str) -> str:
     """Blanks collapsed, and none before punctuation: what is left where markers were taken out."""
     return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(text.split()))
+
+
+def stream_pieces(answer: str) -> list[str]:
+    """An answer's text cut after each marker ('He left [1]. She stayed [2].' -> two pieces): what
+    the offline answer streams, a sentence at a time."""
+    return _AFTER_MARKER.split(answer)

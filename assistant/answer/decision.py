@@ -1,13 +1,25 @@
-"""The abstention decision: which of the read sentences to say, or none (the fixed "not found" answer).
+"""The abstention decision, for both answerers: what to say, or the one fixed "not found" answer.
+
+    offline  the reader's best sentence is improbable (`abstain_below`) or contradicts the
+             question -> abstain; else it, and the runner-up when nearly as probable (`decide`)
+    LLM      the model says the sources don't answer, citing nothing -> abstain (`declines`)
+
+Either way the answer is NOT_FOUND with `abstained: true`. The offline thresholds are chosen on
+squad2-dev by scripts/train_reader.py and shipped in models/reader.json (`ReaderConfig`).
 """
 
 from __future__ import annotations
 
-from assistant.answer.candidates import Candidate
+import re
+
+from assistant.answer.citations import GROUP
+from assistant.types import Quote
+
+NOT_FOUND = "The indexed articles don't answer this question."  # the one abstention, offline and LLM alike
 
 
-def decide(read: list[Candidate], abstain_below: float, second_within: float,
-           contradiction: bool = True) -> list[Candidate]:
+def decide(read: list[Quote], abstain_below: float, second_within: float,
+           contradiction: bool = True) -> list[Quote]:
     """The sentences to say from the reader's scores (best first); none means abstain.
 
     `contradiction=False` turns the contradiction check off, for the training script's ablation.
@@ -17,7 +29,7 @@ def decide(read: list[Candidate], abstain_below: float, second_within: float,
     return choose(read, second_within)
 
 
-def choose(ranked: list[Candidate], second_within: float) -> list[Candidate]:
+def choose(ranked: list[Quote], second_within: float) -> list[Quote]:
     """The best sentence, and the runner-up when nearly as likely and sharing words with the question.
 
     A runner-up that shares no word with the question is context, not part of the answer.
@@ -27,7 +39,7 @@ def choose(ranked: list[Candidate], second_within: float) -> list[Candidate]:
     return ranked[:1]
 
 
-def contradicts(best: Candidate) -> bool:
+def contradicts(best: Quote) -> bool:
     """The best sentence says the opposite of what the question presumes, or not what it asks about.
 
     A negated question ("what do pharmacists *not* specialize in?") over a sentence with no
@@ -44,3 +56,26 @@ def contradicts(best: Candidate) -> bool:
     """
     f = best.features
     return bool(f["negation_missing_here"] or f["antonym"] or f["figure_missing"] or f["opposite"])
+
+
+# "The sources do not say ...", "not mentioned in the articles": the model declining to answer.
+_SOURCES = r"(?:sources?|articles?|passages?|context|documents?|texts?)"
+DECLINES = re.compile(
+    rf"\b{_SOURCES}\s+(?:do|does|did)(?:\s+not|n['’]t)\s+(?:say|mention|state|contain|answer|include|provide|"
+    r"specify|give|discuss|cover|address)"
+    rf"|\bnot\s+(?:mentioned|stated|found|given|provided|specified|covered|addressed)\s+in\s+the\s+{_SOURCES}"
+    rf"|\b(?:no|nothing)\s+(?:information|mention)\b[^.]{{0,200}}\b{_SOURCES}\b"  # bounded: linear in a long reply
+    r"|\b(?:cannot|can['’]t|unable to)\s+(?:answer|tell|say|find)\b", re.I)
+
+
+def declines(reply: str, not_found: str = NOT_FOUND) -> bool:
+    """Did the model say the sources don't answer (and cite nothing)?"""
+    if GROUP.search(reply):
+        return False
+    said = words(reply)
+    return words(not_found) in said or (bool(DECLINES.search(reply)) and len(said.split()) <= 40)
+
+
+def words(text: str) -> str:
+    """Lower-case words, apostrophes removed: the unit the decline check (and the LLM's leak check) counts."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower().replace("’", "'").replace("'", "")))

@@ -20,19 +20,19 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from assistant.answer.candidates import RERANK, Calibration, Candidate, Evidence, WordAlignment, _logit, candidates
-from assistant.answer.citations import Quote, number, strip_markers, with_marker
-from assistant.answer.decision import decide
+from assistant.answer.candidates import RERANK, Calibration, Evidence, WordAlignment, candidates
+from assistant.answer.citations import number, strip_markers, with_marker
+from assistant.answer.decision import NOT_FOUND, decide
 from assistant.answer.definition import definition
-from assistant.answer.reader import Reader, combine, reader_text
-from assistant.types import Citation, Passage
+from assistant.answer.reader import Reader, combine, log_odds, reader_text
+from assistant.types import Citation, Passage, Quote
 
 
 @dataclass(frozen=True)
 class Draft:
     """The answerer's choice before numbering: sentences to say, each with the candidate it quotes."""
 
-    sentences: tuple[tuple[str, Candidate], ...]
+    sentences: tuple[tuple[str, Quote], ...]
     abstained: bool
 
 
@@ -47,11 +47,11 @@ class ExtractiveAnswerer:
         self.reader = reader
         self.calibration = calibration or Calibration.load()
 
-    def candidates(self, question: str, vector: np.ndarray, passages: Sequence[Passage]) -> list[Candidate]:
+    def candidates(self, question: str, vector: np.ndarray, passages: Sequence[Passage]) -> list[Quote]:
         """Every sentence of the passages once, with its features, in passage order."""
         return candidates(question, vector, passages, self.evidence)
 
-    def rank(self, question: str, candidates: list[Candidate]) -> list[Candidate]:
+    def rank(self, question: str, candidates: list[Quote]) -> list[Quote]:
         """Candidates by the probability that they hold the answer, best first.
 
         Two stages: the ranker scores every sentence; the reranker looks again at the best few,
@@ -64,12 +64,14 @@ class ExtractiveAnswerer:
         head = [replace(c, score=reranker(c.features)) for c in self.head(question, first)]
         return sorted(head, key=lambda c: -c.score) + first[RERANK:]
 
-    def head(self, question: str, first: list[Candidate]) -> list[Candidate]:
+    def head(self, question: str, first: list[Quote]) -> list[Quote]:
         """The first stage's best few, with what the reranker reads added to their features."""
         align = WordAlignment(question, self.evidence)
-        return [replace(c, features={**c.features, "stage1": _logit(c.score), **align(c.text)}) for c in first[:RERANK]]
+        # floor 1e-9: the reranker was fitted on log-odds kept that close to 0 and 1
+        return [replace(c, features={**c.features, "stage1": float(log_odds(c.score, floor=1e-9)), **align(c.text)})
+                for c in first[:RERANK]]
 
-    def read(self, question: str, ranked: list[Candidate]) -> list[Candidate]:
+    def read(self, question: str, ranked: list[Quote]) -> list[Quote]:
         """The first stage's best few, scored by the reader with the first stage, best first."""
         assert self.reader is not None, "reading needs a Reader"
         config = self.reader.config
@@ -93,14 +95,17 @@ class ExtractiveAnswerer:
         return Draft(tuple(said), False)
 
 
-def reader_texts(candidates: Sequence[Candidate], previous: bool) -> list[str]:
+def reader_texts(candidates: Sequence[Quote], previous: bool) -> list[str]:
     """What the reader reads for each candidate: with the sentence before only if it was trained so."""
     return [reader_text(c.text, c.passage.title, c.before if previous else "") for c in candidates]
 
 
 def cite(draft: Draft) -> tuple[str, tuple[Citation, ...]]:
-    """Number the quoted sentences [1], [2], ... and put each marker before the sentence's end."""
-    numbers, citations = number([Quote(c.passage, c.start, c.end, c.text) for _, c in draft.sentences])
+    """Number the quoted sentences [1], [2], ... and put each marker before the sentence's end;
+    an abstention is NOT_FOUND, citing nothing."""
+    if draft.abstained:
+        return NOT_FOUND, ()
+    numbers, citations = number([quote for _, quote in draft.sentences])
     # strip_markers: not the article's own "[4]" footnotes
     text = " ".join(with_marker(strip_markers(said), n) for (said, _), n in zip(draft.sentences, numbers))
     return text, citations

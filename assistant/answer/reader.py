@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from assistant.config import MODELS
+from assistant.embed.onnx import load_session
 
 MODEL_DIR = MODELS
 MODEL_FILE = "reader.onnx"
@@ -82,9 +83,13 @@ class ReaderConfig:
                    float(d.get("first_stage_weight", 0.0)), d.get("trained", {}), bool(d.get("previous", False)))
 
 
-def log_odds(p: np.ndarray | float) -> np.ndarray:
-    """log(p / (1 - p)), with p kept within 1e-6 of 0 and 1 so that a certain score stays finite."""
-    p = np.clip(p, 1e-6, 1 - 1e-6)
+def log_odds(p: np.ndarray | float, floor: float = 1e-6) -> np.ndarray:
+    """log(p / (1 - p)), with p kept within `floor` of 0 and 1 so that a certain score stays finite.
+
+    The one conversion of probabilities to log-odds: the reader's and the first stage's are added
+    with it (`combine`), and the first stage's is a feature of the reranker (with floor 1e-9).
+    """
+    p = np.clip(p, floor, 1 - floor)
     return np.log(p / (1 - p))
 
 
@@ -115,12 +120,7 @@ class Reader:
     def _load(self) -> tuple[Any, Any, ReaderConfig]:
         with self._lock:
             if self._loaded is None:
-                import onnxruntime
-
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = self._threads
-                session = onnxruntime.InferenceSession(
-                    str(self.directory / MODEL_FILE), options, providers=["CPUExecutionProvider"])
+                session = load_session(self.directory / MODEL_FILE, self._threads)
                 self._loaded = (session, load_tokenizer(self.directory / TOKENIZER_FILE),
                                 ReaderConfig.load(self.directory / CONFIG_FILE))
             return self._loaded

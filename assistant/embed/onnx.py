@@ -32,8 +32,9 @@ def bundled(directory: Path = MODEL_DIR) -> bool:
     return all((directory / f).exists() for f in (MODEL_FILE, WORDS_FILE, TOKENIZER_FILE, CONFIG_FILE))
 
 
-def load_session(directory: Path = MODEL_DIR, threads: int = 0):
-    """An onnxruntime session of the exported model; `threads` 0 means one per core.
+def load_session(model: Path = MODEL_DIR / MODEL_FILE, threads: int = 0):
+    """An onnxruntime session on the CPU for a model file (the embedder, the reader); `threads` 0
+    means one per core. The one place sessions are built, so both models run with these options.
 
     Idle worker threads sleep instead of spinning: on 2 cores shared with other jobs, 96
     paragraphs ran in 4.1-5.3 s without spinning against 5.8-6.3 s with it (same run).
@@ -43,7 +44,7 @@ def load_session(directory: Path = MODEL_DIR, threads: int = 0):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(directory / MODEL_FILE), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
 class OnnxEmbedder(Embedder):
@@ -58,7 +59,7 @@ class OnnxEmbedder(Embedder):
         self.max_tokens = int(config["max_seq_length"]) - 2  # [CLS] and [SEP]
         self._zero_point = int(config["words_zero_point"])
         self._batch_size = batch_size
-        self._session = load_session(directory, threads)
+        self._session = load_session(directory / MODEL_FILE, threads)
         self._table = np.load(directory / WORDS_FILE)  # uint8 (30522, 384): 11.7 MB
         # The file pads and truncates to 128 as the hub saved it; batches are padded by `pool_spans`,
         # counts must see whole texts, and the model reads its full window.

@@ -26,14 +26,14 @@ from assistant.errors import InputError, NotFound
 from assistant.ingest.chunking import CHARS_PER_TOKEN, Chunker
 from assistant.ingest.chunking import chunk_terms, searchable_text
 from assistant.ingest.sources import unique_ids
-from assistant.store.catalog import Catalog, ChunkRow, StoredArticle
+from assistant.store.catalog import Catalog, StoredArticle
 from assistant.store.directory import IndexDir, remove_unregistered_segments
 from assistant.store.format import Manifest
 from assistant.store.keyword import Postings
 from assistant.store.merge import merge_plan, merge_segments
 from assistant.store.segments import new_segment_name, write_segment
 from assistant.store.vectors import SEGMENT_VECTORS, ChunkVectors
-from assistant.types import Article, Chunk
+from assistant.types import Article, Chunk, Passage
 
 # Chunks per batch: one transaction and one segment. 1,024 chunks of all-MiniLM-L6-v2 vectors
 # are 1.5 MB; the texts held meanwhile are about 1 MB.
@@ -272,7 +272,7 @@ class Indexer:
                     replaced += catalog.delete(stored.article.id)
             chunk_ids, sentence_ids = catalog.insert(articles, name, documents)
             keys = np.array(chunk_ids, np.int64)
-            rows = [ChunkRow(c, s.article.title, s.article.url) for s in articles for c in s.chunks]
+            rows = [Passage(0, c, s.article.title, s.article.url, 0.0) for s in articles for c in s.chunks]
             held = self._vectors.add(keys, chunk_vectors, rows)
             write_segment(catalog.directory, name, held, postings, keys, sentence_vectors,
                           np.array(sentence_ids, np.int64))

@@ -24,16 +24,15 @@ import numpy as np
 
 from assistant.answer.candidates import Evidence
 from assistant.answer.chat import condense
-from assistant.answer.citations import (
-    GROUP, LEADING, MARKERS, NOT_FOUND, Quote, cited, number, place_markers, strip_markers, tidy,
-)
+from assistant.answer.citations import LEADING, MARKERS, cited, number, place_markers, strip_markers, tidy
+from assistant.answer.decision import DECLINES, NOT_FOUND, declines, words
 from assistant.embed.base import Embedder
 from assistant.errors import LLMError
 from assistant.llm.client import LLM
 from assistant.llm.prompts import Prompts, sources
 from assistant.text.sentences import sentence_spans
 from assistant.text.terms import terms, weighted_share
-from assistant.types import Answer, Citation, Passage, Turn
+from assistant.types import Answer, Citation, Passage, Quote, Turn
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +46,6 @@ log = logging.getLogger(__name__)
 SUPPORT_THRESHOLD = 0.57
 LEXICAL_WEIGHT = 0.5
 
-# "The sources do not say ...", "not mentioned in the articles": the model declining to answer.
-_SOURCES = r"(?:sources?|articles?|passages?|context|documents?|texts?)"
-_DECLINES = re.compile(
-    rf"\b{_SOURCES}\s+(?:do|does|did)(?:\s+not|n['’]t)\s+(?:say|mention|state|contain|answer|include|provide|"
-    r"specify|give|discuss|cover|address)"
-    rf"|\bnot\s+(?:mentioned|stated|found|given|provided|specified|covered|addressed)\s+in\s+the\s+{_SOURCES}"
-    rf"|\b(?:no|nothing)\s+(?:information|mention)\b[^.]{{0,200}}\b{_SOURCES}\b"  # bounded: linear in a long reply
-    r"|\b(?:cannot|can['’]t|unable to)\s+(?:answer|tell|say|find)\b", re.I)
 LEAK_WORDS = 8  # this many consecutive words of the system prompt in a reply = it leaked
 # An answer is a few sentences; a reply longer than this (about 3,000 words) is a runaway model,
 # and reading, verifying and embedding it would cost seconds of CPU for nothing.
@@ -168,7 +159,7 @@ def verify(reply: str, passages: Sequence[Passage], evidence: Evidence, embedder
     for si, sentence in enumerate(said):
         if not any(kept.get((si, pi)) for pi in range(len(sentence.parts))):
             # Not in the answer at all, only listed apart: a reader takes what is in the answer as sourced.
-            if not _DECLINES.search(sentence.text):
+            if not DECLINES.search(sentence.text):
                 unsupported.append(sentence.text)
             continue
         out = ""
@@ -176,14 +167,6 @@ def verify(reply: str, passages: Sequence[Passage], evidence: Evidence, embedder
             out += text + "".join(f"[{n}]" for n in kept.get((si, pi), ()))
         texts.append(place_markers(out))
     return Verified(" ".join(t for t in texts if t), citations, tuple(unsupported))
-
-
-def declines(reply: str, not_found: str = NOT_FOUND) -> bool:
-    """Did the model say the sources don't answer (and cite nothing)?"""
-    if GROUP.search(reply):
-        return False
-    words = _words(reply)
-    return _words(not_found) in words or (bool(_DECLINES.search(reply)) and len(words.split()) <= 40)
 
 
 def repeats(reply: str, secret: str, allowed: str = "") -> bool:
@@ -300,14 +283,9 @@ def _fallback(offline: Answer, failure: LLMError) -> Answer:
     return replace(offline, note=f"Showing the offline answer: the language model {failure.summary}.")
 
 
-_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z0-9]+)*", re.I)  # "don't" is one word, as in _words
-
-
-def _words(text: str) -> str:
-    """Lower-case words, apostrophes removed: the unit the leak check counts."""
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower().replace("’", "'").replace("'", "")))
+_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z0-9]+)*", re.I)  # "don't" is one word, as in decision.words
 
 
 def _ngrams(text: str) -> set[tuple[str, ...]]:
-    words = _words(text).split()
-    return {tuple(words[i : i + LEAK_WORDS]) for i in range(len(words) - LEAK_WORDS + 1)}
+    tokens = words(text).split()
+    return {tuple(tokens[i : i + LEAK_WORDS]) for i in range(len(tokens) - LEAK_WORDS + 1)}

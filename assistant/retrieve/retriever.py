@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from assistant.embed.base import Embedder
-from assistant.store.catalog import Catalog, ChunkRow
+from assistant.store.catalog import Catalog
 from assistant.store.format import SEGMENTS
 from assistant.store.segments import Segment
 from assistant.store.vectors import ChunkVectors, VectorStore
@@ -32,16 +32,6 @@ from assistant.types import Chunk, Passage
 # Reciprocal rank fusion constant from Cormack et al. (2009): 60 damps the head of each list so
 # that agreement between retrievers outweighs a single first place.
 RRF_K = 60
-
-
-@dataclass(frozen=True)
-class Hit:
-    """A chunk found by one retriever, before fusion."""
-
-    chunk: Chunk
-    title: str
-    url: str | None
-    score: float
 
 
 @dataclass(frozen=True)
@@ -124,13 +114,13 @@ class Retriever:
             self._views = {g: v for g, v in self._views.items() if g == latest} | {generation: view}
             return view
 
-    def dense(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Hit]:
+    def dense(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Passage]:
         """Nearest chunks by cosine, over every segment; pass the query's `vector` when computed."""
         vector = self._embedder.embed([query])[0] if vector is None else vector
         with self._reading() as (catalog, view):
             return _hits(catalog, self._dense_keys(view, vector, k))
 
-    def keyword(self, query: str, k: int) -> list[Hit]:
+    def keyword(self, query: str, k: int) -> list[Passage]:
         """Chunks by BM25 over the query's terms: finds the names and numbers dense search misses.
 
         A chunk sharing no term with the query is left out rather than ranked.
@@ -209,7 +199,7 @@ def _search_class() -> type:
                 e = query_bundle.embedding
                 vector = None if e is None else np.asarray(e, np.float32)
                 hits = self._search(query_bundle.query_str, self._k, vector)  # type: ignore[call-arg]  # dense()
-            return [_node(hit) for hit in hits]
+            return [_node(passage) for passage in hits]
 
     return Search
 
@@ -221,10 +211,12 @@ def _keyword_keys(catalog: Catalog, view: View, query: str, k: int) -> list[tupl
     return [(int(segments[i][0].chunk_ids[row]), score) for i, row, score in found]
 
 
-def _hits(catalog: Catalog, found: Sequence[tuple[int, float]]) -> list[Hit]:
-    """Hits in the order found; a chunk deleted since its vector was found is dropped."""
-    rows: dict[int, ChunkRow] = catalog.chunks([key for key, _ in found])
-    return [Hit(rows[k].chunk, rows[k].title, rows[k].url, score) for k, score in found if k in rows]
+def _hits(catalog: Catalog, found: Sequence[tuple[int, float]]) -> list[Passage]:
+    """Passages in the order found, ranked by one retriever's scores; a chunk deleted since its
+    vector was found is dropped."""
+    rows = catalog.chunks([key for key, _ in found])
+    kept = [(rows[k], score) for k, score in found if k in rows]
+    return [replace(row, rank=rank, score=score) for rank, (row, score) in enumerate(kept, 1)]
 
 
 def _passages(catalog: Catalog, fused: Sequence[tuple[int, float]], top_k: int) -> list[Passage]:
@@ -244,23 +236,23 @@ def _passages(catalog: Catalog, fused: Sequence[tuple[int, float]], top_k: int) 
             if text in seen_texts:
                 continue
             seen_texts.add(text)
-            passages.append(Passage(len(passages) + 1, row.chunk, row.title, row.url, score))
+            passages.append(replace(row, rank=len(passages) + 1, score=score))
             if len(passages) == top_k:
                 return passages
     return passages
 
 
-def _node(hit: Hit):
-    """A hit as a llama-index node: its text, and the chunk's article, offsets and title as metadata."""
+def _node(passage: Passage):
+    """A passage as a llama-index node: its text, and the chunk's article, offsets and title as metadata."""
     from llama_index.core.schema import NodeWithScore, TextNode
 
-    c = hit.chunk
+    c = passage.chunk
     metadata = {"article_id": c.article_id, "ordinal": c.ordinal, "start": c.start, "end": c.end,
-                "title": hit.title, "url": hit.url or ""}
+                "title": passage.title, "url": passage.url or ""}
     hidden = [k for k in metadata if k != "title"]
     node = TextNode(id_=c.id, text=c.text, metadata=metadata,
                     excluded_embed_metadata_keys=hidden, excluded_llm_metadata_keys=hidden)
-    return NodeWithScore(node=node, score=hit.score)
+    return NodeWithScore(node=node, score=passage.score)
 
 
 def fuse(rankings: Sequence[Sequence[int]]) -> list[tuple[int, float]]:

@@ -20,7 +20,7 @@ from assistant.errors import IndexMismatch, IndexNotBuilt
 from assistant.ingest.chunking import chunk_terms
 from assistant.store.format import CATALOG, FORMAT_VERSION, SCHEMA, Manifest, rebuild_hint
 from assistant.store.keyword import KeywordIndex
-from assistant.types import Article, Chunk
+from assistant.types import Article, Chunk, Passage
 
 
 @dataclass(frozen=True)
@@ -31,15 +31,6 @@ class StoredArticle:
     content_hash: str
     chunks: tuple[Chunk, ...] = field(default_factory=tuple)
     sentences: tuple[tuple[int, int], ...] = field(default_factory=tuple)  # spans the answerer quotes
-
-
-@dataclass(frozen=True)
-class ChunkRow:
-    """A chunk as the read path finds it: the chunk and its article's title and url."""
-
-    chunk: Chunk
-    title: str
-    url: str | None
 
 
 class Catalog:
@@ -142,8 +133,9 @@ class Catalog:
         ).fetchall()
         return [{"id": i, "title": t, "url": u, "chunks": n} for i, t, u, n in rows]
 
-    def chunks(self, keys: Sequence[int]) -> dict[int, ChunkRow]:
-        """Chunk rows by key; a key deleted since its vector was found is simply absent."""
+    def chunks(self, keys: Sequence[int]) -> dict[int, Passage]:
+        """Chunks by key, with their article's title and url, unranked (rank and score 0); a key
+        deleted since its vector was found is simply absent."""
         if not keys:
             return {}
         marks = ",".join("?" * len(keys))
@@ -154,7 +146,7 @@ class Catalog:
             [int(k) for k in keys],
         ).fetchall()
         return {
-            key: ChunkRow(Chunk(article, ordinal, start, end, text), title, url or None)
+            key: Passage(0, Chunk(article, ordinal, start, end, text), title, url or None, 0.0)
             for key, article, ordinal, start, end, text, title, url in rows
         }
 

@@ -33,7 +33,7 @@ import numpy as np
 from assistant.errors import IndexNotBuilt, StoreUnreachable
 
 if TYPE_CHECKING:
-    from assistant.store.catalog import ChunkRow
+    from assistant.types import Passage
     from assistant.store.segments import Segment
 
 # Fields beside llama-index's own (id, doc_id, text, embedding, _node_content): typed, so a cluster
@@ -60,7 +60,7 @@ class MilvusVectors:
         self.uri, self.collection, self.dimension = uri, collection, dimension
         self._store = _open(uri, collection, dimension, create)
 
-    def add(self, keys: np.ndarray, vectors: np.ndarray, chunks: Sequence[ChunkRow]) -> None:
+    def add(self, keys: np.ndarray, vectors: np.ndarray, chunks: Sequence[Passage]) -> None:
         """Upsert one batch's vectors with their metadata; the segment then holds none."""
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 

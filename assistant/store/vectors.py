@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from assistant.store.catalog import ChunkRow
+from assistant.types import Passage
 from assistant.store.format import Manifest
 from assistant.store.segments import Segment
 
@@ -30,7 +30,7 @@ class ChunkVectors(Protocol):
 
     kind: str
 
-    def add(self, keys: np.ndarray, vectors: np.ndarray, chunks: Sequence[ChunkRow]) -> np.ndarray | None:
+    def add(self, keys: np.ndarray, vectors: np.ndarray, chunks: Sequence[Passage]) -> np.ndarray | None:
         """Keep the vectors of new chunks, before the commit that adds their rows; returns what
         the new segment itself must hold (None: nothing)."""
         ...
@@ -55,7 +55,7 @@ class SegmentVectors:
 
     kind = "faiss"
 
-    def add(self, keys: np.ndarray, vectors: np.ndarray, chunks: Sequence[ChunkRow]) -> np.ndarray:
+    def add(self, keys: np.ndarray, vectors: np.ndarray, chunks: Sequence[Passage]) -> np.ndarray:
         return vectors
 
     def forget(self, keys: np.ndarray) -> None:
