@@ -58,11 +58,20 @@ class Settings(BaseSettings):
     # Seconds a question may take before the API answers 503 (an LLM stream stops at 2 x llm_timeout).
     request_timeout: float = Field(60.0, gt=0)
 
+    # Seconds URL ingest waits to connect and for each read; the deadline is for the whole page, which
+    # a server sending a byte every few seconds would otherwise make last for ever.
     fetch_timeout: float = Field(20.0, gt=0)
+    fetch_deadline: float = Field(60.0, gt=0)
     # Host names URL ingest may fetch from although they resolve to loopback, private or link-local
     # addresses: a wiki on the intranet. Empty: public addresses only.
     fetch_allow_hosts: list[str] = []
     max_upload_mb: float = Field(20.0, gt=0)
+    # The feedback store's size past which it takes no new votes (a vote updating its own row still goes in).
+    feedback_max_mb: float = Field(50.0, gt=0)
+    # Proxy addresses whose X-Forwarded-For (and -Proto) is believed: the client's address for rate
+    # limits and the admin token's guess limit. Empty: none, so a client cannot pick its own address
+    # by sending the header (uvicorn alone believes it from 127.0.0.1).
+    trusted_proxies: list[str] = []
     # Origins allowed to embed /embed in a frame or call the API cross-origin; empty = same origin.
     embed_origins: list[str] = []
     # Turns on adding and removing articles (API and Collection tab) for whoever sends it; unset = off.

@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 # Buckets kept at most; the longest idle go first. 10,000 buckets are about 2 MB.
 MAX_CLIENTS = 10_000
+# Wrong admin tokens a client may send a minute (and at once) before every admin request from it is 429.
+ADMIN_GUESSES = 10
 
 
 class RateLimiter:
@@ -39,3 +41,12 @@ class RateLimiter:
             while len(self._buckets) > MAX_CLIENTS:
                 self._buckets.popitem(last=False)
             return 0.0 if allowed else (1 - tokens) / self.rate
+
+    def waiting(self, client: str) -> float:
+        """Seconds until `client` has a token again, without spending one (0: it has one now)."""
+        if self.rate <= 0:
+            return 0.0
+        with self._lock:
+            tokens, at = self._buckets.get(client, (float(self.burst), self.clock()))
+            tokens = min(float(self.burst), tokens + (self.clock() - at) * self.rate)
+            return 0.0 if tokens >= 1 else (1 - tokens) / self.rate

@@ -7,6 +7,7 @@ that only read the manifest never load the model.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -65,7 +66,8 @@ class Assistant:
     @property
     def fetch(self) -> Fetch:
         s = self.settings
-        return Fetch(s.fetch_timeout, int(s.max_upload_mb * MB), frozenset(h.lower() for h in s.fetch_allow_hosts))
+        return Fetch(timeout=s.fetch_timeout, max_bytes=int(s.max_upload_mb * MB),
+                     allow_hosts=frozenset(h.lower() for h in s.fetch_allow_hosts), deadline=s.fetch_deadline)
 
     def indexer(self) -> Indexer:
         return indexer_for(self.index, self.embedder, self.settings)
@@ -90,15 +92,16 @@ class Assistant:
         return self.indexer().ingest(items, rebuild=rebuild, progress=progress)
 
     def add(self, uploads: Sequence[tuple[str, bytes]] = (), url: str | None = None, *,
-            progress: bool = False) -> IngestReport:
+            progress: bool = False, cancel: threading.Event | None = None) -> IngestReport:
         """Index uploaded files (name, bytes) and a web page: what the API and the admin panel add.
 
         AssistantError, with every input's error and nothing written, when none of them could be
-        read: an ingest of nothing would still create an empty index where there was none.
+        read: an ingest of nothing would still create an empty index where there was none. Setting
+        `cancel` (the API does when its client hangs up) stops the page's fetch.
         """
         items = [item for name, data in uploads for item in read_upload(name, data)]
         if url:
-            items += read_sources([url], fetch=self.fetch)
+            items += read_sources([url], fetch=replace(self.fetch, cancel=cancel))
         if not any(isinstance(item, Article) for item in items):
             raise AssistantError("; ".join(map(str, items)) or "nothing to add: no file and no URL")
         return self.ingest_articles(items, progress=progress)
@@ -129,14 +132,24 @@ class Assistant:
         with self.index.catalog() as catalog:
             return catalog.listing()
 
-    def feedback(self, vote: Literal["up", "down"], question: str, answer: str, citations: list[dict],
-                 comment: str = "") -> Feedback:
-        """Record a reader's vote on an answer, with the index version live now."""
+    @functools.cached_property
+    def votes(self) -> FeedbackStore:
+        """Readers' votes, and the key that signs the answers they vote on."""
+        return FeedbackStore(self.index.root, int(self.settings.feedback_max_mb * MB))
+
+    def feedback(self, answer_id: str, vote: Literal["up", "down"], question: str, answer: str,
+                 citations: list[dict], comment: str = "") -> Feedback:
+        """Record a reader's vote on an answer this server gave, with the index version live now."""
         version = self.index.version() if self.index.exists() else None
-        return FeedbackStore(self.index.root).add(vote, question, answer, citations, comment, version)
+        return self.votes.add(answer_id, vote, question, answer, citations, comment, version)
 
     def feedback_entries(self) -> list[Feedback]:
-        return FeedbackStore(self.index.root).entries()
+        return self.votes.entries()
+
+    def _issued(self, answer: Answer) -> Answer:
+        """The answer with the id a vote on it must carry."""
+        cited = [c.to_dict() for c in answer.citations]
+        return replace(answer, answer_id=self.votes.sign(answer.question, answer.answer, cited))
 
     def retriever(self) -> Retriever:
         """The retriever for the live version, reloaded when an ingest has swapped it."""
@@ -193,7 +206,7 @@ class Assistant:
             assert isinstance(answer, Answer)  # a stream ends with its Answer
             return answer
         question = _clean(question)
-        return self._answer_offline(question, condense(question, history), top_k, *self._live())
+        return self._issued(self._answer_offline(question, condense(question, history), top_k, *self._live()))
 
     def _answer_offline(self, question: str, query: str, top_k: int | None, retriever: Retriever,
                         answerer: ExtractiveAnswerer) -> Answer:
@@ -218,7 +231,8 @@ class Assistant:
         """The answer as text pieces to show while it is produced, then the final Answer.
 
         The offline answerer has its answer at once, so it yields it sentence by sentence; an LLM
-        backend yields its tokens as they arrive. The last item is always the Answer.
+        backend yields each sentence once it is whole and verified, never the model's raw text.
+        The last item is always the Answer.
         """
         if self._grounded:
             yield from self._stream_llm(question, history, top_k)
@@ -229,7 +243,7 @@ class Assistant:
         yield answer
 
     def _stream_llm(self, question: str, history: Sequence[Turn], top_k: int | None) -> Iterator[str | Answer]:
-        """The LLM's tokens, then its verified Answer; the offline answer (with a note) if it fails."""
+        """The LLM's verified sentences, then its Answer; the offline answer (with a note) if it fails."""
         grounded = self._grounded
         assert grounded is not None, "only called with an LLM"
         began = time.perf_counter()
@@ -240,7 +254,8 @@ class Assistant:
             if isinstance(item, Answer):
                 total = (time.perf_counter() - began) * 1000
                 retrieve = offline.timing_ms["retrieve"]
-                item = replace(item, timing_ms={"retrieve": retrieve, "answer": total - retrieve, "total": total})
+                item = self._issued(replace(item, timing_ms={"retrieve": retrieve, "answer": total - retrieve,
+                                                            "total": total}))
             yield item
 
 

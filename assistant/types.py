@@ -120,6 +120,7 @@ class Answer:
     timing_ms: dict[str, float] = field(default_factory=dict)
     unsupported: tuple[str, ...] = ()  # sentences an LLM wrote that no passage supports
     note: str | None = None  # e.g. why an LLM answer fell back to the offline one
+    answer_id: str = ""  # what a vote on this answer names (feedback.FeedbackStore.sign); "" until issued
 
     def to_dict(self, id: object = None) -> dict:
         data = {
@@ -131,6 +132,7 @@ class Answer:
             "passages": [p.to_dict() for p in self.passages],
             "timing_ms": {k: round(v, 3) for k, v in self.timing_ms.items()},
             "unsupported": list(self.unsupported),
+            "answer_id": self.answer_id,
         }
         if self.note:
             data["note"] = self.note

@@ -70,12 +70,12 @@ def sample_assistant(sample_index, real_embedder) -> Assistant:
 
 
 @contextmanager
-def live_server(app) -> Iterator[str]:
+def live_server(app, **options) -> Iterator[str]:
     """Serve an ASGI `app` with uvicorn on a free port of 127.0.0.1 in a thread; yield its base URL."""
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                           timeout_graceful_shutdown=1))
+                                           timeout_graceful_shutdown=1, **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -10,6 +10,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,7 @@ import pytest
 
 from conftest import live_server, make_assistant
 from fakes import HashEmbedder
-from assistant.serve.api import create_app
+from assistant.serve.api import create_app, uvicorn_options
 from assistant.errors import AssistantError
 from assistant.types import Article
 
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.slow
 TOKEN = "test-admin-token-5b1f"
 DATA = Path(__file__).parent / "data"
 XSS_ARTICLE = DATA / "web" / "xss-article.md"
-ANSWER_KEYS = {"id", "question", "answer", "abstained", "citations", "passages", "timing_ms", "unsupported"}
+ANSWER_KEYS = {"id", "question", "answer", "abstained", "citations", "passages", "timing_ms", "unsupported", "answer_id"}
 
 
 
@@ -247,6 +248,52 @@ def test_url_ingest_cannot_reach_inside_the_network_and_says_so_in_one_way(api, 
     assert message.startswith(f"{url}: could not fetch: no page at this address (unreachable, no answer within")
 
 
+@contextmanager
+def dripping_page() -> Iterator[tuple[str, threading.Event]]:
+    """A page on 127.0.0.1 sending a byte every half second for a minute, and an event set when its client hangs up."""
+    hung_up = threading.Event()
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            try:
+                for _ in range(120):
+                    self.wfile.write(b"x")
+                    time.sleep(0.5)
+            except OSError:
+                hung_up.set()
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip) as site:
+        threading.Thread(target=site.serve_forever, daemon=True).start()
+        yield f"http://127.0.0.1:{site.server_address[1]}/page", hung_up
+        site.shutdown()
+
+
+def test_a_url_ingest_ends_at_the_fetch_deadline_setting(tmp_path, fake_embedder):
+    assistant = make_assistant(tmp_path / "index", fake_embedder, fetch_allow_hosts=["127.0.0.1"], fetch_deadline=2)
+    with dripping_page() as (page, _), live_server(create_app(assistant, admin_token=TOKEN, ui=False)) as url:
+        began = time.monotonic()
+        response = httpx.post(f"{url}/api/articles", json={"url": page}, headers=admin(), timeout=30)
+
+    assert error_of(response, 400) == (f"{page}: could not fetch: the page took longer than 2 s to arrive "
+                                       "(ASSISTANT_FETCH_DEADLINE)")
+    assert time.monotonic() - began < 10  # the page goes on for a minute
+
+
+def test_a_url_ingest_stops_fetching_when_its_client_hangs_up(tmp_path, fake_embedder):
+    assistant = make_assistant(tmp_path / "index", fake_embedder, fetch_allow_hosts=["127.0.0.1"])
+    with dripping_page() as (page, hung_up), live_server(create_app(assistant, admin_token=TOKEN, ui=False)) as url:
+        with pytest.raises(httpx.ReadTimeout):  # the client gives up after a second
+            httpx.post(f"{url}/api/articles", json={"url": page}, headers=admin(), timeout=1)
+
+        assert hung_up.wait(5)  # the server stopped fetching too, rather than at the 60 s deadline
+
+
 # ── Gradio's own upload routes ──────────────────────────────────────────────────────────────
 
 
@@ -406,29 +453,64 @@ def test_an_article_whose_id_has_folders_is_viewed_linked_and_removed_over_http(
 # ── feedback ────────────────────────────────────────────────────────────────────────────────
 
 
+def vote_on(answer: dict, vote: str = "up", comment: str = "") -> dict:
+    """What the chat's buttons send: the answer as it came, with its answer_id."""
+    return {"answer_id": answer["answer_id"], "vote": vote, "question": answer["question"],
+            "answer": answer["answer"], "citations": answer["citations"], "comment": comment}
+
+
 def test_feedback_is_stored_with_the_index_version_and_listed_for_the_admin_newest_first(api):
-    answer = api.post("/api/ask", json={"question": "who is Alexander Golts?"}).json()
-    first = api.post("/api/feedback", json={"vote": "up", "question": answer["question"], "answer": answer["answer"],
-                                            "citations": answer["citations"]})
-    second = api.post("/api/feedback", json={"vote": "down", "question": "q?", "answer": "a", "comment": "wrong"})
+    golts = api.post("/api/ask", json={"question": "who is Alexander Golts?"}).json()
+    other = api.post("/api/ask", json={"question": "Why is Syria less appealing than Ukraine?"}).json()
+    first = api.post("/api/feedback", json=vote_on(golts))
+    second = api.post("/api/feedback", json=vote_on(other, "down", "wrong"))
 
     assert first.status_code == second.status_code == 201
     assert error_of(api.get("/api/feedback"), 401)
     listed = api.get("/api/feedback", headers=admin()).json()
     assert [e["id"] for e in listed[:2]] == [second.json()["id"], first.json()["id"]]
     entry = listed[1]
-    assert (entry["vote"], entry["comment"], entry["citations"]) == ("up", "", answer["citations"])
+    assert (entry["vote"], entry["comment"], entry["citations"]) == ("up", "", golts["citations"])
     assert re.fullmatch(r"store-[\w-]+@\d+", entry["index_version"])  # the store and commit that were live
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["time"])
 
 
-@pytest.mark.parametrize("body, problem", [
-    ({"vote": "meh", "question": "q?", "answer": "a"}, "vote: Input should be 'up' or 'down'"),
-    ({"vote": "up", "question": "", "answer": "a"}, "question: String should have at least 1 character"),
-    ({"vote": "up", "question": "q?", "answer": "a", "comment": "x" * 2001}, "comment: String should have at most 2000"),
+def test_a_comment_after_the_vote_updates_the_same_entry(api):
+    answer = api.post("/api/ask", json={"question": "who is Alexander Golts?"}).json()
+    clicked = api.post("/api/feedback", json=vote_on(answer, "down")).json()
+    commented = api.post("/api/feedback", json=vote_on(answer, "down", "cite the second quote too")).json()
+
+    assert commented["id"] == clicked["id"] and commented["comment"] == "cite the second quote too"
+    assert sum(e["id"] == clicked["id"] for e in api.get("/api/feedback", headers=admin()).json()) == 1
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"answer": "x" * 19_000}, "not on an answer this server gave"),  # a megabyte of invented answer, say
+    ({"question": "another question?"}, "not on an answer this server gave"),
+    ({"citations": []}, "not on an answer this server gave"),
+    ({"answer_id": "0" * 48}, "not on an answer this server gave"),
+    ({"vote": "meh"}, "vote: Input should be 'up' or 'down'"),
+    ({"comment": "x" * 2001}, "comment: String should have at most 2000"),
 ])
-def test_feedback_that_is_not_a_vote_on_an_answer_is_refused(api, body, problem):
-    assert problem in error_of(api.post("/api/feedback", json=body), 400)
+def test_a_vote_counts_only_on_an_answer_this_server_gave_as_it_gave_it(api, change, problem):
+    answer = api.post("/api/ask", json={"question": "who is Alexander Golts?"}).json()
+    assert problem in error_of(api.post("/api/feedback", json=vote_on(answer) | change), 400)
+    body = vote_on(answer)
+    del body["answer_id"]
+    assert "answer_id: Field required" in error_of(api.post("/api/feedback", json=body), 400)
+
+
+def test_the_feedback_store_takes_no_new_votes_past_its_cap_but_keeps_what_it_has(tmp_path, fake_embedder):
+    assistant = make_assistant(tmp_path / "index", fake_embedder, feedback_max_mb=0.05, rate_limit=0)
+    assistant.ingest_articles([GOLTS_ARTICLE])
+    with live_server(create_app(assistant, ui=False)) as url, httpx.Client(base_url=url) as client:
+        answers = [client.post("/api/ask", json={"question": "who is Alexander Golts?"}).json() for _ in range(60)]
+        statuses = [client.post("/api/feedback", json=vote_on(a, comment="c" * 1900)).status_code for a in answers]
+        assert 201 in statuses and statuses[-1] == 400
+        assert "feedback store is full" in error_of(client.post("/api/feedback", json=vote_on(answers[-1])), 400)
+        assert client.post("/api/feedback", json=vote_on(answers[0], "down")).status_code == 201  # its own row
+    assert (tmp_path / "index" / "feedback.sqlite3").stat().st_size < 2 * 0.05 * 1024 * 1024
+    assert len(assistant.feedback_entries()) == statuses.count(201)
 
 
 GOLTS_ARTICLE = Article("golts", "Golts", "Alexander Golts is a Moscow-based military expert.", source="golts.txt")
@@ -448,15 +530,45 @@ def test_each_client_is_rate_limited_on_questions_and_others_still_get_answers(t
             assert other.post("/api/ask", json=question).status_code == 200
 
 
-def test_votes_are_rate_limited_per_client_like_questions(tmp_path, fake_embedder):
-    assistant = make_assistant(tmp_path / "index", fake_embedder, rate_limit=6, rate_limit_burst=2)
-    vote = {"vote": "down", "question": "q?", "answer": "a"}
-    with live_server(create_app(assistant, ui=False)) as url, httpx.Client(base_url=url) as client:
-        assert [client.post("/api/feedback", json=vote).status_code for _ in range(2)] == [201, 201]
-        refused = client.post("/api/feedback", json=vote)
-        assert "too many votes from this address" in error_of(refused, 429)
-        assert refused.headers["Retry-After"] in ("9", "10")
-    assert len(assistant.feedback_entries()) == 2
+def test_votes_are_rate_limited_per_client_like_questions_whatever_x_forwarded_for_says(tmp_path, fake_embedder):
+    assistant = make_assistant(tmp_path / "index", fake_embedder, rate_limit=6, rate_limit_burst=3)
+    assistant.ingest_articles([GOLTS_ARTICLE])
+    answer = assistant.ask("who is Alexander Golts?").to_dict()
+    served = live_server(create_app(assistant, ui=False), **uvicorn_options(assistant.settings))
+    with served as url, httpx.Client(base_url=url) as client:
+        spoofed = [client.post("/api/feedback", json=vote_on(answer), headers={"X-Forwarded-For": f"10.0.0.{i}"})
+                   for i in range(4)]
+        assert [r.status_code for r in spoofed] == [201, 201, 201, 429]
+        assert "too many votes from this address" in error_of(spoofed[-1], 429)
+        assert spoofed[-1].headers["Retry-After"] in ("9", "10")
+    assert len(assistant.feedback_entries()) == 1  # three votes on one answer: one entry
+
+
+def test_the_server_believes_x_forwarded_for_only_from_a_configured_proxy(tmp_path, fake_embedder, monkeypatch):
+    import uvicorn
+
+    from assistant.serve import api as api_module
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
+    for proxies, expected in (([], (False, None)), (["127.0.0.1"], (True, "127.0.0.1"))):
+        assistant = make_assistant(tmp_path / "index", fake_embedder, trusted_proxies=proxies)
+        api_module.run(create_app(assistant, ui=False), assistant, host="127.0.0.1", port=0)  # what serve runs
+        assert (seen["proxy_headers"], seen["forwarded_allow_ips"]) == expected
+
+
+def test_wrong_admin_tokens_are_limited_per_client_and_then_even_the_right_one_waits(tmp_path, fake_embedder):
+    assistant = make_assistant(tmp_path / "index", fake_embedder)
+    with live_server(create_app(assistant, admin_token=TOKEN)) as url, httpx.Client(base_url=url) as client:
+        other = httpx.Client(base_url=url, transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        guesses = [client.get("/api/feedback", headers=admin(f"guess-{i}")).status_code for i in range(12)]
+        assert guesses[:10] == [403] * 10 and guesses[10:] == [429, 429]
+        locked = client.get("/api/feedback", headers=admin())
+        assert "too many wrong admin tokens" in error_of(locked, 429) and int(locked.headers["Retry-After"]) > 0
+        cookie = {"assistant_admin": "guess"}
+        assert error_of(client.post("/gradio_api/upload", files={"files": ("a.txt", b"x")}, cookies=cookie), 429)
+        with other:
+            assert other.get("/api/feedback", headers=admin()).status_code == 200  # another client is not locked
 
 
 class SlowEmbedder(HashEmbedder):
@@ -521,7 +633,7 @@ def test_a_browser_asking_for_an_unknown_page_gets_html_and_the_api_keeps_its_js
         assert "<h1>Not found</h1>" in page.text and 'href="../../"' in page.text  # back to the chat
         assert page.headers["x-frame-options"] == "SAMEORIGIN"  # the edge headers stay
         assert error_of(client.get("/api/nope", headers={"Accept": "text/html"}), 404)
-        assert client.get("/no/such/page").json() == {"detail": "Not Found"}  # a script still gets JSON
+        assert error_of(client.get("/no/such/page"), 404)  # a script still gets JSON, in the one error shape
 
 
 def test_the_article_view_is_an_html_page_and_an_unknown_article_a_404_page(sample_index, fake_embedder):

@@ -157,7 +157,7 @@ def test_eval_names_the_line_and_the_field_a_row_lacks(tmp_path):
 
 
 def test_help_is_instant_because_heavy_modules_load_lazily():
-    code = "import sys, assistant.cli as c; c._parser(); print(sorted(m for m in ('torch','gradio','llama_index','sentence_transformers') if m in sys.modules))"
+    code = "import sys, assistant.serve.cli as c; c._parser(); print(sorted(m for m in ('torch','gradio','llama_index','sentence_transformers') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout.strip() == "[]"
 
 
@@ -165,8 +165,10 @@ def test_feedback_lists_readers_votes_newest_first(tmp_path):
     from assistant.store.feedback import FeedbackStore
 
     store = FeedbackStore(tmp_path / "index")
-    store.add("up", "who is Golts?", "Golts is an expert [1].", [{"n": 1, "article_id": "golts"}])
-    store.add("down", "how far?", "The indexed articles don't answer this question.", [], "it says 18 miles")
+    for vote, question, answer, citations, comment in (
+            ("up", "who is Golts?", "Golts is an expert [1].", [{"n": 1, "article_id": "golts"}], ""),
+            ("down", "how far?", "The indexed articles don't answer this question.", [], "it says 18 miles")):
+        store.add(store.sign(question, answer, citations), vote, question, answer, citations, comment)
 
     listed = run("feedback", index=tmp_path / "index")
     as_json = json.loads(run("feedback", "--json", index=tmp_path / "index").stdout)
@@ -174,6 +176,33 @@ def test_feedback_lists_readers_votes_newest_first(tmp_path):
     assert listed.stdout.splitlines()[0].endswith("\tdown\thow far? — it says 18 miles")
     assert listed.stderr.strip() == f"2 votes in {tmp_path / 'index'}"
     assert [(e["vote"], e["citations"]) for e in as_json] == [("down", []), ("up", [{"n": 1, "article_id": "golts"}])]
+
+
+# A window title, an OSC 8 link, a line erase, a right-to-left override and a one-byte CSI (C1).
+ESCAPES = "\x1b]0;owned\x07Quarterly \x1b]8;;http://evil.example/\x1b\\report\x1b]8;;\x1b\\\x1b[2K\u202eexe.pdf\x9b31m"
+RAW = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+def test_stored_titles_and_comments_are_printed_with_their_escape_sequences_written_out(tmp_path):
+    from conftest import make_assistant
+    from fakes import HashEmbedder
+
+    from assistant.store.feedback import FeedbackStore
+
+    index = tmp_path / "index"
+    (tmp_path / "report.md").write_text(f"# {ESCAPES}\n\nThe quarterly report.\n")
+    assert make_assistant(index, HashEmbedder()).ingest([str(tmp_path / "report.md")]).added == 1
+    store = FeedbackStore(index)
+    question, answer = f"what {ESCAPES}?", f"An answer {ESCAPES}."
+    store.add(store.sign(question, answer, []), "down", question, answer, [], f"a comment {ESCAPES}")
+
+    listed = run("articles", index=index).stdout + run("feedback", index=index).stdout
+    as_json = run("articles", "--json", index=index).stdout + run("feedback", "--json", index=index).stdout
+
+    assert not [c for c in RAW if c in listed + as_json]
+    assert "report\t\\u001b]0;owned\\u0007Quarterly \\u001b]8;;http://evil.example/" in listed
+    assert "\\u202eexe.pdf\\u009b31m" in listed  # shown for what it is
+    assert json.loads(run("articles", "--json", index=index).stdout)[0]["title"] == ESCAPES  # the same text, escaped
 
 
 def free_port() -> int:

@@ -9,13 +9,14 @@ import time
 
 import pytest
 from llm_server import Reply, ScriptedServer, closed_port
+from llm_server import pieces as as_streamed
 
 from assistant.answer.citations import strip_markers
 from assistant.answer.decision import NOT_FOUND
 from assistant.answer.decision import declines
 from assistant.config import Settings
 from assistant.llm.client import LLM
-from assistant.llm.grounding import repeats, sentences
+from assistant.llm.grounding import Sentences, repeats, sentences
 from assistant.llm.prompts import Prompts
 from assistant.service import Assistant
 from assistant.store.directory import IndexDir
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 GOLTS = "who is Alexander Golts?"
 EXPERT = "Moscow-based military expert"
+KREMLIN = "Golts believes the Kremlin has little to gain from taking the same route in Syria"
 
 
 @pytest.fixture
@@ -125,6 +127,47 @@ def test_kept_citations_are_renumbered_in_order_of_appearance(assistant, server,
     check_invariants(answer, sample_index)
 
 
+def test_a_clause_its_passage_does_not_support_leaves_the_sentence_with_its_marker(assistant, server, sample_index):
+    expert = source(assistant, GOLTS, EXPERT)
+    other = next(n for n in range(1, 6) if n != expert)
+    server.script(Reply(f"Alexander Golts was jailed for fraud in 2019 [{other}], and he is a {EXPERT} [{expert}]."))
+
+    answer = assistant.ask(GOLTS)
+
+    assert answer.answer == "He is a Moscow-based military expert [1]."
+    assert EXPERT in answer.citations[0].quote and len(answer.citations) == 1
+    assert answer.unsupported == ("Alexander Golts was jailed for fraud in 2019",)
+    check_invariants(answer, sample_index)
+
+
+def test_a_clause_sharing_a_marker_with_a_supported_one_must_be_supported_too(assistant, server, sample_index):
+    expert = source(assistant, GOLTS, EXPERT)
+    kremlin = source(assistant, GOLTS, "has little to gain")
+    server.script(Reply(f"{KREMLIN}, and he was jailed for fraud [{kremlin}]. Alexander Golts is a {EXPERT} [{expert}]."))
+
+    answer = assistant.ask(GOLTS)
+
+    assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]."
+    assert answer.unsupported == (f"{KREMLIN}, and he was jailed for fraud.",)
+    check_invariants(answer, sample_index)
+
+
+@pytest.mark.parametrize("flipped", [
+    "Golts believes the Kremlin has much to gain from taking the same route in Syria",  # the passage: "little"
+    "Golts does not believe the Kremlin has little to gain from taking the same route in Syria",
+])
+def test_a_claim_that_says_the_opposite_of_its_passage_is_not_supported(assistant, server, sample_index, flipped):
+    expert = source(assistant, GOLTS, EXPERT)
+    kremlin = source(assistant, GOLTS, "has little to gain")
+    server.script(Reply(f"{flipped} [{kremlin}]. Alexander Golts is a {EXPERT} [{expert}]."))
+
+    answer = assistant.ask(GOLTS)
+
+    assert answer.answer == "Alexander Golts is a Moscow-based military expert [1]."
+    assert answer.unsupported == (f"{flipped}.",)
+    check_invariants(answer, sample_index)
+
+
 @pytest.mark.parametrize("reply", [NOT_FOUND, "The sources do not mention a boiling point."])
 def test_a_not_in_the_sources_reply_abstains_with_the_passages_as_related(assistant, server, reply):
     server.script(Reply(reply))
@@ -144,6 +187,18 @@ def test_reply_sentences_and_their_markers_are_parsed_in_one_place():
     assert strip_markers("He left [1]. She stayed [2, 3].") == "He left. She stayed."
     assert declines("The articles don't say how old he is.") and not declines("He is 60 [1].")
     assert not declines("The article says Golts is not convinced.")
+
+
+def test_a_streamed_reply_is_cut_into_sentences_each_once_the_word_after_it_is_whole():
+    said = Sentences()
+    reply = as_streamed('He joined the U.S. Army [1]. He left. [2] She stayed <img alt="x. Y"> [3].')
+
+    cut = [(i, s.text) for i, piece in enumerate(reply) for s in said.add(piece)]
+
+    assert reply[7] == " left." and reply[10] == " stayed"
+    assert cut == [(7, "He joined the U.S. Army."), (10, "He left.")]  # not at "U.S.", nor at "[2]"
+    [last] = said.rest()
+    assert last.text == "She stayed." and last.parts[-2][1] == (3,)  # the tag's "x." cut nothing
 
 
 # --- failures fall back to the offline answer ---------------------------------------------------------
@@ -192,27 +247,52 @@ def test_a_server_that_is_down_falls_back_with_a_note(sample_index, real_embedde
 # --- streaming --------------------------------------------------------------------------------------
 
 
-def test_stream_yields_the_text_as_it_arrives_then_the_verified_answer(assistant, server):
-    n = source(assistant, GOLTS, EXPERT)
-    reply = f"Alexander Golts is a Moscow-based military expert who doubts that fighters will go to Syria [{n}]."
-    server.script(Reply(reply))
+def test_stream_yields_each_sentence_once_it_is_verified_then_the_answer(assistant, server):
+    expert = source(assistant, GOLTS, EXPERT)
+    other = next(n for n in range(1, 6) if n != expert)
+    kremlin = source(assistant, GOLTS, "has little to gain")
+    server.script(Reply(f"Alexander Golts was jailed for fraud in 2019 [{other}], and he is a {EXPERT} [{expert}]. "
+                        f"He won the Nobel Prize in physics for his work on superconductors [{expert}]. "
+                        f"{KREMLIN} [{kremlin}]."))
 
     *pieces, answer = assistant.stream(GOLTS)
 
-    assert "".join(pieces) == reply  # the model's own words, numbered as it numbered them
-    assert pieces[0] == "Alexander " and len(pieces) > 2
-    assert answer.citations and set(answer.timing_ms) == {"retrieve", "answer", "total"}
+    # Only what the answer keeps is ever shown, numbered as the answer numbers it.
+    assert pieces == ["He is a Moscow-based military expert [1]. ", f"{KREMLIN} [2]. "]
+    assert "".join(pieces).strip() == answer.answer
+    assert set(answer.timing_ms) == {"retrieve", "answer", "total"}
 
 
 def test_a_stream_that_breaks_off_ends_with_the_offline_answer(sample_index, real_embedder, server):
-    reply = "Alexander Golts is a Moscow-based military expert who doubts that fighters will go to Syria [2]."
+    n = source(Assistant(Settings(index=sample_index), embedder=real_embedder), GOLTS, EXPERT)
+    reply = f"Alexander Golts is a {EXPERT} [{n}]. He doubts that fighters will go to Syria [{n}]."
     server.script(Reply(reply, stall_after=10, delay=3.0))
     assistant = with_llm(sample_index, real_embedder, server.openai_url, timeout=0.5)
 
     *pieces, answer = assistant.stream(GOLTS)
 
-    assert "".join(pieces) == "Alexander Golts is a "  # ten pieces came (11 words); the last 7 are held back
+    # Ten pieces came: the first sentence and two words of the next; only the first is whole.
+    assert pieces == ["Alexander Golts is a Moscow-based military expert [1]. "]
     assert "did not answer within 0.5 s" in answer.note and answer.citations
+
+
+MARKUP = ["<img", "onerror", "<b>", "evil", "![", "]("]
+
+
+def test_html_and_markdown_images_and_links_reach_neither_the_stream_nor_the_answer(assistant, server, sample_index):
+    expert = source(assistant, GOLTS, EXPERT)
+    assad = source(assistant, GOLTS, "fight for Assad")
+    server.script(Reply(f"Alexander Golts is a <b>Moscow-based</b> military expert [{expert}]"
+                        f"<img src=x onerror=\"alert(1)\">. ![x](http://evil/x.png) [Golts](http://evil) asks how "
+                        f"anyone could explain to a fighter why he should go fight for Assad [{assad}]."))
+
+    *pieces, answer = assistant.stream(GOLTS)
+
+    for shown in ("".join(pieces), answer.answer):
+        assert not [m for m in MARKUP if m in shown], shown
+    assert answer.answer.startswith("Alexander Golts is a Moscow-based military expert [1]. Golts asks how anyone")
+    assert "".join(pieces).strip() == answer.answer
+    check_invariants(answer, sample_index)
 
 
 # --- articles are data, not instructions --------------------------------------------------------------

@@ -117,6 +117,26 @@ def test_an_article_that_cannot_be_chunked_costs_only_itself(tmp_path):
     assert {a["id"] for a in assistant.articles()} == {"good", "tea"}
 
 
+def test_front_matter_aliases_cost_only_their_file_and_a_long_heading_reaches_answers_cut(tmp_path):
+    """The issue's two Markdown files: a title repeating 10 KB by alias, and a 60 KB heading."""
+    files = tmp_path / "in"
+    files.mkdir()
+    (files / "aliases.md").write_text('---\nx: &x "' + "a" * 10_000 + '"\ntitle: [' + ", ".join(["*x"] * 1_000)
+                                      + "]\n---\nGreen tea is brewed at 80 degrees.\n")
+    (files / "heading.md").write_text("# " + "tea " * 15_000 + "\n\nGreen tea is brewed at 80 degrees.\n")
+    (files / "golts.txt").write_text(GOLTS.text)
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+
+    report = assistant.ingest([str(files)])
+
+    assert (report.added, report.failed) == (2, 1)
+    assert str(report.errors[0]) == (f"{files / 'aliases.md'}: front matter uses a YAML alias (*name); "
+                                     "write each value out in full")
+    assert {a["id"] for a in assistant.articles()} == {"heading", "golts"}
+    passages = assistant.search("green tea", top_k=50)
+    assert passages and {len(p.title) for p in passages} == {300}  # each passage carries its title, cut
+
+
 def test_a_file_without_blanks_becomes_chunks_the_size_of_the_models_window(tmp_path):
     files = tmp_path / "in"
     files.mkdir()

@@ -18,10 +18,10 @@ LAYERS = [
     ["retrieve.retriever", "retrieve.spelling"],
     ["answer.reader", "answer.citations", "answer.chat", "answer.candidates", "answer.decision", "answer.definition",
      "answer.extractive", "answer.evaluation"],
-    ["llm.client", "llm.prompts", "llm.grounding"],
+    ["llm.client", "llm.prompts", "llm.markup", "llm.grounding"],
     ["service"],
     ["serve.render", "serve.html"],
-    ["serve.schemas", "serve.middleware"],
+    ["serve.schemas", "serve.middleware", "serve.gradio_guard"],
     ["serve.cli", "serve.api", "serve.ui"],
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}

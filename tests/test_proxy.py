@@ -93,7 +93,7 @@ def app_port(sample_index, tmp_path_factory) -> Iterator[int]:
     index = tmp_path_factory.mktemp("proxy") / "index"
     shutil.copytree(sample_index, index)
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PROXY_TEST_TOKEN": TOKEN}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PROXY_TEST_TOKEN": TOKEN, "ASSISTANT_TRUSTED_PROXIES": '["127.0.0.1"]'}
     command = [sys.executable, "-m", "assistant", "serve", "--index", str(index), "--port", str(port),
                "--root-path", PREFIX, "--admin-token-env", "PROXY_TEST_TOKEN"]
     log = (tmp_path_factory.getbasetemp() / "proxy-app.log").open("w")

@@ -7,6 +7,7 @@ import logging
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import InputError
-from assistant.ingest import sources
+from assistant.ingest import parsers, sources
 from assistant.ingest.fetch import MB, Fetch
-from assistant.ingest.parsers import SUPPORTED_SUFFIXES
+from assistant.ingest.parsers import MAX_TITLE_CHARS, SUPPORTED_SUFFIXES
 from assistant.ingest.sources import read_sources, read_upload
 from assistant.types import Article
 
@@ -82,7 +83,11 @@ def make_pdf(*pages: str, title: str | None = None) -> bytes:
         f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>"
     ).encode()
     info = add(f"<< /Title ({escape(title)}) >>") if title else None
+    return pdf_file(objects, catalog, info)
 
+
+def pdf_file(objects: list[bytes], catalog: int, info: int | None = None) -> bytes:
+    """The file of numbered `objects` (object n is objects[n - 1]), with a correct xref and trailer."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -95,6 +100,22 @@ def make_pdf(*pages: str, title: str | None = None) -> bytes:
     trailer += f" /Info {info} 0 R >>" if info else " >>"
     out += b"trailer\n%s\nstartxref\n%d\n%%%%EOF\n" % (trailer.encode(), xref)
     return bytes(out)
+
+
+def pages_sharing_one_stream(pages: int, lines: int) -> bytes:
+    """A PDF whose `pages` pages all draw one compressed content stream of `lines` lines of text:
+    100 pages of 1,000 lines are a 16 KB file holding 8.7 M characters."""
+    line = b"(All work and no play makes a dull article. All work and no play makes a dull article.) Tj 0 -14 Td\n"
+    stream = zlib.compress(b"BT /F1 12 Tf 72 720 Td\n" + line * lines + b"ET", 9)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % (5 + n) for n in range(pages)), pages),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream),
+    ]
+    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+                b"/Contents 4 0 R >>"] * pages
+    return pdf_file(objects, catalog=1)
 
 
 # ── plain text ──────────────────────────────────────────────────────────────────────────────
@@ -200,6 +221,36 @@ def test_without_front_matter_or_heading_the_title_is_the_file_name(tmp_path):
     assert article.title == "Meeting notes"
 
 
+def test_a_60_kb_heading_is_cut_to_a_title_of_max_title_chars(tmp_path):
+    """A title is embedded with every chunk and sent beside every passage: at 60 KB, ingest took 8 times as long."""
+    heading = "word " * 12_000
+
+    [article] = read(write(tmp_path / "long.md", f"# {heading}\n\nBody text.\n"))
+
+    assert len(article.title) == MAX_TITLE_CHARS == 300
+    assert article.title.startswith("word word ") and article.title.endswith(" word…")
+    assert article.text.startswith(f"# {heading}")  # the text keeps the heading as written
+
+
+@pytest.mark.parametrize("front_matter", [
+    # The issue's file: one 10 KB string repeated by reference (5,000 times took 45 s and 5.9 GB to ingest).
+    'x: &x "' + "a" * 10_000 + '"\ntitle: [' + ", ".join(["*x"] * 1_000) + "]\n",
+    # A billion laughs: each list nine of the one before, the title itself harmless.
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+    + "author: *i\ntitle: Safe\n",
+], ids=["repeated-string", "billion-laughs"])
+def test_front_matter_with_yaml_aliases_is_refused_and_the_files_beside_it_are_read(tmp_path, front_matter):
+    bomb = write(tmp_path / "bomb.md", f"---\n{front_matter}---\nBody text.\n")
+    write(tmp_path / "good.md", "---\ntitle: Good\n---\nBody text.\n")
+
+    results = read(tmp_path)
+
+    assert [a.title for a in articles(results)] == ["Good"]
+    assert str(only_error(errors(results))) == (
+        f"{bomb}: front matter uses a YAML alias (*name); write each value out in full")
+
+
 # ── HTML ────────────────────────────────────────────────────────────────────────────────────
 
 
@@ -262,6 +313,37 @@ def test_a_pdf_without_a_text_layer_is_reported(tmp_path):
     path = write(tmp_path / "scan.pdf", make_pdf(""))
 
     assert only_error(read(path)).reason == "PDF has no extractable text (scanned?)"
+
+
+def test_a_pdf_whose_pages_expand_past_the_text_limit_is_refused_while_it_is_read(tmp_path, monkeypatch):
+    """16 KB of PDF, 8.7 M characters: 100 pages drawing one compressed stream (9 s to extract them all).
+
+    With the limit at 200,000 characters the refusal comes on page 3: the text is counted as it is
+    extracted, not once the whole PDF has been read.
+    """
+    monkeypatch.setattr(parsers, "MAX_ARTICLE_CHARS", 200_000)
+    bomb = write(tmp_path / "bomb.pdf", pages_sharing_one_stream(pages=100, lines=1_000))
+    write(tmp_path / "good.pdf", make_pdf("Good text."))
+
+    results = read(tmp_path)
+
+    assert [a.id for a in articles(results)] == ["good"]
+    assert str(only_error(errors(results))) == (
+        f"{bomb}: the text is longer than 200,000 characters, the most one article may hold "
+        "(past it by page 3 of 100); split it into several files")
+
+
+def test_an_article_longer_than_the_text_limit_is_refused_and_the_next_one_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(parsers, "MAX_ARTICLE_CHARS", 1_000)
+    lines = [{"id": "long", "text": "word " * 300}, {"id": "short", "text": "Short text."}]
+    path = write(tmp_path / "batch.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+
+    results = read(path)
+
+    assert [a.id for a in articles(results)] == ["short"]
+    assert str(only_error(errors(results))) == (
+        f"{path}:1: the text is longer than 1,000 characters, the most one article may hold (it has 1,500); "
+        "split it into several files")
 
 
 # ── JSON Lines ──────────────────────────────────────────────────────────────────────────────
@@ -432,6 +514,7 @@ class Site(ThreadingHTTPServer):
         self.pages = pages
         self.user_agents: list[str] = []
         self.sent = 0  # bytes of /big pages written
+        self.hung_up = threading.Event()  # a client of /drip went away
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}{path}"
@@ -444,6 +527,17 @@ class _SiteHandler(BaseHTTPRequestHandler):
         self.server.user_agents.append(self.headers.get("User-Agent", ""))
         if self.path == "/slow":
             time.sleep(1)  # longer than the client waits; it has hung up by now
+            return
+        if self.path == "/drip":  # a byte every half second for a minute: never quiet long enough to time out
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            try:
+                for _ in range(120):
+                    self.wfile.write(b"x")
+                    time.sleep(0.5)
+            except OSError:  # the client hung up
+                self.server.hung_up.set()
             return
         if self.path.startswith(("/old-address", "/to?", "/loop")):
             self.send_response(301)
@@ -545,6 +639,29 @@ def test_a_slow_page_is_reported_after_the_timeout(site):
     error = only_error(fetched(site.url("/slow"), timeout=0.2))
 
     assert error.reason == UNREACHABLE.format("0.2")
+
+
+def test_a_page_that_drips_a_byte_at_a_time_is_cut_off_at_the_deadline(site):
+    """Each byte comes well within the read timeout; only the deadline for the whole fetch ends it."""
+    began = time.monotonic()
+
+    error = only_error(fetched(site.url("/drip"), timeout=5, deadline=2))
+
+    assert error.reason == "could not fetch: the page took longer than 2 s to arrive (ASSISTANT_FETCH_DEADLINE)"
+    assert time.monotonic() - began < 5  # the page goes on for 60 s
+    assert site.hung_up.wait(5)
+
+
+def test_a_fetch_stops_when_whoever_asked_for_it_has_gone(site):
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()  # the API sets it when its client hangs up
+    began = time.monotonic()
+
+    error = only_error(fetched(site.url("/drip"), cancel=cancel))
+
+    assert error.reason == "could not fetch: cancelled, the client that asked for it has gone"
+    assert time.monotonic() - began < 3
+    assert site.hung_up.wait(5)
 
 
 def test_an_unreachable_server_is_reported():
@@ -661,13 +778,3 @@ def test_front_matter_that_is_not_valid_yaml_is_read_line_by_line(tmp_path):
     [article] = read(path)
 
     assert (article.title, article.author, article.text) == ("Part 1: Before", "Anna", "Body text.\n")
-
-
-def test_aliases_in_front_matter_are_never_expanded_into_a_field(tmp_path):
-    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
-    path = write(tmp_path / "bomb.md", f"---\n{bomb}author: *i\ntitle: Safe\n---\nBody text.\n")
-
-    [article] = read(path)
-
-    assert (article.title, article.author) == ("Safe", None)

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import live_server, make_assistant
 from assistant.serve import html as web
+from assistant.serve.middleware import AdminToken
 from assistant.types import Answer, Article, Chunk, Citation, Passage
 
 GOLTS = "who is Alexander Golts?"
@@ -219,16 +220,16 @@ def test_uploaded_files_are_removed_once_read_and_at_most_20_are_taken(tmp_path,
     from assistant.serve.ui import chat_page
 
     assistant = make_assistant(tmp_path / "index", fake_embedder)
-    ingest = _handler(chat_page(assistant, admin_token="token"), "ingest")
+    ingest = _handler(chat_page(assistant, admin=AdminToken("token")), "ingest")
     upload = tmp_path / "gradio" / "glaciers.txt"  # where Gradio put the browser's file
     upload.parent.mkdir()
     upload.write_text("Glaciers\nThe Jostedal glacier is the largest in continental Europe.\n")
 
-    ingest("token", [str(upload)], "")
+    ingest("token", [str(upload)], "", None)
 
     assert not upload.exists()
     assert [a["id"] for a in assistant.articles()] == ["glaciers"]
-    status, *_ = ingest("token", [str(upload)] * 21, "")
+    status, *_ = ingest("token", [str(upload)] * 21, "", None)
     assert _Markup(status).text == "Choose at most 20 files at once."
 
 
@@ -236,11 +237,11 @@ def test_adding_uploads_none_of_which_can_be_read_says_why_and_creates_no_index(
     from assistant.serve.ui import chat_page
 
     assistant = make_assistant(tmp_path / "index", fake_embedder)
-    ingest = _handler(chat_page(assistant, admin_token="token"), "ingest")
+    ingest = _handler(chat_page(assistant, admin=AdminToken("token")), "ingest")
     empty = tmp_path / "empty.txt"
     empty.write_text("  \n")
 
-    status, *_ = ingest("token", [str(empty)], "")
+    status, *_ = ingest("token", [str(empty)], "", None)
 
     assert _Markup(status).text == "empty.txt: empty file"
     assert not assistant.index.exists()
@@ -249,11 +250,11 @@ def test_adding_uploads_none_of_which_can_be_read_says_why_and_creates_no_index(
 def test_a_wrong_token_is_one_message_and_nothing_else_changes(tmp_path, fake_embedder):
     from assistant.serve.ui import chat_page
 
-    page = chat_page(make_assistant(tmp_path / "index", fake_embedder), admin_token="token")
+    page = chat_page(make_assistant(tmp_path / "index", fake_embedder), admin=AdminToken("token"))
 
     upload = tmp_path / "a.txt"
     upload.write_text("Some text.")
-    status, files, url = _handler(page, "ingest")("guess", [str(upload)], "")
+    status, files, url = _handler(page, "ingest")("guess", [str(upload)], "", None)
     assert "Wrong admin token" in _Markup(status).text
     assert files == url == {"__type__": "update"}  # gr.skip(): the other widgets stay as they were
     assert upload.exists()
@@ -265,13 +266,13 @@ def test_removing_asks_first_and_then_says_what_it_removed(tmp_path, fake_embedd
     assistant = make_assistant(tmp_path / "index", fake_embedder)
     assistant.ingest_articles([Article("golts", "Golts", "Alexander Golts is an expert.", source="golts.txt"),
                                Article("assad", "Assad", "Bashar al-Assad is president.", source="assad.txt")])
-    page = chat_page(assistant, admin_token="token")
+    page = chat_page(assistant, admin=AdminToken("token"))
 
-    _, confirm, question = _handler(page, "ask_first")("token", ["golts"])
+    _, confirm, question = _handler(page, "ask_first")("token", ["golts"], None)
     assert confirm["visible"] is True and "Remove 1 article and its chunks" in _Markup(question).text
     assert [r["id"] for r in assistant.articles()] == ["golts", "assad"]  # nothing removed yet
 
-    status, confirm = _handler(page, "drop")("token", ["golts"])
+    status, confirm = _handler(page, "drop")("token", ["golts"], None)
     assert _Markup(status).text.startswith("Removed 1 article: Golts (golts); chunks left in the index: 1.")
     assert confirm["visible"] is False and [r["id"] for r in assistant.articles()] == ["assad"]
 

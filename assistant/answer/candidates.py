@@ -76,6 +76,9 @@ _PREFIXES = ("un", "non", "in", "im", "ir", "il", "dis", "ab", "anti", "counter"
 
 # Opposites SQuAD 2.0's writers swap in to make a question unanswerable ("increased" for "decreased"),
 # a general list written before it was measured on any question; see `contradicts` for what it catches.
+# An LLM's claims are checked against it too (`contrary`); "much little" was added for them after
+# that measure: of squad2-train's questions with "much" or "little", only 2 answerable and 4
+# unanswerable ones have a gold sentence with the other word, the most it can change there.
 _OPPOSITE_PAIRS = """
 increase decrease, increased decreased, increases decreases, more less, most least, before after, first last,
 largest smallest, larger smaller, large small, high low, higher lower, highest lowest, north south, northern southern,
@@ -89,7 +92,8 @@ true false, above below, over under, open closed, opened closed, best worst, bet
 increase reduce, raise lower, raised lowered, add remove, added removed, entered left, enter leave, birth death,
 born died, modern ancient, future past, full empty, heavy light, fast slow, faster slower, cheap expensive, hot cold,
 warm cool, wet dry, always never, all none, many few, dependent independent, direct indirect, formal informal,
-official unofficial, male female, men women, day night, summer winter, spring autumn, fewer more
+official unofficial, male female, men women, day night, summer winter, spring autumn, fewer more,
+much little
 """
 
 

@@ -3,6 +3,12 @@
     parse(origin, suffix, data) ─ PARSERS[suffix] ─ Article | InputError
 
 Each article's text is kept verbatim (line endings aside), because citations quote `text[start:end]`.
+
+Small inputs must not make huge work: front matter with YAML aliases is refused (a 30 KB file whose
+title repeated one 10 KB string 5,000 times by reference took 45 s and 5.9 GB), titles are cut to
+`MAX_TITLE_CHARS`, and an article whose text runs past `MAX_ARTICLE_CHARS` is refused, a PDF while
+its pages are extracted (a 19.7 KB PDF whose 100 pages share one compressed stream expands to 97 MB).
+
 trafilatura and pypdf are imported where they are used: they take long to import, which
 `assistant --help` should not pay.
 """
@@ -25,8 +31,15 @@ SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
 )
 
 
-# A title is a short line that is not a sentence: "Russian volunteers in Syria", not "They went.".
-MAX_TITLE_CHARS = 100
+# A plain-text first line is a title when short and not a sentence: "Russian volunteers in Syria",
+# not "They went.".
+TXT_TITLE_CHARS = 100
+# Longer titles are cut. A title is embedded with every chunk of its article and sent beside every
+# passage of an answer: a 60 KB heading made ingest 8 times slower, and one 50-passage search 31 MB.
+MAX_TITLE_CHARS = 300
+# The most text one article may hold: War and Peace is 3.2 M characters. pypdf extracts about 1 M a
+# second, so a PDF that expands past this is refused within seconds.
+MAX_ARTICLE_CHARS = 5_000_000
 
 
 SENTENCE_END = (".", "!", "?", "…")
@@ -75,7 +88,7 @@ def _parse_txt(origin: Origin, text: str) -> Iterator[Result]:
     answerer would quote a headline or a date as if it were a sentence of the article."""
     lines = text.lstrip("\n").split("\n")
     first_line = lines[0].strip()
-    if len(first_line) > MAX_TITLE_CHARS or first_line.endswith(SENTENCE_END) or len(lines) == 1:
+    if len(first_line) > TXT_TITLE_CHARS or first_line.endswith(SENTENCE_END) or len(lines) == 1:
         yield _article(origin, text, title=None)
         return
     meta, rest = {}, 1
@@ -105,7 +118,11 @@ _TXT_META = re.compile(r"(published|date|author|url)[ \t]*:[ \t]*(\S.*)", re.IGN
 
 def _parse_markdown(origin: Origin, text: str) -> Iterator[Result]:
     """Markdown: title from front matter, else from the first `# ` heading."""
-    meta, body = _split_front_matter(text)
+    split = _split_front_matter(origin.source, text)
+    if isinstance(split, InputError):
+        yield split
+        return
+    meta, body = split
     if not body.strip():
         yield InputError(origin.source, "no text after the front matter")
         return
@@ -129,13 +146,14 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^---[ \t]*(?:\n|\Z)", re.MULTILIN
 _FIRST_H1 = re.compile(r"^#[ \t]+([^\n]+)", re.MULTILINE)
 
 
-def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
+def _split_front_matter(source: str, text: str) -> tuple[dict[str, str], str] | InputError:
     """The front matter static-site generators write, as text fields, and the text after it.
 
     YAML, so lists (`author: [A, B]`, or one `- item` a line) and multi-line values (`title: >`)
     read as written. PyYAML's BaseLoader keeps every scalar the text it is ("2015-10-21T10:00Z"
     stays that, not a datetime; "yes" is not True) and builds no objects; only strings and lists of
-    strings are taken, so a nested or aliased structure is never walked. Front matter YAML refuses
+    strings are taken. Aliases (`*name`) are refused before anything is built: `title: [*a, *a, ...]`
+    repeats a 10 KB string thousands of times from a few bytes each. Front matter YAML refuses
     (`title: Part 1: Before`, hand-written) is read as the `key: value` lines it looks like.
     """
     match = _FRONT_MATTER.match(text)
@@ -144,6 +162,8 @@ def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
     import yaml
 
     try:
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(match.group(1), Loader=yaml.BaseLoader)):
+            return InputError(source, "front matter uses a YAML alias (*name); write each value out in full")
         parsed = yaml.load(match.group(1), Loader=yaml.BaseLoader)
     except yaml.YAMLError:
         parsed = None
@@ -201,8 +221,11 @@ def _parse_pdf(origin: Origin, data: bytes) -> Iterator[Result]:
     try:
         with _quiet("pypdf"):  # its warnings ("EOF marker not found") repeat our one-line error
             reader = pypdf.PdfReader(io.BytesIO(data))
-            pages = [page.extract_text() or "" for page in reader.pages]
+            pages = _pdf_pages(reader)
             info = reader.metadata  # None when the PDF carries no document information
+    except _TooLong as e:
+        yield _too_long(origin.source, f"past it by page {e.page} of {len(reader.pages)}")
+        return
     except Exception as e:  # noqa: BLE001 - pypdf raises many types for broken files; all mean the same here
         reason = str(e).split("\n")[0][:120] or type(e).__name__
         yield InputError(origin.source, f"not a readable PDF: {reason}")
@@ -213,6 +236,33 @@ def _parse_pdf(origin: Origin, data: bytes) -> Iterator[Result]:
         return
     title, author = (info.title, info.author) if info else (None, None)
     yield _article(origin, text, title=title, author=_str_or_none(author))
+
+
+class _TooLong(Exception):
+    """A PDF's text ran past `MAX_ARTICLE_CHARS` while page `page` was extracted."""
+
+    def __init__(self, page: int):
+        self.page = page
+
+
+def _pdf_pages(reader) -> list[str]:
+    """The text of each page; _TooLong the moment the text passes `MAX_ARTICLE_CHARS`.
+
+    Counted as pypdf extracts, not after: pages can share one content stream, and a page can draw
+    one form many times, so a few kilobytes of PDF can hold gigabytes of text.
+    """
+    extracted, number = 0, 0
+
+    def count(text: str, *_: object) -> None:  # pypdf's visitor_text: each piece of text as it is found
+        nonlocal extracted
+        extracted += len(text)
+        if extracted > MAX_ARTICLE_CHARS:
+            raise _TooLong(number)
+
+    pages = []
+    for number, page in enumerate(reader.pages, start=1):  # noqa: B007 - `count` reads the page number
+        pages.append(page.extract_text(visitor_text=count) or "")
+    return pages
 
 
 @contextmanager
@@ -307,22 +357,33 @@ def _article(
     url: str | None = None,
     published: str | None = None,
     author: str | None = None,
-) -> Article:
+) -> Result:
     """The Article for `origin`: line endings become \\n, the text is otherwise kept verbatim.
 
-    Without a title, the article is named after its file or URL. Verbatim because citations later
-    quote `text[start:end]`. A fetched page keeps the URL it was fetched from, not the canonical
-    link it claims.
+    Without a title, the article is named after its file or URL; a title longer than
+    `MAX_TITLE_CHARS` is cut, with an ellipsis. Verbatim because citations later quote
+    `text[start:end]`. A fetched page keeps the URL it was fetched from, not the canonical link it
+    claims. A text longer than `MAX_ARTICLE_CHARS` is an InputError instead.
     """
+    if len(text) > MAX_ARTICLE_CHARS:
+        return _too_long(origin.source, f"it has {len(text):,}")
+    title = (title or "").strip() or origin.fallback_title
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[: MAX_TITLE_CHARS - 1].rstrip() + "…"
     return Article(
         id=origin.id,
-        title=(title or "").strip() or origin.fallback_title,
+        title=title,
         text=_normalize_newlines(text),
         url=origin.url or url,
         source=origin.source,
         published=published,
         author=author,
     )
+
+
+def _too_long(source: str, detail: str) -> InputError:
+    return InputError(source, f"the text is longer than {MAX_ARTICLE_CHARS:,} characters, the most one article "
+                              f"may hold ({detail}); split it into several files")
 
 
 def _normalize_newlines(text: str) -> str:

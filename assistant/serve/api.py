@@ -20,8 +20,8 @@ import logging
 import math
 import os
 import re
-import secrets
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -47,8 +47,10 @@ from assistant.ingest.parsers import SUPPORTED_SUFFIXES
 from assistant.ingest.sources import MAX_UPLOAD_FILES
 from assistant.limits import RateLimiter
 from assistant.serve.middleware import (
-    UPLOAD_COOKIE, BodyLimitMiddleware, EdgeMiddleware, PageUploadMiddleware, sent_token, upload_cookie,
+    UPLOAD_COOKIE, AdminToken, BodyLimitMiddleware, EdgeMiddleware, SingleHeaders, client_of, sent_token,
+    upload_cookie,
 )
+from assistant.serve.gradio_guard import remove_upload_folder
 from assistant.serve.schemas import (
     AnswerOut, ArticleOut, AskIn, FeedbackIn, HealthOut, ReportOut, SearchIn, SearchOut, UrlIn, errors,
 )
@@ -75,7 +77,7 @@ class Server:
     """One app's collaborators, built by `create_app` and kept in `app.state.server`."""
 
     assistant: Assistant
-    admin_token: str | None  # None: admin is off
+    admin: AdminToken  # its token None: admin is off
     limiter: RateLimiter
     # Answering is CPU-bound (the query embedding above all): more at once than cores only adds
     # contention. With 16 clients on 2 cores this raised throughput 7% and cut p95 latency 16%.
@@ -91,15 +93,22 @@ _BEARER = HTTPBearer(auto_error=False, description="the admin token: the server'
                                                    "(or the variable `assistant serve --admin-token-env` names)")
 
 
-def admin(server: ServerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
-    """Only for whoever sends `Authorization: Bearer <the admin token>`: else 401, or 403 with admin off."""
-    if server.admin_token is None:
+def admin(request: Request, server: ServerDep,
+          credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
+    """Only for whoever sends `Authorization: Bearer <the admin token>`: else 401, 403 with admin off
+    or a wrong token, and 429 once a client has guessed wrong too often (middleware.AdminToken)."""
+    if server.admin.token is None:
         raise HTTPException(403, "admin is off on this server; to turn it on, start it (`make run`, "
                                  "`python app.py` or `assistant serve`) with a token in $ASSISTANT_ADMIN_TOKEN")
+    client = client_of(request.scope)
+    wait = math.ceil(server.admin.locked(client))
+    if wait:
+        raise HTTPException(429, f"too many wrong admin tokens from this address; try again in {wait} s",
+                            headers={"Retry-After": str(wait)})
     if credentials is None:
         raise HTTPException(401, "this endpoint needs the admin token: send 'Authorization: Bearer <token>'",
                             headers={"WWW-Authenticate": "Bearer"})
-    if not secrets.compare_digest(credentials.credentials.encode(), server.admin_token.encode()):
+    if not server.admin.check(credentials.credentials, client):
         raise HTTPException(403, "wrong admin token")
 
 
@@ -110,7 +119,7 @@ class RateLimited:
         self.what = what
 
     def __call__(self, request: Request, server: ServerDep) -> None:
-        wait = math.ceil(server.limiter.wait(request.client.host if request.client else ""))  # never too early
+        wait = math.ceil(server.limiter.wait(client_of(request.scope)))  # never too early
         if wait:
             raise HTTPException(429, f"too many {self.what} from this address; try again in {wait} s "
                                      "(ASSISTANT_RATE_LIMIT)", headers={"Retry-After": str(wait)})
@@ -124,6 +133,33 @@ async def answering(server: Server, function: Callable[..., Any], *args: Any) ->
     if scope.cancelled_caught:
         raise HTTPException(503, f"the answer took longer than {timeout:g} s (ASSISTANT_REQUEST_TIMEOUT); "
                                  "try again, or ask a narrower question")
+
+
+async def _cancelled_if_gone(request: Request, function: Callable[..., Any], *args: Any) -> Any:
+    """`function(*args, cancel=event)` on a worker thread, `event` set if the client hangs up.
+
+    uvicorn lets a route run on after its client has gone; a URL fetch would go on for the rest of
+    its deadline, and its ingest after it, for nobody.
+    """
+    cancel = threading.Event()
+
+    async def watch() -> None:
+        while not await request.is_disconnected():
+            await anyio.sleep(0.2)
+        cancel.set()
+
+    result: Any = None
+    failure: Exception | None = None
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch)
+        try:
+            result = await run_in_threadpool(function, *args, cancel=cancel)
+        except Exception as exc:  # noqa: BLE001 - raised below, outside the group, which would wrap it
+            failure = exc
+        tasks.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return result
 
 
 # ── routes ──────────────────────────────────────────────────────────────────────────────────
@@ -140,7 +176,9 @@ async def ask(body: AskIn, server: ServerDep) -> Any:
     Pass the earlier turns of a conversation as `history` so follow-up questions resolve.
     With `"stream": true` the reply is `text/event-stream`: `event: token` with `{"text"}` as
     the answer is produced, then one `event: answer` with the Answer JSON, whose `answer`
-    replaces the streamed text (citations may be renumbered or dropped when verified).
+    replaces the streamed text (with the offline answer, when the model's reply cannot be used).
+    An LLM's answer streams sentence by sentence, each once verified: no token carries text that
+    the answer drops.
     """
     assistant = server.assistant
     history = [Turn(t.question, t.answer) for t in body.history]
@@ -191,7 +229,7 @@ async def add_articles(request: Request, server: ServerDep) -> dict:
             body = UrlIn.model_validate_json(await request.body())
         except ValidationError as exc:
             raise HTTPException(400, _describe(exc.errors())) from None
-        report = await run_in_threadpool(server.assistant.add, (), body.url)
+        report = await _cancelled_if_gone(request, server.assistant.add, (), body.url)
     else:
         got = media_type or "no content type"
         raise HTTPException(415, f"send multipart/form-data with files, or JSON {{\"url\": ...}}; got '{got}'")
@@ -202,9 +240,9 @@ async def add_articles(request: Request, server: ServerDep) -> dict:
              responses=errors(401, 403))
 def admin_session(request: Request, server: ServerDep) -> Response:
     """Let this browser upload files through the page: sets an HttpOnly, SameSite=Strict cookie."""
-    assert server.admin_token is not None  # the admin dependency let the request through
+    assert server.admin.token is not None  # the admin dependency let the request through
     response = Response(status_code=204)
-    response.set_cookie(UPLOAD_COOKIE, upload_cookie(server.admin_token), httponly=True, samesite="strict",
+    response.set_cookie(UPLOAD_COOKIE, upload_cookie(server.admin.token), httponly=True, samesite="strict",
                         path=(request.scope.get("root_path", "") or "") + "/")
     return response
 
@@ -221,7 +259,7 @@ def remove_article(article_id: str, server: ServerDep) -> dict:
              tags=["feedback"], dependencies=[Depends(RateLimited("votes"))])
 def add_feedback(body: FeedbackIn, server: ServerDep) -> dict:
     """A reader's vote on an answer (what the chat's Helpful / Not helpful buttons send)."""
-    return server.assistant.feedback(body.vote, body.question, body.answer,
+    return server.assistant.feedback(body.answer_id, body.vote, body.question, body.answer,
                                      [c.to_dict() for c in body.citations], body.comment).to_dict()
 
 
@@ -239,7 +277,7 @@ def health(server: ServerDep) -> dict:
     info = server.assistant.info()
     info.pop("index")  # the absolute path on the server's disk is nobody's business anonymously
     return {"status": "ok", "version": __version__, "articles": info["articles"], "chunks": info["chunks"],
-            "admin": server.admin_token is not None, "index": info}
+            "admin": server.admin.token is not None, "index": info}
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
@@ -280,11 +318,12 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         exception_handlers=ERROR_HANDLERS,
     )
     limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
-    app.state.server = Server(assistant, admin_token, limiter, anyio.CapacityLimiter(os.cpu_count() or 1))
+    guard = AdminToken(admin_token)
+    app.state.server = Server(assistant, guard, limiter, anyio.CapacityLimiter(os.cpu_count() or 1))
     _add_offline_docs(app)
     app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb)
-    app.add_middleware(PageUploadMiddleware, admin_token=admin_token)
+    app.add_middleware(SingleHeaders)
     app.add_middleware(EdgeMiddleware, embed_origins=origins)
     # Gradio adds no CORS headers of its own when the parent app has this middleware.
     app.add_middleware(
@@ -294,7 +333,7 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     if ui:
         from assistant.serve import ui as chat_ui
 
-        chat_ui.mount(app, assistant, admin_token=admin_token, limiter=limiter)
+        chat_ui.mount(app, assistant, admin=guard, limiter=limiter)
     return app
 
 
@@ -322,16 +361,27 @@ def run(app: FastAPI, assistant: Assistant, *, host: str, port: int, root_path: 
         assistant.search("warm up", 1)
     except AssistantError as exc:  # serve anyway: /api/health and the UI say what is wrong
         log.warning("%s", exc)
-    uvicorn.run(app, host=host, port=port, root_path=root_path.rstrip("/"), log_level="info")
+    uvicorn.run(app, host=host, port=port, root_path=root_path.rstrip("/"), log_level="info",
+                **uvicorn_options(assistant.settings))
+
+
+def uvicorn_options(settings: Settings) -> dict:
+    """X-Forwarded-For believed from the configured proxies only (uvicorn alone believes 127.0.0.1),
+    so a client cannot pick its own address for the rate limits. `uvicorn app:app` needs
+    `--forwarded-allow-ips` (or `--no-proxy-headers`) for the same."""
+    proxies = settings.trusted_proxies
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": ",".join(proxies) or None}
 
 
 @contextlib.asynccontextmanager
 async def _say_whether_admin_is_on(app: FastAPI):
     """The one start-up line saying whether admin is on, printed by every entry point (the app's lifespan)."""
     print("admin: on (adding and removing articles, and reading feedback, need the admin token)"
-          if app.state.server.admin_token is not None else
+          if app.state.server.admin.token is not None else
           "admin: off (set ASSISTANT_ADMIN_TOKEN to turn on adding and removing articles)", file=sys.stderr, flush=True)
     yield
+    if getattr(app.state, "upload_folder", None):  # the pages' uploads not yet ingested go with the server
+        remove_upload_folder(app.state.upload_folder)
 
 
 # ── edges: uploads, docs, errors ────────────────────────────────────────────────────────────
@@ -390,7 +440,7 @@ async def _assistant_error(request: Request, exc: Exception) -> JSONResponse:
     """Only the admin sees where the index lives ("no index at /srv/qa/index"); anyone else its name."""
     server: Server = request.app.state.server
     message = str(exc)
-    if not sent_token(request.headers, server.admin_token):
+    if not sent_token(request.headers, server.admin.token):
         message = without_paths(message, server.assistant.index.root)
     return _error(next(code for kind, code in STATUS if isinstance(exc, kind)), message)
 

@@ -1,7 +1,8 @@
 """`assistant` command line: ingest, list, remove, inspect, ask, evaluate, serve, read feedback.
 
 Heavy modules (torch, llama-index, gradio) are imported inside the commands, so `--help` is instant.
-Errors become one `Error: ...` line and exit status 1.
+Errors become one `Error: ...` line and exit status 1. Everything printed goes through `_print`,
+which writes out the escape sequences stored text may carry.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from pydantic import ValidationError
 
 from assistant import __version__
 from assistant.config import Settings
 from assistant.errors import AssistantError
+from assistant.serve.render import answer_text, for_terminal
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,13 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # e.g. an --index under a file or on a read-only disk
         return _error(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else exc)
     except KeyboardInterrupt:
-        print("Interrupted; the index is unchanged unless a new version was completed.", file=sys.stderr)
+        _print("Interrupted; the index is unchanged unless a new version was completed.", file=sys.stderr)
         return 130
+
+
+def _print(text: str, *, file: TextIO | None = None, flush: bool = False) -> None:
+    """Every line the CLI writes. Titles, ids, comments, answers and file names are anyone's text,
+    so what a terminal would act on (an escape sequence, a bidi override) is written out instead."""
+    print(for_terminal(text), file=file or sys.stdout, flush=flush)
 
 
 def _error(message) -> int:
     """Every failure the CLI reports: one `Error: ...` line on stderr, exit status 1."""
-    print(f"Error: {message}", file=sys.stderr)
+    _print(f"Error: {message}", file=sys.stderr)
     return 1
 
 
@@ -115,16 +124,16 @@ def _ingest(args, settings: Settings) -> int:
     report = _assistant(settings).ingest([str(p) for p in args.paths], rebuild=args.rebuild, progress=sys.stderr.isatty(),
                                          ray=args.ray, ray_address=args.ray_address)
     if report.migrated:
-        print(f"note: moved {report.migrated} articles from the previous index format into the new one", file=sys.stderr)
+        _print(f"note: moved {report.migrated} articles from the previous index format into the new one", file=sys.stderr)
     for note in report.replaced:
-        print(f"note: {note}", file=sys.stderr)
+        _print(f"note: {note}", file=sys.stderr)
     for error in report.errors:
-        print(f"error: {error}", file=sys.stderr)
+        _print(f"error: {error}", file=sys.stderr)
     if args.json:
-        print(json.dumps(report.to_dict()))
+        _print(json.dumps(report.to_dict()))
     else:
         rate = report.chunks / report.seconds if report.seconds else 0.0
-        print(
+        _print(
             f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, failed {report.failed}; "
             f"chunks {report.chunks} embedded ({report.total_chunks} in index) in {report.seconds:.1f} s "
             f"({rate:.1f} chunks/s) -> {settings.index}"
@@ -135,41 +144,39 @@ def _ingest(args, settings: Settings) -> int:
 def _articles(args, settings: Settings) -> int:
     rows = _assistant(settings).articles()
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False))
+        _print(json.dumps(rows, ensure_ascii=False))
         return 0
     for row in rows:
-        print(f"{row['id']}\t{row['title']}\t{row['url'] or '-'}\t{row['chunks']} chunks")
-    print(f"{len(rows)} articles", file=sys.stderr)
+        _print(f"{row['id']}\t{row['title']}\t{row['url'] or '-'}\t{row['chunks']} chunks")
+    _print(f"{len(rows)} articles", file=sys.stderr)
     return 0
 
 
 def _compact(args, settings: Settings) -> int:
     before, after, seconds = _assistant(settings).compact()
-    print(f"compacted {before} segments into {after} in {seconds:.1f} s -> {settings.index}")
+    _print(f"compacted {before} segments into {after} in {seconds:.1f} s -> {settings.index}")
     return 0
 
 
 def _remove(args, settings: Settings) -> int:
     report = _assistant(settings).remove(args.ids)
-    print(f"removed {report.removed} articles; {report.total_chunks} chunks left in {settings.index} ({report.seconds:.1f} s)")
+    _print(f"removed {report.removed} articles; {report.total_chunks} chunks left in {settings.index} ({report.seconds:.1f} s)")
     return 0
 
 
 def _info(args, settings: Settings) -> int:
-    print(json.dumps(_assistant(settings).info(), indent=2))
+    _print(json.dumps(_assistant(settings).info(), indent=2))
     return 0
 
 
 def _ask(args, settings: Settings) -> int:
-    from assistant.serve.render import answer_text
-
     if bool(args.question) == bool(args.batch):
         raise AssistantError("give either a QUESTION or --batch QUESTIONS.jsonl")
     assistant = _assistant(settings)
     if args.batch:
         return _ask_batch(assistant, args.batch, settings.top_k)
     answer = assistant.ask(args.question, top_k=settings.top_k)
-    print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) if args.json else answer_text(answer))
+    _print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) if args.json else answer_text(answer))
     return 0
 
 
@@ -185,10 +192,10 @@ def _ask_batch(assistant, path: Path, top_k: int) -> int:
                 raise AssistantError("missing 'question'")
             answer = assistant.ask(question, top_k=top_k)
         except AssistantError as exc:
-            print(f"error: {path}:{number}: {exc}", file=sys.stderr)
+            _print(f"error: {path}:{number}: {exc}", file=sys.stderr)
             failed = True
             continue
-        print(json.dumps(answer.to_dict(id=item.get("id")), ensure_ascii=False), flush=True)
+        _print(json.dumps(answer.to_dict(id=item.get("id")), ensure_ascii=False), flush=True)
     return 1 if failed else 0
 
 
@@ -202,7 +209,7 @@ def _eval(args, settings: Settings) -> int:
         except AssistantError as exc:
             raise AssistantError(f"{args.qa}:{number}: {exc}") from None
     results = evaluate(_assistant(settings), rows, top_k=settings.top_k, baselines=not args.no_baselines)
-    print(json.dumps(results, indent=2) if args.json else format_table(results))
+    _print(json.dumps(results, indent=2) if args.json else format_table(results))
     return 0
 
 
@@ -216,13 +223,13 @@ def _serve(args, settings: Settings) -> int:
 def _feedback(args, settings: Settings) -> int:
     entries = _assistant(settings).feedback_entries()
     if args.json:
-        print(json.dumps([e.to_dict() for e in entries], ensure_ascii=False))
+        _print(json.dumps([e.to_dict() for e in entries], ensure_ascii=False))
         return 0
     for e in entries:
         comment = f" — {e.comment}" if e.comment else ""
-        print(f"{e.time}\t{e.vote}\t{e.question}{comment}")
-        print(f"    {' '.join(e.answer.split())[:160]}")
-    print(f"{len(entries)} votes in {settings.index}", file=sys.stderr)
+        _print(f"{e.time}\t{e.vote}\t{e.question}{comment}")
+        _print(f"    {' '.join(e.answer.split())[:160]}")
+    _print(f"{len(entries)} votes in {settings.index}", file=sys.stderr)
     return 0
 
 

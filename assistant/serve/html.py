@@ -238,6 +238,7 @@ def _data(answer: Answer, site: str) -> str:
     """The answer as JSON text for the page's copy, export and feedback buttons (Gradio strips data- attributes)."""
     data = {
         "question": answer.question, "answer": answer.answer, "abstained": answer.abstained,
+        "answer_id": answer.answer_id,
         "citations": [c.to_dict() | {"href": unescape(article_href(site, c.article_id, c.start, c.end))}
                       for c in answer.citations],
         "feedback": f"{site}api/feedback",

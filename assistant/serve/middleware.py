@@ -1,8 +1,9 @@
-"""The ASGI middleware around the API and the pages: headers, page uploads, body limits, 404 pages.
+"""The ASGI middleware around the API and the pages: headers, one parsing rule, body limits, 404 pages.
 
-Middleware, not routes, because it must also cover what Gradio mounts: its upload routes accept
-files from anyone, and its 404s are JSON. Each class wraps the whole app once: `api.create_app` adds
-the first three, `ui.mount` the 404 page (only the pages need it).
+Middleware, not routes, because it must also cover what Gradio mounts: its routes take bodies of
+any size, and its 404s are JSON. Each class wraps the whole app once: `api.create_app` adds the
+first three, `ui.mount` the 404 page (only the pages need it); what may reach Gradio at all is
+`gradio_guard`'s. `AdminToken` is the admin token with its limit on wrong guesses, shared by both.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
+from collections.abc import Callable
 
 from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
@@ -18,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
 from assistant.ingest.sources import MAX_UPLOAD_FILES
+from assistant.limits import ADMIN_GUESSES, RateLimiter
 from assistant.serve import html
 
 MB = 1024 * 1024
@@ -26,6 +30,14 @@ MULTIPART_SLACK = 16 * 1024  # part headers and boundaries: about 200 bytes a fi
 # The cookie that lets the page's own upload requests (Gradio's /gradio_api/upload, which a
 # browser sends without our Authorization header) prove the admin token.
 UPLOAD_COOKIE = "assistant_admin"
+# Headers two layers could read differently when sent twice (the guard one, Gradio the other).
+SINGLE_HEADERS = (b"content-type", b"content-length", b"transfer-encoding")
+
+
+def client_of(scope) -> str:
+    """The client's address as the server saw it (a trusted proxy's X-Forwarded-For only; see `api.run`)."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 def sent_token(headers, admin_token: str | None) -> bool:
@@ -38,6 +50,72 @@ def sent_token(headers, admin_token: str | None) -> bool:
 def upload_cookie(admin_token: str) -> str:
     """The upload cookie's value: derived from the token, so the token itself never sits in a cookie."""
     return hmac.new(admin_token.encode(), b"assistant page upload", hashlib.sha256).hexdigest()
+
+
+class AdminToken:
+    """The admin token, and how many wrong guesses each client has left.
+
+    A wrong token costs the client one of ADMIN_GUESSES tries a minute; past them every admin
+    request from it, right token or not, is 429 until a try comes back, so guessing runs at 10 a
+    minute rather than a thousand a second. Shared by the API, the pages' uploads and the admin panel.
+    """
+
+    def __init__(self, token: str | None, clock: Callable[[], float] = time.monotonic):
+        self.token = token
+        self._failures = RateLimiter(ADMIN_GUESSES, ADMIN_GUESSES, clock)
+
+    def locked(self, client: str) -> float:
+        """Seconds until `client` may try the token again (0: now)."""
+        return self._failures.waiting(client)
+
+    def check(self, given: str, client: str) -> bool:
+        """Whether `given` is the token (constant time); a wrong one counts against `client`."""
+        right = self.token is not None and secrets.compare_digest(given.encode(), self.token.encode())
+        if not right:
+            self._failures.wait(client)
+        return right
+
+    def proven(self, scope, client: str) -> bool:
+        """Whether a request proves the token, as `Authorization: Bearer` or the upload cookie."""
+        if self.token is None:
+            return False
+        connection = HTTPConnection(scope)
+        bearer = connection.headers.get("authorization", "")
+        if bearer[:7].lower() == "bearer ":
+            return self.check(bearer[7:].strip(), client)
+        cookie = connection.cookies.get(UPLOAD_COOKIE)
+        if cookie is None:
+            return False
+        right = secrets.compare_digest(cookie.encode(), upload_cookie(self.token).encode())
+        if not right:
+            self._failures.wait(client)
+        return right
+
+
+def refuse(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    """The one JSON error shape, from middleware (before any route runs)."""
+    return JSONResponse({"error": {"status": status, "message": message}}, status,
+                        headers={"Connection": "close", **(headers or {})})
+
+
+class SingleHeaders:
+    """Refuse a request with two Content-Type, Content-Length or Transfer-Encoding headers (400).
+
+    The one parsing rule for every layer: with two Content-Type headers the upload guard read the
+    last ("text/plain") while Gradio read the first (multipart), and an anonymous upload went in.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            names = [name.lower() for name, _ in scope["headers"]]
+            for name in SINGLE_HEADERS:
+                if names.count(name) > 1:
+                    message = f"the request has {names.count(name)} {name.decode().title()} headers; send one"
+                    return await refuse(400, message)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 class EdgeMiddleware:
@@ -71,62 +149,21 @@ class EdgeMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-def _is_page_upload(scope) -> bool:
-    """A multipart POST to the mounted pages: Gradio's /gradio_api/upload and its other file routes."""
+def is_upload(scope) -> bool:
+    """A file upload: to /api/articles, or to a page's Gradio upload route (whatever its Content-Type says)."""
     path = scope["path"].removeprefix(scope.get("root_path", ""))
-    content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
-    return (scope["method"] == "POST" and not path.startswith("/api/")
-            and content_type.startswith(b"multipart/form-data"))
-
-
-def _refuse(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"status": status, "message": message}}, status,
-                        headers={"Connection": "close", **(headers or {})})
-
-
-class PageUploadMiddleware:
-    """Gradio's own upload routes need the admin token too, and /embed has none at all.
-
-    Gradio accepts files on every mounted page (`POST /gradio_api/upload`, `/embed/gradio_api/upload`)
-    from anyone: 100 MB went in through /embed without a token. Here a page upload needs the admin
-    token, as `Authorization: Bearer` or as the cookie `POST /api/admin/session` sets; /embed, which
-    faces a wiki and has no file input, refuses them all.
-    """
-
-    def __init__(self, app, *, admin_token: str | None):
-        self.app = app
-        self.admin_token = admin_token
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not _is_page_upload(scope):
-            return await self.app(scope, receive, send)
-        path = scope["path"].removeprefix(scope.get("root_path", ""))
-        if path == "/embed" or path.startswith("/embed/"):
-            return await _refuse(404, "the embed page takes no uploads")(scope, receive, send)
-        if self.admin_token is None:
-            return await _refuse(403, "uploading is off on this server (no admin token)")(scope, receive, send)
-        if not self._authorized(scope):
-            return await _refuse(401, "uploading needs the admin token: enter it in the Collection tab, "
-                                      "or send 'Authorization: Bearer <token>'",
-                                 {"WWW-Authenticate": "Bearer"})(scope, receive, send)
-        await self.app(scope, receive, send)
-
-    def _authorized(self, scope) -> bool:
-        assert self.admin_token is not None  # checked by the caller
-        connection = HTTPConnection(scope)
-        if sent_token(connection.headers, self.admin_token):
-            return True
-        cookie = connection.cookies.get(UPLOAD_COOKIE, "")
-        return secrets.compare_digest(cookie.encode(), upload_cookie(self.admin_token).encode())
+    return scope["method"] == "POST" and (path == "/api/articles" or path.endswith("/gradio_api/upload"))
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies under /api, and uploads to the pages, beyond a limit (413).
+    """Refuse request bodies beyond a limit (413), on every route: the API, the pages, Gradio's own.
 
-    A declared Content-Length over the limit is refused before reading; otherwise the bytes are
-    counted as they arrive, so a chunked body without a length is cut off too. A page upload may
-    also hold at most MAX_UPLOAD_FILES files, counted by multipart boundaries as they arrive. (Starlette's
-    own limiter answers in plain text, outside the one JSON error shape.)
+    Uploads get the upload limit; anything else JSON_BODY_LIMIT (a question, a vote, a page's
+    event), so a 50 MB body to Gradio's /cancel is refused before it is parsed (it was echoed three
+    times in a 422). A declared Content-Length over the limit is refused before reading; otherwise
+    the bytes are counted as they arrive, so a chunked body without a length is cut off too. A page
+    upload may also hold at most MAX_UPLOAD_FILES files, counted by multipart boundaries as they
+    arrive. (Starlette's own limiter answers in plain text, outside the one JSON error shape.)
     """
 
     def __init__(self, app, *, upload_mb: float):
@@ -134,19 +171,18 @@ class BodyLimitMiddleware:
         self.upload_mb = upload_mb
 
     async def __call__(self, scope, receive, send):
-        path = scope["path"].removeprefix(scope.get("root_path", "")) if scope["type"] == "http" else ""
-        page_upload = bool(path) and _is_page_upload(scope)
-        if not path.startswith("/api/") and not page_upload:
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if page_upload or (path == "/api/articles" and scope["method"] == "POST"):
+        upload = is_upload(scope)
+        if upload:
             limit = int(self.upload_mb * MB) + MULTIPART_SLACK
             message = f"the upload is larger than {self.upload_mb:g} MB, this server's limit (ASSISTANT_MAX_UPLOAD_MB)"
         else:
             limit, message = JSON_BODY_LIMIT, f"the request body is larger than {JSON_BODY_LIMIT // MB} MB"
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            return await _refuse(413, message)(scope, receive, send)
-        boundary = _boundary(scope) if page_upload else None
+            return await refuse(413, message)(scope, receive, send)
+        boundary = _boundary(scope) if upload else None
         received, parts, tail = 0, 0, b""
 
         async def counted():

@@ -1,10 +1,28 @@
-"""How answers look in a terminal. (The web UI renders from the same Answer fields.)"""
+"""How answers look in a terminal, and what a terminal must not be sent. (The web UI renders from
+the same Answer fields.)"""
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from assistant.types import Answer
+
+# What a terminal acts on rather than shows: C0 controls but tab and newline (ESC starts colour,
+# cursor, erase, title and OSC 8 link sequences; CR overwrites a line), DEL, the C1 controls (U+009B
+# is CSI by itself to some terminals), and the bidirectional marks, overrides and isolates, which
+# show text in another order than it is stored.
+_UNSHOWABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def for_terminal(text: str) -> str:
+    """`text` with each character a terminal would act on written as its escape: "\\u001b]0;x\\u0007".
+
+    Titles, ids, comments and answers are written by whoever could add an article or vote; shown
+    raw, "\\x1b]0;...\\x07" retitles the window and "\\x1b[2K" erases the line before it. JSON
+    already writes C0 so, and stays valid JSON with the rest written so too.
+    """
+    return _UNSHOWABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def answer_text(answer: Answer) -> str:

@@ -47,6 +47,7 @@ class UrlIn(_In):
 
 
 class FeedbackIn(_In):
+    answer_id: str = Field(min_length=17, max_length=64, description="the `answer_id` the answer came with")
     vote: Literal["up", "down"]
     comment: str = Field("", max_length=2000)
     question: str = Field(min_length=1, max_length=2000)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
+import math
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -24,13 +24,15 @@ from typing import Any
 
 import gradio as gr
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from starlette.routing import Mount
 
 from assistant.errors import AssistantError, NotFound, without_paths
 from assistant.ingest.parsers import SUPPORTED_SUFFIXES
 from assistant.ingest.sources import MAX_UPLOAD_FILES
 from assistant.limits import RateLimiter
 from assistant.serve import html
-from assistant.serve.middleware import NotFoundPage
+from assistant.serve.gradio_guard import GradioGuard, arm, private_upload_folder
+from assistant.serve.middleware import AdminToken, NotFoundPage
 from assistant.service import Assistant
 from assistant.types import Answer, Turn
 
@@ -71,12 +73,18 @@ UNLOCK_JS = """async (token) => {
 }"""
 
 
-def mount(app, assistant: Assistant, *, admin_token: str | None, limiter: RateLimiter) -> None:
-    """Mount the article view, /embed and then / (a mount at / catches every path, so it goes last)."""
+def mount(app, assistant: Assistant, *, admin: AdminToken, limiter: RateLimiter) -> None:
+    """Mount the article view, /embed and then / (a mount at / catches every path, so it goes last).
+
+    Each page sits behind a `GradioGuard`, with Gradio's own path checks armed, and its uploads in a
+    folder private to this process (removed when the app stops: see `api.create_app`'s lifespan).
+    """
     max_file_size = f"{int(assistant.settings.max_upload_mb * 1024)}kb"
     # No footer: its "Use via API" opens Gradio's own page; the header links the project's /docs.
     common = {"theme": THEME, "ssr_mode": False, "pwa": False, "run_history": False, "footer_links": [],
-              "js": (STATIC / "chat.js").read_text(encoding="utf-8")}
+              "js": (STATIC / "chat.js").read_text(encoding="utf-8"), "allowed_paths": [], "blocked_paths": []}
+    uploads = private_upload_folder()  # before any page is built: Gradio reads it then
+    app.state.upload_folder = uploads
     # Relative, so it also lands right under a proxy's sub-path: /tools/assistant/embed -> .../embed/
     app.add_api_route("/embed", lambda: RedirectResponse("embed/"), methods=["GET", "HEAD"], include_in_schema=False)
     # Gradio's web component, served from here so a wiki needs no CDN: <script src=".../embed/gradio.js">
@@ -85,12 +93,24 @@ def mount(app, assistant: Assistant, *, admin_token: str | None, limiter: RateLi
     app.add_api_route("/articles/{article_id:path}", _article_view(assistant), methods=["GET", "HEAD"],
                       include_in_schema=False, response_class=HTMLResponse)
     app.add_middleware(NotFoundPage)
-    gr.mount_gradio_app(app, embed_page(assistant, limiter), path="/embed", css=html.CSS + EMBED_CSS, **common)
-    gr.mount_gradio_app(app, chat_page(assistant, admin_token=admin_token, limiter=limiter), path="/", css=html.CSS,
-                        max_file_size=max_file_size, **common)
+    pages = [(embed_page(assistant, limiter), "/embed", False, {"css": html.CSS + EMBED_CSS}),
+             (chat_page(assistant, admin=admin, limiter=limiter), "/", True,
+              {"css": html.CSS, "max_file_size": max_file_size})]
+    for page, path, takes_files, options in pages:
+        gr.mount_gradio_app(app, page, path=path, **common, **options)
+        arm(page)
+        _guard(app, path, GradioGuard, files=takes_files, admin=admin, upload_folder=uploads)
 
 
-def chat_page(assistant: Assistant, *, admin_token: str | None = None, limiter: RateLimiter | None = None) -> gr.Blocks:
+def _guard(app, path: str, guard, **options) -> None:
+    """Wrap the Gradio app just mounted at `path` (the last route of that path) in `guard`."""
+    mounted = next(route for route in reversed(app.router.routes)
+                   if isinstance(route, Mount) and route.path == path.rstrip("/"))
+    mounted.app = guard(mounted.app, **options)
+
+
+def chat_page(assistant: Assistant, *, admin: AdminToken | None = None,
+              limiter: RateLimiter | None = None) -> gr.Blocks:
     """The full page: chat, and the collection with admin controls when a token is configured."""
     with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True,
                    delete_cache=DELETE_UPLOADS) as page:
@@ -103,7 +123,7 @@ def chat_page(assistant: Assistant, *, admin_token: str | None = None, limiter: 
             with gr.Tab("Chat", id="chat", elem_classes=["qa-chat-tab"]):
                 _chat(page, assistant, limiter, mount="", autofocus=True)
             with gr.Tab("Collection", id="collection", elem_classes=["qa-collection-tab"]):
-                _collection(page, assistant, admin_token)
+                _collection(page, assistant, admin or AdminToken(None))
     return _idle_quietly(page)
 
 
@@ -256,15 +276,15 @@ def search_articles(rows: list[dict], query: str = "", sort: str = "Title") -> l
     return sorted(found, key=SORTS.get(sort, SORTS["Title"]))
 
 
-def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) -> None:
+def _collection(page: gr.Blocks, assistant: Assistant, admin: AdminToken) -> None:
     """Admin controls first (where an admin looks), then the searchable table everyone sees."""
-    if admin_token is None:
+    if admin.token is None:
         gr.Markdown("Adding and removing articles is off on this server. To turn it on, start it (`make run`, "
                     "`python app.py` or `assistant serve`) with a secret token in `$ASSISTANT_ADMIN_TOKEN`.",
                     elem_classes=["qa-muted"])
         ids, changed = gr.Dropdown(visible=False, multiselect=True), list[Any]()
     else:
-        ids, changed = _admin_panel(assistant, admin_token)
+        ids, changed = _admin_panel(assistant, admin)
     with gr.Row(equal_height=True):
         query = gr.Textbox(label="Search articles", placeholder="words of a title or id", scale=4,
                            elem_classes=["qa-search"])
@@ -290,7 +310,7 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin_token: str | None) 
         event.then(**refresh)
 
 
-def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, list]:
+def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, list]:
     """Upload, fetch, remove (asking first). Every outcome, a wrong token included, is one status line.
 
     Returns the removal dropdown and the events after which the table is listed again.
@@ -313,20 +333,27 @@ def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, l
             no = gr.Button("Cancel", variant="secondary", scale=0, min_width=100)
         status = gr.HTML(elem_classes=["qa-status-box"])
 
-    def wrong(given: str) -> str | None:
-        """The one message for a missing or wrong token, or None when it is right."""
+    def wrong(given: str, request: gr.Request | None) -> str | None:
+        """The one message for a missing, wrong or too often guessed token, or None when it is right."""
+        client = request.client.host if request and request.client else ""
+        wait = math.ceil(admin.locked(client))
+        if wait:
+            return f"Too many wrong admin tokens from this address; try again in {wait} s. Nothing was changed."
         if not given:
             return "Enter the admin token first (the value of ASSISTANT_ADMIN_TOKEN on the server)."
-        if not secrets.compare_digest(given.encode(), admin_token.encode()):
+        if not admin.check(given, client):
             return "Wrong admin token: it does not match this server's ASSISTANT_ADMIN_TOKEN. Nothing was changed."
         return None
 
     def error(message: str) -> str:
         return html.message_html(message, kind="error")
 
-    def ingest(given, paths, link, progress=gr.Progress(track_tqdm=True)):
+    def unlock(given: str, request: gr.Request):
+        return gr.update(interactive=bool(given) and wrong(given, request) is None)
+
+    def ingest(given, paths, link, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
         paths, link = paths or [], (link or "").strip()
-        problem = wrong(given)
+        problem = wrong(given, request)
         if problem is None and not paths and not link:
             problem = "Choose files to upload or enter a URL first."
         if problem is None and link and not link.lower().startswith(("http://", "https://")):  # not a server path
@@ -350,8 +377,8 @@ def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, l
         notes = "".join(html.message_html(f"Replaced: {note}", kind="warn") for note in report.replaced)
         return (html.message_html(summary, kind="ok") + notes + "".join(error(str(e)) for e in report.errors), None, "")
 
-    def ask_first(given, chosen):
-        problem = wrong(given) or (None if chosen else "Choose the articles to remove first.")
+    def ask_first(given, chosen, request: gr.Request):
+        problem = wrong(given, request) or (None if chosen else "Choose the articles to remove first.")
         if problem:
             return error(problem), gr.update(visible=False), gr.skip()
         names = _names(assistant, chosen)
@@ -360,8 +387,8 @@ def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, l
                   f"the index: {names}? To undo, add the files again.")
         return "", gr.update(visible=True), html.message_html(prompt, kind="warn")
 
-    def drop(given, chosen):
-        problem = wrong(given) or (None if chosen else "Choose the articles to remove first.")
+    def drop(given, chosen, request: gr.Request):
+        problem = wrong(given, request) or (None if chosen else "Choose the articles to remove first.")
         if problem:
             return error(problem), gr.update(visible=False)
         names = _names(assistant, chosen)
@@ -374,7 +401,7 @@ def _admin_panel(assistant: Assistant, admin_token: str) -> tuple[gr.Dropdown, l
         return html.message_html(done, kind="ok"), gr.update(visible=False)
 
     for unlocked in (token.submit, token.blur):
-        unlocked(lambda given: gr.update(interactive=wrong(given) is None), [token], [files], js=UNLOCK_JS,
+        unlocked(unlock, [token], [files], js=UNLOCK_JS,
                  api_visibility="private")
     added = add.click(ingest, [token, files, url], [status, files, url], api_visibility="private",
                       concurrency_limit=1)

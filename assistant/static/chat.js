@@ -106,7 +106,7 @@
   async function sendFeedback(form, qa) {
     const data = dataOf(qa);
     const body = {
-      vote: form.dataset.vote, comment: form.querySelector("textarea").value.trim(),
+      answer_id: data.answer_id, vote: form.dataset.vote, comment: form.querySelector("textarea").value.trim(),
       question: data.question, answer: data.answer,
       citations: data.citations.map(({ href, ...citation }) => citation),
     };
