@@ -24,9 +24,10 @@ from assistant.config import Settings
 from assistant.embed.base import Embedder
 from assistant.embed.factory import load_embedder
 from assistant.errors import AssistantError, InputError, NotFound
-from assistant.ingest.fetch import MB, Fetch
+from assistant.ingest.fetch import Fetch
 from assistant.ingest.indexer import Indexer, IngestReport, indexer_for
 from assistant.ingest.sources import read_sources, read_upload
+from assistant.limits import MAX_QUESTION_CHARS, MB
 from assistant.llm.client import LLM, llm_from_settings
 from assistant.llm.grounding import GroundedAnswerer
 from assistant.llm.prompts import Prompts
@@ -263,6 +264,6 @@ def _clean(question: str) -> str:
     question = " ".join(str(question).split())
     if not question:
         raise AssistantError("the question is empty; type a question about the indexed articles")
-    if len(question) > 2000:
-        raise AssistantError(f"the question is {len(question)} characters long; keep it under 2000")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise AssistantError(f"the question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}")
     return question

@@ -17,8 +17,9 @@ import pytest
 
 from assistant.errors import InputError
 from assistant.ingest import parsers, sources
-from assistant.ingest.fetch import MB, Fetch
-from assistant.ingest.parsers import MAX_TITLE_CHARS, SUPPORTED_SUFFIXES
+from assistant.ingest.fetch import Fetch
+from assistant.ingest.parsers import SUPPORTED_SUFFIXES
+from assistant.limits import MAX_TITLE_CHARS, MB
 from assistant.ingest.sources import read_sources, read_upload
 from assistant.types import Article
 

@@ -24,14 +24,12 @@ from urllib.parse import urljoin
 
 from assistant import __version__
 from assistant.errors import InputError
+from assistant.limits import MB
 
 if TYPE_CHECKING:
     import httpx
 
 USER_AGENT = f"assistant/{__version__} (article question-answering assistant)"
-
-
-MB = 1024 * 1024
 
 
 MAX_REDIRECTS = 5

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from assistant.errors import InputError
+from assistant.limits import MAX_ARTICLE_CHARS, MAX_TITLE_CHARS
 from assistant.types import Article
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
@@ -34,12 +35,6 @@ SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
 # A plain-text first line is a title when short and not a sentence: "Russian volunteers in Syria",
 # not "They went.".
 TXT_TITLE_CHARS = 100
-# Longer titles are cut. A title is embedded with every chunk of its article and sent beside every
-# passage of an answer: a 60 KB heading made ingest 8 times slower, and one 50-passage search 31 MB.
-MAX_TITLE_CHARS = 300
-# The most text one article may hold: War and Peace is 3.2 M characters. pypdf extracts about 1 M a
-# second, so a PDF that expands past this is refused within seconds.
-MAX_ARTICLE_CHARS = 5_000_000
 
 
 SENTENCE_END = (".", "!", "?", "…")

@@ -29,7 +29,6 @@ from assistant.ingest.parsers import SUFFIX_BY_MEDIA_TYPE, SUPPORTED_SUFFIXES, O
 from assistant.types import Article
 
 T = TypeVar("T")
-MAX_UPLOAD_FILES = 20  # files in one upload, through the API or the page
 
 
 # ── public API ──────────────────────────────────────────────────────────────────────────────

@@ -44,8 +44,7 @@ from assistant.errors import (
     AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, InputError, LLMError, NotFound, without_paths,
 )
 from assistant.ingest.parsers import SUPPORTED_SUFFIXES
-from assistant.ingest.sources import MAX_UPLOAD_FILES
-from assistant.limits import RateLimiter
+from assistant.limits import MAX_UPLOAD_FILES, RateLimiter
 from assistant.serve.middleware import (
     UPLOAD_COOKIE, AdminToken, BodyLimitMiddleware, EdgeMiddleware, SingleHeaders, client_of, sent_token,
     upload_cookie,

@@ -28,8 +28,7 @@ from starlette.routing import Mount
 
 from assistant.errors import AssistantError, NotFound, without_paths
 from assistant.ingest.parsers import SUPPORTED_SUFFIXES
-from assistant.ingest.sources import MAX_UPLOAD_FILES
-from assistant.limits import RateLimiter
+from assistant.limits import MAX_QUESTION_CHARS, MAX_UPLOAD_FILES, RateLimiter
 from assistant.serve import html
 from assistant.serve.gradio_guard import GradioGuard, arm, private_upload_folder
 from assistant.serve.middleware import AdminToken, NotFoundPage
@@ -190,7 +189,8 @@ def _chat(page: gr.Blocks, assistant: Assistant, limiter: RateLimiter | None, *,
     chat = gr.ChatInterface(
         respond, chatbot=chatbot, examples=EXAMPLES, api_name="chat", concurrency_limit=CHAT_CONCURRENCY,
         textbox=gr.Textbox(placeholder="Ask about the articles…", label="Question", show_label=False,
-                           autofocus=autofocus, max_length=2000, submit_btn=True, elem_classes=["qa-question"]),
+                           autofocus=autofocus, max_length=MAX_QUESTION_CHARS, submit_btn=True,
+                           elem_classes=["qa-question"]),
         validator=lambda message: gr.validate(bool(str(message or "").strip()), EMPTY_QUESTION),
         fill_height=True, flagging_mode="never",
     )

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from assistant.errors import AssistantError
+from assistant.limits import MB
 from assistant.store.format import FEEDBACK
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class FeedbackStore:
         max_bytes: past this size the store takes no new answers' votes (updates still go in).
     """
 
-    def __init__(self, index_root: Path, max_bytes: int = 50 * 1024 * 1024):
+    def __init__(self, index_root: Path, max_bytes: int = 50 * MB):
         self.path = Path(index_root) / FEEDBACK
         self.max_bytes = max_bytes
         self._key: bytes | None = None
@@ -106,7 +107,7 @@ class FeedbackStore:
         with closing(self._connect()) as db, db:
             known = db.execute("SELECT 1 FROM feedback WHERE answer_id = ?", (answer_id,)).fetchone()
             if not known and self.path.stat().st_size > self.max_bytes:
-                raise AssistantError(f"the feedback store is full ({self.max_bytes // (1024 * 1024)} MB, "
+                raise AssistantError(f"the feedback store is full ({self.max_bytes // MB} MB, "
                                  "ASSISTANT_FEEDBACK_MAX_MB); an admin can read it with `assistant feedback` "
                                  "and move it aside")
             db.execute(
