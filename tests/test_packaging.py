@@ -41,7 +41,10 @@ assert Calibration.load().ranker.weights
 probability = Reader().score("who is Golts?", ["Alexander Golts is a military expert."])
 assert probability.shape == (1,) and 0 <= probability[0] <= 1
 assert OnnxEmbedder().embed(["Golts"]).shape[0] == 1
-assert (installed.parent / "static" / "chat.js").is_file()
+assert all((installed.parent / "static" / name).is_file()
+           for name in ("chat.js", "chat.css", "page.css", "embed.css", "unlock.js"))
+from assistant.serve import html
+assert ".qa-marker" in html.CSS and "main {" in html.PAGE_CSS  # styles read from the installed package
 print("ok", installed)
 """
 
