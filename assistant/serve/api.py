@@ -41,7 +41,7 @@ from starlette.routing import Match
 from assistant import __version__
 from assistant.config import Settings
 from assistant.errors import (
-    AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, InputError, LLMError, NotFound, without_paths,
+    AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, LLMError, NotFound, without_paths,
 )
 from assistant.ingest.parsers import SUPPORTED_SUFFIXES
 from assistant.limits import MAX_UPLOAD_FILES, RateLimiter
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 # First match wins, so subclasses come before AssistantError.
 STATUS = (
     (IndexNotBuilt, 503), (IndexMismatch, 503), (IndexLocked, 409), (NotFound, 404),
-    (InputError, 400), (LLMError, 502), (AssistantError, 400),
+    (LLMError, 502), (AssistantError, 400),
 )
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 _UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f]|^\.|\.\.")
