@@ -3,7 +3,7 @@
     python scripts/calibrate.py [--docs D.jsonl] [--qa QA.jsonl] [--index DIR] [--write]
 
 The two models are small logistic regressions over the named features that
-`assistant.answering` computes; their job is to put the answering sentence among the few the
+`assistant.answer.candidates` computes; their job is to put the answering sentence among the few the
 learned reader reads (`scripts/train_reader.py` trains it, and decides abstention). The script
 reports leave-one-article-out cross-validated figures (each article's questions ranked by models
 fitted on the other articles). With --write, the models fitted on all questions go to

@@ -4,7 +4,7 @@
 
 No LLM is needed. For each answerable question, the claim an LLM would write is approximated by
 the question with its gold answer appended ("When did the Arab oil producers lift the embargo
-March 1974."), and scored with `assistant.grounding.support` against the question's retrieved
+March 1974."), and scored with `assistant.llm.grounding.support` against the question's retrieved
 passages (the real index and model, as at run time):
 
     supported      the claim against its gold passage (which contains the answer)

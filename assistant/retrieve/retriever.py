@@ -1,7 +1,7 @@
 """The read path: a question -> ranked passages, by dense (vector segments) and BM25 search, fused.
 
 Dense search finds paraphrases; BM25 finds names, numbers and rare words ("Golts", "2,000")
-that a small embedding model blurs. Both search the store (see store.py); `search` runs them at
+that a small embedding model blurs. Both search the store (see store/); `search` runs them at
 once on one snapshot and fuses their rankings of chunk keys with reciprocal rank fusion before
 fetching any row, so only the rows it returns are read. Each is also offered as a llama-index
 retriever (`Retriever.llama_retriever`) for llama-index query engines and fusion retrievers.

@@ -17,7 +17,7 @@ Lucene splits it:
 
 Scores are bm25s's "lucene" BM25 (k1=1.5, b=0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5))),
 the formula the previous index used, so rankings match bm25s over the same chunks (tested). The
-analyzer is `assistant.terms.terms()`, whose stems the answerer reads document frequencies of.
+analyzer is `assistant.text.terms.terms()`, whose stems the answerer reads document frequencies of.
 Terms are stored in segments as 64-bit BLAKE2 hashes: fixed width, where a numpy string array
 would be as wide as the longest term.
 """
