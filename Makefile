@@ -37,4 +37,4 @@ chromium:
 	@test -x /usr/bin/chromium -a -x /usr/sbin/nginx || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium nginx >/dev/null; } || echo "warning: could not install chromium and nginx; browser and nginx proxy tests will be skipped"
 
 clean:
-	rm -rf $(VENV) index/CURRENT index/v-* index/.tmp-*
+	rm -rf $(VENV) index/CURRENT index/.CURRENT.tmp index/.lock index/store-* index/.tmp-*

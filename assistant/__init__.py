@@ -28,17 +28,17 @@ _PUBLIC = {
     "Assistant": "assistant.service",
     "Settings": "assistant.config",
     "Answer": "assistant.types",
-    "Embedder": "assistant.embedding",
-    "LLM": "assistant.llm",
+    "Embedder": "assistant.embed.base",
+    "LLM": "assistant.llm.client",
     "AssistantError": "assistant.errors",
 }
 __all__ = ["LLM", "Answer", "Assistant", "AssistantError", "Embedder", "Settings", "__version__"]
 
 if TYPE_CHECKING:
     from assistant.config import Settings
-    from assistant.embedding import Embedder
+    from assistant.embed.base import Embedder
     from assistant.errors import AssistantError
-    from assistant.llm import LLM
+    from assistant.llm.client import LLM
     from assistant.service import Assistant
     from assistant.types import Answer
 

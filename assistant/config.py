@@ -9,6 +9,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# The files fitted or exported for the package (embedder, reader, first-stage calibration), shipped in the wheel.
+MODELS = Path(__file__).with_name("models")
 
 
 class Settings(BaseSettings):

@@ -1,4 +1,15 @@
-"""A token bucket per client, so one client cannot take every core of the server.
+"""Every size and count limit on what people send, in one place; and a token bucket per client.
+
+    text       MAX_QUESTION_CHARS (a question, a search, a turn of history), MAX_ANSWER_CHARS (an
+               answer sent back with a turn or a vote), MAX_COMMENT_CHARS, MAX_URL_CHARS,
+               MAX_HISTORY_TURNS, MAX_CITATIONS
+    ingest     MAX_TITLE_CHARS, MAX_ARTICLE_CHARS, MAX_UPLOAD_FILES (the upload's bytes are a
+               setting: ASSISTANT_MAX_UPLOAD_MB)
+    requests   JSON_BODY_LIMIT, MULTIPART_SLACK, ADMIN_GUESSES
+    clients    RateLimiter, MAX_CLIENTS
+
+Schemas, middleware, the service and the parsers read them from here; the chat's comment box
+(static/chat.js) repeats MAX_COMMENT_CHARS, and a test checks that they agree.
 
 A question costs about 0.1 s of CPU (the query embedding above all; more with an LLM), and 2 cores
 answer about 20 a second: one script asking in a loop slows every other reader. Each client (its
@@ -13,10 +24,33 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-# Buckets kept at most; the longest idle go first. 10,000 buckets are about 2 MB.
-MAX_CLIENTS = 10_000
+MB = 1024 * 1024
+
+# ── text people send ──
+MAX_QUESTION_CHARS = 2000  # a question, a search query, the question of a turn of history or of a vote
+MAX_ANSWER_CHARS = 20_000  # an answer sent back: a turn of history, or the answer a vote is on
+MAX_COMMENT_CHARS = 2000  # a reader's comment on an answer
+MAX_URL_CHARS = 2000  # a page to add
+MAX_HISTORY_TURNS = 50  # earlier turns sent with a question
+MAX_CITATIONS = 50  # citations sent with a vote (an answer cites at most top_k <= 50 passages)
+
+# ── articles ──
+# Longer titles are cut. A title is embedded with every chunk of its article and sent beside every
+# passage of an answer: a 60 KB heading made ingest 8 times slower, and one 50-passage search 31 MB.
+MAX_TITLE_CHARS = 300
+# The most text one article may hold: War and Peace is 3.2 M characters. pypdf extracts about 1 M a
+# second, so a PDF that expands past this is refused within seconds.
+MAX_ARTICLE_CHARS = 5_000_000
+MAX_UPLOAD_FILES = 20  # files in one upload, through the API or the page
+
+# ── requests ──
+JSON_BODY_LIMIT = MB  # a question is at most MAX_QUESTION_CHARS; 1 MB leaves room for long histories
+MULTIPART_SLACK = 16 * 1024  # part headers and boundaries: about 200 bytes a file, up to MAX_UPLOAD_FILES
 # Wrong admin tokens a client may send a minute (and at once) before every admin request from it is 429.
 ADMIN_GUESSES = 10
+
+# Buckets kept at most; the longest idle go first. 10,000 buckets are about 2 MB.
+MAX_CLIENTS = 10_000
 
 
 class RateLimiter:

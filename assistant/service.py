@@ -8,7 +8,6 @@ that only read the manifest never load the model.
 from __future__ import annotations
 
 import functools
-import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,22 +16,26 @@ from typing import Literal
 
 import numpy as np
 
-from assistant.answering import ExtractiveAnswerer, cite
-from assistant.chat import condense
-from assistant.citations import NOT_FOUND
+from assistant.answer.chat import condense
+from assistant.answer.citations import stream_pieces
+from assistant.answer.extractive import ExtractiveAnswerer, cite
+from assistant.answer.reader import Reader
 from assistant.config import Settings
-from assistant.embedding import Embedder, load_embedder
+from assistant.embed.base import Embedder
+from assistant.embed.factory import load_embedder
 from assistant.errors import AssistantError, InputError, NotFound
-from assistant.feedback import Feedback, FeedbackStore
-from assistant.grounding import GroundedAnswerer
-from assistant.indexer import Indexer, IngestReport, indexer_for
-from assistant.llm import LLM, llm_from_settings
-from assistant.prompts import Prompts
-from assistant.reader import Reader
-from assistant.retrieval import Retriever
-from assistant.spelling import respelled
-from assistant.sources import MB, Fetch, read_sources, read_upload
-from assistant.store import IndexDir, VectorStore
+from assistant.ingest.fetch import Fetch
+from assistant.ingest.indexer import Indexer, IngestReport, indexer_for
+from assistant.ingest.sources import read_sources, read_upload
+from assistant.limits import MAX_QUESTION_CHARS, MB
+from assistant.llm.client import LLM, llm_from_settings
+from assistant.llm.grounding import GroundedAnswerer
+from assistant.llm.prompts import Prompts
+from assistant.retrieve.retriever import Retriever
+from assistant.retrieve.spelling import respelled
+from assistant.store.directory import IndexDir
+from assistant.store.feedback import Feedback, FeedbackStore
+from assistant.store.vectors import VectorStore
 from assistant.types import Answer, Article, Passage, Turn
 
 
@@ -78,7 +81,7 @@ class Assistant:
         `ray_address`); this process writes what it yields, as it would have written its own.
         """
         if ray or ray_address:
-            from assistant.ray_ingest import prepare
+            from assistant.ingest.ray_pipeline import prepare
 
             indexer = self.indexer()
             items = prepare(list(inputs), self.settings, indexer, self.fetch, ray_address, rebuild=rebuild)
@@ -217,7 +220,7 @@ class Assistant:
             searched, vector, passages = self._retrieve(retriever, query, top_k or self.settings.top_k)
             retrieved = time.perf_counter()
             draft = answerer.draft(searched, vector, passages)
-        text, citations = (NOT_FOUND, ()) if draft.abstained else cite(draft)
+        text, citations = cite(draft)
         done = time.perf_counter()
         timing = {
             "retrieve": (retrieved - began) * 1000, "answer": (done - retrieved) * 1000, "total": (done - began) * 1000,
@@ -236,7 +239,7 @@ class Assistant:
             yield from self._stream_llm(question, history, top_k)
             return
         answer = self.ask(question, history, top_k)
-        for piece in re.split(r"(?<=\]\.|\] ) ", answer.answer) if not answer.abstained else [answer.answer]:
+        for piece in stream_pieces(answer.answer) if not answer.abstained else [answer.answer]:
             yield piece + " "
         yield answer
 
@@ -261,6 +264,6 @@ def _clean(question: str) -> str:
     question = " ".join(str(question).split())
     if not question:
         raise AssistantError("the question is empty; type a question about the indexed articles")
-    if len(question) > 2000:
-        raise AssistantError(f"the question is {len(question)} characters long; keep it under 2000")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise AssistantError(f"the question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}")
     return question

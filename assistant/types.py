@@ -1,4 +1,4 @@
-"""The data that flows through the pipeline: articles -> chunks -> passages -> cited answers.
+"""The data that flows through the pipeline: articles -> chunks -> passages -> quotes -> cited answers.
 
 Frozen dataclasses, so a value seen in one stage cannot change under another.
 """
@@ -71,6 +71,24 @@ class Passage:
             "end": self.chunk.end,
             "score": round(float(self.score), 6),
         }
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A sentence of `passage` at article offsets start..end, before it has a citation number.
+
+    The offline answerer scores candidate quotes (`features`, `score`; `before` is the sentence
+    before it in its passage, which the reader may read with it); the LLM answerer quotes the
+    sentence that supports a claim. `answer.citations.number` makes Citations of them.
+    """
+
+    passage: Passage
+    start: int
+    end: int
+    text: str
+    features: dict[str, float] = field(default_factory=dict)
+    score: float = 0.0
+    before: str = ""
 
 
 @dataclass(frozen=True)

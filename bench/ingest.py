@@ -55,7 +55,7 @@ def synthetic(chunks: int, out: Path, seed: int = 12) -> Path:
     Sentences of squad2 dev and train paragraphs, shuffled and dealt into articles of 8 to 16;
     a sentence recurs in several articles once the pool runs out, each time among other neighbours.
     """
-    from assistant.chunking import sentence_spans
+    from assistant.text.sentences import sentence_spans
 
     pool = []
     for docs in (EVAL / "squad2-dev" / "docs.jsonl", EVAL / "squad2-train" / "docs.jsonl"):
@@ -96,7 +96,7 @@ def child(name: str, docs: Path, work: Path, batch_size: int) -> dict:
 
 def _ours(docs: Path, work: Path, batch_size: int, backend: str) -> dict:
     from assistant.config import Settings
-    from assistant.embedding import load_embedder
+    from assistant.embed.factory import load_embedder
     from assistant.service import Assistant
 
     assistant = Assistant(Settings(index=work / "index", embed_batch_size=batch_size),
@@ -115,13 +115,13 @@ def _warm_up() -> None:
     import llama_index.retrievers.bm25  # noqa: F401
     import llama_index.vector_stores.faiss  # noqa: F401
 
-    from assistant.chunking import sentence_spans
+    from assistant.text.sentences import sentence_spans
 
     sentence_spans("Loads the sentence splitter. Once.")
 
 
 def _our_chunk_texts(assistant) -> list[str]:
-    from assistant.store import searchable_text
+    from assistant.ingest.chunking import searchable_text
 
     return [searchable_text(s.article, c) for s in assistant.index.articles().values() for c in s.chunks]
 
@@ -135,8 +135,9 @@ def _llama(docs: Path, work: Path) -> dict:
     from llama_index.core.node_parser import SentenceSplitter
     from llama_index.core.schema import MetadataMode
 
-    from assistant.embedding import SentenceTransformerEmbedder, as_llama_embedding
-    from assistant.sources import read_sources
+    from assistant.embed.llama import as_llama_embedding
+    from assistant.embed.torch import SentenceTransformerEmbedder
+    from assistant.ingest.sources import read_sources
 
     embedder = SentenceTransformerEmbedder()
     _warm_up()
@@ -155,10 +156,10 @@ def _forward(backend: str, docs: Path, batch_size: int) -> dict:
     import numpy as np
     from tokenizers import Tokenizer
 
-    from assistant.chunking import CHARS_PER_TOKEN, Chunker
-    from assistant.embedding import resolve_model
-    from assistant.store import searchable_text
-    from assistant.sources import read_sources
+    from assistant.embed.torch import resolve_model
+    from assistant.ingest.chunking import CHARS_PER_TOKEN, Chunker
+    from assistant.ingest.chunking import searchable_text
+    from assistant.ingest.sources import read_sources
 
     tokenizer = Tokenizer.from_file(str(Path(resolve_model("all-MiniLM-L6-v2")) / "tokenizer.json"))
     tokenizer.no_padding()
@@ -188,7 +189,7 @@ def _forward(backend: str, docs: Path, batch_size: int) -> dict:
 def _onnx_forward():
     import numpy as np
 
-    from assistant.onnx_embedding import MODEL_DIR, WORDS_FILE, WORDS_INPUT, load_session
+    from assistant.embed.onnx import MODEL_DIR, WORDS_FILE, WORDS_INPUT, load_session
 
     session = load_session()  # the session options ours runs with
     table = np.load(MODEL_DIR / WORDS_FILE)
@@ -199,7 +200,7 @@ def _torch_forward():
     import torch
     from transformers import AutoModel
 
-    from assistant.embedding import resolve_model
+    from assistant.embed.torch import resolve_model
 
     model = AutoModel.from_pretrained(resolve_model("all-MiniLM-L6-v2")).eval()
 

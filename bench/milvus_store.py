@@ -40,10 +40,11 @@ def main() -> int:
     from ingest import synthetic
 
     from assistant.config import Settings
-    from assistant.embedding import load_embedder
-    from assistant.indexer import Prepared, indexer_for
-    from assistant.sources import read_sources
-    from assistant.store import IndexDir, VectorStore
+    from assistant.embed.factory import load_embedder
+    from assistant.ingest.indexer import Prepared, indexer_for
+    from assistant.ingest.sources import read_sources
+    from assistant.store.directory import IndexDir
+    from assistant.store.vectors import VectorStore
 
     embedder = load_embedder()
     rng = np.random.default_rng(0)
@@ -69,7 +70,7 @@ def main() -> int:
             began = time.perf_counter()
             report = indexer_for(index, embedder, Settings()).ingest(prepared)
             seconds = time.perf_counter() - began
-            from assistant.retrieval import Retriever
+            from assistant.retrieve.retriever import Retriever
 
             retriever = Retriever(index.current(), embedder, store)
             retriever.dense("warm up", 10, queries[0])
@@ -93,10 +94,10 @@ def _writes(work: Path, rng, dimension: int, prepared) -> None:
     """1,024 rows through MilvusVectorStore.add and through pymilvus's insert, same schema."""
     from pymilvus import MilvusClient
 
-    from assistant.milvus_vectors import MilvusVectors
-    from assistant.store import ChunkRow
+    from assistant.types import Passage
+    from assistant.store.milvus import MilvusVectors
 
-    rows = [ChunkRow(c, p.stored.article.title, p.stored.article.url) for p in prepared for c in p.stored.chunks][:1024]
+    rows = [Passage(0, c, p.stored.article.title, p.stored.article.url, 0.0) for p in prepared for c in p.stored.chunks][:1024]
     keys = np.arange(1, len(rows) + 1, dtype=np.int64)
     vectors = _unit(rng, len(rows), dimension)
     ours = MilvusVectors(str(work / "writes.db"), "through_llama_index", dimension, create=True)

@@ -35,9 +35,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.keyword import KeywordIndex, Postings  # noqa: E402
-from assistant.terms import terms  # noqa: E402
-from assistant.vector_index import EXACT_THRESHOLD, VectorIndex  # noqa: E402
+from assistant.store.keyword import KeywordIndex, Postings  # noqa: E402
+from assistant.store.vector_index import EXACT_THRESHOLD, VectorIndex  # noqa: E402
+from assistant.text.terms import terms  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 DIM = 384

@@ -32,7 +32,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import synthetic_store  # noqa: E402
 
-from assistant.embedding import load_embedder  # noqa: E402
+from assistant.embed.factory import load_embedder  # noqa: E402
 from assistant.types import Article  # noqa: E402
 
 

@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from assistant.config import Settings
-from assistant.embedding import Embedder
-from assistant.indexer import BATCH_CHUNKS
-from assistant.keyword import Postings
+from assistant.embed.base import Embedder
+from assistant.ingest.chunking import chunk_terms, searchable_text
+from assistant.ingest.indexer import BATCH_CHUNKS
 from assistant.service import Assistant
-from assistant.store import (
-    IndexDir, StoredArticle, chunk_terms, merge_plan, merge_segments, new_segment_name, searchable_text,
-    write_segment,
-)
+from assistant.store.catalog import StoredArticle
+from assistant.store.directory import IndexDir
+from assistant.store.keyword import Postings
+from assistant.store.merge import merge_plan, merge_segments
+from assistant.store.segments import new_segment_name, write_segment
 from assistant.types import Article, Chunk
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
@@ -93,7 +94,7 @@ def build(root: Path, chunks: int, embedder: Embedder, seed: int = 0, progress: 
 
 
 def _sentences(articles: list[Article]) -> list[str]:
-    from assistant.chunking import sentence_spans
+    from assistant.text.sentences import sentence_spans
 
     return [a.text[s:e] for a in articles for s, e in sentence_spans(a.text)]
 

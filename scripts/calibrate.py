@@ -3,7 +3,7 @@
     python scripts/calibrate.py [--docs D.jsonl] [--qa QA.jsonl] [--index DIR] [--write]
 
 The two models are small logistic regressions over the named features that
-`assistant.answering` computes; their job is to put the answering sentence among the few the
+`assistant.answer.candidates` computes; their job is to put the answering sentence among the few the
 learned reader reads (`scripts/train_reader.py` trains it, and decides abstention). The script
 reports leave-one-article-out cross-validated figures (each article's questions ranked by models
 fitted on the other articles). With --write, the models fitted on all questions go to
@@ -24,9 +24,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.answering import CALIBRATION, RERANK, Calibration, ExtractiveAnswerer, LinearModel, WordAlignment  # noqa: E402
+from assistant.answer.candidates import CALIBRATION, RERANK, Calibration, LinearModel, WordAlignment  # noqa: E402
+from assistant.answer.evaluation import contains_answer  # noqa: E402
+from assistant.answer.extractive import ExtractiveAnswerer  # noqa: E402
 from assistant.config import Settings  # noqa: E402
-from assistant.evaluation import contains_answer  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval" / "squad2-train"

@@ -4,7 +4,7 @@
 
 No LLM is needed. For each answerable question, the claim an LLM would write is approximated by
 the question with its gold answer appended ("When did the Arab oil producers lift the embargo
-March 1974."), and scored with `assistant.grounding.support` against the question's retrieved
+March 1974."), and scored with `assistant.llm.grounding.support` against the question's retrieved
 passages (the real index and model, as at run time):
 
     supported      the claim against its gold passage (which contains the answer)
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant.config import Settings  # noqa: E402
-from assistant.grounding import LEXICAL_WEIGHT, SUPPORT_THRESHOLD, support  # noqa: E402
+from assistant.llm.grounding import LEXICAL_WEIGHT, SUPPORT_THRESHOLD, support  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval" / "squad2-dev"

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant.config import DEFAULT_MODEL  # noqa: E402
-from assistant.embedding import resolve_model  # noqa: E402
-from assistant.onnx_embedding import CONFIG_FILE, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, WORDS_FILE, WORDS_INPUT  # noqa: E402
+from assistant.embed.onnx import CONFIG_FILE, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, WORDS_FILE, WORDS_INPUT  # noqa: E402
+from assistant.embed.torch import resolve_model  # noqa: E402
 
 TABLE = "word_embeddings.weight_quantized"  # how quantize_dynamic names the int8 word-piece table
 

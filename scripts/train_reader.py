@@ -44,11 +44,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.answering import ExtractiveAnswerer, contradicts, decide, reader_texts  # noqa: E402
+from assistant.answer.decision import contradicts, decide  # noqa: E402
+from assistant.answer.evaluation import contains_answer  # noqa: E402
+from assistant.answer.extractive import ExtractiveAnswerer, reader_texts  # noqa: E402
+from assistant.answer.reader import CONFIG_FILE, MAX_TOKENS, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, Reader, combine, encode, load_tokenizer, log_odds, reader_text  # noqa: E402
 from assistant.config import Settings  # noqa: E402
-from assistant.embedding import resolve_model  # noqa: E402
-from assistant.evaluation import contains_answer  # noqa: E402
-from assistant.reader import CONFIG_FILE, MAX_TOKENS, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, Reader, combine, encode, load_tokenizer, log_odds, reader_text  # noqa: E402
+from assistant.embed.torch import resolve_model  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"

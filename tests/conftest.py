@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # for `from fakes import ...`
 
 from fakes import HashEmbedder  # noqa: E402
 
+from assistant.answer.reader import Reader  # noqa: E402
 from assistant.config import Settings  # noqa: E402
-from assistant.reader import Reader  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ SAMPLES = ROOT / "samples" / "articles"
 @pytest.fixture(scope="session")
 def real_embedder():
     """The default embedder (all-MiniLM-L6-v2, int8 ONNX, as `assistant` runs it); loaded once."""
-    from assistant.embedding import load_embedder
+    from assistant.embed.factory import load_embedder
 
     return load_embedder()
 
@@ -36,7 +36,7 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def torch_embedder():
     """The same model in fp32 through sentence-transformers (torch), what any other model runs on."""
-    from assistant.embedding import load_embedder
+    from assistant.embed.factory import load_embedder
 
     return load_embedder(backend="torch")
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from assistant.embedding import Embedder
-from assistant.reader import ReaderConfig
+from assistant.answer.reader import ReaderConfig
+from assistant.embed.base import Embedder
 
 _WORD = re.compile(r"\w+")
 

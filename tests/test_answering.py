@@ -5,12 +5,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from assistant.answering import (
-    Calibration, Candidate, Draft, ExtractiveAnswerer, LinearModel, WordAlignment, answer_type, choose, cite,
-    contradicts, decide, definition, has_type,
-)
-from assistant.citations import markers
-from assistant.types import Chunk, Passage
+from assistant.answer.candidates import Calibration, LinearModel, WordAlignment, answer_type, has_type
+from assistant.answer.citations import markers
+from assistant.answer.decision import choose, contradicts, decide
+from assistant.answer.definition import definition
+from assistant.answer.extractive import Draft, ExtractiveAnswerer, cite
+from assistant.types import Chunk, Passage, Quote
 from fakes import OverlapReader
 
 
@@ -65,7 +65,7 @@ def passage(rank=1, text="Alpha one. Beta two."):
 
 def candidate(p, start, end, score=0.5, **features):
     base = {"coverage": 0.5, "negation_missing_here": 0.0, "antonym": 0.0, "figure_missing": 0.0, "opposite": 0.0}
-    return Candidate(p, start, end, p.chunk.text[start - 10 : end - 10], base | features, score)
+    return Quote(p, start, end, p.chunk.text[start - 10 : end - 10], base | features, score)
 
 
 def test_cite_numbers_each_quoted_sentence_once_with_article_offsets():
@@ -81,7 +81,7 @@ def test_footnote_numbers_of_the_article_do_not_become_citations():
     text = "[4] Recruiters receive twenty applications per day [5]. More follow."
     p = Passage(1, Chunk("a", 0, 0, len(text), text), "Title", None, 0.03)
     end = text.index(".") + 1
-    quoted = Candidate(p, 0, end, text[:end])
+    quoted = Quote(p, 0, end, text[:end])
     answer, citations = cite(Draft(((quoted.text, quoted),), False))
 
     assert answer == "Recruiters receive twenty applications per day [1]."
@@ -153,8 +153,8 @@ def test_the_reranker_reorders_the_first_stages_best_few():
     p = passage()
     calibration = Calibration(ranker=LinearModel({"coverage": 10.0}, 0.0), reranker=LinearModel({"align_min": 10.0}, -5.0))
     answerer = ExtractiveAnswerer(WordEvidence(), OverlapReader(), calibration)
-    ended = Candidate(p, 10, 20, "The war ended.", {"coverage": 0.9})
-    started = Candidate(p, 21, 30, "The war started.", {"coverage": 0.5})
+    ended = Quote(p, 10, 20, "The war ended.", {"coverage": 0.9})
+    started = Quote(p, 21, 30, "The war started.", {"coverage": 0.5})
     assert [c.text for c in answerer.rank("When the war began?", [ended, started])] == ["The war started.", "The war ended."]
     first_only = ExtractiveAnswerer(WordEvidence(), OverlapReader(), replace(calibration, reranker=None))
     assert [c.text for c in first_only.rank("When the war began?", [ended, started])] == ["The war ended.", "The war started."]
@@ -271,3 +271,10 @@ def test_a_negation_in_a_neighbouring_sentence_does_not_answer_a_negated_questio
     first, second = answerer.candidates("What don't its supporters believe their views reflect?",
                                         np.zeros(3, dtype=np.float32), [p])
     assert contradicts(second) and not contradicts(first)
+
+
+def test_the_answerer_was_fitted_with_the_fusion_the_retriever_uses():
+    from assistant.answer.candidates import FITTED_RRF_K
+    from assistant.retrieve.retriever import RRF_K
+
+    assert RRF_K == FITTED_RRF_K, "fusion changed: refit scripts/calibrate.py and scripts/train_reader.py"

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from assistant.store import IndexDir
+from assistant.store.directory import IndexDir
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Follow-up questions carry the names of the earlier turn into retrieval."""
 
-from assistant.chat import condense, names
+from assistant.answer.chat import condense, names
 from assistant.types import Turn
 
 

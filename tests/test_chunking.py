@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.chunking import PUNKT_BLOCK_CHARS, Chunker, sentence_spans
-from assistant.embedding import Embedder
+from assistant.embed.base import Embedder
+from assistant.ingest.chunking import Chunker
+from assistant.text.sentences import PUNKT_BLOCK_CHARS, sentence_spans
 from assistant.types import Article
 
 WORDS = re.compile(r"\w+|[^\w\s]")

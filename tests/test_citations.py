@@ -3,11 +3,11 @@
 import numpy as np
 from fakes import HashEmbedder
 
-from assistant.answering import Candidate, Draft, cite
-from assistant.chunking import sentence_spans
-from assistant.citations import Quote, markers, number, place_markers, strip_markers, with_marker
-from assistant.grounding import verify
-from assistant.types import Chunk, Passage
+from assistant.answer.citations import markers, number, place_markers, strip_markers, with_marker
+from assistant.answer.extractive import Draft, cite
+from assistant.llm.grounding import Verifier, sentences
+from assistant.text.sentences import sentence_spans
+from assistant.types import Chunk, Passage, Quote
 
 TEXT = "Alexander Golts is a Moscow-based military expert. He writes about the army. Recruiters are busy."
 EMBEDDER = HashEmbedder()
@@ -43,10 +43,12 @@ def test_the_same_sentence_from_overlapping_chunks_is_one_citation_offline_and_f
     one, two = overlapping_passages()
     end = TEXT.index(".") + 1
     said = TEXT[:end]
-    offline_text, offline = cite(Draft(((said, Candidate(one, 0, end, said)), (said, Candidate(two, 0, end, said))),
+    offline_text, offline = cite(Draft(((said, Quote(one, 0, end, said)), (said, Quote(two, 0, end, said))),
                                        False))
 
-    llm = verify(f"{said[:-1]} [1][2].", [one, two], Evidence(), EMBEDDER)
+    llm = Verifier([one, two], Evidence(), EMBEDDER)
+    for sentence in sentences(f"{said[:-1]} [1][2]."):
+        llm.add(sentence)
 
     assert [(c.n, c.article_id, c.start, c.end, c.quote) for c in llm.citations] == \
            [(c.n, c.article_id, c.start, c.end, c.quote) for c in offline] == [(1, "golts", 0, end, said)]

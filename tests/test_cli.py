@@ -157,12 +157,12 @@ def test_eval_names_the_line_and_the_field_a_row_lacks(tmp_path):
 
 
 def test_help_is_instant_because_heavy_modules_load_lazily():
-    code = "import sys, assistant.cli as c; c._parser(); print(sorted(m for m in ('torch','gradio','llama_index','sentence_transformers') if m in sys.modules))"
+    code = "import sys, assistant.serve.cli as c; c._parser(); print(sorted(m for m in ('torch','gradio','llama_index','sentence_transformers') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout.strip() == "[]"
 
 
 def test_feedback_lists_readers_votes_newest_first(tmp_path):
-    from assistant.feedback import FeedbackStore
+    from assistant.store.feedback import FeedbackStore
 
     store = FeedbackStore(tmp_path / "index")
     for vote, question, answer, citations, comment in (
@@ -182,7 +182,7 @@ def test_feedback_lists_readers_votes_newest_first(tmp_path):
 
 
 def test_one_vote_is_one_vote_not_1_votes(tmp_path):
-    from assistant.feedback import FeedbackStore
+    from assistant.store.feedback import FeedbackStore
 
     store = FeedbackStore(tmp_path / "index")
     store.add(store.sign("q?", "a.", []), "up", "q?", "a.", [])
@@ -198,7 +198,7 @@ def test_stored_titles_and_comments_are_printed_with_their_escape_sequences_writ
     from conftest import make_assistant
     from fakes import HashEmbedder
 
-    from assistant.feedback import FeedbackStore
+    from assistant.store.feedback import FeedbackStore
 
     index = tmp_path / "index"
     (tmp_path / "report.md").write_text(f"# {ESCAPES}\n\nThe quarterly report.\n")

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from fakes import HashEmbedder
 
-import assistant.embedding
-from assistant.embedding import load_embedder, pool_spans, splits_at_blanks
+import assistant.embed.base
+from assistant.embed.base import pool_spans, splits_at_blanks
+from assistant.embed.factory import load_embedder
+from assistant.embed.onnx import OnnxEmbedder
 from assistant.errors import AssistantError
-from assistant.onnx_embedding import OnnxEmbedder
 
 SENTENCES = ["The Normans were descended from Norse raiders.", "They settled in Normandy in the tenth century."]
 TEXT = " ".join(SENTENCES)
@@ -111,7 +112,7 @@ def test_model_word_vectors_are_unit_length_and_place_synonyms_closer(real_embed
 def test_the_word_cache_stays_bounded_and_answers_stay_the_same(real_embedder, monkeypatch):
     words = ["alpha", "beta", "gamma", "delta", "epsilon"]
     before = real_embedder.word_vectors(words)
-    monkeypatch.setattr(assistant.embedding, "_WORD_CACHE", 3)
+    monkeypatch.setattr(assistant.embed.base, "_WORD_CACHE", 3)
     after = real_embedder.word_vectors(["zeta", "eta", *words])
     assert len(real_embedder._words) <= 3
     np.testing.assert_allclose(after[2:], before)

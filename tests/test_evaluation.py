@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.evaluation import contains_answer, evaluate, format_table, normalize
+from assistant.answer.evaluation import contains_answer, evaluate, format_table, normalize
 from assistant.types import Article
 
 

@@ -11,13 +11,15 @@ import pytest
 from llm_server import Reply, ScriptedServer, closed_port
 from llm_server import pieces as as_streamed
 
-from assistant.citations import NOT_FOUND, strip_markers
+from assistant.answer.citations import strip_markers
+from assistant.answer.decision import NOT_FOUND
+from assistant.answer.decision import declines
 from assistant.config import Settings
-from assistant.grounding import Sentences, declines, repeats, sentences
-from assistant.llm import LLM
-from assistant.prompts import Prompts
+from assistant.llm.client import LLM
+from assistant.llm.grounding import Sentences, repeats, sentences
+from assistant.llm.prompts import Prompts
 from assistant.service import Assistant
-from assistant.store import IndexDir
+from assistant.store.directory import IndexDir
 from assistant.types import Answer, Turn
 
 pytestmark = pytest.mark.slow

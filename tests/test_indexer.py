@@ -13,7 +13,7 @@ from conftest import make_assistant
 from fakes import HashEmbedder
 
 from assistant.errors import IndexLocked, IndexMismatch, InputError, NotFound
-from assistant.store import IndexDir
+from assistant.store.directory import IndexDir
 from assistant.types import Article
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,7 +228,7 @@ def test_kill_9_while_writing_leaves_the_previous_index_complete(tmp_path, rebui
 
     # A writer that stops for good after writing a segment whose rows are not committed, then is killed.
     proc = subprocess.Popen(_script(index, f"""
-        import assistant.indexer as indexer
+        import assistant.ingest.indexer as indexer
         real = indexer.write_segment
         def stall(*args):
             real(*args)
@@ -310,7 +310,7 @@ class FailingEmbedder(HashEmbedder):
 
 
 def test_a_model_error_in_a_later_batch_keeps_the_batches_written_before_it(tmp_path, monkeypatch):
-    monkeypatch.setattr("assistant.indexer.BATCH_CHUNKS", 1)  # one article a batch: embedded while the last is written
+    monkeypatch.setattr("assistant.ingest.indexer.BATCH_CHUNKS", 1)  # one article a batch: embedded while the last is written
     assistant = make_assistant(tmp_path / "index", HashEmbedder())
     assistant.ingest_articles([TEA])
     failing = make_assistant(tmp_path / "index", FailingEmbedder(fail_at=3))

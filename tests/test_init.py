@@ -18,7 +18,7 @@ def test_the_public_names_are_the_service_its_settings_answer_seams_and_error():
     assert (Assistant.__module__, Settings.__module__, Answer.__module__) == (
         "assistant.service", "assistant.config", "assistant.types")
     assert (Embedder.__module__, LLM.__module__, AssistantError.__module__) == (
-        "assistant.embedding", "assistant.llm", "assistant.errors")
+        "assistant.embed.base", "assistant.llm.client", "assistant.errors")
     assert set(assistant.__all__) == {"Assistant", "Settings", "Answer", "Embedder", "LLM", "AssistantError",
                                       "__version__"}
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):

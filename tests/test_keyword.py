@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from assistant.keyword import FREQUENCY, KeywordIndex, Postings
-from assistant.terms import terms
+from assistant.store.keyword import FREQUENCY, KeywordIndex, Postings
+from assistant.text.terms import terms
 
 CHUNKS = [
     "The 1973 oil crisis began when OAPEC proclaimed an oil embargo.",
@@ -150,7 +150,7 @@ def test_counts_roll_back_with_the_callers_transaction(db):
 
 @pytest.mark.parametrize("size, nonzero", [(10, 3), (5_000, 40), (200_000, 150_000), (200_000, 20)])
 def test_the_top_k_shortcut_returns_exactly_the_best_positive_scores(size, nonzero):
-    from assistant.keyword import _top
+    from assistant.store.keyword import _top
 
     rng = np.random.default_rng(size + nonzero)
     scores = np.zeros(size, np.float32)

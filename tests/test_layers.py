@@ -1,24 +1,28 @@
-"""Data flows one way: a module never imports one from a higher pipeline stage."""
+"""Data flows one way: a module never imports one from a higher pipeline stage, and none imports in a circle."""
 
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
 
-# Bottom to top, as in the README's picture. Modules on one line may import each other's
-# lower neighbours only.
+# Bottom to top, as in the README's picture: each line is a stage (a folder) or a step within one.
+# Modules on one line may import each other (but never in a circle, see test_imports) and any line below.
 LAYERS = [
-    ["types", "errors", "config"],
-    ["sources", "terms"],
-    ["chunking", "embedding", "onnx_embedding", "vector_index", "keyword", "reader", "feedback"],
-    ["store", "milvus_vectors"],
-    ["indexer", "ray_ingest"],
-    ["retrieval", "spelling"],
-    ["answering", "citations", "chat", "prompts", "llm", "markup", "grounding"],
-    ["evaluation", "service"],
-    ["render", "serve.html", "limits"],
+    ["types", "errors", "config", "limits"],
+    ["text.terms", "text.sentences"],
+    ["ingest.fetch", "ingest.parsers", "ingest.sources", "ingest.chunking",
+     "embed.base", "embed.onnx", "embed.torch", "embed.llama", "embed.factory"],
+    ["store.format", "store.durable", "store.keyword", "store.vector_index", "store.segments", "store.catalog",
+     "store.vectors", "store.merge", "store.milvus", "store.directory", "store.feedback"],
+    ["ingest.indexer", "ingest.ray_pipeline"],
+    ["retrieve.retriever", "retrieve.spelling"],
+    ["answer.reader", "answer.citations", "answer.chat", "answer.candidates", "answer.decision", "answer.definition",
+     "answer.extractive", "answer.evaluation"],
+    ["llm.client", "llm.prompts", "llm.markup", "llm.grounding"],
+    ["service"],
+    ["serve.render", "serve.html"],
     ["serve.schemas", "serve.middleware", "serve.gradio_guard"],
-    ["cli", "serve.api", "serve.ui"],
+    ["serve.cli", "serve.api", "serve.ui"],
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
 
@@ -59,3 +63,32 @@ def test_no_module_imports_a_higher_layer():
                 if LEVEL[target] > LEVEL[name]:
                     upward.append(f"{name} -> {target}")
     assert upward == []
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    """Imports inside functions and under TYPE_CHECKING count too: a circle is a circle."""
+    graph = {name: imports(path) - {name} for name, path in modules().items()}
+    circles, index, low, stack, on_stack = [], {}, {}, [], set()
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+                on_stack.discard(component[-1])
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for name in sorted(graph):
+        if name not in index:
+            visit(name)
+    assert circles == [], f"modules importing each other in a circle: {circles}"

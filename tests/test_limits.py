@@ -38,3 +38,16 @@ def test_the_buckets_kept_are_bounded():
     for i in range(MAX_CLIENTS + 50):
         limiter.wait(f"10.0.{i // 256}.{i % 256}")
     assert len(limiter._buckets) == MAX_CLIENTS
+
+
+def test_the_chat_s_comment_box_holds_what_the_api_takes():
+    """static/chat.js cannot import limits.py: its comment box repeats MAX_COMMENT_CHARS."""
+    from importlib.resources import files
+
+    from assistant.limits import MAX_COMMENT_CHARS, MAX_QUESTION_CHARS
+    from assistant.serve.schemas import AskIn, FeedbackIn
+
+    chat_js = (files("assistant") / "static" / "chat.js").read_text(encoding="utf-8")
+    assert f"maxLength: {MAX_COMMENT_CHARS} /* limits.MAX_COMMENT_CHARS */" in chat_js
+    assert FeedbackIn.model_fields["comment"].metadata[0].max_length == MAX_COMMENT_CHARS
+    assert AskIn.model_fields["question"].metadata[-1].max_length == MAX_QUESTION_CHARS

@@ -8,7 +8,7 @@ from llm_server import Reply, ScriptedServer, closed_port
 
 from assistant.config import Settings
 from assistant.errors import LLMError
-from assistant.llm import LLM, Message, llm_from_settings
+from assistant.llm.client import LLM, Message, llm_from_settings
 
 BACKENDS = ["openai", "ollama"]
 MESSAGES = [Message("system", "Answer briefly."), Message("user", "Who is Golts?")]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.markup import plain, unclosed
+from assistant.llm.markup import plain, unclosed
 
 
 @pytest.mark.parametrize(("written", "shown"), [

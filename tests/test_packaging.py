@@ -27,10 +27,10 @@ import sys
 from pathlib import Path
 
 import assistant
-from assistant.answering import Calibration
-from assistant.onnx_embedding import OnnxEmbedder
-from assistant.prompts import Prompts
-from assistant.reader import Reader
+from assistant.answer.candidates import Calibration
+from assistant.answer.reader import Reader
+from assistant.embed.onnx import OnnxEmbedder
+from assistant.llm.prompts import Prompts
 
 installed = Path(assistant.__file__).resolve()
 assert installed.is_relative_to(Path(sys.prefix).resolve()), installed
@@ -41,7 +41,10 @@ assert Calibration.load().ranker.weights
 probability = Reader().score("who is Golts?", ["Alexander Golts is a military expert."])
 assert probability.shape == (1,) and 0 <= probability[0] <= 1
 assert OnnxEmbedder().embed(["Golts"]).shape[0] == 1
-assert (installed.parent / "static" / "chat.js").is_file()
+assert all((installed.parent / "static" / name).is_file()
+           for name in ("chat.js", "chat.css", "page.css", "embed.css", "unlock.js"))
+from assistant.serve import html
+assert ".qa-marker" in html.CSS and "main {" in html.PAGE_CSS  # styles read from the installed package
 print("ok", installed)
 """
 

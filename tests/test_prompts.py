@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import PromptError
-from assistant.prompts import PACKAGED, VARIABLES, Prompts, conversation
+from assistant.llm.prompts import PACKAGED, VARIABLES, Prompts, conversation
 from assistant.types import Chunk, Passage, Turn
 
 

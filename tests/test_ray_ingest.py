@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from conftest import READER, SAMPLES, make_assistant
 
-from assistant import cli
 from assistant.config import Settings
+from assistant.serve import cli
 from assistant.service import Assistant
-from assistant.store import SEGMENTS, IndexDir, Segment
+from assistant.store.directory import IndexDir
+from assistant.store.format import SEGMENTS
+from assistant.store.segments import Segment
 
 pytestmark = pytest.mark.slow  # a local Ray (about 4 s to start) and its workers, which load the model
 
@@ -81,7 +83,7 @@ def test_ray_ingest_builds_the_index_a_local_ingest_builds(tmp_path, corpus, loc
 
 def test_ray_ingest_embeddings_equal_the_local_ones_within_float_tolerance_with_a_batch_free_model(
         tmp_path, corpus, local_ray):
-    from assistant.embedding import load_embedder
+    from assistant.embed.factory import load_embedder
 
     torch = load_embedder(backend="torch")  # fp32: a vector does not depend on its batch mates
     make_assistant(tmp_path / "local", torch, embed_backend="torch").ingest([str(corpus)])

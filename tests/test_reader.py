@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import READER, ROOT
 
-from assistant.reader import (
+from assistant.answer.reader import (
     CONFIG_FILE, MAX_TOKENS, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, Reader, encode, load_tokenizer, reader_text,
 )
 
@@ -116,7 +116,7 @@ def test_listwise_batches_keep_each_questions_pairs_together():
 def test_the_training_script_trains_and_exports_a_loadable_model_from_a_few_pairs(tmp_path, objective, residual):
     """A few steps of each recipe; `residual` pairs carry the first stage's log-odds as a fourth element."""
     train_reader = _train_reader()
-    from assistant.embedding import resolve_model
+    from assistant.embed.torch import resolve_model
 
     pairs = [("who is Alexander Golts?", reader_text(GOLTS, TITLE), 1, 2.0),
              ("who is Alexander Golts?", reader_text("The men were paid in cash.", TITLE), 0, -1.0),

@@ -84,7 +84,7 @@ def elapsed(pattern, text: str) -> float:
 
 
 def test_the_package_patterns_are_found():
-    assert {"sources:_FIRST_H1", "citations:MARKERS", "grounding:_DECLINES", "serve.html:_TAG"} <= set(PATTERNS)
+    assert {"ingest.parsers:_FIRST_H1", "answer.citations:MARKERS", "answer.decision:DECLINES", "serve.html:_TAG"} <= set(PATTERNS)
     assert len(PATTERNS) > 40
 
 

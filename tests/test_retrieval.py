@@ -4,7 +4,7 @@ import numpy as np
 from conftest import make_assistant
 from fakes import HashEmbedder
 
-from assistant.retrieval import fuse
+from assistant.retrieve.retriever import fuse
 from assistant.types import Article
 
 
@@ -62,7 +62,7 @@ def test_identical_texts_come_back_once_and_the_next_passage_takes_the_place(tmp
 
 
 def test_search_fetches_only_the_rows_it_returns(tmp_path, monkeypatch):
-    from assistant.store import Catalog
+    from assistant.store.catalog import Catalog
 
     assistant = make_assistant(tmp_path / "index", HashEmbedder())
     assistant.ingest_articles([Article(f"n{i}", f"N{i}", f"Golts spoke about topic number {i}.") for i in range(40)])

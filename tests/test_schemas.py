@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from assistant.config import Settings
 from assistant.errors import InputError
-from assistant.indexer import IngestReport
+from assistant.ingest.indexer import IngestReport
 from assistant.serve.api import create_app
 from assistant.service import Assistant
 from assistant.types import Answer, Chunk, Citation, Passage

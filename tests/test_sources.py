@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from assistant import sources
 from assistant.errors import InputError
-from assistant.sources import MAX_TITLE_CHARS, MB, SUPPORTED_SUFFIXES, Fetch, read_sources, read_upload
+from assistant.ingest import parsers, sources
+from assistant.ingest.fetch import Fetch
+from assistant.ingest.parsers import SUPPORTED_SUFFIXES
+from assistant.limits import MAX_TITLE_CHARS, MB
+from assistant.ingest.sources import read_sources, read_upload
 from assistant.types import Article
 
 DATA = Path(__file__).parent / "data" / "sources"
@@ -319,7 +322,7 @@ def test_a_pdf_whose_pages_expand_past_the_text_limit_is_refused_while_it_is_rea
     With the limit at 200,000 characters the refusal comes on page 3: the text is counted as it is
     extracted, not once the whole PDF has been read.
     """
-    monkeypatch.setattr(sources, "MAX_ARTICLE_CHARS", 200_000)
+    monkeypatch.setattr(parsers, "MAX_ARTICLE_CHARS", 200_000)
     bomb = write(tmp_path / "bomb.pdf", pages_sharing_one_stream(pages=100, lines=1_000))
     write(tmp_path / "good.pdf", make_pdf("Good text."))
 
@@ -332,7 +335,7 @@ def test_a_pdf_whose_pages_expand_past_the_text_limit_is_refused_while_it_is_rea
 
 
 def test_an_article_longer_than_the_text_limit_is_refused_and_the_next_one_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(sources, "MAX_ARTICLE_CHARS", 1_000)
+    monkeypatch.setattr(parsers, "MAX_ARTICLE_CHARS", 1_000)
     lines = [{"id": "long", "text": "word " * 300}, {"id": "short", "text": "Short text."}]
     path = write(tmp_path / "batch.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from assistant.spelling import english, respelled
-from assistant.terms import terms
+from assistant.retrieve.spelling import english, respelled
+from assistant.text.terms import terms
 from assistant.types import Chunk, Passage
 
 

@@ -9,8 +9,10 @@ from conftest import make_assistant
 from fakes import HashEmbedder
 
 from assistant.errors import IndexMismatch, IndexNotBuilt
-from assistant.retrieval import Retriever
-from assistant.store import CATALOG, MERGE_FACTOR, SEGMENTS, IndexDir, merge_plan
+from assistant.retrieve.retriever import Retriever
+from assistant.store.directory import IndexDir
+from assistant.store.format import CATALOG, SEGMENTS
+from assistant.store.merge import MERGE_FACTOR, merge_plan
 from assistant.types import Article
 
 GOLTS = Article("golts", "Golts", "Alexander Golts is a Moscow-based military expert.", source="golts.txt")

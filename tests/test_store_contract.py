@@ -7,8 +7,9 @@ from conftest import make_assistant
 from fakes import HashEmbedder
 
 from assistant.errors import IndexMismatch, IndexNotBuilt, StoreUnreachable
-from assistant.retrieval import Retriever
-from assistant.store import MERGE_FACTOR, IndexDir
+from assistant.retrieve.retriever import Retriever
+from assistant.store.directory import IndexDir
+from assistant.store.merge import MERGE_FACTOR
 from assistant.types import Article
 
 GOLTS = Article("golts", "Golts", "Alexander Golts is a Moscow-based military expert.", source="golts.txt",
@@ -163,7 +164,7 @@ def test_both_stores_score_the_same_chunks_the_same(tmp_path):
 
 def test_vectors_of_a_writer_that_died_before_its_commit_are_never_found_and_later_overwritten(tmp_path,
                                                                                               monkeypatch):
-    import assistant.indexer as indexer
+    import assistant.ingest.indexer as indexer
 
     store = {"store": "milvus", "milvus_uri": str(tmp_path / "milvus.db")}
     assistant = _assistant(tmp_path, store)

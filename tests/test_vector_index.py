@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from assistant.vector_index import VectorIndex
+from assistant.store.vector_index import VectorIndex
 
 
 def unit(n: int, d: int = 32, seed: int = 0) -> np.ndarray:

@@ -41,10 +41,10 @@ from starlette.routing import Match
 from assistant import __version__
 from assistant.config import Settings
 from assistant.errors import (
-    AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, InputError, LLMError, NotFound, without_paths,
+    AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, LLMError, NotFound, without_paths,
 )
-from assistant.feedback import Feedback
-from assistant.limits import RateLimiter
+from assistant.ingest.parsers import SUPPORTED_SUFFIXES
+from assistant.limits import MAX_UPLOAD_FILES, RateLimiter
 from assistant.serve.middleware import (
     UPLOAD_COOKIE, AdminToken, BodyLimitMiddleware, EdgeMiddleware, SingleHeaders, client_of, sent_token,
     upload_cookie,
@@ -54,7 +54,7 @@ from assistant.serve.schemas import (
     AnswerOut, ArticleOut, AskIn, FeedbackIn, HealthOut, ReportOut, SearchIn, SearchOut, UrlIn, errors,
 )
 from assistant.service import Assistant
-from assistant.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
+from assistant.store.feedback import Feedback
 from assistant.types import Answer, Turn
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 # First match wins, so subclasses come before AssistantError.
 STATUS = (
     (IndexNotBuilt, 503), (IndexMismatch, 503), (IndexLocked, 409), (NotFound, 404),
-    (InputError, 400), (LLMError, 502), (AssistantError, 400),
+    (LLMError, 502), (AssistantError, 400),
 )
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 _UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f]|^\.|\.\.")

@@ -15,9 +15,10 @@ import json
 import re
 from collections.abc import Iterable
 from html import escape, unescape
+from importlib.resources import files
 from urllib.parse import quote, urlsplit
 
-from assistant.citations import MARKER, markers
+from assistant.answer.citations import MARKER, markers
 from assistant.types import Answer, Article, Citation, Passage
 
 # Characters that start markdown syntax (emphasis, links, images, code, headings, tables,
@@ -30,6 +31,10 @@ _SPACE = re.compile(r"\s+")  # newlines too: a message must not contain a blank 
 CONTEXT_CHARS = 220
 # Related reading under an abstention: a few articles to try, not two screens of near-misses.
 RELATED_MAX = 3
+# Styles, as package data (static/): the server's own pages (an article, a 404), and the chat pages'
+# classes written below (Gradio's theme variables keep dark mode readable).
+PAGE_CSS = (files("assistant") / "static" / "page.css").read_text(encoding="utf-8")
+CSS = (files("assistant") / "static" / "chat.css").read_text(encoding="utf-8")
 
 
 def inert(text: str) -> str:
@@ -303,126 +308,3 @@ def _page(title: str, body: str) -> str:
         f"<title>{escape(title)} · Ask the articles</title><style>{PAGE_CSS}</style></head>"
         f"<body><main>{body}</main></body></html>"
     )
-
-
-PAGE_CSS = """
-:root { color-scheme: light dark; --accent: #4f46e5; }
-body { margin: 0; font: 16px/1.6 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2937;
-  background: #f8fafc; }
-main { max-width: 46rem; margin: 0 auto; padding: 16px 20px 48px; }
-h1 { font-size: 1.6rem; line-height: 1.25; margin: 8px 0; }
-a { color: var(--accent); }
-a:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
-.back { margin: 0; font-size: .9rem; }
-.meta, .note, details { color: #64748b; font-size: .9rem; }
-.note { border-left: 3px solid #f59e0b; padding-left: 10px; }
-.text { white-space: pre-wrap; overflow-wrap: anywhere; }
-mark { background: #fde68a; color: #111827; padding: 1px 2px; border-radius: 3px; scroll-margin: 30vh 0; }
-details { margin-top: 24px; }
-@media (prefers-color-scheme: dark) { body { color: #e5e7eb; background: #0f172a; } a { color: #a5b4fc; } }
-"""
-
-
-# The page's styles for the classes above; Gradio's theme variables keep dark mode readable.
-CSS = """
-/* The page is the frame: the message list scrolls inside it and the question box stays in view,
-   from a 320x480 iframe to a desktop window. (A wiki page holding the web component is not a
-   frame: there the chat gets a height of its own.) */
-gradio-app[embed="false"] .gradio-container { height: 100dvh; min-height: 0 !important; }
-gradio-app[embed="false"] :is(.main, .wrap, .contain, .column, .tabs, .tabitem, .qa-chat, .qa-chat .wrapper) {
-  min-height: 0 !important; }
-gradio-app[embed="false"] .qa-tabs { flex: 1 1 0; display: flex; }
-gradio-app[embed="false"] .qa-chat-tab { flex: 1 1 0; display: flex; flex-direction: column; }
-gradio-app[embed="false"] .qa-chat-tab .column { flex-grow: 1; }
-gradio-app[embed="false"] .qa-collection-tab { flex: 1 1 0; overflow-y: auto; }
-gradio-app[embed="false"] .qa-collection-tab .column > * { flex-shrink: 0; }  /* it scrolls; nothing squeezed */
-gradio-app:not([embed="false"]) .qa-chat { height: min(640px, 80vh); flex: none; }
-.qa-chat .bubble-wrap { flex: 1 1 0; min-height: 0; overflow-y: auto; }
-.qa-header { padding: 4px 2px 0; display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 16px; }
-.qa-header h1 { font-size: 1.5rem; font-weight: 700; margin: 0; letter-spacing: -0.01em; }
-.qa-header p { flex-basis: 100%; margin: 0; color: var(--body-text-color-subdued); max-width: 52rem; }
-.qa-header a { white-space: nowrap; }
-/* Gradio scopes rules inside @media to its own container, so the margins scale with the width instead. */
-gradio-app .gradio-container .main.app { padding: clamp(4px, 1.5vw, 16px) clamp(6px, 2.5vw, 32px) !important; }
-@media (max-width: 640px), (max-height: 560px) {
-  .qa-header h1 { font-size: 1.15rem; }
-  .qa-header p { display: none; }
-}
-/* Focus is always visible, whatever Gradio's theme does with outlines. */
-.gradio-container :is(a, button, textarea, input, summary, [tabindex]):focus-visible,
-.qa-question:focus-within { outline: 3px solid var(--color-accent) !important; outline-offset: 2px; }
-.qa-question textarea:focus-visible { outline: none !important; }
-.qa-data { display: none; }
-.qa-chat button.example { border: 1px solid var(--border-color-primary); border-radius: 12px;
-  background: var(--background-fill-secondary); padding: 10px 14px; }
-.qa-chat button.example:hover { border-color: var(--color-accent); }
-.qa { line-height: 1.55; }
-.qa-answer { font-size: 1.02rem; }
-.qa-streaming .qa-answer::after { content: "▍"; opacity: .5; margin-left: 2px; }
-.qa-marker { font-size: .75em; font-weight: 700; color: var(--color-accent) !important; margin-left: 1px;
-  text-decoration: none !important; padding: 0 1px; border-radius: 3px; }
-.qa-marker:hover { background: var(--color-accent-soft); }
-.qa-tip { position: fixed; z-index: 1000; padding: 8px 10px; border-radius: 8px; font-size: .85rem; line-height: 1.4;
-  background: var(--background-fill-primary); color: var(--body-text-color);
-  border: 1px solid var(--border-color-primary);
-  box-shadow: 0 6px 24px rgba(0, 0, 0, .18); pointer-events: none; }
-.qa-tip strong { display: block; margin-bottom: 2px; }
-.qa-label { font-size: .72rem; font-weight: 700; letter-spacing: .06em; text-transform: uppercase;
-  color: var(--body-text-color-subdued); margin: 0 0 6px; }
-.qa-sources, .qa-related { margin-top: 12px; padding-top: 10px; border-top: 1px solid var(--border-color-primary); }
-.qa-source + .qa-source { margin-top: 12px; }
-.qa-source { border-radius: 8px; scroll-margin: 8px; }
-.qa-source:focus { outline: none; }
-.qa-flash { animation: qa-flash 1.6s ease-out; }
-@keyframes qa-flash { from { box-shadow: 0 0 0 3px var(--color-accent); background: var(--color-accent-soft); } }
-.qa-source-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 8px; }
-.qa-n { display: inline-flex; align-items: center; justify-content: center; min-width: 1.45em; height: 1.45em;
-  padding: 0 4px; border-radius: 999px; background: var(--color-accent-soft); color: var(--color-accent);
-  font-size: .75rem; font-weight: 700; }
-.qa-title { font-weight: 600; }
-a.qa-title { color: var(--link-text-color); text-decoration: none; }
-a.qa-title:hover { text-decoration: underline; }
-.qa-id { font-family: var(--font-mono); font-size: .72rem; color: var(--body-text-color-subdued); }
-a.qa-original { font-size: .78rem; color: var(--body-text-color-subdued); }
-.qa-details { margin-top: 4px; font-size: .75rem; color: var(--body-text-color-subdued); }
-.qa-details summary { cursor: pointer; width: fit-content; }
-.qa-actions { display: flex; gap: 6px; margin-top: 10px; }
-.qa-actions button, .qa-feedback button { font-size: .8rem; padding: 2px 10px; border-radius: 999px; cursor: pointer;
-  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);
-  color: var(--body-text-color); }
-.qa-actions button:hover { border-color: var(--color-accent); }
-.qa-vote[aria-pressed="true"] { background: var(--color-accent-soft); border-color: var(--color-accent); }
-.qa-feedback { margin-top: 8px; display: flex; flex-direction: column; gap: 6px; font-size: .85rem; }
-.qa-feedback label { display: flex; flex-direction: column; gap: 4px; }
-.qa-feedback textarea { width: 100%; font: inherit; padding: 6px; border-radius: 6px;
-  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); color: inherit; }
-.qa-feedback button { align-self: flex-start; }
-.qa-feedback-status { font-size: .85rem; color: var(--body-text-color-subdued); margin: 6px 0 0; }
-.qa-hint { font-size: .9rem; color: var(--body-text-color); margin: 4px 8px 0; padding: 0; border: 0; }
-.qa-passage { margin: 6px 0 0; padding: 8px 12px; border: 0; border-left: 3px solid var(--color-accent);
-  border-radius: 0 8px 8px 0; background: var(--background-fill-secondary); color: var(--body-text-color-subdued);
-  font-size: .9rem; line-height: 1.5; font-style: normal; }
-.qa-passage mark { background: #fde68a; color: #111827; padding: 1px 2px; border-radius: 3px; }
-.qa-abstained .qa-answer { font-weight: 600; }
-.qa-related ul { margin: 0; padding-left: 1.1em; }
-.qa-related li { margin: 0 0 8px; }
-.qa-related a.qa-original { margin-left: 8px; }
-.qa-snippet { font-size: .88rem; color: var(--body-text-color-subdued); }
-.qa-note { margin-top: 6px; font-size: .85rem; color: var(--body-text-color-subdued); }
-.qa-articles { width: 100%; border-collapse: collapse; font-size: .92rem; border: 0 !important; }
-.qa-articles tr, .qa-articles th, .qa-articles td { border-left: 0 !important; border-right: 0 !important;
-  border-top: 0 !important; }
-.qa-articles code { white-space: nowrap; font-size: .82rem; }
-.qa-articles th { text-align: left; font-size: .72rem; text-transform: uppercase; letter-spacing: .05em;
-  color: var(--body-text-color-subdued); border-bottom: 1px solid var(--border-color-primary); padding: 6px 8px; }
-.qa-articles td { border-bottom: 1px solid var(--border-color-primary); padding: 8px; vertical-align: top; }
-.qa-num { text-align: right; }
-.qa-count, .qa-muted, .qa-empty { color: var(--body-text-color-subdued); font-size: .88rem; }
-.qa-status { padding: 6px 10px; border-radius: 6px; margin: 4px 0; font-size: .9rem; }
-.qa-ok { background: var(--background-fill-secondary); }
-.qa-error { background: #fee2e2; color: #7f1d1d; }
-.qa-warn { background: #fef3c7; color: #78350f; }
-.qa-articles td a.qa-original { margin-left: 8px; }
-gradio-app .qa-collection { overflow-x: auto; }
-@media (max-width: 640px) { .qa-articles th:nth-child(2), .qa-articles td:nth-child(2) { display: none; } }
-"""

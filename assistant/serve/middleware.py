@@ -20,13 +20,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
-from assistant.limits import ADMIN_GUESSES, RateLimiter
+from assistant.limits import ADMIN_GUESSES, JSON_BODY_LIMIT, MAX_UPLOAD_FILES, MB, MULTIPART_SLACK, RateLimiter
 from assistant.serve import html
-from assistant.sources import MAX_UPLOAD_FILES
 
-MB = 1024 * 1024
-JSON_BODY_LIMIT = MB  # a question is at most 2000 characters; 1 MB leaves room for long histories
-MULTIPART_SLACK = 16 * 1024  # part headers and boundaries: about 200 bytes a file, up to 20 files
 # The cookie that lets the page's own upload requests (Gradio's /gradio_api/upload, which a
 # browser sends without our Authorization header) prove the admin token.
 UPLOAD_COOKIE = "assistant_admin"

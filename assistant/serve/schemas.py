@@ -14,7 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create_model
 
-from assistant.indexer import IngestReport
+from assistant.ingest.indexer import IngestReport
+from assistant.limits import (
+    MAX_ANSWER_CHARS, MAX_CITATIONS, MAX_COMMENT_CHARS, MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, MAX_URL_CHARS,
+)
 from assistant.types import Answer, Chunk, Citation, Passage
 
 # ── requests ────────────────────────────────────────────────────────────────────────────────
@@ -25,34 +28,36 @@ class _In(BaseModel):
 
 
 class TurnIn(_In):
-    question: str = Field(max_length=2000)
-    answer: str = Field("", max_length=20_000)
+    question: str = Field(max_length=MAX_QUESTION_CHARS)
+    answer: str = Field("", max_length=MAX_ANSWER_CHARS)
 
 
 class AskIn(_In):
-    question: str = Field(min_length=1, max_length=2000, examples=["who is Alexander Golts?"])
-    history: list[TurnIn] = Field([], max_length=50, description="earlier turns, oldest first, for follow-ups")
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, examples=["who is Alexander Golts?"])
+    history: list[TurnIn] = Field([], max_length=MAX_HISTORY_TURNS,
+                                  description="earlier turns, oldest first, for follow-ups")
     # Strict: "3", 3.0 and true are refused, not read as 3 (or 1); "yes" is not true.
     top_k: StrictInt | None = Field(None, ge=1, le=50, description="passages to retrieve (default: the server's top_k)")
     stream: StrictBool = Field(False, description="answer as server-sent events: `token` pieces, then one `answer`")
 
 
 class SearchIn(_In):
-    query: str = Field(min_length=1, max_length=2000, examples=["Russian volunteers in Syria"])
+    query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, examples=["Russian volunteers in Syria"])
     top_k: StrictInt | None = Field(None, ge=1, le=50)
 
 
 class UrlIn(_In):
-    url: str = Field(pattern=r"^https?://\S+$", max_length=2000, examples=["https://example.com/article.html"])
+    url: str = Field(pattern=r"^https?://\S+$", max_length=MAX_URL_CHARS,
+                     examples=["https://example.com/article.html"])
 
 
 class FeedbackIn(_In):
     answer_id: str = Field(min_length=17, max_length=64, description="the `answer_id` the answer came with")
     vote: Literal["up", "down"]
-    comment: str = Field("", max_length=2000)
-    question: str = Field(min_length=1, max_length=2000)
-    answer: str = Field(max_length=20_000)
-    citations: list[Citation] = Field([], max_length=50)
+    comment: str = Field("", max_length=MAX_COMMENT_CHARS)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    answer: str = Field(max_length=MAX_ANSWER_CHARS)
+    citations: list[Citation] = Field([], max_length=MAX_CITATIONS)
 
 
 # ── responses ───────────────────────────────────────────────────────────────────────────────

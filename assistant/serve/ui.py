@@ -27,12 +27,12 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.routing import Mount
 
 from assistant.errors import AssistantError, NotFound, without_paths
-from assistant.limits import RateLimiter
+from assistant.ingest.parsers import SUPPORTED_SUFFIXES
+from assistant.limits import MAX_QUESTION_CHARS, MAX_UPLOAD_FILES, RateLimiter
 from assistant.serve import html
 from assistant.serve.gradio_guard import GradioGuard, arm, private_upload_folder
 from assistant.serve.middleware import AdminToken, NotFoundPage
 from assistant.service import Assistant
-from assistant.sources import MAX_UPLOAD_FILES, SUPPORTED_SUFFIXES
 from assistant.types import Answer, Turn
 
 log = logging.getLogger(__name__)
@@ -50,26 +50,23 @@ THEME = gr.themes.Soft(
 )
 # Loads the `<gradio-app>` element from ./assets/, which the /embed app serves.
 WEB_COMPONENT = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
-STATIC = files("assistant") / "static"  # package data: chat.js
-# In a frame every pixel counts: no page margins.
-EMBED_CSS = "gradio-app .gradio-container .main.app { padding: 6px 8px !important; }"
+STATIC = files("assistant") / "static"  # package data: chat.js, the styles, unlock.js
+# In a frame every pixel counts: no page margins (after html.CSS).
+EMBED_CSS = (STATIC / "embed.css").read_text(encoding="utf-8")
 # Questions answered at once per page; the work is CPU-bound and the model is shared.
 CHAT_CONCURRENCY = 4
 EMPTY_QUESTION = "Type a question about the articles first."
 # Uploaded files live in Gradio's temporary folder until ingested (then removed); any left are
 # removed hourly and when the server stops: (every, older than) in seconds.
 DELETE_UPLOADS = (3600, 3600)
-# Page uploads go through Gradio's route, which needs the admin cookie (see middleware.PageUploadMiddleware):
+# Page uploads go through Gradio's route, which needs the admin cookie (gradio_guard, middleware.AdminToken):
 # the token typed here gets it from /api/admin/session before the file input is enabled.
 # Gradio's queue looks for work every 1 ms while idle, and for progress every 10 ms: with two pages
 # an idle server spent 6-9% of a core on it. No setting changes these (`queue()` re-creates the same
 # loop); 20 ms and 100 ms (about Gradio's own values on Windows) cost a question at most 20 ms.
 QUEUE_POLL_S = (0.02, 0.1)
-UNLOCK_JS = """async (token) => {
-  const root = (window.gradio_config?.root || "").replace(/\\/$/, "");
-  if (token) await fetch(root + "/api/admin/session", {method: "POST", headers: {Authorization: "Bearer " + token}});
-  return token;
-}"""
+# Sends the typed admin token for the upload cookie, then hands it on to the Python handler.
+UNLOCK_JS = (STATIC / "unlock.js").read_text(encoding="utf-8")
 
 
 def mount(app, assistant: Assistant, *, admin: AdminToken, limiter: RateLimiter) -> None:
@@ -189,7 +186,8 @@ def _chat(page: gr.Blocks, assistant: Assistant, limiter: RateLimiter | None, *,
     chat = gr.ChatInterface(
         respond, chatbot=chatbot, examples=EXAMPLES, api_name="chat", concurrency_limit=CHAT_CONCURRENCY,
         textbox=gr.Textbox(placeholder="Ask about the articles…", label="Question", show_label=False,
-                           autofocus=autofocus, max_length=2000, submit_btn=True, elem_classes=["qa-question"]),
+                           autofocus=autofocus, max_length=MAX_QUESTION_CHARS, submit_btn=True,
+                           elem_classes=["qa-question"]),
         validator=lambda message: gr.validate(bool(str(message or "").strip()), EMPTY_QUESTION),
         fill_height=True, flagging_mode="never",
         # No progress tracker: it announces an untranslated "common.complete" to screen readers after

@@ -102,7 +102,7 @@
     if (!form) {
       form = element("form", "qa-feedback");
       const label = element("label", "", "What was good or wrong? (optional)");
-      const comment = Object.assign(element("textarea"), { rows: 2, maxLength: 2000, name: "comment" });
+      const comment = Object.assign(element("textarea"), { rows: 2, maxLength: 2000 /* limits.MAX_COMMENT_CHARS */, name: "comment" });
       label.append(comment);
       form.append(label, Object.assign(element("button", "qa-send", "Send comment"), { type: "submit" }));
       form.addEventListener("submit", (event) => {

@@ -1,0 +1,162 @@
+"""Fetching a URL from public addresses only: the one place that opens connections for ingest.
+
+A URL is fetched only from a public address: the host is resolved, every address checked
+(loopback, private, link-local, multicast, reserved and unspecified ones refused, IPv4 inside IPv6
+included), and the connection made to the address that was checked, so a second DNS answer cannot
+swap in another. Each redirect hop is checked the same way. The body is read up to the upload
+limit, and the whole fetch ends at a deadline, or as soon as whoever asked has gone. Every way of
+not reaching a host reads the same, so errors cannot map which internal ports are open. Intranet
+hosts are allowed by name (`Fetch.allow_hosts`).
+
+httpx is imported where it is used: with trafilatura and pypdf it took about half a second to
+import, which `assistant --help` should not pay.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin
+
+from assistant import __version__
+from assistant.errors import InputError
+from assistant.limits import MB
+
+if TYPE_CHECKING:
+    import httpx
+
+USER_AGENT = f"assistant/{__version__} (article question-answering assistant)"
+
+
+MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """How URLs are fetched: how long to wait, how many bytes to read, which hosts may be internal,
+    and when to give up."""
+
+    timeout: float = 20.0  # for the connection and for each read
+    max_bytes: int = 20 * MB  # the upload limit: a page is no bigger than a file
+    allow_hosts: frozenset[str] = frozenset()  # names (or addresses) fetched even when not public
+    # For the whole fetch, redirects included: a page sending a byte every 5 s never trips `timeout`.
+    deadline: float = 60.0
+    cancel: threading.Event | None = None  # set when whoever asked has gone (an API client hung up)
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str  # after redirects
+    content_type: str
+    charset: str | None
+    body: bytes
+
+
+def fetch_page(url: str, fetch: Fetch) -> Page | InputError:
+    """GET from public addresses only, each redirect hop checked, at most `fetch.max_bytes` read,
+    given up at `fetch.deadline` or when `fetch.cancel` is set.
+
+    A deadline and a cancel are reported in words of their own: they come only after the address
+    was checked, so they say nothing about addresses inside the network.
+    """
+    import httpx
+
+    unreachable = InputError(url, f"could not fetch: no page at this address (unreachable, no answer within "
+                                  f"{fetch.timeout:g} s, or not a public address; an intranet host can be allowed "
+                                  "in ASSISTANT_FETCH_ALLOW_HOSTS)")
+    too_big = InputError(url, f"could not fetch: the page is larger than {fetch.max_bytes / MB:g} MB, "
+                              "the upload limit (ASSISTANT_MAX_UPLOAD_MB)")
+    too_slow = InputError(url, f"could not fetch: the page took longer than {fetch.deadline:g} s to arrive "
+                               "(ASSISTANT_FETCH_DEADLINE)")
+    cancelled = InputError(url, "could not fetch: cancelled, the client that asked for it has gone")
+    ends = time.monotonic() + fetch.deadline
+
+    def given_up() -> InputError | None:
+        if fetch.cancel is not None and fetch.cancel.is_set():
+            return cancelled
+        return too_slow if time.monotonic() >= ends else None
+
+    # trust_env=False: a proxy from the environment would connect wherever the URL says, unchecked.
+    client = httpx.Client(timeout=fetch.timeout, follow_redirects=False, trust_env=False,
+                          headers={"User-Agent": USER_AGENT})
+    try:
+        with client:
+            for _ in range(MAX_REDIRECTS + 1):
+                if stop := given_up():
+                    return stop
+                target = httpx.URL(url)
+                address = _checked_address(target, fetch.allow_hosts)
+                if address is None:
+                    return unreachable
+                # To the checked address, under the host's name (Host header, TLS name check). The
+                # deadline and `cancel` are checked between reads, and no read waits longer than the
+                # deadline had left when the request went out: a fetch ends at most one wait late.
+                request = client.build_request(
+                    "GET", target.copy_with(host=address), headers={"Host": target.netloc.decode("ascii")},
+                    extensions={"sni_hostname": target.host},
+                    timeout=min(fetch.timeout, max(ends - time.monotonic(), 0.01)),
+                )
+                response = client.send(request, stream=True)
+                try:
+                    if response.is_redirect:
+                        url = urljoin(url, response.headers["location"])
+                        continue
+                    response.raise_for_status()
+                    declared = response.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > fetch.max_bytes:
+                        return too_big
+                    body = bytearray()
+                    for piece in response.iter_bytes():
+                        body += piece
+                        if len(body) > fetch.max_bytes:
+                            return too_big
+                        if stop := given_up():
+                            return stop
+                    return Page(url, response.headers.get("content-type", ""), response.charset_encoding,
+                                 bytes(body))
+                finally:
+                    response.close()
+            return InputError(url, f"could not fetch: more than {MAX_REDIRECTS} redirects")
+    except httpx.HTTPStatusError as e:
+        return InputError(url, f"could not fetch: HTTP {e.response.status_code} {e.response.reason_phrase}")
+    except httpx.TimeoutException:
+        return given_up() or unreachable
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, UnicodeError, ValueError):
+        return unreachable
+
+
+def _checked_address(url: httpx.URL, allow_hosts: frozenset[str]) -> str | None:
+    """The address to connect to for `url`: its first, if every address of its host is public
+    (or the host is allowed by name); None otherwise."""
+    if url.scheme not in ("http", "https") or not url.host:
+        return None
+    try:
+        infos = socket.getaddrinfo(url.host, url.port or (443 if url.scheme == "https" else 80),
+                                   type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    if not addresses:
+        return None
+    if url.host.lower() not in allow_hosts and not all(map(is_public, addresses)):
+        return None
+    return str(addresses[0])
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A globally routed unicast address; IPv4 carried inside IPv6 (::ffff:, 6to4, Teredo, NAT64)
+    is judged as that IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public(embedded)
+    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_private)

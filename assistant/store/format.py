@@ -1,0 +1,133 @@
+"""The on-disk format, in one place: every file name, the catalog's tables, the manifest.
+
+Layout (see index/README.md):
+
+    index/CURRENT              name of the live store directory (replaced atomically by a rebuild)
+    index/.lock                held by the one ingest that may write
+    index/store-<stamp>/
+        catalog.sqlite3        articles, chunks, sentences, segments, tombstones, keyword index, manifest
+        segments/seg-<id>/     one batch: chunk vectors (VectorIndex), keyword postings, sentence vectors, ids
+
+Why this shape: adding or removing an article must cost time in proportion to that article, not
+to the index (the previous format rewrote every file on every ingest). SQLite gives transactions
+for the rows and the keyword statistics (document frequencies, lengths) at once; vectors and
+keyword postings, which SQLite cannot search fast enough (FTS5 was measured: see keyword.py), go
+into segments that are written once, beside the catalog, and registered by the same transaction
+that inserts their rows. A crash before the commit leaves an unregistered segment directory, which the
+next writer deletes; readers see either the whole batch or none of it. A deleted chunk's vector
+stays in its segment under a tombstone until a merge rewrites the segment without it.
+
+A rebuild (or a first ingest) writes a whole new store directory and swaps CURRENT, as before:
+a changed model cannot share vectors with the old ones.
+
+Where the chunk vectors live is the one thing that differs between the two stores
+(`ChunkVectors`): in each segment, searched with FAISS (`SegmentVectors`, the default), or in one
+Milvus collection per store directory (`milvus.py`, ASSISTANT_STORE=milvus).
+Everything else (catalog, keyword postings, sentence vectors) stays in the store directory, so
+keyword scores and answers do not depend on the choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from assistant.errors import IndexMismatch
+
+FORMAT_VERSION = 2
+CURRENT = "CURRENT"  # in the index directory: the live store's name
+LOCK = ".lock"  # in the index directory: the writer lock
+FEEDBACK = "feedback.sqlite3"  # in the index directory, outside the stores: readers' votes (feedback.py)
+CATALOG = "catalog.sqlite3"
+SEGMENTS = "segments"
+CHUNK_IDS = "chunk_ids.npy"
+SENTENCE_IDS = "sentence_ids.npy"
+# Sentence vectors let the answerer judge each sentence against the question without running
+# the model at question time (embedding 8 sentences costs ~50 ms on 2 cores; a dot product, µs).
+# float16 halves the file; cosine scores move by < 1e-3.
+SENTENCE_VECTORS = "sentence_vectors.npy"
+# A segment's chunk vectors (vector_index.py): float16 rows, and the IVF-PQ index above the exact-search threshold.
+VECTORS = "vectors.npy"
+IVF = "ivf.faiss"
+# A segment's keyword postings (keyword.py).
+TERM_HASHES, TERM_STARTS, POSTING_ROWS, POSTING_TF, LENGTHS = (
+    "term_hashes.npy", "term_starts.npy", "posting_rows.npy", "posting_tf.npy", "lengths.npy"
+)
+POSTING_LENGTHS = "posting_lengths.npy"  # absent in segments written before it; see Postings.load
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE, title TEXT NOT NULL, url TEXT, source TEXT NOT NULL,
+    published TEXT, author TEXT, text TEXT NOT NULL, content_hash TEXT NOT NULL,
+    segment TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_by_segment ON articles (segment);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    article INTEGER NOT NULL, ordinal INTEGER NOT NULL, start_char INTEGER NOT NULL, end_char INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks (article, ordinal);
+CREATE TABLE IF NOT EXISTS sentences (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    article INTEGER NOT NULL, start_char INTEGER NOT NULL, end_char INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sentences_by_article ON sentences (article, start_char);
+CREATE TABLE IF NOT EXISTS segments (name TEXT PRIMARY KEY, chunks INTEGER NOT NULL, sentences INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tombstones (segment TEXT NOT NULL, chunk INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS tombstones_by_segment ON tombstones (segment);
+"""
+# AUTOINCREMENT: ids are never reused, so a tombstoned vector can never be mistaken for a new chunk.
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an index was built with; a reader refuses an index built with other settings."""
+
+    model: str
+    dimension: int
+    chunking: dict
+    articles: int
+    chunks: int
+    format_version: int = FORMAT_VERSION
+    updated_at: str = ""
+    # Where the chunk vectors are: "faiss" (in the segments) or "milvus" (the named collection).
+    # Manifests written before Milvus existed lack both and are FAISS stores.
+    store: str = "faiss"
+    collection: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def check_store(self, store: str, where: Path) -> None:
+        """Raise IndexMismatch, saying what to set, unless the vectors are kept in `store`."""
+        if self.store != store:
+            raise IndexMismatch(
+                f"index {where} keeps its vectors in {self.store} and the settings say {store}: set "
+                f"ASSISTANT_STORE={self.store}, or rebuild it with `assistant ingest PATH... --index {where} --rebuild`"
+            )
+
+    def check(self, model: str, chunking: dict, where: Path, store: str = "faiss") -> None:
+        """Raise IndexMismatch, saying how to rebuild, unless built with these settings.
+
+        The format version is checked earlier, by `Catalog.manifest`.
+        """
+        self.check_store(store, where)
+        problems = []
+        if self.model != model:
+            problems.append(f"model {self.model!r} (settings say {model!r})")
+        if self.chunking != chunking:
+            problems.append(f"chunking {self.chunking} (settings say {chunking})")
+        if problems:
+            raise IndexMismatch(
+                f"index {where} was built with " + "; ".join(problems)
+                + f". Rebuild it with `assistant ingest PATH... --index {where} --rebuild`,"
+                " or set ASSISTANT_MODEL / ASSISTANT_CHUNK_TOKENS / ASSISTANT_CHUNK_OVERLAP_TOKENS to match."
+            )
+
+
+def rebuild_hint(store: Path) -> str:
+    """What to do about a store that cannot be read: rebuild its index."""
+    root = store.parent
+    return f"rebuild the index with `assistant ingest PATH... --index {root} --rebuild`"

@@ -1,0 +1,5 @@
+"""Text analysis that the write path and the read path share.
+
+    sentences.py  sentences as character spans (chunks align to them, answers quote them)
+    terms.py      content terms as the keyword index counts them (stems, stopwords)
+"""
