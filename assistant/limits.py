@@ -13,8 +13,8 @@ Schemas, middleware, the service and the parsers read them from here; the chat's
 
 A question costs about 0.1 s of CPU (the query embedding above all; more with an LLM), and 2 cores
 answer about 20 a second: one script asking in a loop slows every other reader. Each client (its
-address; behind a proxy on this machine uvicorn takes it from X-Forwarded-For) gets `burst`
-questions at once and `per_minute` after that. Shared by the API and the chat pages.
+address; X-Forwarded-For only from ASSISTANT_TRUSTED_PROXIES, so a client cannot pick its own) gets
+`burst` questions at once and `per_minute` after that. Shared by the API and the chat pages.
 """
 
 from __future__ import annotations
