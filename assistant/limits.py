@@ -5,6 +5,8 @@
                MAX_HISTORY_TURNS, MAX_CITATIONS
     ingest     MAX_TITLE_CHARS, MAX_ARTICLE_CHARS, MAX_UPLOAD_FILES (the upload's bytes are a
                setting: ASSISTANT_MAX_UPLOAD_MB)
+    sync       MAX_FEED_BYTES, MAX_SYNC_ENTRIES, MAX_SYNC_FETCHES, MAX_SITEMAP_DEPTH, MAX_SITEMAPS,
+               MAX_RUN_ERRORS, MAX_RUNS_KEPT, BACKOFF_START, BACKOFF_CAP
     requests   JSON_BODY_LIMIT, MULTIPART_SLACK, ADMIN_GUESSES
     clients    RateLimiter, MAX_CLIENTS
 
@@ -42,6 +44,23 @@ MAX_TITLE_CHARS = 300
 # second, so a PDF that expands past this is refused within seconds.
 MAX_ARTICLE_CHARS = 5_000_000
 MAX_UPLOAD_FILES = 20  # files in one upload, through the API or the page
+
+# ── sync (feeds, sitemaps, watched folders: ingest/sync.py) ──
+# A feed or sitemap read whole before it is parsed. The sitemap protocol allows 50 MB and 50,000
+# URLs per file; 50,000 <url> entries with <lastmod> are about 7 MB, so 10 MB holds every real one
+# and a 50 MB "sitemap" is refused before it is parsed.
+MAX_FEED_BYTES = 10 * MB
+MAX_SYNC_ENTRIES = 50_000  # feed entries or sitemap URLs read per source and run; the rest are left out
+# Pages fetched per source and run (new or changed ones); the rest wait for the next run, so one
+# run of a source that suddenly lists 50,000 new pages ends in minutes, not hours.
+MAX_SYNC_FETCHES = 1_000
+MAX_SITEMAP_DEPTH = 2  # an index of sitemaps, and the sitemaps it lists; the protocol allows no deeper
+MAX_SITEMAPS = 100  # sitemap files read per source and run
+MAX_RUN_ERRORS = 100  # page errors kept per run record (the first per page)
+MAX_RUNS_KEPT = 50  # run records kept per source
+# A failing source is retried after 1 min, 2, 4, ... up to its interval or 6 h, whichever is longer.
+BACKOFF_START = 60.0
+BACKOFF_CAP = 6 * 3600.0
 
 # ── requests ──
 JSON_BODY_LIMIT = MB  # a question is at most MAX_QUESTION_CHARS; 1 MB leaves room for long histories
