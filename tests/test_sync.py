@@ -304,3 +304,91 @@ def test_the_cli_adds_lists_syncs_and_removes_sources(tmp_path, site, capsys, mo
     assert cli.main(["sources", "remove", "1", "--index", index]) == 0
     assert cli.main(["sources", "add", "--every", "5s", f"{site.base}/feed.xml", "--index", index]) == 1
     assert "shorter than 60 s" in capsys.readouterr().err
+
+
+# ── bad inputs: each refused by name, nothing else lost ─────────────────────────────────────
+
+BILLION_LAUGHS = ('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY lol "lol">'
+                  + "".join(f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">'
+                            for i in range(1, 10))
+                  + ']><rss version="2.0"><channel><title>&lol9;</title></channel></rss>')
+
+
+def _with_good_source(assistant, site) -> None:
+    site.put("/good.html", page("Good", "The good page says the ferry leaves at noon."))
+    site.put("/good.xml", sitemap((f"{site.base}/good.html", "2026-12-01")), "application/xml")
+    assistant.add_source([f"{site.base}/good.xml"])
+
+
+@pytest.mark.parametrize("case", ["billion-laughs", "50-MB-sitemap", "self-referencing-index", "redirect-to-loopback"])
+def test_a_bad_source_is_refused_by_name_and_nothing_else_is_lost(assistant, site, case):
+    _with_good_source(assistant, site)
+    port = site.base.rsplit(":", 1)[1]
+    if case == "billion-laughs":
+        site.put("/bad.xml", BILLION_LAUGHS, "application/rss+xml")
+        named = "UnsafeXML: "
+    elif case == "50-MB-sitemap":
+        site.put("/bad.xml", b'<?xml version="1.0"?><urlset>' + b" " * (50 * 1024 * 1024) + b"</urlset>",
+                 "application/xml")
+        named = "TooLarge: "
+    elif case == "self-referencing-index":
+        site.put("/bad.xml", '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                             f"<sitemap><loc>{site.base}/bad.xml</loc></sitemap>"
+                             f"<sitemap><loc>{site.base}/s1.xml</loc></sitemap></sitemapindex>", "application/xml")
+        site.put("/s1.xml", sitemap((f"{site.base}/s1.html", None)), "application/xml")
+        site.put("/s1.html", page("Listed", "The listed page says the bridge is open again."))
+        named = "SitemapLoop: "
+    else:
+        site.redirects["/bad.xml"] = f"http://localhost:{port}/secret.xml"  # 127.0.0.1 is allowed; localhost is not
+        site.put("/secret.xml", rss(("s", f"{site.base}/good.html", "")), "application/rss+xml")
+        named = "Unreachable: "
+    assistant.add_source([f"{site.base}/bad.xml"])
+
+    good, bad = assistant.sync()
+
+    assert bad.error is not None and bad.error.startswith(named), bad.error
+    assert (good.error, good.added) == (None, 1)
+    assert top(assistant, "ferry leaves at noon") == page_id(f"{site.base}/good.html")
+    assert site.asked("/secret.xml") == 0
+    if case == "self-referencing-index":  # the rest of the index is still read
+        assert page_id(f"{site.base}/s1.html") in {a["id"] for a in assistant.articles()}
+        assert site.asked("/bad.xml") == 1
+    assert assistant.sources()[1]["failures"] == 1
+
+
+def test_a_feed_that_fails_or_times_out_backs_off_and_the_others_go_on(tmp_path, site, embedder):
+    import time
+
+    assistant = make_assistant(tmp_path / "index", embedder, fetch_allow_hosts=["127.0.0.1"], sync_host_delay=0,
+                               fetch_deadline=1.0, fetch_timeout=1.0)
+    _with_good_source(assistant, site)
+    site.put("/broken.xml", "server error", "text/plain", status=500)
+    assistant.add_source([f"{site.base}/broken.xml"])
+    slow = threading.Event()
+    site.put("/slow.xml", rss(), "application/rss+xml")
+    original = site.pages.__class__.get
+
+    class SlowPages(dict):
+        def get(self, path, default=None):
+            if path == "/slow.xml":
+                slow.wait(3)  # longer than the 1 s deadline
+            return original(self, path, default)
+
+    site.pages = SlowPages(site.pages)
+    assistant.add_source([f"{site.base}/slow.xml"])
+
+    before = time.time()
+    good, broken, timed_out = assistant.sync()
+    slow.set()
+
+    assert (good.added, good.error) == (1, None)
+    assert "HTTP 500" in broken.error
+    assert "could not fetch" in timed_out.error  # the 1 s deadline or read timeout, whichever came first
+    rows = {row["location"].rsplit("/", 1)[1]: row for row in assistant.sources()}
+    assert rows["good.xml"]["failures"] == 0 and rows["good.xml"]["next_run"] > before + 3000  # the hour
+    for name in ("broken.xml", "slow.xml"):
+        assert rows[name]["failures"] == 1
+        assert before + 50 < rows[name]["next_run"] < time.time() + 70  # 1 min, ±10%
+    assistant.sync()  # fails again: 2 min
+    rows = {row["location"].rsplit("/", 1)[1]: row for row in assistant.sources()}
+    assert rows["broken.xml"]["failures"] == 2 and rows["broken.xml"]["next_run"] > before + 100

@@ -147,6 +147,12 @@ class Fetcher:
         self._last[host] = time.monotonic()
 
 
+def named(error: InputError, *, with_source: bool = True) -> str:
+    """'UnsafeXML: http://…/feed.xml: refused: …': a run record names the kind of error where there is one."""
+    text = str(error) if with_source else error.reason
+    return text if type(error) is InputError else f"{type(error).__name__}: {text}"
+
+
 # ── one run of one source ───────────────────────────────────────────────────────────────────
 
 
@@ -222,7 +228,7 @@ def _web(state: _Pass, store: SourceStore) -> None:
     if kind == "feed":
         listed = parse_feed(page.url, page.body)
         if isinstance(listed, InputError):
-            run.error = str(listed)
+            run.error = named(listed)
             return
         state.whole = False  # a feed drops old entries: never a reason to remove
         for entry in listed:
@@ -240,7 +246,7 @@ def _listing(state: _Pass, url: str, parent: str | None, marker: str | None = No
     state.seen.add(url)
     page = state.fetcher.get(url, known, listing=True)
     if isinstance(page, InputError):
-        state.run.error = str(page)
+        state.run.error = named(page)
         state.whole = False
         return None
     if page.status != 304:
@@ -252,14 +258,14 @@ def _sitemap(state: _Pass, url: str, page: Page, depth: int, visited: set[str]) 
     """Read a sitemap (or a sitemap index, and the sitemaps it lists, each conditionally)."""
     parsed = parse_sitemap(url, page.body)
     if isinstance(parsed, InputError):
-        state.run.error, state.whole = str(parsed), False
+        state.run.error, state.whole = named(parsed), False
         return
     for child in parsed.sitemaps:
         if child.url in visited or depth >= MAX_SITEMAP_DEPTH or len(visited) >= MAX_SITEMAPS:
             why = ("it lists a sitemap already read this run" if child.url in visited else
                    f"sitemap indexes nest deeper than {MAX_SITEMAP_DEPTH}" if depth >= MAX_SITEMAP_DEPTH else
                    f"more than {MAX_SITEMAPS} sitemaps")
-            state.run.error, state.whole = str(SitemapLoop(url, f"refused {child.url}: {why}")), False
+            state.run.error, state.whole = named(SitemapLoop(url, f"refused {child.url}: {why}")), False
             continue
         visited.add(child.url)
         known = state.known.get(child.url)
@@ -313,7 +319,7 @@ def _listed(state: _Pass, entry: Listed, parent: str | None) -> None:
     state.fetches += 1
     page = state.fetcher.get(entry.url, known)
     if isinstance(page, InputError):
-        state.run.page_error(entry.url, page.reason)
+        state.run.page_error(entry.url, named(page, with_source=False))
         _pending(state, entry.url, known, parent)
         return
     if page.status == 304:
