@@ -33,6 +33,7 @@ MAX_QUESTION_CHARS = 2000  # a question, a search query, the question of a turn 
 MAX_ANSWER_CHARS = 20_000  # an answer sent back: a turn of history, or the answer a vote is on
 MAX_COMMENT_CHARS = 2000  # a reader's comment on an answer
 MAX_URL_CHARS = 2000  # a page to add
+MAX_SOURCE_URLS = 1000  # page URLs in one source added through the API
 MAX_HISTORY_TURNS = 50  # earlier turns sent with a question
 MAX_CITATIONS = 50  # citations sent with a vote (an answer cites at most top_k <= 50 passages)
 

@@ -57,6 +57,7 @@ class Assistant:
         self._loaded: tuple[str, tuple[Retriever, ExtractiveAnswerer]] | None = None  # version name, pair
         self._lock = threading.Lock()
         self._syncing = threading.Lock()  # one sync at a time in this process (the scheduler's, an admin's)
+        self.sync_wake = threading.Event()  # set when a source is added: the scheduler looks at once
 
     @property
     def embedder(self) -> Embedder:
@@ -139,9 +140,9 @@ class Assistant:
         add = functools.partial(self.sync_state.add, collection=collection or "default", every=seconds,
                                 remove_missing=remove_missing, robots=robots)
         if len(urls) == len(locations):
-            if len(urls) == 1:
-                return add("url", urls[0])
-            return add("pages", "\n".join(dict.fromkeys(urls)))
+            source = add("url", urls[0]) if len(urls) == 1 else add("pages", "\n".join(dict.fromkeys(urls)))
+            self.sync_wake.set()
+            return source
         if len(locations) > 1:
             raise AssistantError("give one folder, or one or more http(s) URLs, not both")
         if not folders:
@@ -150,7 +151,9 @@ class Assistant:
         folder = Path(locations[0]).expanduser().resolve()
         if not folder.is_dir():
             raise AssistantError(f"{locations[0]}: no such folder, and not an http(s) URL")
-        return add("folder", str(folder))
+        source = add("folder", str(folder))
+        self.sync_wake.set()
+        return source
 
     def sources(self) -> list[dict]:
         """Every source with its last run (None before the first)."""

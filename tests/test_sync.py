@@ -392,3 +392,62 @@ def test_a_feed_that_fails_or_times_out_backs_off_and_the_others_go_on(tmp_path,
     assistant.sync()  # fails again: 2 min
     rows = {row["location"].rsplit("/", 1)[1]: row for row in assistant.sources()}
     assert rows["broken.xml"]["failures"] == 2 and rows["broken.xml"]["next_run"] > before + 100
+
+
+# ── the schedule, the server and the admin API ──────────────────────────────────────────────
+
+
+def test_next_run_jitters_and_backs_off():
+    import random
+
+    from assistant.ingest.sync import next_run, parse_every
+    from assistant.store.sources import Source
+
+    source = Source(1, "feed", "https://example.com/feed.xml", "default", parse_every("30m"), False, True, "", 0, 0)
+    rng = random.Random(7)
+    assert all(1620 <= next_run(source, False, 0, rng)[1] <= 1980 for _ in range(50))  # 30 min ± 10%
+    waits = []
+    for _ in range(12):
+        failures, at = next_run(source, True, 0, rng)
+        source = Source(**{**source.to_dict(), "failures": failures})
+        waits.append(at)
+    assert [round(w / 60) for w in waits[:4]] == pytest.approx([1, 2, 4, 8], abs=1)
+    assert max(waits) <= 6 * 3600 * 1.1  # capped at 6 h (the interval is shorter)
+    assert next_run(source, False, 0, rng)[0] == 0  # a success resets the back-off
+
+
+def test_serve_syncs_in_the_background_and_the_admin_api_manages_sources(tmp_path, site, embedder):
+    import time
+
+    import httpx
+    from conftest import live_server
+
+    from assistant.serve.api import create_app
+
+    site.put("/a.html", page("Harbour", "The harbour reopened on Monday after the storm damaged the quay."))
+    site.put("/feed.xml", rss(("a", f"{site.base}/a.html", "Mon, 01 Dec 2026 10:00:00 GMT")), "application/rss+xml")
+    assistant = make_assistant(tmp_path / "index", embedder, fetch_allow_hosts=["127.0.0.1"], sync_host_delay=0)
+    admin = {"Authorization": "Bearer s3cret"}
+    with live_server(create_app(assistant, admin_token="s3cret", ui=False, sync=True)) as url, \
+            httpx.Client(base_url=url, timeout=30) as client:
+        assert client.get("/api/sources").status_code == 401
+        added = client.post("/api/sources", json={"urls": [f"{site.base}/feed.xml"], "every": "30m"}, headers=admin)
+        assert added.status_code == 201, added.text
+        source = added.json()
+        assert (source["kind"], source["every"], source["last_run"]) == ("url", 1800.0, None)
+        # Due at once: the scheduler's next look (within 30 s) runs it.
+        deadline = time.monotonic() + 60
+        while not ((rows := client.get("/api/sources", headers=admin).json())[0]["last_run"] or {}).get("finished"):
+            assert time.monotonic() < deadline, "the scheduler did not run the source"
+            time.sleep(0.5)
+        run = rows[0]["last_run"]
+        assert (run["added"], run["error"], rows[0]["kind"]) == (1, None, "feed")
+        assert client.post("/api/ask", json={"question": "When did the harbour reopen?"}).json()["citations"]
+
+        again = client.post(f"/api/sources/{source['id']}/sync", headers=admin)
+        assert again.status_code == 200 and again.json()["requests"] == 1 and again.json()["unchanged"] == 1
+        folder = client.post("/api/sources", json={"urls": [str(tmp_path)]}, headers=admin)
+        assert folder.status_code == 400  # folders: the command line only
+        assert client.delete(f"/api/sources/{source['id']}", headers=admin).status_code == 200
+        assert client.get("/api/sources", headers=admin).json() == []
+        assert client.post("/api/sources/99/sync", headers=admin).status_code == 404

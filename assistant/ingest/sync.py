@@ -406,15 +406,23 @@ def _gone(state: _Pass) -> dict[str, tuple[str, ...]]:
 # ── the schedule ────────────────────────────────────────────────────────────────────────────
 
 
-def loop(run_due: Callable[[], float], stop: threading.Event, *, idle: float = 30.0) -> None:
-    """Run due sources until `stop` is set; `run_due` syncs what is due and says how long until the next."""
+def loop(run_due: Callable[[], float], stop: threading.Event, *, wake: threading.Event | None = None,
+         idle: float = 30.0) -> None:
+    """Run due sources until `stop` is set; `run_due` syncs what is due and says how long until the next.
+
+    It looks again after at most `idle` seconds (a source added by another process), or as soon as
+    `wake` is set (a source added here; set it with `stop` to end the loop at once).
+    """
+    wake = wake or stop
     while not stop.is_set():
         try:
             wait = run_due()
         except Exception:  # the loop outlives any one failure (an index being rebuilt, a full disk)
             log.exception("sync: a scheduled run failed")
             wait = idle
-        stop.wait(max(1.0, min(wait, idle)))
+        wake.wait(max(1.0, min(wait, idle)))
+        if wake is not stop:
+            wake.clear()
 
 
 def due(sources: Sequence[Source], now: float) -> list[Source]:
