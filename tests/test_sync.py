@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -451,3 +452,87 @@ def test_serve_syncs_in_the_background_and_the_admin_api_manages_sources(tmp_pat
         assert client.delete(f"/api/sources/{source['id']}", headers=admin).status_code == 200
         assert client.get("/api/sources", headers=admin).json() == []
         assert client.post("/api/sources/99/sync", headers=admin).status_code == 404
+
+
+# ── scale and crashes ───────────────────────────────────────────────────────────────────────
+
+
+def test_a_sync_of_1000_unchanged_pages_takes_under_10_s(assistant, site, embedder):
+    import time
+
+    urls = [f"{site.base}/p{i}.html" for i in range(1000)]
+    for i in range(1000):
+        site.put(f"/p{i}.html", f"<html><head><title>Page {i}</title></head><body><article><p>Page number {i} "
+                                f"of the archive records the minutes of meeting {i} of the council.</p></article>"
+                                "</body></html>")
+    # No <lastmod>: every page is asked for again, conditionally, each time the sitemap changes.
+    site.put("/sitemap.xml", sitemap(*((u, None) for u in urls)), "application/xml")
+    assistant.add_source([f"{site.base}/sitemap.xml"])
+    assert assistant.sync()[0].added == 1000
+    site.put("/sitemap.xml", sitemap(*((u, None) for u in reversed(urls))), "application/xml")
+    embedded = embedder.texts
+
+    began = time.perf_counter()
+    [run] = assistant.sync()
+    seconds = time.perf_counter() - began
+
+    assert (run.unchanged, run.added, run.updated, run.failed, run.requests) == (1000, 0, 0, 0, 1002)  # + robots.txt
+    assert embedder.texts == embedded
+    print(f"sync of 1,000 unchanged pages: {seconds:.2f} s")
+    assert seconds < 10, f"{seconds:.1f} s"
+    began = time.perf_counter()
+    [run] = assistant.sync()  # the sitemap unchanged: one conditional request
+    assert (run.requests, run.unchanged) == (1, 1000) and time.perf_counter() - began < 2
+
+
+def test_kill_9_during_a_sync_leaves_the_index_and_the_state_as_before(tmp_path, site):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    from assistant.store.sources import SourceStore
+
+    index = tmp_path / "index"
+    assistant = make_assistant(index, HashEmbedder(), fetch_allow_hosts=["127.0.0.1"], sync_host_delay=0)
+    site.put("/a.html", page("Harbour", "The harbour master is Tom Ferris, appointed in June."))
+    site.put("/feed.xml", rss(("a", f"{site.base}/a.html", "Mon, 01 Dec 2026 10:00:00 GMT")), "application/rss+xml")
+    assistant.add_source([f"{site.base}/feed.xml"])
+    assistant.sync()
+    documents = SourceStore(index).documents(1)
+    site.put("/a.html", page("Harbour", "The harbour master is Ada Quinn, appointed in November."))
+    site.put("/b.html", page("Bridge", "The old bridge over the river Wend will close for repairs in March."))
+    site.put("/feed.xml", rss(("b", f"{site.base}/b.html", "Tue, 02 Dec 2026 10:00:00 GMT"),
+                              ("a", f"{site.base}/a.html", "Wed, 03 Dec 2026 10:00:00 GMT")), "application/rss+xml")
+
+    root = Path(__file__).resolve().parent
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path[:0] = [{str(root.parent)!r}, {str(root)!r}]
+        from fakes import HashEmbedder
+        from assistant.config import Settings
+        from assistant.service import Assistant
+        import assistant.ingest.indexer as indexer
+        real = indexer.write_segment
+        def stall(*args):
+            real(*args)
+            print("writing", flush=True)
+            time.sleep(60)
+        indexer.write_segment = stall
+        Assistant(Settings(index={str(index)!r}, fetch_allow_hosts=["127.0.0.1"], sync_host_delay=0),
+                  embedder=HashEmbedder()).sync()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    after = make_assistant(index, HashEmbedder(), fetch_allow_hosts=["127.0.0.1"], sync_host_delay=0)
+    assert [a["id"] for a in after.articles()] == [page_id(f"{site.base}/a.html")]
+    assert "Tom Ferris" in after.article(page_id(f"{site.base}/a.html")).text
+    assert SourceStore(index).documents(1) == documents
+    assert after.sources()[0]["last_run"]["finished"] is None  # the killed run shows as never finished
+    [run] = after.sync()  # the next run does it all again
+    assert (run.added, run.updated, run.error) == (1, 1, None)
+    assert "Ada Quinn" in after.article(page_id(f"{site.base}/a.html")).text
