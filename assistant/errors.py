@@ -2,6 +2,10 @@
 
     AssistantError
     ├── InputError          an article could not be read (file, line, reason)
+    │   ├── Unreachable     no page at that address, or not a public one (one class on purpose: fetch.py)
+    │   ├── TooLarge        a page, feed or sitemap past its size limit
+    │   ├── UnsafeXML       a feed or sitemap declaring entities (billion laughs) or external ones
+    │   └── SitemapLoop     a sitemap index that points at itself or nests too deep
     ├── IndexUnavailable    the index on disk cannot be used now
     │   ├── IndexNotBuilt   no index at the path yet
     │   ├── IndexMismatch   built with another model or chunking
@@ -35,6 +39,26 @@ class InputError(AssistantError):
         self.line = line
         where = f"{source}:{line}" if line is not None else source
         super().__init__(f"{where}: {reason}")
+
+
+class Unreachable(InputError):
+    """No page at that address: unreachable, too slow to answer, or not a public address.
+
+    One class for all of them on purpose: telling them apart would let whoever adds a URL map
+    which internal hosts exist and which ports are open (see fetch.py).
+    """
+
+
+class TooLarge(InputError):
+    """A page, feed or sitemap larger than its limit; nothing of it was used."""
+
+
+class UnsafeXML(InputError):
+    """A feed or sitemap that declares XML entities: refused before any is expanded."""
+
+
+class SitemapLoop(InputError):
+    """A sitemap index that lists itself (or one already read this run), or nests past the limit."""
 
 
 class IndexUnavailable(AssistantError):

@@ -5,6 +5,8 @@
                MAX_HISTORY_TURNS, MAX_CITATIONS
     ingest     MAX_TITLE_CHARS, MAX_ARTICLE_CHARS, MAX_UPLOAD_FILES (the upload's bytes are a
                setting: ASSISTANT_MAX_UPLOAD_MB)
+    sync       MAX_FEED_BYTES, MAX_SYNC_ENTRIES, MAX_SYNC_FETCHES, MAX_SITEMAP_DEPTH, MAX_SITEMAPS,
+               MAX_RUN_ERRORS, MAX_RUNS_KEPT, BACKOFF_START, BACKOFF_CAP
     requests   JSON_BODY_LIMIT, MULTIPART_SLACK, ADMIN_GUESSES
     clients    RateLimiter, MAX_CLIENTS
 
@@ -31,6 +33,7 @@ MAX_QUESTION_CHARS = 2000  # a question, a search query, the question of a turn 
 MAX_ANSWER_CHARS = 20_000  # an answer sent back: a turn of history, or the answer a vote is on
 MAX_COMMENT_CHARS = 2000  # a reader's comment on an answer
 MAX_URL_CHARS = 2000  # a page to add
+MAX_SOURCE_URLS = 1000  # page URLs in one source added through the API
 MAX_HISTORY_TURNS = 50  # earlier turns sent with a question
 MAX_CITATIONS = 50  # citations sent with a vote (an answer cites at most top_k <= 50 passages)
 
@@ -42,6 +45,23 @@ MAX_TITLE_CHARS = 300
 # second, so a PDF that expands past this is refused within seconds.
 MAX_ARTICLE_CHARS = 5_000_000
 MAX_UPLOAD_FILES = 20  # files in one upload, through the API or the page
+
+# ── sync (feeds, sitemaps, watched folders: ingest/sync.py) ──
+# A feed or sitemap read whole before it is parsed. The sitemap protocol allows 50 MB and 50,000
+# URLs per file; 50,000 <url> entries with <lastmod> are about 7 MB, so 10 MB holds every real one
+# and a 50 MB "sitemap" is refused before it is parsed.
+MAX_FEED_BYTES = 10 * MB
+MAX_SYNC_ENTRIES = 50_000  # feed entries or sitemap URLs read per source and run; the rest are left out
+# Pages fetched per source and run (new or changed ones); the rest wait for the next run, so one
+# run of a source that suddenly lists 50,000 new pages ends in minutes, not hours.
+MAX_SYNC_FETCHES = 1_000
+MAX_SITEMAP_DEPTH = 2  # an index of sitemaps, and the sitemaps it lists; the protocol allows no deeper
+MAX_SITEMAPS = 100  # sitemap files read per source and run
+MAX_RUN_ERRORS = 100  # page errors kept per run record (the first per page)
+MAX_RUNS_KEPT = 50  # run records kept per source
+# A failing source is retried after 1 min, 2, 4, ... up to its interval or 6 h, whichever is longer.
+BACKOFF_START = 60.0
+BACKOFF_CAP = 6 * 3600.0
 
 # ── requests ──
 JSON_BODY_LIMIT = MB  # a question is at most MAX_QUESTION_CHARS; 1 MB leaves room for long histories

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -27,6 +28,7 @@ from assistant.errors import AssistantError, InputError, NotFound
 from assistant.ingest.fetch import Fetch
 from assistant.ingest.indexer import Indexer, IngestReport, indexer_for
 from assistant.ingest.sources import read_sources, read_upload
+from assistant.ingest.sync import due, next_run, parse_every, sync_source
 from assistant.limits import MAX_QUESTION_CHARS, MB
 from assistant.llm.client import LLM, llm_from_settings
 from assistant.llm.grounding import GroundedAnswerer
@@ -35,6 +37,7 @@ from assistant.retrieve.retriever import Retriever
 from assistant.retrieve.spelling import respelled
 from assistant.store.directory import IndexDir
 from assistant.store.feedback import Feedback, FeedbackStore
+from assistant.store.sources import Run, Source, SourceStore
 from assistant.store.vectors import VectorStore
 from assistant.types import Answer, Article, Passage, Turn
 
@@ -53,6 +56,8 @@ class Assistant:
         self.reader = reader or Reader()  # the same for every index version; loads on first question
         self._loaded: tuple[str, tuple[Retriever, ExtractiveAnswerer]] | None = None  # version name, pair
         self._lock = threading.Lock()
+        self._syncing = threading.Lock()  # one sync at a time in this process (the scheduler's, an admin's)
+        self.sync_wake = threading.Event()  # set when a source is added: the scheduler looks at once
 
     @property
     def embedder(self) -> Embedder:
@@ -113,6 +118,78 @@ class Assistant:
     def compact(self) -> tuple[int, int, float]:
         """Merge every segment into one: (segments before, after, seconds)."""
         return self.indexer().compact()
+
+    # --- sync: feeds, sitemaps, pages and folders kept current ----------------------------------
+
+    @functools.cached_property
+    def sync_state(self) -> SourceStore:
+        return SourceStore(self.index.root)
+
+    def add_source(self, locations: Sequence[str], *, collection: str = "default", every: str | float = "1h",
+                   remove_missing: bool = False, robots: bool = True, folders: bool = True) -> Source:
+        """A source to sync: one feed, sitemap or page URL, several page URLs, or (`folders`) a folder.
+
+        Folders only where `folders` is true (the CLI): through the API anyone with the token
+        could otherwise index any file the server can read.
+        """
+        locations = [str(x).strip() for x in locations if str(x).strip()]
+        if not locations:
+            raise AssistantError("give a feed, sitemap or page URL, or a folder")
+        urls = [x for x in locations if x.lower().startswith(("http://", "https://"))]
+        seconds = parse_every(every)
+        add = functools.partial(self.sync_state.add, collection=collection or "default", every=seconds,
+                                remove_missing=remove_missing, robots=robots)
+        if len(urls) == len(locations):
+            source = add("url", urls[0]) if len(urls) == 1 else add("pages", "\n".join(dict.fromkeys(urls)))
+            self.sync_wake.set()
+            return source
+        if len(locations) > 1:
+            raise AssistantError("give one folder, or one or more http(s) URLs, not both")
+        if not folders:
+            raise AssistantError(f"{locations[0]!r} is not an http(s) URL; folders can be added from the command "
+                                 "line only (`assistant sources add PATH`)")
+        folder = Path(locations[0]).expanduser().resolve()
+        if not folder.is_dir():
+            raise AssistantError(f"{locations[0]}: no such folder, and not an http(s) URL")
+        source = add("folder", str(folder))
+        self.sync_wake.set()
+        return source
+
+    def sources(self) -> list[dict]:
+        """Every source with its last run (None before the first)."""
+        state = self.sync_state
+        rows = []
+        for source in state.sources():
+            runs = state.runs(source.id, 1)
+            rows.append({**source.to_dict(), "last_run": runs[0].to_dict() if runs else None})
+        return rows
+
+    def remove_source(self, source_id: int) -> Source:
+        """Stop syncing a source; the articles it brought stay (remove them with `assistant remove`)."""
+        return self.sync_state.remove(source_id)
+
+    def sync(self, source_id: int | None = None) -> list[Run]:
+        """Run one source, or every source, now (whether due or not)."""
+        state = self.sync_state
+        sources = [state.get(source_id)] if source_id is not None else state.sources()
+        return [self._sync_one(source) for source in sources]
+
+    def sync_due(self) -> float:
+        """Run every source whose time has come; seconds until the next is due (what the scheduler sleeps)."""
+        for source in due(self.sync_state.sources(), time.time()):
+            self._sync_one(source)
+        upcoming = [s.next_run for s in self.sync_state.sources()]
+        return max(0.0, min(upcoming) - time.time()) if upcoming else float("inf")
+
+    def _sync_one(self, source: Source) -> Run:
+        def write(articles: list[Article], gone: list[str]) -> IngestReport:
+            return self.indexer().ingest(articles, remove=gone)
+
+        with self._syncing:
+            run = sync_source(source, self.sync_state, self.fetch, write, host_delay=self.settings.sync_host_delay)
+            failures, at = next_run(self.sync_state.get(source.id), run.error is not None, time.time())
+            self.sync_state.schedule(source.id, failures, at)
+        return run
 
     # --- read path --------------------------------------------------------------------------
 

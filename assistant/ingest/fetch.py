@@ -8,12 +8,17 @@ limit, and the whole fetch ends at a deadline, or as soon as whoever asked has g
 not reaching a host reads the same, so errors cannot map which internal ports are open. Intranet
 hosts are allowed by name (`Fetch.allow_hosts`).
 
+A sync sends conditional requests (`headers`: If-None-Match, If-Modified-Since) and reads a 304
+as a `Page` with status 304 and no body; it passes one client (`open_client`) for all its
+requests, since a client costs about 10 ms to make (its TLS context) and a sync may ask 1,000 times.
+
 httpx is imported where it is used: with trafilatura and pypdf it took about half a second to
 import, which `assistant --help` should not pay.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from assistant import __version__
-from assistant.errors import InputError
+from assistant.errors import InputError, TooLarge, Unreachable
 from assistant.limits import MB
 
 if TYPE_CHECKING:
@@ -46,6 +51,7 @@ class Fetch:
     # For the whole fetch, redirects included: a page sending a byte every 5 s never trips `timeout`.
     deadline: float = 60.0
     cancel: threading.Event | None = None  # set when whoever asked has gone (an API client hung up)
+    limit_name: str = "the upload limit (ASSISTANT_MAX_UPLOAD_MB)"  # what `max_bytes` is, for messages
 
 
 @dataclass(frozen=True)
@@ -54,22 +60,38 @@ class Page:
     content_type: str
     charset: str | None
     body: bytes
+    status: int = 200  # or 304: not modified since the validators sent (`body` empty)
+    etag: str | None = None
+    last_modified: str | None = None
 
 
-def fetch_page(url: str, fetch: Fetch) -> Page | InputError:
+def open_client(fetch: Fetch) -> httpx.Client:
+    """A client for `fetch_page`: never follows redirects itself, ignores proxies from the environment."""
+    import httpx
+
+    # trust_env=False: a proxy from the environment would connect wherever the URL says, unchecked.
+    return httpx.Client(timeout=fetch.timeout, follow_redirects=False, trust_env=False,
+                        headers={"User-Agent": USER_AGENT})
+
+
+def fetch_page(url: str, fetch: Fetch, *, headers: dict[str, str] | None = None,
+               client: httpx.Client | None = None) -> Page | InputError:
     """GET from public addresses only, each redirect hop checked, at most `fetch.max_bytes` read,
     given up at `fetch.deadline` or when `fetch.cancel` is set.
+
+    `headers` are sent with every hop (conditional ones: a 304 is a Page with status 304);
+    `client` (from `open_client`) is used and left open, else one is made for this fetch.
 
     A deadline and a cancel are reported in words of their own: they come only after the address
     was checked, so they say nothing about addresses inside the network.
     """
     import httpx
 
-    unreachable = InputError(url, f"could not fetch: no page at this address (unreachable, no answer within "
+    unreachable = Unreachable(url, f"could not fetch: no page at this address (unreachable, no answer within "
                                   f"{fetch.timeout:g} s, or not a public address; an intranet host can be allowed "
                                   "in ASSISTANT_FETCH_ALLOW_HOSTS)")
-    too_big = InputError(url, f"could not fetch: the page is larger than {fetch.max_bytes / MB:g} MB, "
-                              "the upload limit (ASSISTANT_MAX_UPLOAD_MB)")
+    too_big = TooLarge(url, f"could not fetch: the page is larger than {fetch.max_bytes / MB:g} MB, "
+                            f"{fetch.limit_name}")
     too_slow = InputError(url, f"could not fetch: the page took longer than {fetch.deadline:g} s to arrive "
                                "(ASSISTANT_FETCH_DEADLINE)")
     cancelled = InputError(url, "could not fetch: cancelled, the client that asked for it has gone")
@@ -80,11 +102,10 @@ def fetch_page(url: str, fetch: Fetch) -> Page | InputError:
             return cancelled
         return too_slow if time.monotonic() >= ends else None
 
-    # trust_env=False: a proxy from the environment would connect wherever the URL says, unchecked.
-    client = httpx.Client(timeout=fetch.timeout, follow_redirects=False, trust_env=False,
-                          headers={"User-Agent": USER_AGENT})
+    owned = client is None
+    client = client or open_client(fetch)
     try:
-        with client:
+        with client if owned else contextlib.nullcontext(client):
             for _ in range(MAX_REDIRECTS + 1):
                 if stop := given_up():
                     return stop
@@ -96,12 +117,16 @@ def fetch_page(url: str, fetch: Fetch) -> Page | InputError:
                 # deadline and `cancel` are checked between reads, and no read waits longer than the
                 # deadline had left when the request went out: a fetch ends at most one wait late.
                 request = client.build_request(
-                    "GET", target.copy_with(host=address), headers={"Host": target.netloc.decode("ascii")},
+                    "GET", target.copy_with(host=address),
+                    headers={**(headers or {}), "Host": target.netloc.decode("ascii")},
                     extensions={"sni_hostname": target.host},
                     timeout=min(fetch.timeout, max(ends - time.monotonic(), 0.01)),
                 )
                 response = client.send(request, stream=True)
                 try:
+                    if response.status_code == 304:  # before is_redirect, which counts 304 as one
+                        return Page(url, "", None, b"", 304, response.headers.get("etag"),
+                                    response.headers.get("last-modified"))
                     if response.is_redirect:
                         url = urljoin(url, response.headers["location"])
                         continue
@@ -117,7 +142,8 @@ def fetch_page(url: str, fetch: Fetch) -> Page | InputError:
                         if stop := given_up():
                             return stop
                     return Page(url, response.headers.get("content-type", ""), response.charset_encoding,
-                                 bytes(body))
+                                bytes(body), response.status_code, response.headers.get("etag"),
+                                response.headers.get("last-modified"))
                 finally:
                     response.close()
             return InputError(url, f"could not fetch: more than {MAX_REDIRECTS} redirects")

@@ -98,8 +98,12 @@ class Indexer:
         self._vectors: ChunkVectors = SEGMENT_VECTORS  # the store's, once _create or _open has run
         self._collection: str | None = None
 
-    def ingest(self, items: Iterable[Item], *, rebuild: bool = False, progress: bool = False) -> IngestReport:
+    def ingest(self, items: Iterable[Item], *, rebuild: bool = False, progress: bool = False,
+               remove: Sequence[str] = ()) -> IngestReport:
         """Add or update articles; bad items are reported, good ones still indexed.
+
+        `remove`: ids of articles to delete in the same write (a sync's pages gone from their
+        sitemap), in the last batch's transaction; ids not indexed are skipped.
 
         `rebuild` replaces the index with the articles read, in a new store swapped in at the
         end, but only if at least one could be read: a rebuild from a mistyped path would
@@ -119,7 +123,7 @@ class Indexer:
                     with self.index.new_store() as directory:
                         catalog = self._create(directory)
                         try:
-                            self._write(catalog, items, report, bar)
+                            self._write(catalog, items, report, bar, remove)
                             if rebuild and self.index.exists() and not (report.added or report.updated):
                                 raise _NothingRead
                         finally:
@@ -130,7 +134,7 @@ class Indexer:
                 catalog = self._open()
                 try:
                     remove_unregistered_segments(catalog.directory, catalog.segments(), self.index)
-                    self._write(catalog, items, report, bar)
+                    self._write(catalog, items, report, bar, remove)
                 finally:
                     catalog.close()
             report.total_chunks = self.index.manifest().chunks
@@ -201,7 +205,8 @@ class Indexer:
             raise
         return catalog
 
-    def _write(self, catalog: Catalog, items: Iterable[Item], report: IngestReport, bar) -> None:
+    def _write(self, catalog: Catalog, items: Iterable[Item], report: IngestReport, bar,
+               remove: Sequence[str] = ()) -> None:
         """Read, split and write every item, a batch at a time, then merge segments if due.
 
         Pipelined: a batch is embedded on a worker thread while this one writes the batch before
@@ -216,8 +221,23 @@ class Indexer:
                     self._flush(catalog, *pending, report)
                 pending = (batch, embedding)
             if pending is not None:
-                self._flush(catalog, *pending, report)
+                self._flush(catalog, *pending, report, remove)
+            elif remove:
+                with catalog.transaction():
+                    deleted = self._delete(catalog, remove, report)
+                    self._record(catalog)
+                self._vectors.forget(np.array(deleted, np.int64))
         self._merge(catalog)
+
+    @staticmethod
+    def _delete(catalog: Catalog, ids: Sequence[str], report: IngestReport) -> list[int]:
+        """Delete the indexed ones of `ids` (inside a transaction): their chunk keys."""
+        deleted: list[int] = []
+        for article_id in dict.fromkeys(ids):
+            if catalog.indexed(article_id) is not None:
+                deleted += catalog.delete(article_id)
+                report.removed += 1
+        return deleted
 
     def _batches(self, catalog: Catalog, items: Iterable[Item],
                  report: IngestReport) -> Iterator[list[tuple[StoredArticle | Prepared, bool]]]:
@@ -254,7 +274,7 @@ class Indexer:
             yield batch
 
     def _flush(self, catalog: Catalog, batch: list[tuple[StoredArticle | Prepared, bool]], embedding: Future,
-               report: IngestReport) -> None:
+               report: IngestReport, remove: Sequence[str] = ()) -> None:
         """Write a batch's rows and its segment, with its vectors once embedded, in one transaction.
 
         Vectors kept outside the segment (Milvus) are written before the commit and the replaced
@@ -277,6 +297,7 @@ class Indexer:
             write_segment(catalog.directory, name, held, postings, keys, sentence_vectors,
                           np.array(sentence_ids, np.int64))
             catalog.add_segment(name, len(chunk_ids), len(sentence_ids))
+            replaced += self._delete(catalog, remove, report)
             self._record(catalog)
         if replaced:
             self._vectors.forget(np.array(replaced, np.int64))

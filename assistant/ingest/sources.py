@@ -15,6 +15,7 @@ is parsed by parsers.py.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import re
 import unicodedata
@@ -24,7 +25,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from assistant.errors import InputError
-from assistant.ingest.fetch import Fetch, fetch_page
+from assistant.ingest.fetch import Fetch, Page, fetch_page
 from assistant.ingest.parsers import SUFFIX_BY_MEDIA_TYPE, SUPPORTED_SUFFIXES, Origin, Result, parse
 from assistant.types import Article
 
@@ -56,6 +57,36 @@ def read_upload(name: str, data: bytes) -> list[Result]:
     if suffix not in SUPPORTED_SUFFIXES:
         return [_unsupported_suffix(name, suffix)]
     return list(unique_ids(_guarded(name, parse(_file_origin(path), suffix, data))))
+
+
+def read_page(url: str, page: Page, *, canonical: bool = False) -> Iterator[Result]:
+    """The articles of a page fetched from `url`, parsed by its Content-Type (what URL ingest does
+    after the fetch).
+
+    `canonical`: the article is named after the canonical URL the page declares (`<link
+    rel=canonical>`, `og:url`) when that is on the host the page came from, so two addresses of one
+    page are one article (a sync's feeds and sitemaps list both). A canonical URL on another host is
+    ignored: a page cannot take the place of another site's article.
+    """
+    if not canonical:
+        yield from _parsed_page(url, page, _url_origin(url, page.url))
+        return
+    origin = dataclasses.replace(_url_origin(url, page.url), url=None)  # the page's own claim, if any
+    fetched_host = urlsplit(page.url).netloc.lower()
+    for result in _parsed_page(url, page, origin):
+        if isinstance(result, Article):
+            claimed = result.url if result.url and urlsplit(result.url).scheme in ("http", "https") else None
+            if claimed and urlsplit(claimed).netloc.lower() == fetched_host:
+                result = dataclasses.replace(result, id=page_id(claimed), url=claimed)
+            else:
+                result = dataclasses.replace(result, url=page.url)
+        yield result
+
+
+def page_id(url: str) -> str:
+    """The article id of a web page: a slug of its host and path ('example.com/a/b' -> 'example-com-a-b')."""
+    parts = urlsplit(url)
+    return _slug(parts.netloc + parts.path)
 
 
 def source_units(inputs: Iterable[str]) -> Iterator[tuple[str, str | None]]:
@@ -144,6 +175,10 @@ def _read_url(url: str, fetch: Fetch) -> Iterator[Result]:
     if isinstance(page, InputError):
         yield page
         return
+    yield from _parsed_page(url, page, _url_origin(url, page.url))
+
+
+def _parsed_page(url: str, page: Page, origin: Origin) -> Iterator[Result]:
     media_type = page.content_type.split(";")[0].strip().lower()
     suffix = SUFFIX_BY_MEDIA_TYPE.get(media_type)
     if suffix is None:
@@ -158,7 +193,7 @@ def _read_url(url: str, fetch: Fetch) -> Iterator[Result]:
     if page.charset and suffix != ".pdf":
         with contextlib.suppress(LookupError):  # a charset Python does not know: read the bytes as UTF-8
             data = data.decode(page.charset, errors="replace").encode("utf-8")
-    yield from parse(_url_origin(url, page.url), suffix, data)
+    yield from parse(origin, suffix, data)
 
 
 def _url_origin(url: str, final_url: str) -> Origin:
@@ -167,7 +202,7 @@ def _url_origin(url: str, final_url: str) -> Origin:
     last_segment = PurePath(parts.path).stem
     return Origin(
         source=url,
-        id=_slug(parts.netloc + parts.path),
+        id=page_id(url),
         fallback_title=_humanize(last_segment) or parts.netloc,
         url=final_url,
     )

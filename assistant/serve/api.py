@@ -51,7 +51,8 @@ from assistant.serve.middleware import (
 )
 from assistant.serve.gradio_guard import remove_upload_folder
 from assistant.serve.schemas import (
-    AnswerOut, ArticleOut, AskIn, FeedbackIn, HealthOut, ReportOut, SearchIn, SearchOut, UrlIn, errors,
+    AnswerOut, ArticleOut, AskIn, FeedbackIn, HealthOut, ReportOut, RunOut, SearchIn, SearchOut, SourceIn, SourceOut,
+    UrlIn, errors,
 )
 from assistant.service import Assistant
 from assistant.store.feedback import Feedback
@@ -253,6 +254,39 @@ def remove_article(article_id: str, server: ServerDep) -> dict:
     return server.assistant.remove([article_id]).to_dict()
 
 
+# Sources name intranet hosts and folders on the server's disk: every sources route is the admin's.
+@router.get("/sources", response_model=list[SourceOut],  # type: ignore[valid-type]
+            dependencies=[Depends(admin)], responses=errors(401, 403),
+            tags=["sources"])
+def list_sources(server: ServerDep) -> list[dict]:
+    """Every synced source with its schedule and its last run (started, finished, counts, first error per page)."""
+    return server.assistant.sources()
+
+
+@router.post("/sources", status_code=201, response_model=SourceOut, dependencies=[Depends(admin)],
+             responses=errors(400, 401, 403), tags=["sources"])
+def add_source(body: SourceIn, server: ServerDep) -> dict:
+    """Sync a feed, sitemap or page URL (or several page URLs) on a schedule; the first run comes soon after."""
+    source = server.assistant.add_source(body.urls, collection=body.collection, every=body.every,
+                                         remove_missing=body.remove_missing, robots=body.robots, folders=False)
+    return {**source.to_dict(), "last_run": None}
+
+
+@router.delete("/sources/{source_id}", response_model=SourceOut, dependencies=[Depends(admin)],
+               responses=errors(401, 403, 404), tags=["sources"])
+def remove_source(source_id: int, server: ServerDep) -> dict:
+    """Stop syncing a source; the articles it brought stay."""
+    return {**server.assistant.remove_source(source_id).to_dict(), "last_run": None}
+
+
+@router.post("/sources/{source_id}/sync", response_model=RunOut, dependencies=[Depends(admin)],
+             responses=errors(401, 403, 404), tags=["sources"])
+def sync_source(source_id: int, server: ServerDep) -> dict:
+    """Run one source now; its run record (`error` set when the source itself could not be read)."""
+    [run] = server.assistant.sync(source_id)
+    return run.to_dict()
+
+
 # Votes spend the same tokens as questions: a script posting votes in a loop fills the store's disk.
 @router.post("/feedback", status_code=201, response_model=Feedback, responses=errors(400, 413, 429),
              tags=["feedback"], dependencies=[Depends(RateLimited("votes"))])
@@ -295,7 +329,8 @@ def no_such_endpoint(request: Request) -> None:
 # ── the app ─────────────────────────────────────────────────────────────────────────────────
 
 
-def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool = True) -> FastAPI:
+def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool = True,
+               sync: bool | None = None) -> FastAPI:
     """The API, with the chat at / and /embed unless `ui` is False.
 
     Args:
@@ -303,6 +338,7 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
         admin_token: enables POST/DELETE /api/articles, GET /api/feedback and the UI's upload
             panel; None = the `admin_token` setting (ASSISTANT_ADMIN_TOKEN), which unset is off.
         ui: mount the Gradio pages (tests of the API alone skip the second it takes).
+        sync: run each source on its schedule while the app runs; None = the `sync_in_serve` setting.
     """
     settings = assistant.settings
     if admin_token is None and settings.admin_token is not None:
@@ -319,6 +355,7 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
     guard = AdminToken(admin_token)
     app.state.server = Server(assistant, guard, limiter, anyio.CapacityLimiter(os.cpu_count() or 1))
+    app.state.sync = settings.sync_in_serve if sync is None else sync
     _add_offline_docs(app)
     app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb)
@@ -378,9 +415,34 @@ async def _say_whether_admin_is_on(app: FastAPI):
     print("admin: on (adding and removing articles, and reading feedback, need the admin token)"
           if app.state.server.admin.token is not None else
           "admin: off (set ASSISTANT_ADMIN_TOKEN to turn on adding and removing articles)", file=sys.stderr, flush=True)
-    yield
+    with _scheduled_syncs(app.state.server.assistant, on=app.state.sync):
+        yield
     if getattr(app.state, "upload_folder", None):  # the pages' uploads not yet ingested go with the server
         remove_upload_folder(app.state.upload_folder)
+
+
+@contextlib.contextmanager
+def _scheduled_syncs(assistant: Assistant, *, on: bool) -> Iterator[None]:
+    """Each source synced on its interval on a thread of its own while the server runs.
+
+    Answering never waits for it: it writes through the indexer (one writer at a time, as an
+    upload), and readers follow the commits. Stopped at shutdown, between sources.
+    """
+    if not on:
+        yield
+        return
+    from assistant.ingest.sync import loop
+
+    stop = threading.Event()
+    thread = threading.Thread(target=loop, args=(assistant.sync_due, stop), kwargs={"wake": assistant.sync_wake},
+                              name="sync", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        assistant.sync_wake.set()
+        thread.join(5)
 
 
 # ── edges: uploads, docs, errors ────────────────────────────────────────────────────────────

@@ -113,6 +113,28 @@ def _parser() -> argparse.ArgumentParser:
                    help="environment variable holding the admin token (default: ASSISTANT_ADMIN_TOKEN); "
                         "enables upload and removal")
 
+    p = command("sources", _sources, "Sources kept in step with the index: feeds, sitemaps, pages, folders.")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("add", help="add a feed, sitemap or page URL, several page URLs, or a folder")
+    a.add_argument("locations", nargs="+", metavar="URL|PATH")
+    a.add_argument("--collection", default="default", metavar="NAME", help="the collection it belongs to (stored)")
+    a.add_argument("--every", default="1h", metavar="INTERVAL", help="how often to sync: 30m, 2h, 1d (default 1h)")
+    a.add_argument("--remove-missing", action="store_true",
+                   help="remove articles whose page leaves the sitemap or whose file leaves the folder")
+    a.add_argument("--ignore-robots", action="store_true", help="fetch pages robots.txt disallows (your own site)")
+    a.add_argument("--json", action="store_true")
+    a = actions.add_parser("list", help="every source with its last run")
+    a.add_argument("--json", action="store_true")
+    a = actions.add_parser("remove", help="stop syncing a source (its articles stay)")
+    a.add_argument("id", type=int, metavar="ID")
+    for a in actions.choices.values():
+        a.add_argument("--index", type=Path, default=argparse.SUPPRESS, help="index directory")
+
+    p = command("sync", _sync, "Fetch what changed in every source (or one), now; --loop: on their schedule.")
+    p.add_argument("id", nargs="?", type=int, metavar="ID", help="one source (default: all)")
+    p.add_argument("--loop", action="store_true", help="keep running each source on its interval until interrupted")
+    p.add_argument("--json", action="store_true", help="one JSON run record per line")
+
     p = command("feedback", _feedback, "List readers' votes on answers (the chat's Helpful / Not helpful), newest first.")
     p.add_argument("--json", action="store_true", help="one JSON list with every field")
     return parser
@@ -222,6 +244,72 @@ def _serve(args, settings: Settings) -> int:
 
     serve(settings, host=args.host, port=args.port, root_path=args.root_path, admin_token_env=args.admin_token_env)
     return 0
+
+
+def _sources(args, settings: Settings) -> int:
+    assistant = _assistant(settings)
+    if args.action == "add":
+        source = assistant.add_source(args.locations, collection=args.collection, every=args.every,
+                                      remove_missing=args.remove_missing, robots=not args.ignore_robots)
+        _print(json.dumps(source.to_dict()) if args.json else f"added source {source.id}: {_where(source.location)} "
+               f"every {_duration(source.every)}; run it now with `assistant sync {source.id}`")
+    elif args.action == "remove":
+        source = assistant.remove_source(args.id)
+        _print(f"removed source {source.id} ({_where(source.location)}); its articles stay in {settings.index}")
+    else:
+        rows = assistant.sources()
+        if args.json:
+            _print(json.dumps(rows, ensure_ascii=False))
+            return 0
+        for row in rows:
+            last = row["last_run"]
+            _print(f"{row['id']}\t{row['kind']}\t{_where(row['location'])}\tevery {_duration(row['every'])}\t"
+                   f"{_run_line(last) if last else 'never run'}")
+        _print(f"{len(rows)} source{'' if len(rows) == 1 else 's'} in {settings.index}", file=sys.stderr)
+    return 0
+
+
+def _sync(args, settings: Settings) -> int:
+    assistant = _assistant(settings)
+    if args.loop:
+        import threading
+
+        from assistant.ingest.sync import loop
+
+        if args.id is not None:
+            raise AssistantError("--loop runs every source on its schedule; leave out the ID")
+        _print(f"syncing the sources of {settings.index} on their schedule; Ctrl-C to stop", file=sys.stderr)
+        loop(assistant.sync_due, threading.Event())
+        return 0
+    runs = assistant.sync(args.id)
+    for run in runs:
+        _print(json.dumps(run.to_dict(), ensure_ascii=False) if args.json else f"source {run.source}: {_run_line(run.to_dict())}")
+        for e in run.errors:
+            _print(f"error: {e['url']}: {e['error']}", file=sys.stderr)
+    if not runs:
+        _print("no sources; add one with `assistant sources add URL|PATH`", file=sys.stderr)
+    return 1 if any(r.error or r.failed for r in runs) else 0
+
+
+def _run_line(run: dict) -> str:
+    """'2026-12-08T10:00:00Z: added 1, updated 0, removed 0, unchanged 12, failed 0; 2 requests'."""
+    line = (f"{run['started']}: added {run['added']}, updated {run['updated']}, removed {run['removed']}, "
+            f"unchanged {run['unchanged']}, failed {run['failed']}; {run['requests']} requests")
+    if run["finished"] is None:
+        line += " (running, or stopped before it finished)"
+    return line + (f"; error: {run['error']}" if run["error"] else "")
+
+
+def _where(location: str) -> str:
+    urls = location.split("\n")
+    return urls[0] if len(urls) == 1 else f"{urls[0]} and {len(urls) - 1} more pages"
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def _feedback(args, settings: Settings) -> int:

@@ -125,6 +125,38 @@ def articles_html(rows: Iterable[dict], *, total: int | None = None) -> str:
     )
 
 
+def sources_html(rows: Iterable[dict]) -> str:
+    """The synced sources (Assistant.sources) as a table: what, how often, and the last run with its errors."""
+    rows = list(rows)
+    if not rows:
+        return '<p class="qa-empty">No sources yet: add one with `assistant sources add URL` or POST /api/sources.</p>'
+
+    def last(run: dict | None) -> str:
+        if run is None:
+            return "never run"
+        done = inert(run["finished"] or "did not finish (running, or stopped)")
+        counts = (f"added {int(run['added'])}, updated {int(run['updated'])}, removed {int(run['removed'])}, "
+                  f"unchanged {int(run['unchanged'])}, failed {int(run['failed'])}; {int(run['requests'])} requests")
+        error = f'<div class="qa-error">{inert(run["error"])}</div>' if run["error"] else ""
+        pages = "".join(f"<li><code>{inert(e['url'])}</code>: {inert(e['error'])}</li>" for e in run["errors"])
+        return (f"{inert(run['started'])} → {done}<br>{counts}{error}"
+                + (f"<details><summary>errors</summary><ul>{pages}</ul></details>" if pages else ""))
+
+    def schedule(source: dict) -> str:
+        failing = int(source["failures"])
+        return f"every {float(source['every']) / 60:g} min" + (f", failed {failing} in a row" if failing else "")
+
+    body = "".join(
+        f"<tr><td class=\"qa-num\">{int(r['id'])}</td><td>{inert(r['kind'])}</td>"
+        f"<td><code>{'<br>'.join(inert(x) for x in r['location'].splitlines())}</code></td>"
+        f"<td>{schedule(r)}</td>"
+        f"<td>{last(r['last_run'])}</td></tr>"
+        for r in rows
+    )
+    return ('<table class="qa-articles qa-sources"><thead><tr><th class="qa-num">Id</th><th>Kind</th><th>Source</th>'
+            f"<th>Schedule</th><th>Last run</th></tr></thead><tbody>{body}</tbody></table>")
+
+
 def message_html(text: str, *, kind: str = "info") -> str:
     """A status line (ingest report, error) built from untrusted pieces such as file names."""
     return f'<div class="qa-status qa-{kind}">{inert(text)}</div>'

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create_model
 
 from assistant.ingest.indexer import IngestReport
 from assistant.limits import (
-    MAX_ANSWER_CHARS, MAX_CITATIONS, MAX_COMMENT_CHARS, MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, MAX_URL_CHARS,
+    MAX_ANSWER_CHARS, MAX_CITATIONS, MAX_COMMENT_CHARS, MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, MAX_SOURCE_URLS,
+    MAX_URL_CHARS,
 )
+from assistant.store.sources import Run, Source
 from assistant.types import Answer, Chunk, Citation, Passage
 
 # ── requests ────────────────────────────────────────────────────────────────────────────────
@@ -49,6 +51,17 @@ class SearchIn(_In):
 class UrlIn(_In):
     url: str = Field(pattern=r"^https?://\S+$", max_length=MAX_URL_CHARS,
                      examples=["https://example.com/article.html"])
+
+
+class SourceIn(_In):
+    """A source to sync: a feed, sitemap or page URL, or several page URLs (folders: the CLI only)."""
+
+    urls: list[Annotated[str, Field(pattern=r"^https?://\S+$", max_length=MAX_URL_CHARS)]] = Field(
+        min_length=1, max_length=MAX_SOURCE_URLS, examples=[["https://example.com/feed.xml"]])
+    collection: str = Field("default", min_length=1, max_length=100, pattern=r"^[\w.-]+$")
+    every: str = Field("1h", max_length=20, description="how often: 30m, 2h, 1d (at least 60 s)")
+    remove_missing: StrictBool = Field(False, description="remove articles whose page leaves the sitemap")
+    robots: StrictBool = Field(True, description="honour robots.txt")
 
 
 class FeedbackIn(_In):
@@ -104,6 +117,8 @@ PassageOut = wire(Passage, "PassageOut", drop=frozenset({"chunk"}),
 AnswerOut = wire(Answer, "AnswerOut", sent_as={"passages": list[PassageOut]},  # type: ignore[valid-type]
                  added={"id": (Any, None)})
 ReportOut = wire(IngestReport, "ReportOut", sent_as={"errors": list[str]})
+RunOut = wire(Run, "RunOut")
+SourceOut = wire(Source, "SourceOut", added={"last_run": (RunOut | None, None)})
 
 
 class SearchOut(BaseModel):

@@ -332,6 +332,9 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
             yes = gr.Button("Yes, remove them", variant="stop", scale=0, min_width=160)
             no = gr.Button("Cancel", variant="secondary", scale=0, min_width=100)
         status = gr.HTML(elem_classes=["qa-status-box"])
+        with gr.Accordion("Synced sources (admin)", open=False, elem_classes=["qa-sources-panel"]):
+            show = gr.Button("Show sources and their last run", variant="secondary")
+            sources = gr.HTML()
 
     def wrong(given: str, request: gr.Request | None) -> str | None:
         """The one message for a missing, wrong or too often guessed token, or None when it is right."""
@@ -400,6 +403,11 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
                 f"chunks left in the index: {report.total_chunks}.")
         return html.message_html(done, kind="ok"), gr.update(visible=False)
 
+    def list_sources(given, request: gr.Request):
+        problem = wrong(given, request)
+        return error(problem) if problem else html.sources_html(assistant.sources())
+
+    show.click(list_sources, [token], [sources], api_visibility="private")
     for unlocked in (token.submit, token.blur):
         unlocked(unlock, [token], [files], js=UNLOCK_JS,
                  api_visibility="private")

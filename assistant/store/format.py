@@ -4,6 +4,8 @@ Layout (see index/README.md):
 
     index/CURRENT              name of the live store directory (replaced atomically by a rebuild)
     index/.lock                held by the one ingest that may write
+    index/feedback.sqlite3     readers' votes (feedback.py)
+    index/sources.sqlite3      synced sources, what each page was when last read, run records (sources.py)
     index/store-<stamp>/
         catalog.sqlite3        articles, chunks, sentences, segments, tombstones, keyword index, manifest
         segments/seg-<id>/     one batch: chunk vectors (VectorIndex), keyword postings, sentence vectors, ids
@@ -38,6 +40,9 @@ FORMAT_VERSION = 2
 CURRENT = "CURRENT"  # in the index directory: the live store's name
 LOCK = ".lock"  # in the index directory: the writer lock
 FEEDBACK = "feedback.sqlite3"  # in the index directory, outside the stores: readers' votes (feedback.py)
+# In the index directory, outside the stores, like FEEDBACK: a rebuild swaps the store, and the
+# sources to sync and their validators must outlive it (a rebuild is not a reason to refetch).
+SOURCES = "sources.sqlite3"
 CATALOG = "catalog.sqlite3"
 SEGMENTS = "segments"
 CHUNK_IDS = "chunk_ids.npy"
@@ -79,6 +84,32 @@ CREATE TABLE IF NOT EXISTS tombstones (segment TEXT NOT NULL, chunk INTEGER NOT 
 CREATE INDEX IF NOT EXISTS tombstones_by_segment ON tombstones (segment);
 """
 # AUTOINCREMENT: ids are never reused, so a tombstoned vector can never be mistaken for a new chunk.
+
+# sources.sqlite3 (store/sources.py). `documents` holds one row per URL or file a source has read:
+# its validators (ETag, Last-Modified), its marker (a feed entry's id and updated time, a sitemap
+# <lastmod>, a file's size and mtime), the hash of its bytes and the article ids it gave; `parent`
+# is the sitemap that listed it. A row changes only after the articles it describes are committed
+# to the index, so a sync killed half way is done again, not skipped.
+SOURCES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL, location TEXT NOT NULL UNIQUE, collection TEXT NOT NULL,
+    every REAL NOT NULL, remove_missing INTEGER NOT NULL, robots INTEGER NOT NULL, added TEXT NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0, next_run REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS documents (
+    source INTEGER NOT NULL, url TEXT NOT NULL, parent TEXT, etag TEXT, last_modified TEXT,
+    marker TEXT, hash TEXT, articles TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (source, url)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, source INTEGER NOT NULL,
+    started TEXT NOT NULL, finished TEXT, added INTEGER NOT NULL DEFAULT 0, updated INTEGER NOT NULL DEFAULT 0,
+    removed INTEGER NOT NULL DEFAULT 0, unchanged INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+    requests INTEGER NOT NULL DEFAULT 0, error TEXT, errors TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS runs_by_source ON runs (source, id);
+"""
 
 
 @dataclass(frozen=True)
