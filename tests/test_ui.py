@@ -428,3 +428,22 @@ def test_an_idle_server_uses_almost_no_cpu(tmp_path):
         server.terminate()
         server.wait(30)
     assert share < 0.03, f"{share:.1%} of a core while idle"
+
+
+def test_the_admin_page_adds_syncs_and_stops_a_source_with_the_token_only(tmp_path, fake_embedder):
+    from assistant.serve.ui import chat_page
+
+    page = chat_page(make_assistant(tmp_path / "index", fake_embedder), admin=AdminToken("token"))
+    add, sync, stop = (_handler(page, name) for name in ("add_a_source", "sync_a_source", "stop_a_source"))
+
+    assert "Wrong admin token" in _Markup(add("guess", "https://news.example.org/feed.xml", "1h", None)).text
+    added = _Markup(add("token", "https://news.example.org/feed.xml", "30m", None)).text
+    assert "Added source 1" in added and "news.example.org/feed.xml" in added and "every 30 min" in added
+    assert "command line only" in _Markup(add("token", str(tmp_path), "1h", None)).text  # no server folders
+    assert "enter the id of a source first" in _Markup(sync("token", None, None)).text
+    # A loopback feed is refused by the fetch guard: the run says so, and the page shows the run.
+    add("token", "http://127.0.0.1:9/feed.xml", "1h", None)
+    synced = _Markup(sync("token", 2, None)).text
+    assert synced.startswith("Source 2: added 0") and "127.0.0.1:9/feed.xml" in synced
+    stopped = _Markup(stop("token", 1, None)).text
+    assert "Source 1 is no longer synced" in stopped and "news.example.org" not in stopped

@@ -333,7 +333,16 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
             no = gr.Button("Cancel", variant="secondary", scale=0, min_width=100)
         status = gr.HTML(elem_classes=["qa-status-box"])
         with gr.Accordion("Synced sources (admin)", open=False, elem_classes=["qa-sources-panel"]):
-            show = gr.Button("Show sources and their last run", variant="secondary")
+            with gr.Row(equal_height=True):
+                location = gr.Textbox(label="Feed, sitemap or page URL", scale=4,
+                                      placeholder="https://example.com/feed.xml (folders: `assistant sources add`)")
+                every = gr.Textbox(label="Every", value="1h", scale=1, min_width=90)
+                add_source = gr.Button("Add source", variant="primary", scale=1)
+            with gr.Row(equal_height=True):
+                source_id = gr.Number(label="Source id", precision=0, minimum=1, scale=1, min_width=90)
+                sync_now = gr.Button("Sync now", variant="secondary", scale=1)
+                stop = gr.Button("Stop syncing it", variant="stop", scale=1)
+                show = gr.Button("Show sources and their last run", variant="secondary", scale=2)
             sources = gr.HTML()
 
     def wrong(given: str, request: gr.Request | None) -> str | None:
@@ -407,7 +416,40 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
         problem = wrong(given, request)
         return error(problem) if problem else html.sources_html(assistant.sources())
 
+    def on_sources(given: str, request: gr.Request | None, act) -> str:
+        """`act()` for the admin, then the sources listed with what it did; any problem is one message."""
+        problem = wrong(given, request)
+        if problem:
+            return error(problem)
+        try:
+            done = act()
+        except AssistantError as exc:
+            return error(str(exc))
+        return html.message_html(done, kind="ok") + html.sources_html(assistant.sources())
+
+    def add_a_source(given, where, how_often, request: gr.Request):
+        def act() -> str:
+            source = assistant.add_source([where], every=how_often or "1h", folders=False)
+            return f"Added source {source.id}: it syncs within a minute, then every {source.every / 60:g} min."
+        return on_sources(given, request, act)
+
+    def sync_a_source(given, number, request: gr.Request):
+        def act() -> str:
+            runs = assistant.sync(_source_number(number))
+            return "; ".join(f"Source {r.source}: added {r.added}, updated {r.updated}, removed {r.removed}, "
+                             f"failed {r.failed}" for r in runs) or "Nothing to sync."
+        return on_sources(given, request, act)
+
+    def stop_a_source(given, number, request: gr.Request):
+        def act() -> str:
+            source = assistant.remove_source(_source_number(number))
+            return f"Source {source.id} is no longer synced; the articles it brought stay."
+        return on_sources(given, request, act)
+
     show.click(list_sources, [token], [sources], api_visibility="private")
+    add_source.click(add_a_source, [token, location, every], [sources], api_visibility="private")
+    sync_now.click(sync_a_source, [token, source_id], [sources], api_visibility="private", concurrency_limit=1)
+    stop.click(stop_a_source, [token, source_id], [sources], api_visibility="private")
     for unlocked in (token.submit, token.blur):
         unlocked(unlock, [token], [files], js=UNLOCK_JS,
                  api_visibility="private")
@@ -417,6 +459,12 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
     removed = yes.click(drop, [token, ids], [status, confirm], api_visibility="private", concurrency_limit=1)
     no.click(lambda: gr.update(visible=False), None, confirm, api_visibility="private")
     return ids, [added, removed]
+
+
+def _source_number(number) -> int:
+    if number is None or int(number) < 1:
+        raise AssistantError("enter the id of a source first (the Id column of the list)")
+    return int(number)
 
 
 def _names(assistant: Assistant, ids: list[str]) -> str:
