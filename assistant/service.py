@@ -183,7 +183,7 @@ class Assistant:
 
     def _sync_one(self, source: Source) -> Run:
         def write(articles: list[Article], gone: list[str]) -> IngestReport:
-            return self.indexer().ingest(articles, remove=gone)
+            return self.indexer().ingest(articles, remove=gone, whole=True)  # a kill -9 leaves no half sync
 
         with self._syncing:
             run = sync_source(source, self.sync_state, self.fetch, write, host_delay=self.settings.sync_host_delay)

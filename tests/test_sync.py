@@ -16,6 +16,7 @@ from fakes import HashEmbedder
 
 from assistant.ingest.sources import page_id
 from assistant.service import Assistant
+from assistant.types import Article
 
 
 class CountingEmbedder(HashEmbedder):
@@ -536,3 +537,26 @@ def test_kill_9_during_a_sync_leaves_the_index_and_the_state_as_before(tmp_path,
     [run] = after.sync()  # the next run does it all again
     assert (run.added, run.updated, run.error) == (1, 1, None)
     assert "Ada Quinn" in after.article(page_id(f"{site.base}/a.html")).text
+
+
+def test_a_sync_is_one_write_however_many_batches_its_pages_fill(tmp_path, site, monkeypatch):
+    """So a kill -9 anywhere in a big sync leaves the index as before it, as in the test above."""
+    import assistant.ingest.indexer as indexer
+
+    writes = []
+    real = indexer.write_segment
+    monkeypatch.setattr(indexer, "write_segment", lambda *args: (writes.append(1), real(*args))[1])
+    monkeypatch.setattr(indexer, "BATCH_CHUNKS", 1)  # a batch a chunk: a plain ingest of two pages writes twice
+    assistant = make_assistant(tmp_path / "index", HashEmbedder(), fetch_allow_hosts=["127.0.0.1"], sync_host_delay=0)
+    site.put("/a.html", page("Harbour", "The harbour master is Tom Ferris, appointed in June."))
+    site.put("/b.html", page("Bridge", "The old bridge over the river Wend will close for repairs in March."))
+    site.put("/feed.xml", rss(("a", f"{site.base}/a.html", "Mon, 01 Dec 2026 10:00:00 GMT"),
+                              ("b", f"{site.base}/b.html", "Mon, 01 Dec 2026 11:00:00 GMT")), "application/rss+xml")
+    assistant.add_source([f"{site.base}/feed.xml"])
+
+    [run] = assistant.sync()
+
+    assert run.added == 2 and len(writes) == 1
+    assistant.ingest_articles([Article("c", "C", "One more article.", source="c.txt"),
+                               Article("d", "D", "And another one.", source="d.txt")])
+    assert len(writes) == 3  # files keep their bounded batches

@@ -99,11 +99,15 @@ class Indexer:
         self._collection: str | None = None
 
     def ingest(self, items: Iterable[Item], *, rebuild: bool = False, progress: bool = False,
-               remove: Sequence[str] = ()) -> IngestReport:
+               remove: Sequence[str] = (), whole: bool = False) -> IngestReport:
         """Add or update articles; bad items are reported, good ones still indexed.
 
         `remove`: ids of articles to delete in the same write (a sync's pages gone from their
         sitemap), in the last batch's transaction; ids not indexed are skipped.
+
+        `whole`: one batch, so one transaction, however many chunks: a sync run, which a kill -9
+        must leave as if it had not started. Its memory grows with what it adds (a run reads at
+        most a bounded number of pages); an ingest of files keeps the bounded batches.
 
         `rebuild` replaces the index with the articles read, in a new store swapped in at the
         end, but only if at least one could be read: a rebuild from a mistyped path would
@@ -123,7 +127,7 @@ class Indexer:
                     with self.index.new_store() as directory:
                         catalog = self._create(directory)
                         try:
-                            self._write(catalog, items, report, bar, remove)
+                            self._write(catalog, items, report, bar, remove, whole)
                             if rebuild and self.index.exists() and not (report.added or report.updated):
                                 raise _NothingRead
                         finally:
@@ -134,7 +138,7 @@ class Indexer:
                 catalog = self._open()
                 try:
                     remove_unregistered_segments(catalog.directory, catalog.segments(), self.index)
-                    self._write(catalog, items, report, bar, remove)
+                    self._write(catalog, items, report, bar, remove, whole)
                 finally:
                     catalog.close()
             report.total_chunks = self.index.manifest().chunks
@@ -206,7 +210,7 @@ class Indexer:
         return catalog
 
     def _write(self, catalog: Catalog, items: Iterable[Item], report: IngestReport, bar,
-               remove: Sequence[str] = ()) -> None:
+               remove: Sequence[str] = (), whole: bool = False) -> None:
         """Read, split and write every item, a batch at a time, then merge segments if due.
 
         Pipelined: a batch is embedded on a worker thread while this one writes the batch before
@@ -215,7 +219,7 @@ class Indexer:
         """
         pending: tuple[list, Future] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed") as pool:
-            for batch in self._batches(catalog, items, report):
+            for batch in self._batches(catalog, items, report, None if whole else BATCH_CHUNKS):
                 embedding = pool.submit(self._vectors_of, [p for p, _ in batch], bar)
                 if pending is not None:
                     self._flush(catalog, *pending, report)
@@ -239,9 +243,9 @@ class Indexer:
                 report.removed += 1
         return deleted
 
-    def _batches(self, catalog: Catalog, items: Iterable[Item],
-                 report: IngestReport) -> Iterator[list[tuple[StoredArticle | Prepared, bool]]]:
-        """Batches of about BATCH_CHUNKS chunks of new or changed articles, split; the rest reported."""
+    def _batches(self, catalog: Catalog, items: Iterable[Item], report: IngestReport,
+                 size: int | None) -> Iterator[list[tuple[StoredArticle | Prepared, bool]]]:
+        """Batches of about `size` chunks (None: one batch) of new or changed articles, split; the rest reported."""
         batch: list[tuple[StoredArticle | Prepared, bool]] = []  # article, replaces an indexed one
         batch_chunks = 0
         for item in unique_ids(items, _identity):  # across every reader feeding this run
@@ -267,7 +271,7 @@ class Indexer:
             report.updated += prior is not None
             report.added += prior is None
             batch_chunks += len(stored.chunks)
-            if batch_chunks >= BATCH_CHUNKS:
+            if size is not None and batch_chunks >= size:
                 yield batch
                 batch, batch_chunks = [], 0
         if batch:
