@@ -18,6 +18,7 @@ import numpy as np
 
 from assistant.answer.chat import condense
 from assistant.answer.citations import stream_pieces
+from assistant.answer.decision import on_subject
 from assistant.answer.extractive import ExtractiveAnswerer, cite
 from assistant.answer.reader import Reader
 from assistant.config import Settings
@@ -207,7 +208,10 @@ class Assistant:
             assert isinstance(answer, Answer)  # a stream ends with its Answer
             return answer
         question = _clean(question)
-        return self._issued(self._answer_offline(question, condense(question, history), top_k, *self._live()))
+        query = condense(question, history)
+        retriever, answerer = self._live()
+        return self._issued(_related(self._answer_offline(question, query, top_k, retriever, answerer), query,
+                                     retriever))
 
     def _answer_offline(self, question: str, query: str, top_k: int | None, retriever: Retriever,
                         answerer: ExtractiveAnswerer) -> Answer:
@@ -255,9 +259,16 @@ class Assistant:
             if isinstance(item, Answer):
                 total = (time.perf_counter() - began) * 1000
                 retrieve = offline.timing_ms["retrieve"]
-                item = self._issued(replace(item, timing_ms={"retrieve": retrieve, "answer": total - retrieve,
-                                                            "total": total}))
+                item = self._issued(_related(replace(item, timing_ms={"retrieve": retrieve, "answer": total - retrieve,
+                                                                     "total": total}), query.search, retriever))
             yield item
+
+
+def _related(answer: Answer, query: str, retriever: Retriever) -> Answer:
+    """An abstention keeps as related reading only the passages on the question's subject (`on_subject`)."""
+    if not answer.abstained:
+        return answer
+    return replace(answer, passages=tuple(on_subject(query, answer.passages, retriever.idf)))
 
 
 def _clean(question: str) -> str:
