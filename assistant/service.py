@@ -217,7 +217,8 @@ class Assistant:
                         answerer: ExtractiveAnswerer) -> Answer:
         """Retrieve for the (condensed) `query` and answer it extractively, timing both steps.
 
-        A respelled query is named in the answer's note, so the reader sees what was searched.
+        A query other than the question (names a follow-up borrowed, a respelled word) is named in
+        the answer's note, so the reader sees what was searched.
         """
         began = time.perf_counter()
         with retriever.snapshot():
@@ -229,7 +230,7 @@ class Assistant:
         timing = {
             "retrieve": (retrieved - began) * 1000, "answer": (done - retrieved) * 1000, "total": (done - began) * 1000,
         }
-        note = f"Searched for “{searched}”." if searched != query else None
+        note = f"Searched for “{searched}”." if searched != question else None
         return Answer(question, text, draft.abstained, citations, tuple(passages), timing, note=note)
 
     def stream(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Iterator[str | Answer]:

@@ -477,6 +477,22 @@ def test_a_plain_text_headline_is_the_title_and_its_date_and_author_are_shown_no
     expect(page.locator(".text")).not_to_contain_text("published:")
 
 
+def test_a_follow_up_borrows_from_the_turn_it_refers_to_and_says_what_it_searched(page, app_url):
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    ask(page, GOLTS)
+    ask(page, "When did the Zorblax reactor close?")
+    message = ask(page, "where is he based?")  # "he" is Golts, not the reactor asked about in between
+
+    expect(message.locator(".qa-answer")).to_contain_text("Moscow-based")
+    expect(message.locator(".qa-note")).to_have_text("Note: Searched for “where is he based? (Alexander Golts)”.")
+    message = ask(page, "when was it designed?")  # "it" is the latest thing: the reactor
+    expect(message.locator(".qa-answer")).to_contain_text("1987")
+    expect(message.locator(".qa-note")).to_contain_text("(Zorblax)")
+    screenshot(page, "chat-follow-up-referent")
+
+
 def test_a_follow_up_that_stands_alone_is_answered_as_if_asked_alone(page, app_url):
     from playwright.sync_api import expect
 
