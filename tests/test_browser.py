@@ -269,6 +269,26 @@ def test_a_wiki_page_embeds_the_chat_in_an_iframe_and_questions_work_there(page,
     screenshot(page, "wiki-embed")
 
 
+def test_two_embeds_on_one_wiki_page_keep_their_own_conversations(page, app_url, wiki):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"http://127.0.0.1:{wiki.port}/wiki-two-embeds.html")
+    desk, sidebar = page.frame_locator("iframe#desk"), page.frame_locator("iframe#sidebar")
+    expect(sidebar.locator("button.example").first).to_be_visible()
+    ask(desk, GOLTS)
+    page.reload()
+
+    expect(desk.locator(".qa .qa-answer")).to_contain_text("Alexander Golts")  # still there after a reload
+    expect(sidebar.locator("button.example").first).to_be_visible()
+    expect(sidebar.locator(".qa")).to_have_count(0)  # and only there
+    ask(sidebar, LIGHT)
+    page.reload()
+    expect(sidebar.locator(".qa .qa-answer")).to_contain_text("18 nautical miles")
+    expect(desk.locator(".qa")).to_have_count(1)
+    screenshot(page, "wiki-two-embeds")
+
+
 def test_a_wiki_page_can_use_gradios_web_component_served_by_the_assistant(page, app_url, wiki):
     from playwright.sync_api import expect
 
