@@ -624,3 +624,43 @@ def test_no_gradio_api_footer_and_unknown_pages_get_a_small_html_404(page, app_u
     page.get_by_role("link", name="Ask the articles").click()
     expect(page.locator(".qa-question textarea")).to_be_visible()
     assert httpx.get(f"{app_url}/api/nope", headers={"Accept": "text/html"}).json()["error"]["status"] == 404
+
+
+# ── accessibility (issue 27) ───────────────────────────────────────────────────────────────
+
+
+def _serious(page) -> list[str]:
+    """axe-core's serious and critical violations on the page, each with the elements it names."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [f"{v['id']} ({v['impact']}): {v['help']}: " + "; ".join(str(n["target"]) + " " + n.get("failureSummary", "").splitlines()[-1]
+                                                                 for n in v["nodes"][:8])
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_no_serious_accessibility_violations_with_an_answer_and_its_sources_shown(new_page, app_url, scheme):
+    page = new_page(DESKTOP, color_scheme=scheme)
+    found = {}
+    for path in ("", "/embed/"):
+        page.goto(f"{app_url}{path}")
+        message = ask(page, "Why is Syria less appealing to Russian volunteers than Ukraine?")
+        message.locator(".qa-source .qa-details summary").first.click()
+        screenshot(page, f"axe-{scheme}{path.replace('/', '-')}", full_page=False)
+        found[path or "/"] = _serious(page)
+        href = message.locator(".qa-title").first.get_attribute("href")
+    page.goto(href if href.startswith("http") else f"{app_url}/{href.lstrip('/')}")
+    screenshot(page, f"axe-{scheme}-article", full_page=False)
+    found["/articles"] = _serious(page)
+    assert found == {"/": [], "/embed/": [], "/articles": []}, json.dumps(found, indent=1)
+
+
+def test_a_citation_marker_is_a_tap_target_of_at_least_24px_on_a_phone(new_page, app_url):
+    page = new_page(PHONE, is_mobile=True, has_touch=True)
+    page.goto(app_url)
+    message = ask(page, GOLTS)
+    box = message.locator(".qa-marker").first.bounding_box()
+    assert box["width"] >= 24 and box["height"] >= 24, box
+    assert float(message.locator(".qa-marker").first.evaluate("m => parseFloat(getComputedStyle(m).fontSize)")) >= 12
+    screenshot(page, "phone-marker", full_page=False)
