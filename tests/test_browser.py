@@ -664,3 +664,24 @@ def test_a_citation_marker_is_a_tap_target_of_at_least_24px_on_a_phone(new_page,
     assert box["width"] >= 24 and box["height"] >= 24, box
     assert float(message.locator(".qa-marker").first.evaluate("m => parseFloat(getComputedStyle(m).fontSize)")) >= 12
     screenshot(page, "phone-marker", full_page=False)
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and a["y"] < b["y"] + b["height"] and (
+        b["y"] < a["y"] + a["height"])
+
+
+def test_the_export_and_clear_toolbar_covers_no_message_on_desktop_phone_or_embed(new_page, app_url, wiki):
+    for name, viewport, mobile, url, inside in (
+            ("desktop", DESKTOP, False, app_url, None),
+            ("phone", PHONE, True, app_url, None),
+            ("sidebar", DESKTOP, False, f"http://127.0.0.1:{wiki.port}/wiki-sidebar.html", "iframe#assistant")):
+        page = new_page(viewport, is_mobile=mobile, has_touch=mobile)
+        page.goto(url)
+        where = page.frame_locator(inside) if inside else page
+        ask(where, GOLTS)
+        where.locator(".qa-chat .bubble-wrap").evaluate("list => { list.scrollTop = 0; }")
+        toolbar = where.locator(".qa-chat .top-panel").bounding_box()
+        rows = [row.bounding_box() for row in where.locator(".qa-chat .message-row").all()]
+        assert toolbar and rows and not any(_overlap(toolbar, row) for row in rows), (name, toolbar, rows[0])
+        screenshot(page, f"{name}-toolbar", full_page=False)
