@@ -19,6 +19,7 @@ import numpy as np
 
 from assistant.answer.chat import condense
 from assistant.answer.citations import stream_pieces
+from assistant.answer.decision import on_subject
 from assistant.answer.extractive import ExtractiveAnswerer, cite
 from assistant.answer.reader import Reader
 from assistant.config import Settings
@@ -284,13 +285,17 @@ class Assistant:
             assert isinstance(answer, Answer)  # a stream ends with its Answer
             return answer
         question = _clean(question)
-        return self._issued(self._answer_offline(question, condense(question, history), top_k, *self._live()))
+        query = condense(question, history)
+        retriever, answerer = self._live()
+        return self._issued(_related(self._answer_offline(question, query, top_k, retriever, answerer), query,
+                                     retriever))
 
     def _answer_offline(self, question: str, query: str, top_k: int | None, retriever: Retriever,
                         answerer: ExtractiveAnswerer) -> Answer:
         """Retrieve for the (condensed) `query` and answer it extractively, timing both steps.
 
-        A respelled query is named in the answer's note, so the reader sees what was searched.
+        A query other than the question (names a follow-up borrowed, a respelled word) is named in
+        the answer's note, so the reader sees what was searched.
         """
         began = time.perf_counter()
         with retriever.snapshot():
@@ -302,7 +307,7 @@ class Assistant:
         timing = {
             "retrieve": (retrieved - began) * 1000, "answer": (done - retrieved) * 1000, "total": (done - began) * 1000,
         }
-        note = f"Searched for “{searched}”." if searched != query else None
+        note = f"Searched for “{searched}”." if searched != question else None
         return Answer(question, text, draft.abstained, citations, tuple(passages), timing, note=note)
 
     def stream(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Iterator[str | Answer]:
@@ -332,9 +337,16 @@ class Assistant:
             if isinstance(item, Answer):
                 total = (time.perf_counter() - began) * 1000
                 retrieve = offline.timing_ms["retrieve"]
-                item = self._issued(replace(item, timing_ms={"retrieve": retrieve, "answer": total - retrieve,
-                                                            "total": total}))
+                item = self._issued(_related(replace(item, timing_ms={"retrieve": retrieve, "answer": total - retrieve,
+                                                                     "total": total}), query.search, retriever))
             yield item
+
+
+def _related(answer: Answer, query: str, retriever: Retriever) -> Answer:
+    """An abstention keeps as related reading only the passages on the question's subject (`on_subject`)."""
+    if not answer.abstained:
+        return answer
+    return replace(answer, passages=tuple(on_subject(query, answer.passages, retriever.idf)))
 
 
 def _clean(question: str) -> str:

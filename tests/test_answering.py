@@ -7,7 +7,7 @@ import pytest
 
 from assistant.answer.candidates import Calibration, LinearModel, WordAlignment, answer_type, has_type
 from assistant.answer.citations import markers
-from assistant.answer.decision import choose, contradicts, decide
+from assistant.answer.decision import choose, contradicts, decide, on_subject
 from assistant.answer.definition import definition
 from assistant.answer.extractive import Draft, ExtractiveAnswerer, cite
 from assistant.types import Chunk, Passage, Quote
@@ -120,6 +120,24 @@ class NoEvidence:
 def test_no_passages_means_abstention():
     draft = ExtractiveAnswerer(NoEvidence(), OverlapReader()).draft("anything?", np.zeros(3, dtype=np.float32), [])
     assert draft.abstained and draft.sentences == ()
+
+
+def test_related_reading_shares_the_questions_subject_or_there_is_none():
+    def passage(article_id: str, text: str) -> Passage:
+        return Passage(1, Chunk(article_id, 0, 0, len(text), text), article_id, None, 1.0)
+
+    pharmacy = passage("pharmacy", "Pharmacy is the science of preparing drugs; the capital needed to open one is large.")
+    war = passage("war", "The French and Indian War ended with the Treaty of Paris in 1763.")
+    golts = passage("syria", "But Golts, the military analyst, believes the Kremlin will not send ground troops.")
+    idf = {"capit": 1.0, "peru": 5.0, "boil": 4.0, "point": 1.5, "liquid": 4.0, "nitrogen": 5.0}.get
+
+    def on(question):
+        return [p.chunk.article_id for p in on_subject(question, [pharmacy, war, golts], lambda t: idf(t, 3.0))]
+
+    assert on("what is the capital of Peru?") == []  # "capital" alone is not the subject; Peru is
+    assert on("What is the boiling point of liquid nitrogen?") == []
+    assert on("What did Alexander Golts eat for breakfast?") == ["syria"]  # named by surname there
+    assert on("When did the war end, and which treaty ended it?") == ["war"]  # no name: most of its words
 
 
 class WordEvidence(NoEvidence):

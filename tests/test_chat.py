@@ -25,3 +25,18 @@ def test_a_question_that_stands_alone_borrows_nothing_but_a_short_one_does():
 
 def test_names_skip_leading_question_words():
     assert names("Who is Alexander Golts and what did Bashar al-Assad say?") == ["Alexander Golts", "Bashar al-Assad"]
+
+
+def test_a_follow_up_borrows_from_the_turn_it_refers_to_not_an_older_one():
+    golts = Turn("who is Alexander Golts?", "Alexander Golts is a Moscow-based military expert [1].")
+    oil = Turn("When did the 1973 oil crisis begin?", "The 1973 oil crisis began in October 1973 [1].")
+    reactor = Turn("When did the Zorblax reactor close?", "The Zorblax reactor closed in 2004 [1].")
+
+    assert condense("when did it end?", [golts, oil]) == "when did it end? (1973 oil crisis begin)"
+    assert condense("where is he based?", [golts, reactor]) == "where is he based? (Alexander Golts)"  # a reactor is no "he"
+    assert condense("when was it designed?", [golts, reactor]) == "when was it designed? (Zorblax)"
+
+
+def test_a_person_named_in_the_answer_is_who_she_is():
+    history = [Turn("who led the restoration?", "The restoration was led by Maria Santos, an engineer from Lisbon [1].")]
+    assert condense("where is she from?", history) == "where is she from? (Maria Santos)"

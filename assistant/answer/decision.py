@@ -12,12 +12,19 @@ squad2-dev by scripts/train_reader.py and shipped in models/reader.json (`Reader
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 
 from assistant.answer.candidates import _LETTERS, _NEGATION, _flipped, _opposed
+from assistant.answer.chat import names
 from assistant.answer.citations import GROUP
-from assistant.types import Quote
+from assistant.text.terms import terms, weighted_share
+from assistant.types import Passage, Quote
 
 NOT_FOUND = "The indexed articles don't answer this question."  # the one abstention, offline and LLM alike
+# What an abstention says instead of related reading when no passage shares the question's subject.
+NOTHING_RELATED = "Nothing in the indexed articles is about this."
+# A question without a name is on a passage's subject when the passage holds half its words' idf weight.
+ON_SUBJECT_SHARE = 0.5
 
 
 def decide(read: list[Quote], abstain_below: float, second_within: float,
@@ -39,6 +46,23 @@ def choose(ranked: list[Quote], second_within: float) -> list[Quote]:
     if len(ranked) > 1 and ranked[1].score >= ranked[0].score - second_within and ranked[1].features["coverage"] > 0:
         return ranked[:2]
     return ranked[:1]
+
+
+def on_subject(question: str, passages: Sequence[Passage], idf: Callable[[str], float]) -> list[Passage]:
+    """The passages that share the question's subject: the related reading an abstention may show.
+
+    Retrieval always returns its top passages, however far from the question: "what is the capital
+    of Peru?" brought back a lighthouse, a reactor and Syria. The subject of a question with names
+    is its names: a passage must hold a word of one of them ("Peru"; "Golts" or "Alexander", as an
+    article names a person in full once and by surname after). Without a name, a passage must hold
+    `ON_SUBJECT_SHARE` of the question's idf weight ("boiling point of liquid nitrogen": a passage
+    with only "point" holds a fraction of it).
+    """
+    named = {word for name in names(question) for word in terms(name)}
+    if named:
+        return [p for p in passages if named & set(terms(p.chunk.text))]
+    weights = {t: idf(t) for t in terms(question)}
+    return [p for p in passages if weighted_share(weights, set(terms(p.chunk.text))) >= ON_SUBJECT_SHARE]
 
 
 def contradicts(best: Quote) -> bool:

@@ -19,6 +19,7 @@ from importlib.resources import files
 from urllib.parse import quote, urlsplit
 
 from assistant.answer.citations import MARKER, markers
+from assistant.answer.decision import NOTHING_RELATED
 from assistant.types import Answer, Article, Citation, Passage
 
 # Characters that start markdown syntax (emphasis, links, images, code, headings, tables,
@@ -254,7 +255,7 @@ def _related(passages: Iterable[Passage], site: str) -> str:
         for p in shown.values()
     )
     if not items:
-        return ""
+        return f'<div class="qa-related qa-nothing">{inert(NOTHING_RELATED)}</div>'
     return f'<div class="qa-related"><div class="qa-label">Related reading (not an answer)</div><ul>{items}</ul></div>'
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import textwrap
 
+from assistant.answer.decision import NOTHING_RELATED
 from assistant.types import Answer
 
 # What a terminal acts on rather than shows: C0 controls but tab and newline (ESC starts colour,
@@ -34,6 +35,8 @@ def answer_text(answer: Answer) -> str:
             for p in answer.passages:
                 lines.append(f"  - {p.title} ({p.chunk.article_id}){' ' + p.url if p.url else ''}")
                 lines.append(textwrap.indent(textwrap.shorten(p.chunk.text, 160), "      "))
+        else:
+            lines.append(NOTHING_RELATED)
         if answer.note:
             lines += ["", f"Note: {answer.note}"]
         return "\n".join(lines).rstrip()

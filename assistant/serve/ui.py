@@ -197,11 +197,15 @@ def _chat(page: gr.Blocks, assistant: Assistant, limiter: RateLimiter | None, *,
     export.click(None, js="() => window.assistantChat.exportMarkdown()")
     # The conversation survives a reload: kept in the browser's localStorage, written on every
     # change once the saved one is back (the empty chat a page starts with would overwrite it).
-    key = json.dumps(f"assistant-conversation{mount.replace('/', '-')}")
-    restore = (f"() => {{ (window.assistantSaved ??= new Set()).add({key});"
-               f" try {{ return [JSON.parse(localStorage.getItem({key}) || '[]')]; }} catch {{ return [[]]; }} }}")
-    save = (f"(history) => {{ if (window.assistantSaved?.has({key}))"
-            f" try {{ localStorage.setItem({key}, JSON.stringify(history)); }} catch {{}} return []; }}")
+    # Each chat keeps its own: keyed by the mount and by the name a wiki page gives its frame
+    # (`/embed/?conversation=desk`, or the iframe's name), so two embeds on one page don't share one.
+    base = json.dumps(f"assistant-conversation{mount.replace('/', '-')}")
+    key = (f"({base} + ((n) => n ? '-' + n : '')(new URLSearchParams(location.search).get('conversation')"
+           " || window.name || ''))")
+    restore = (f"() => {{ const key = {key}; (window.assistantSaved ??= new Set()).add(key);"
+               " try { return [JSON.parse(localStorage.getItem(key) || '[]')]; } catch { return [[]]; } }")
+    save = (f"(history) => {{ const key = {key}; if (window.assistantSaved?.has(key))"
+            " try { localStorage.setItem(key, JSON.stringify(history)); } catch {} return []; }")
     page.load(None, None, chatbot, js=restore).then(lambda history: history, chatbot, chat.chatbot_state,
                                                     api_visibility="private")
     chatbot.change(None, chatbot, None, js=save)
