@@ -37,14 +37,16 @@ from assistant.reader import reader_text
 
 MADE_KINDS = ("entity", "role", "negation", "paragraph")
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset("a an the of in on at to for by with from and or is was are were be been did do does what which who "
-                  "whom whose when where why how that this these those it its as into than then there their they he she "
-                  "his her".split())
+_STOP = frozenset((  # noqa: SIM905 - a word list reads better as one string
+    "a an the of in on at to for by with from and or is was are were be been did do does what which "
+    "who whom whose when where why how that this these those it its as into than then there their "
+    "they he she his her").split())
 # Kinds of swappable things, most specific first: a year is not swapped for a count.
 _KINDS = {
     "year": re.compile(r"\b1[0-9]{3}\b|\b20[0-9]{2}\b"),
     "number": re.compile(r"\b\d[\d,.]*\b"),
-    "month": re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)\b"),
+    "month": re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November"
+                        r"|December)\b"),
     "name": re.compile(r"\b[A-Z][a-z]+(?:\s+(?:of\s+|the\s+)?[A-Z][a-z]+)*\b"),
 }
 _AUXILIARY = re.compile(r"\b(is|was|are|were|did|does|do|can|could|has|have|had|will|would|should)\b(?= \w)")
@@ -107,7 +109,8 @@ def paragraphs(docs: Path) -> dict[str, Paragraph]:
     """Every paragraph of a docs file, split into sentences as the product splits them."""
     out = {}
     for d in read_jsonl(docs):
-        out[d["id"]] = Paragraph(d["id"], d["id"].split("__")[0], d["title"], d["text"], tuple(sentence_spans(d["text"])))
+        article = d["id"].split("__")[0]
+        out[d["id"]] = Paragraph(d["id"], article, d["title"], d["text"], tuple(sentence_spans(d["text"])))
     return out
 
 

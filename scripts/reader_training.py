@@ -237,8 +237,8 @@ def train(pairs: list, base: str, epochs: int, batch: int = 32, lr: float = 5e-5
     """
     torch = _torch()
     pairs = [Pair.of(p) for p in pairs]
-    settings = {"base": Path(base).name, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed, "max_steps": max_steps,
-                "bf16": bf16, "objective": objective, "span_weight": span_weight}
+    settings = {"base": Path(base).name, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed,
+                "max_steps": max_steps, "bf16": bf16, "objective": objective, "span_weight": span_weight}
     print_ = lambda *a: print(*a, file=log, flush=True)  # noqa: E731
     torch.manual_seed(seed)
     tokenizer = load_tokenizer(Path(base) / "tokenizer.json")
@@ -274,7 +274,8 @@ def train(pairs: list, base: str, epochs: int, batch: int = 32, lr: float = 5e-5
             return
         save_checkpoint(checkpoint, {
             "fingerprint": key, "settings": settings, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(), "step": step, "total": total, "epoch": epoch, "batch_in_epoch": done_in_epoch,
+            "schedule": schedule.state_dict(), "step": step, "total": total, "epoch": epoch,
+            "batch_in_epoch": done_in_epoch,
             "epoch_rng": epoch_rng, "torch_rng": torch.get_rng_state(),
             "seconds": earlier + time.perf_counter() - began, "pairs": len(pairs)})
 

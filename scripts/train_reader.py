@@ -333,7 +333,8 @@ def train_and_export(args: argparse.Namespace, out: Path) -> dict:
     data = data_settings(args)
     shipped = data == data_settings(argparse.Namespace(**{**vars(args), **DATA_DEFAULTS}))
     # The shipped recipe's cache keeps its old name; any other data is named by its settings.
-    name = "pairs.jsonl" if shipped else f"pairs-{hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]}.jsonl"
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
+    name = "pairs.jsonl" if shipped else f"pairs-{digest}.jsonl"
     pairs_file = args.work / name
     if pairs_file.exists():
         pairs = [Pair.of(r) for r in load_jsonl(pairs_file)]
@@ -371,7 +372,9 @@ def train_and_export(args: argparse.Namespace, out: Path) -> dict:
         return None
     size = export(model, base, out)
     print(f"int8 model {size / 1e6:.1f} MB", file=sys.stderr)
-    train_set = "squad2-train (7 articles, 2,537 questions)" + (f" + {args.squad11} squad11-train questions" if args.squad11 else "")
+    train_set = "squad2-train (7 articles, 2,537 questions)"
+    if args.squad11:
+        train_set += f" + {args.squad11} squad11-train questions"
     return {"base": "all-MiniLM-L6-v2", "train": train_set, "data": data,
             "pairs": len(pairs), "objective": args.objective, "previous": args.previous, "bf16": args.bf16,
             "residual": args.residual, "span_weight": args.span_weight,
@@ -416,7 +419,8 @@ def main() -> int:
     data.add_argument("--squad11-qa", type=Path, default=SHARED / "squad11-train" / "qa.jsonl.gz")
     data.add_argument("--made", nargs="*", choices=MADE_KINDS, default=list(MADE_KINDS),
                       help="unanswerable questions made from squad11's (none: --made with no kind)")
-    data.add_argument("--made-share", type=float, default=0.25, help="share of squad11 questions each made kind is tried on")
+    data.add_argument("--made-share", type=float, default=0.25,
+                      help="share of squad11 questions each made kind is tried on")
     data.add_argument("--negatives", type=int, default=2, help="squad11: sentences of the paragraph per question")
     data.add_argument("--other", type=int, default=1, help="squad11: sentences of the article's other paragraphs")
     data.add_argument("--seed", type=int, default=0)

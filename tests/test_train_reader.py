@@ -52,7 +52,7 @@ def tiny(tmp_path_factory) -> str:
 
 
 def test_a_resumed_run_continues_its_checkpoint_and_ends_where_the_whole_run_ends(tiny, tmp_path):
-    settings = dict(epochs=2, batch=3, span_weight=1.0, max_steps=4, seed=0)  # 8 pairs: 3 batches an epoch
+    settings = {"epochs": 2, "batch": 3, "span_weight": 1.0, "max_steps": 4, "seed": 0}  # 8 pairs: 3 batches an epoch
     whole, _, steps = train(pairs(), tiny, **settings)
     assert steps == 4
 
@@ -100,7 +100,8 @@ def test_made_unanswerable_questions_change_what_is_asked():
     article = "Warsaw became the capital in 1596. Krakow was the capital before 1596. The city grew in 1611."
     swapped = entity_swap("When did Warsaw become the capital in 1596?", SENTENCE, article, random.Random(0))
     assert swapped is not None and swapped != "When did Warsaw become the capital in 1596?"
-    assert role_swap("Did Poland move to Warsaw?", "Poland moved its capital to Warsaw.") == "Did Warsaw move to Poland?"
+    swapped = role_swap("Did Poland move to Warsaw?", "Poland moved its capital to Warsaw.")
+    assert swapped == "Did Warsaw move to Poland?"
     assert negated("What is the largest city?") == "What is the smallest city?"
     assert negated("What was the capital?") == "What was not the capital?"
     assert find_answer(SENTENCE, ["king sigismund iii"]) == (SENTENCE.index("King"), SENTENCE.index("King") + 18)
