@@ -19,6 +19,17 @@
    sentences to read, the abstention threshold (at a false-abstention budget) and the runner-up
    margin; the report sample stays unseen for `assistant eval`.
 
+The squad11 recipe (issue 26; docs/EVALUATION.md, 2026-12-07), judged by scripts/reader_folds.py:
+
+    python scripts/train_reader.py --pairs paragraph --squad11 5000 --span-weight 1 --epochs 1 \
+        --bf16 --threads 1 --train-only --work /tmp/reader-work/p5k [--resume]
+
+`--squad11 N` adds N answerable squad11-train questions (whole articles, seeded order: 5k is the
+start of 20k) and the unanswerable ones made from them (`--made`, see scripts/reader_data.py);
+`--span-weight` trains the span head beside the answer head (scripts/reader_training.py); the
+training state is checkpointed in --work every `--checkpoint-every` steps and at the end, and
+`--resume` goes on from it. Only the answer head is exported: the answerer does not read spans yet.
+
 Without --write, models go to --work only. Deterministic given the seed, on CPU.
 `--evaluate DIR` skips 1-3 for a reader already exported in DIR (`--evaluate assistant/models`:
 the shipped one, its thresholds chosen again against today's first stage).
@@ -409,7 +420,7 @@ def main() -> int:
     parser.add_argument("--bf16", action="store_true",
                         help="bf16 autocast (fast only with AVX512_BF16/AMX, or a GPU)")
     parser.add_argument("--reuse", action="store_true", help="reuse the model trained earlier in --work")
-    data = parser.add_argument_group("data (docs/EVALUATION.md, 2026-12-08)")
+    data = parser.add_argument_group("data (docs/EVALUATION.md, 2026-12-07)")
     data.add_argument("--pairs", choices=["retrieval", "paragraph"], default="retrieval",
                       help="squad2-train's pairs: the first stage's candidates plus the paragraph (shipped), "
                            "or the paragraph's sentences only (no index built)")
