@@ -149,8 +149,8 @@ def pooled(qs: list[dict]) -> dict:
     yes = [q["best"] for q in qs if q["answerable"]]
     no = [q["best"] for q in qs if not q["answerable"]]
     return {"top1": sum(q["top_has"] for q in qs if q["answerable"]) / len(yes),
-            "abstain@10%": sum(b < threshold(yes, 0.10) for b in no) / len(no),
-            "abstain@8%": sum(b < threshold(yes, 0.08) for b in no) / len(no), "auc": auc(yes, no)}
+            "abstain@10%": sum(bool(b < threshold(yes, 0.10)) for b in no) / len(no),
+            "abstain@8%": sum(bool(b < threshold(yes, 0.08)) for b in no) / len(no), "auc": auc(yes, no)}
 
 
 COLUMNS = ["top1", "abstain@8%", "false abstention", "auc", "span EM"]
