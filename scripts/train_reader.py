@@ -19,6 +19,17 @@
    sentences to read, the abstention threshold (at a false-abstention budget) and the runner-up
    margin; the report sample stays unseen for `assistant eval`.
 
+The squad11 recipe (issue 26; docs/EVALUATION.md, 2026-12-07), judged by scripts/reader_folds.py:
+
+    python scripts/train_reader.py --pairs paragraph --squad11 5000 --span-weight 1 --epochs 1 \
+        --bf16 --threads 1 --train-only --work /tmp/reader-work/p5k [--resume]
+
+`--squad11 N` adds N answerable squad11-train questions (whole articles, seeded order: 5k is the
+start of 20k) and the unanswerable ones made from them (`--made`, see scripts/reader_data.py);
+`--span-weight` trains the span head beside the answer head (scripts/reader_training.py); the
+training state is checkpointed in --work every `--checkpoint-every` steps and at the end, and
+`--resume` goes on from it. Only the answer head is exported: the answerer does not read spans yet.
+
 Without --write, models go to --work only. Deterministic given the seed, on CPU.
 `--evaluate DIR` skips 1-3 for a reader already exported in DIR (`--evaluate assistant/models`:
 the shipped one, its thresholds chosen again against today's first stage).
@@ -43,6 +54,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # reader_data, reader_training beside it
 
 from assistant.answer.decision import contradicts, decide  # noqa: E402
 from assistant.answer.evaluation import contains_answer  # noqa: E402
@@ -51,6 +63,7 @@ from assistant.answer.reader import CONFIG_FILE, MAX_TOKENS, MODEL_DIR, MODEL_FI
 from assistant.config import Settings  # noqa: E402
 from assistant.embed.torch import resolve_model  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
+from reader_data import MADE_KINDS  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
 FIRST_STAGE = 8  # candidates per question from the first stage: the most the answerer reads
@@ -152,8 +165,8 @@ def training_pairs(assistant: Assistant, qa: list[dict], seed: int = 0,
     return pairs
 
 
-def train(pairs: list[tuple], base: str, epochs: int, batch: int = 32, lr: float = 5e-5,
-          seed: int = 0, max_steps: int | None = None, bf16: bool = False, objective: str = "pairwise"):
+def train(pairs: list, base: str, epochs: int, batch: int = 32, lr: float = 5e-5,
+          seed: int = 0, max_steps: int | None = None, bf16: bool = False, objective: str = "pairwise", **more):
     """Fine-tune the base model with a one-logit head on (question, text) -> answers or not.
 
     "pairwise": each pair on its own (binary cross-entropy). "listwise": each question's pairs
@@ -162,114 +175,47 @@ def train(pairs: list[tuple], base: str, epochs: int, batch: int = 32, lr: float
     answerer makes (the best sentence against a threshold), and sigmoid(s) stays "s beats no
     answer", so thresholds are chosen as before.
 
-    `--residual` pairs carry the first stage's log-odds (see `batch_loss`).
+    `--residual` pairs carry the first stage's log-odds (see `batch_loss`). `more`: the span head,
+    checkpoints and resuming (`reader_training.train`). Returns (model, seconds, steps).
     """
-    import torch
-    from transformers import AutoModelForSequenceClassification
+    from reader_training import train as train_model
 
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    tokenizer = load_tokenizer(Path(base) / "tokenizer.json")
-    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
-    model.train()
-    units = _questions(pairs) if objective == "listwise" else [[i] for i in range(len(pairs))]
-    steps_per_epoch = len(_batches(units, pairs, batch, random.Random(seed)))
-    total = min(max_steps or 10**9, steps_per_epoch * epochs)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total, pct_start=0.1,
-                                                   anneal_strategy="linear")
-    step, began = 0, time.perf_counter()
-    for epoch in range(epochs):
-        running = []
-        for group in _batches(units, pairs, batch, rng):
-            if step >= total:
-                break
-            rows = [pairs[i] for unit in group for i in unit]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits = model(**_collate(tokenizer, rows)).logits[:, 0]
-            loss = batch_loss(logits, rows, [len(unit) for unit in group], objective)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            step += 1
-            running.append(loss.item())
-            if step % 50 == 0:
-                print(f"epoch {epoch + 1} step {step}/{total} loss {statistics.mean(running[-50:]):.4f} "
-                      f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
-    model.eval()
-    return model, time.perf_counter() - began, step
+    return train_model(pairs, base, epochs, batch=batch, lr=lr, seed=seed, max_steps=max_steps, bf16=bf16,
+                       objective=objective, **more)
 
 
-def _questions(pairs: list[tuple]) -> list[list[int]]:
+def _questions(pairs: list) -> list[list[int]]:
     """Pair indices grouped by question: `training_pairs` writes each question's pairs together."""
-    groups: list[list[int]] = []
-    for i, pair in enumerate(pairs):
-        if not groups or pairs[groups[-1][0]][0] != pair[0]:
-            groups.append([])
-        groups[-1].append(i)
-    return groups
+    from reader_training import questions_of
+
+    return questions_of(pairs)
 
 
-def _batches(units: list[list[int]], pairs: list[tuple], batch: int,
-             rng: random.Random) -> list[list[list[int]]]:
-    """One epoch's batches of whole units (a pair, or a question's pairs), about `batch` pairs each.
+def _batches(units: list[list[int]], pairs: list, batch: int, rng: random.Random) -> list[list[list[int]]]:
+    """One epoch's length-bucketed batches of whole units (see `reader_training.batches`)."""
+    from reader_training import batches
 
-    Units of similar length pad little: shuffled, sorted by length within windows of about 50
-    batches, packed, and the batches shuffled.
-    """
-    order = units[:]
-    rng.shuffle(order)
-    size = lambda unit: sum(len(pairs[i][0]) + len(pairs[i][1]) for i in unit) / len(unit)  # noqa: E731
-    windows, window, held = [], [], 0
-    for unit in order:
-        window.append(unit)
-        held += len(unit)
-        if held >= batch * 50:
-            windows.append(window)
-            window, held = [], 0
-    windows.append(window)
-    batches, current, held = [], [], 0
-    for unit in (u for w in windows for u in sorted(w, key=size)):
-        current.append(unit)
-        held += len(unit)
-        if held >= batch:
-            batches.append(current)
-            current, held = [], 0
-    if current:
-        batches.append(current)
-    rng.shuffle(batches)
-    return batches
+    return batches(units, pairs, batch, rng)
 
 
-def batch_loss(logits, rows: list[tuple], sizes: list[int], objective: str):
+def batch_loss(logits, rows: list, sizes: list[int], objective: str):
     """One batch's loss; `sizes` are its units' lengths (a question's pairs, for "listwise").
 
     A row's fourth element, when it has one, is added to its logit first: the first stage's
     log-odds under `--residual`, so the model learns only what the first stage gets wrong, and the
     answerer's sum of the two log-odds (`reader.combine`, weight 1) is the model as trained.
     """
-    import torch
+    from reader_training import answer_loss
 
-    labels = torch.tensor([float(row[2]) for row in rows])
-    logits = logits.float() + torch.tensor([float(row[3]) if len(row) > 3 else 0.0 for row in rows])
-    if objective == "listwise":
-        return listwise_loss(logits, labels, sizes)
-    return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    return answer_loss(logits, rows, sizes, objective)
 
 
 def listwise_loss(logits, labels, sizes: list[int]):
     """Mean over questions of -log P(an answering sentence), or -log P(null) when none answers,
     under a softmax over [0 (no answer), each sentence's logit]."""
-    import torch
+    from reader_training import listwise_loss as loss
 
-    losses = []
-    for s, y in zip(logits.split(sizes), labels.split(sizes)):
-        everything = torch.logsumexp(torch.cat([s.new_zeros(1), s]), 0)
-        positive = y > 0
-        losses.append(everything - torch.logsumexp(s[positive], 0) if bool(positive.any()) else everything)
-    return torch.stack(losses).mean()
+    return loss(logits, labels, sizes)
 
 
 def _collate(tokenizer, rows):
@@ -283,6 +229,7 @@ def export(model, base: str, out: Path) -> int:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    model = getattr(model, "classifier", model)  # the answer head only: the span head is not shipped yet
     out.mkdir(parents=True, exist_ok=True)
     dummy = _collate(load_tokenizer(Path(base) / "tokenizer.json"), [("a question?", "a sentence. [SEP] a title", 0)])
     names = ["input_ids", "attention_mask", "token_type_ids"]
@@ -360,40 +307,96 @@ def choose(questions: list[dict], max_false: float, max_words: float, contradict
     return {**best[1], "figures": best[2]}
 
 
-def train_and_export(args: argparse.Namespace, out: Path) -> dict:
-    """Steps 1-3: pairs (cached in --work), the fine-tuned model (or --reuse's), its int8 export
-    in `out`; returns how it was trained, for the shipped config."""
-    import torch
+def data_settings(args: argparse.Namespace) -> dict:
+    """What the pairs are made from; the pairs cache is named by it."""
+    return {"pairs": args.pairs, "previous": args.previous, "residual": args.residual, "squad11": args.squad11,
+            "made": sorted(args.made), "made_share": args.made_share, "negatives": args.negatives,
+            "other": args.other, "seed": args.seed}
 
-    torch.set_num_threads(args.threads)
-    base = resolve_model(Settings().model)
-    pairs_file = args.work / "pairs.jsonl"
-    if pairs_file.exists():
-        pairs = [tuple(r) for r in load_jsonl(pairs_file)]
-    else:
+
+def make_pairs(args: argparse.Namespace) -> list:
+    """Step 1: squad2-train's pairs (through retrieval, or its paragraphs), then `--squad11`'s."""
+    import reader_data
+
+    if args.pairs == "retrieval":
         # Not respelled: the shipped reader's pairs were made before the answerer respelled.
         pairs = training_pairs(built(args.train_docs, args.work, respell=False), load_jsonl(args.train_qa),
                                previous=args.previous, residual=args.residual)
-        pairs_file.write_text("".join(json.dumps(p) + "\n" for p in pairs))
-    print(f"{len(pairs)} pairs, {sum(p[2] for p in pairs)} positive", file=sys.stderr)
-
-    checkpoint = args.work / "trained"
-    if args.reuse and checkpoint.exists():  # export and thresholds again without training again
-        from transformers import AutoModelForSequenceClassification
-
-        model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
-        seconds, steps = (lambda d: (d["seconds"], d["steps"]))(json.loads((checkpoint / "run.json").read_text()))
     else:
-        model, seconds, steps = train(pairs, base, args.epochs, bf16=args.bf16, objective=args.objective)
-        model.save_pretrained(checkpoint)
-        (checkpoint / "run.json").write_text(json.dumps({"seconds": seconds, "steps": steps}))
+        pairs = reader_data.squad2_pairs(load_jsonl(args.train_qa), reader_data.paragraphs(args.train_docs))
+    if args.squad11:
+        qa = reader_data.sample_by_article(reader_data.read_jsonl(args.squad11_qa), args.squad11, args.seed)
+        articles = {q["article_id"] for q in qa}
+        paras = {k: p for k, p in reader_data.paragraphs(args.squad11_docs).items() if p.article in articles}
+        pairs += reader_data.squad11_pairs(qa, paras, args.seed, args.negatives, args.other, args.made, args.made_share)
+    return pairs
+
+
+def train_and_export(args: argparse.Namespace, out: Path) -> dict:
+    """Steps 1-3: pairs (cached in --work), the fine-tuned model (or --reuse's), its int8 export
+    in `out`; returns how it was trained, for the shipped config. `--train-only`: None after step 2."""
+    import hashlib
+
+    import torch
+    from reader_data import Pair
+
+    torch.set_num_threads(args.threads)
+    base = resolve_model(Settings().model)
+    data = data_settings(args)
+    shipped = data == data_settings(argparse.Namespace(**{**vars(args), **DATA_DEFAULTS}))
+    # The shipped recipe's cache keeps its old name; any other data is named by its settings.
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
+    name = "pairs.jsonl" if shipped else f"pairs-{digest}.jsonl"
+    pairs_file = args.work / name
+    if pairs_file.exists():
+        pairs = [Pair.of(r) for r in load_jsonl(pairs_file)]
+    else:
+        began = time.perf_counter()
+        pairs = [Pair.of(p) for p in make_pairs(args)]
+        tmp = pairs_file.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(p.to_json()) + "\n" for p in pairs))
+        os.replace(tmp, pairs_file)
+        print(f"pairs made in {time.perf_counter() - began:.0f} s: {pairs_file}", file=sys.stderr)
+    print(f"{len(pairs)} pairs, {sum(p.label for p in pairs)} positive, "
+          f"{sum(p.answer is not None for p in pairs)} with a span", file=sys.stderr)
+
+    trained_dir = args.work / "trained"
+    if args.reuse and trained_dir.exists():  # export and thresholds again without training again
+        from reader_training import ReaderModel
+
+        model = ReaderModel.load(trained_dir) if (trained_dir / "span_head.pt").exists() else \
+            __import__("transformers").AutoModelForSequenceClassification.from_pretrained(trained_dir).eval()
+        seconds, steps = (lambda d: (d["seconds"], d["steps"]))(json.loads((trained_dir / "run.json").read_text()))
+    else:
+        model, seconds, steps = train(pairs, base, args.epochs, batch=args.batch, lr=args.lr, seed=args.seed,
+                                      max_steps=args.max_steps, bf16=args.bf16, objective=args.objective,
+                                      span_weight=args.span_weight, checkpoint=args.work / "checkpoint.pt",
+                                      checkpoint_every=args.checkpoint_every, resume=args.resume,
+                                      stop_after=args.stop_after)
+        if args.stop_after and steps < (args.max_steps or 10**9) and steps == args.stop_after:
+            print(f"stopped after {steps} steps; go on with --resume", file=sys.stderr)
+            return None
+        model.save(trained_dir)
+        (trained_dir / "run.json").write_text(json.dumps({"seconds": seconds, "steps": steps, "pairs": len(pairs),
+                                                          "data": data, "span_weight": args.span_weight}))
+    print(f"trained {steps} steps in {seconds / 60:.1f} min: {trained_dir}", file=sys.stderr)
+    if args.train_only:
+        return None
     size = export(model, base, out)
-    print(f"trained {steps} steps in {seconds / 60:.1f} min; int8 model {size / 1e6:.1f} MB", file=sys.stderr)
-    return {"base": "all-MiniLM-L6-v2", "train": "squad2-train (7 articles, 2,537 questions)",
+    print(f"int8 model {size / 1e6:.1f} MB", file=sys.stderr)
+    train_set = "squad2-train (7 articles, 2,537 questions)"
+    if args.squad11:
+        train_set += f" + {args.squad11} squad11-train questions"
+    return {"base": "all-MiniLM-L6-v2", "train": train_set, "data": data,
             "pairs": len(pairs), "objective": args.objective, "previous": args.previous, "bf16": args.bf16,
-            "residual": args.residual,
+            "residual": args.residual, "span_weight": args.span_weight,
             "epochs": args.epochs, "steps": steps,
             "minutes": round(seconds / 60, 1), "max_tokens": MAX_TOKENS, "model_mb": round(size / 1e6, 1)}
+
+
+# The shipped recipe's data (its pairs cache is pairs.jsonl).
+DATA_DEFAULTS = {"pairs": "retrieval", "squad11": 0, "made": list(MADE_KINDS), "made_share": 0.25, "negatives": 2,
+                 "other": 1, "seed": 0}
 
 
 def main() -> int:
@@ -418,6 +421,32 @@ def main() -> int:
     parser.add_argument("--bf16", action="store_true",
                         help="bf16 autocast (fast only with AVX512_BF16/AMX, or a GPU)")
     parser.add_argument("--reuse", action="store_true", help="reuse the model trained earlier in --work")
+    data = parser.add_argument_group("data (docs/EVALUATION.md, 2026-12-07)")
+    data.add_argument("--pairs", choices=["retrieval", "paragraph"], default="retrieval",
+                      help="squad2-train's pairs: the first stage's candidates plus the paragraph (shipped), "
+                           "or the paragraph's sentences only (no index built)")
+    data.add_argument("--squad11", type=int, default=0, metavar="N",
+                      help="add N squad11-train questions, whole articles in a seeded order (86422: all)")
+    data.add_argument("--squad11-docs", type=Path, default=SHARED / "squad11-train" / "docs.jsonl.gz")
+    data.add_argument("--squad11-qa", type=Path, default=SHARED / "squad11-train" / "qa.jsonl.gz")
+    data.add_argument("--made", nargs="*", choices=MADE_KINDS, default=list(MADE_KINDS),
+                      help="unanswerable questions made from squad11's (none: --made with no kind)")
+    data.add_argument("--made-share", type=float, default=0.25,
+                      help="share of squad11 questions each made kind is tried on")
+    data.add_argument("--negatives", type=int, default=2, help="squad11: sentences of the paragraph per question")
+    data.add_argument("--other", type=int, default=1, help="squad11: sentences of the article's other paragraphs")
+    data.add_argument("--seed", type=int, default=0)
+    fit = parser.add_argument_group("training")
+    fit.add_argument("--span-weight", type=float, default=0.0,
+                     help="train the span head too, its loss at this weight (0: none, the shipped recipe)")
+    fit.add_argument("--lr", type=float, default=5e-5)
+    fit.add_argument("--batch", type=int, default=32)
+    fit.add_argument("--max-steps", type=int, help="the schedule's length, if shorter than the epochs")
+    fit.add_argument("--stop-after", type=int, metavar="STEPS", help="stop (checkpointed) after this many steps")
+    fit.add_argument("--resume", action="store_true", help="go on from --work's checkpoint.pt")
+    fit.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
+    fit.add_argument("--train-only", action="store_true",
+                     help="stop after training: no export, no thresholds (see scripts/reader_folds.py)")
     parser.add_argument("--write", action="store_true", help="ship the result in assistant/models/")
     parser.add_argument("--evaluate", type=Path, metavar="DIR",
                         help="no training: choose thresholds for the reader exported in DIR")
@@ -433,6 +462,8 @@ def main() -> int:
         trained = {"objective": "pairwise", **json.loads((args.evaluate / CONFIG_FILE).read_text())["trained"]}
     else:
         trained = train_and_export(args, out)
+        if trained is None:
+            return 0
     # The ranker's config is needed to load; write a provisional one, then the chosen one.
     previous = bool(trained.get("previous", False))
     provisional = {"read": 8, "abstain_below": 0.0, "second_within": 0.0, "previous": previous}
