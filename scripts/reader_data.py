@@ -31,9 +31,9 @@ from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
-from assistant.chunking import sentence_spans
-from assistant.evaluation import contains_answer, normalize
-from assistant.reader import reader_text
+from assistant.text.sentences import sentence_spans
+from assistant.answer.evaluation import contains_answer, normalize
+from assistant.answer.reader import reader_text
 
 MADE_KINDS = ("entity", "role", "negation", "paragraph")
 _WORD = re.compile(r"[a-z0-9]+")

@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE))
 
 from reader_data import Pair, exact_match, paragraphs, read_jsonl  # noqa: E402
 
-from assistant.evaluation import contains_answer  # noqa: E402
+from assistant.answer.evaluation import contains_answer  # noqa: E402
 
 SHARED = HERE.parent.parent / "shared" / "eval"
 SETS = {"squad2-dev": ("docs.jsonl", "qa_full.jsonl"), "squad2-train": ("docs.jsonl", "qa.jsonl")}
@@ -62,8 +62,8 @@ def score_torch(model_path: Path, qs: list[dict], bf16: bool, batch: int = 64) -
     from reader_training import ReaderModel, best_spans, collate
 
     from assistant.config import Settings
-    from assistant.embedding import resolve_model
-    from assistant.reader import load_tokenizer
+    from assistant.embed.torch import resolve_model
+    from assistant.answer.reader import load_tokenizer
 
     base = resolve_model(Settings().model)
     if model_path.suffix == ".pt":
@@ -92,7 +92,7 @@ def score_torch(model_path: Path, qs: list[dict], bf16: bool, batch: int = 64) -
 
 
 def score_onnx(directory: Path, qs: list[dict]) -> None:
-    from assistant.reader import Reader
+    from assistant.answer.reader import Reader
 
     reader = Reader(directory, threads=1)
     for q in qs:

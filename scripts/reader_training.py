@@ -27,7 +27,7 @@ from pathlib import Path
 
 from reader_data import Pair
 
-from assistant.reader import load_tokenizer
+from assistant.answer.reader import load_tokenizer
 
 SPAN_TOKENS = 30  # the longest answer the span head proposes, in word pieces (SQuAD answers: 3 words median)
 

@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 from reader_data import Pair, entity_swap, exact_match, find_answer, negated, role_swap  # noqa: E402
 from reader_training import ReaderModel, best_spans, collate, train  # noqa: E402
 
-from assistant.reader import load_tokenizer, reader_text  # noqa: E402
+from assistant.answer.reader import load_tokenizer, reader_text  # noqa: E402
 
 TITLE = "Warsaw (paragraph 1)"
 SENTENCE = "Warsaw became the capital of Poland in 1596 under King Sigismund III."
@@ -40,7 +40,7 @@ def tiny(tmp_path_factory) -> str:
     """A randomly initialised 2-layer BERT saved as a transformers folder, with MiniLM's tokenizer."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    from assistant.embedding import resolve_model
+    from assistant.embed.torch import resolve_model
 
     base = tmp_path_factory.mktemp("tiny")
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
