@@ -168,14 +168,22 @@ def test_a_claim_that_says_the_opposite_of_its_passage_is_not_supported(assistan
     check_invariants(answer, sample_index)
 
 
-@pytest.mark.parametrize("reply", [NOT_FOUND, "The sources do not mention a boiling point."])
-def test_a_not_in_the_sources_reply_abstains_with_the_passages_as_related(assistant, server, reply):
+@pytest.mark.parametrize("reply", [NOT_FOUND, "The sources do not mention his age."])
+def test_a_not_in_the_sources_reply_abstains_with_the_passages_on_its_subject_as_related(assistant, server, reply):
     server.script(Reply(reply))
+
+    answer = assistant.ask("How old is Alexander Golts?")
+
+    assert answer.abstained and answer.answer == NOT_FOUND and answer.citations == ()
+    assert answer.passages and all("Golts" in p.chunk.text for p in answer.passages)
+
+
+def test_a_not_in_the_sources_reply_on_another_subject_lists_nothing_as_related(assistant, server):
+    server.script(Reply("The sources do not mention a boiling point."))
 
     answer = assistant.ask("What is the boiling point of liquid nitrogen?")
 
-    assert answer.abstained and answer.answer == NOT_FOUND
-    assert answer.citations == () and len(answer.passages) == 5
+    assert answer.abstained and answer.answer == NOT_FOUND and answer.passages == ()
 
 
 def test_reply_sentences_and_their_markers_are_parsed_in_one_place():

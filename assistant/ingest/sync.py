@@ -69,7 +69,7 @@ def parse_every(text: str | float) -> float:
     if isinstance(text, int | float):
         seconds = float(text)
     else:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text).lower())
+        match = re.fullmatch(r"(\d{1,9}(?:\.\d{1,6})?) ?([smhd]?)", str(text).strip().lower())
         if not match:
             raise AssistantError(f"interval {text!r} is not a duration like 30m, 2h, 1d or 90s")
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
