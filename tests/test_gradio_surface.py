@@ -214,3 +214,16 @@ def test_upload_folders_left_by_processes_that_are_gone_are_removed_at_start(tmp
 
     assert not gone.exists() and alive.exists()
     assert folder.parent == tmp_path and folder.stat().st_mode & 0o077 == 0
+
+
+def test_questions_sent_with_a_stale_upload_cookie_are_not_counted_as_token_guesses(sample_index, fake_embedder):
+    from assistant.serve.api import create_app
+
+    app = create_app(make_assistant(sample_index, fake_embedder, rate_limit=0), admin_token=TOKEN)
+    with live_server(app) as url, httpx.Client(base_url=url, cookies={"assistant_admin": "stale"}) as client:
+        chat = next(e for e in events(client, "") if e["api_name"] == "chat")
+        for _ in range(12):
+            body = {"data": ["who is Alexander Golts?", []], "fn_index": chat["fn_index"], "session_hash": "s"}
+            assert client.post("/gradio_api/queue/join", json=body).status_code == 200
+        admin = client.get("/api/feedback", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert admin.status_code == 200, admin.text

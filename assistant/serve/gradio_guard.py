@@ -76,7 +76,7 @@ class GradioGuard:
         if scope["method"] != "POST" or route == "/gradio_api/upload":
             return await self.app(scope, receive, send)
         body = await read_body(receive)
-        named = self._named_file(body, admin=self.files and self.admin.proven(scope, client_of(scope)))
+        named = self._named_file(body, scope)
         if named:
             return await refuse(400, named)(scope, receive, send)
         await self.app(scope, replay(body), send)
@@ -97,17 +97,22 @@ class GradioGuard:
                                "or send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"})
         return None
 
-    def _named_file(self, body: bytes, *, admin: bool) -> str | None:
-        """Why the body may not go on, or None: it names no file, or only the admin's own uploads."""
+    def _named_file(self, body: bytes, scope) -> str | None:
+        """Why the body may not go on, or None: it names no file, or only the admin's own uploads.
+
+        The admin's proof is checked only for a body that names a file, so a reader's questions
+        never count as guesses of the token (a stale upload cookie would otherwise lock them out).
+        """
         try:
-            data = json.loads(body) if body else None
+            paths = list(named_files(json.loads(body))) if body else []
         except ValueError:  # not JSON: Gradio reads only JSON here, so it refuses it too
             return None
-        for path in named_files(data):
-            if not admin:
-                return "this page takes text only: a request may not name a file"
-            if not _inside(path, self.upload_folder):
-                return "a file named in a request must be one uploaded to this page"
+        if not paths:
+            return None
+        if not (self.files and self.admin.proven(scope, client_of(scope))):
+            return "this page takes text only: a request may not name a file"
+        if not all(_inside(path, self.upload_folder) for path in paths):
+            return "a file named in a request must be one uploaded to this page"
         return None
 
 
