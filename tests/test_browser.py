@@ -317,8 +317,12 @@ def test_admin_panel_refuses_a_wrong_token_readably_and_adds_an_upload_with_the_
     article.write_text("Glaciers of Norway\nThe Jostedal glacier is the largest glacier in continental Europe.\n")
     page.goto(app_url)
     page.get_by_role("tab", name="Collection").first.click()
+    expect(page.get_by_label("Admin token")).to_be_hidden()  # closed for readers: it is only a locked form to them
+    page.get_by_text("Add or remove articles (admin)").click()
+    expect(page.get_by_text("Upload files (enter the admin token above to unlock)")).to_be_visible()
     page.get_by_label("Admin token").fill("not the token")
     page.get_by_label("Admin token").press("Enter")
+    expect(page.locator(".qa-status")).to_have_text(re.compile(r"^Wrong admin token"))  # at once, before Add
     page.get_by_role("button", name="Add to the index").click()
     expect(page.locator(".qa-status")).to_have_text(re.compile(r"^Wrong admin token"))
     expect(page.get_by_text("Traceback")).to_have_count(0)
@@ -327,6 +331,7 @@ def test_admin_panel_refuses_a_wrong_token_readably_and_adds_an_upload_with_the_
 
     page.get_by_label("Admin token").fill(TOKEN)
     page.get_by_label("Admin token").press("Enter")  # sets the upload cookie, unlocks the file input
+    expect(page.locator(".qa-status")).to_have_text(re.compile(r"^Unlocked"))
     page.locator("input[type=file]").set_input_files(str(article))
     page.get_by_label("…or fetch a URL").fill("<img src=x onerror=alert('url')>")
     page.get_by_role("button", name="Add to the index").click()

@@ -319,11 +319,13 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
 
     Returns the removal dropdown and the events after which the table is listed again.
     """
-    with gr.Accordion("Add or remove articles (admin)", open=True, elem_classes=["qa-admin"]):
+    # Closed: most visitors are readers, for whom the panel is only a locked form.
+    with gr.Accordion("Add or remove articles (admin)", open=False, elem_classes=["qa-admin"]):
         token = gr.Textbox(label="Admin token", type="password",
                            placeholder="the server's admin token (Enter unlocks uploading)")
         with gr.Row():
-            files = gr.File(label="Upload files", file_count="multiple", type="filepath", height=120,
+            files = gr.File(label="Upload files (enter the admin token above to unlock)", file_count="multiple",
+                            type="filepath", height=120,
                             file_types=sorted(SUPPORTED_SUFFIXES), interactive=False)
             with gr.Column():
                 url = gr.Textbox(label="…or fetch a URL", placeholder="https://example.com/article.html")
@@ -365,7 +367,14 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
         return html.message_html(message, kind="error")
 
     def unlock(given: str, request: gr.Request):
-        return gr.update(interactive=bool(given) and wrong(given, request) is None)
+        """The file input unlocked by the right token; a wrong one says so at once (Enter or leaving the box)."""
+        if not given:
+            return gr.update(interactive=False), gr.skip()
+        problem = wrong(given, request)
+        if problem:
+            return gr.update(interactive=False), error(problem)
+        return gr.update(interactive=True), html.message_html("Unlocked: choose files to upload or enter a URL.",
+                                                              kind="ok")
 
     def ingest(given, paths, link, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
         paths, link = paths or [], (link or "").strip()
@@ -455,7 +464,7 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
     sync_now.click(sync_a_source, [token, source_id], [sources], api_visibility="private", concurrency_limit=1)
     stop.click(stop_a_source, [token, source_id], [sources], api_visibility="private")
     for unlocked in (token.submit, token.blur):
-        unlocked(unlock, [token], [files], js=UNLOCK_JS,
+        unlocked(unlock, [token], [files, status], js=UNLOCK_JS,
                  api_visibility="private")
     added = add.click(ingest, [token, files, url], [status, files, url], api_visibility="private",
                       concurrency_limit=1)
