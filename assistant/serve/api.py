@@ -101,10 +101,8 @@ def admin(request: Request, server: ServerDep,
         raise HTTPException(403, "admin is off on this server; to turn it on, start it (`make run`, "
                                  "`python app.py` or `assistant serve`) with a token in $ASSISTANT_ADMIN_TOKEN")
     client = client_of(request.scope)
-    wait = math.ceil(server.admin.locked(client))
-    if wait:
-        raise HTTPException(429, f"too many wrong admin tokens from this address; try again in {wait} s",
-                            headers={"Retry-After": str(wait)})
+    if locked := server.admin.lockout(client):
+        raise HTTPException(429, locked[1], headers={"Retry-After": str(locked[0])})
     if credentials is None:
         raise HTTPException(401, "this endpoint needs the admin token: send 'Authorization: Bearer <token>'",
                             headers={"WWW-Authenticate": "Bearer"})

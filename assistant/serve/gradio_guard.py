@@ -19,7 +19,6 @@ are turned on too (`arm`), so this is the first of two locks, not the only one.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -29,21 +28,17 @@ from typing import Any
 
 from assistant.serve.middleware import AdminToken, client_of, refuse
 
-# (methods, route) -> exact route, or a prefix when it ends with "/" or "=". Checked against gradio 6.31.0's
-# frontend: what the page, the web component and gradio_client call.
-ROUTES: list[tuple[frozenset[str], str]] = [
-    (frozenset({"GET", "HEAD"}), route) for route in (
-        "", "/", "/config", "/config/", "/theme.css", "/robots.txt", "/favicon.ico", "/assets/", "/static/",
-        "/svelte/", "/gradio_api/info", "/gradio_api/info/", "/gradio_api/app_id", "/gradio_api/queue/data",
-        "/gradio_api/heartbeat/", "/gradio_api/startup-events", "/gradio_api/upload_progress", "/gradio_api/call/",
-        "/gradio_api/file=",
-    )
-] + [
-    (frozenset({"POST"}), route) for route in (
-        "/gradio_api/queue/join", "/gradio_api/cancel", "/gradio_api/reset", "/gradio_api/reset/",
-        "/gradio_api/upload", "/gradio_api/run/", "/gradio_api/call/", "/gradio_api/api/",
-    )
-]
+# Method -> (exact routes, prefixes under which any route passes). Checked against gradio 6.31.0's
+# frontend: what the page, the web component and gradio_client call. HEAD is checked as GET.
+ROUTES: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
+    "GET": (frozenset({"", "/", "/config", "/config/", "/theme.css", "/robots.txt", "/favicon.ico",
+                       "/gradio_api/info", "/gradio_api/info/", "/gradio_api/app_id", "/gradio_api/queue/data",
+                       "/gradio_api/startup-events", "/gradio_api/upload_progress"}),
+            ("/assets/", "/static/", "/svelte/", "/gradio_api/heartbeat/", "/gradio_api/call/", "/gradio_api/file=")),
+    "POST": (frozenset({"/gradio_api/queue/join", "/gradio_api/cancel", "/gradio_api/reset", "/gradio_api/reset/",
+                        "/gradio_api/upload"}),
+             ("/gradio_api/run/", "/gradio_api/call/", "/gradio_api/api/")),
+}
 FILE_ROUTES = ("/gradio_api/upload", "/gradio_api/upload_progress", "/gradio_api/file=")
 UPLOAD_FOLDER_PREFIX = "assistant-gradio-"
 
@@ -88,10 +83,8 @@ class GradioGuard:
         if self.admin.token is None:
             return refuse(403, "uploading is off on this server (no admin token)")
         client = client_of(scope)
-        wait = math.ceil(self.admin.locked(client))
-        if wait:
-            return refuse(429, f"too many wrong admin tokens from this address; try again in {wait} s",
-                          {"Retry-After": str(wait)})
+        if locked := self.admin.lockout(client):
+            return refuse(429, locked[1], {"Retry-After": str(locked[0])})
         if not self.admin.proven(scope, client):
             return refuse(401, "uploading needs the admin token: enter it in the Collection tab, "
                                "or send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"})
@@ -123,11 +116,8 @@ def route_of(scope) -> str:
 
 
 def allowed(method: str, route: str) -> bool:
-    for methods, known in ROUTES:
-        if method in methods and (route == known or (known.endswith(("/", "=")) and route.startswith(known)
-                                                      and known not in ("", "/"))):
-            return True
-    return False
+    exact, prefixes = ROUTES.get("GET" if method == "HEAD" else method, (frozenset(), ()))
+    return route in exact or route.startswith(prefixes)
 
 
 def named_files(data: Any) -> Iterator[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import time
@@ -60,16 +61,14 @@ class AdminToken:
         self.token = token
         self._failures = RateLimiter(ADMIN_GUESSES, ADMIN_GUESSES, clock)
 
-    def locked(self, client: str) -> float:
-        """Seconds until `client` may try the token again (0: now)."""
-        return self._failures.waiting(client)
+    def lockout(self, client: str) -> tuple[int, str] | None:
+        """(seconds, why) while `client` has guessed wrong too often; None while it may try."""
+        wait = math.ceil(self._failures.waiting(client))
+        return (wait, f"too many wrong admin tokens from this address; try again in {wait} s") if wait else None
 
     def check(self, given: str, client: str) -> bool:
         """Whether `given` is the token (constant time); a wrong one counts against `client`."""
-        right = self.token is not None and secrets.compare_digest(given.encode(), self.token.encode())
-        if not right:
-            self._failures.wait(client)
-        return right
+        return self.token is not None and self._counted(given, self.token, client)
 
     def proven(self, scope, client: str) -> bool:
         """Whether a request proves the token, as `Authorization: Bearer` or the upload cookie."""
@@ -80,9 +79,10 @@ class AdminToken:
         if bearer[:7].lower() == "bearer ":
             return self.check(bearer[7:].strip(), client)
         cookie = connection.cookies.get(UPLOAD_COOKIE)
-        if cookie is None:
-            return False
-        right = secrets.compare_digest(cookie.encode(), upload_cookie(self.token).encode())
+        return cookie is not None and self._counted(cookie, upload_cookie(self.token), client)
+
+    def _counted(self, given: str, expected: str, client: str) -> bool:
+        right = secrets.compare_digest(given.encode(), expected.encode())
         if not right:
             self._failures.wait(client)
         return right

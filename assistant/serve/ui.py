@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -354,9 +353,8 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
     def wrong(given: str, request: gr.Request | None) -> str | None:
         """The one message for a missing, wrong or too often guessed token, or None when it is right."""
         client = request.client.host if request and request.client else ""
-        wait = math.ceil(admin.locked(client))
-        if wait:
-            return f"Too many wrong admin tokens from this address; try again in {wait} s. Nothing was changed."
+        if locked := admin.lockout(client):
+            return f"{locked[1].capitalize()}. Nothing was changed."
         if not given:
             return "Enter the admin token first (the value of ASSISTANT_ADMIN_TOKEN on the server)."
         if not admin.check(given, client):
