@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+import time
 from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 
@@ -44,3 +47,17 @@ class OverlapReader:
         asked = set(_WORD.findall(question.lower()))
         return np.array([len(asked & set(_WORD.findall(t.split(" [SEP] ")[0].lower()))) / max(1, len(asked))
                          for t in texts])
+
+
+def drip(handler: BaseHTTPRequestHandler, hung_up: threading.Event) -> None:
+    """Answer with a byte every half second for a minute: never quiet long enough for a read to time
+    out, so only a deadline on the whole fetch ends it; `hung_up` is set when the client leaves."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/plain")
+    handler.end_headers()
+    try:
+        for _ in range(120):
+            handler.wfile.write(b"x")
+            time.sleep(0.5)
+    except OSError:
+        hung_up.set()

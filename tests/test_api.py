@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from conftest import live_server, make_assistant
-from fakes import HashEmbedder
+from fakes import HashEmbedder, drip
 from assistant.serve.api import create_app, uvicorn_options
 from assistant.errors import AssistantError
 from assistant.types import Article
@@ -258,15 +258,7 @@ def dripping_page() -> Iterator[tuple[str, threading.Event]]:
 
     class Drip(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            try:
-                for _ in range(120):
-                    self.wfile.write(b"x")
-                    time.sleep(0.5)
-            except OSError:
-                hung_up.set()
+            drip(self, hung_up)
 
         def log_message(self, *args):
             pass

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fakes import drip
 
 from assistant.errors import InputError
 from assistant.ingest import parsers, sources
@@ -529,16 +530,8 @@ class _SiteHandler(BaseHTTPRequestHandler):
         if self.path == "/slow":
             time.sleep(1)  # longer than the client waits; it has hung up by now
             return
-        if self.path == "/drip":  # a byte every half second for a minute: never quiet long enough to time out
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            try:
-                for _ in range(120):
-                    self.wfile.write(b"x")
-                    time.sleep(0.5)
-            except OSError:  # the client hung up
-                self.server.hung_up.set()
+        if self.path == "/drip":
+            drip(self, self.server.hung_up)
             return
         if self.path.startswith(("/old-address", "/to?", "/loop")):
             self.send_response(301)
