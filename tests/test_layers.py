@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
 # Modules on one line may import each other (but never in a circle, see test_imports) and any line below.
 LAYERS = [
     ["types", "errors", "config", "limits"],
-    ["text.terms", "text.sentences"],
+    ["text.terms", "text.sentences", "text.opposites"],
     ["ingest.fetch", "ingest.parsers", "ingest.sources", "ingest.feeds", "ingest.chunking",
      "embed.base", "embed.onnx", "embed.torch", "embed.llama", "embed.factory"],
     ["store.format", "store.durable", "store.keyword", "store.vector_index", "store.segments", "store.catalog",

@@ -22,6 +22,7 @@ import numpy as np
 import regex  # \p{Lu}: names start with a capital in any script, not only A-Z
 
 from assistant.config import MODELS
+from assistant.text.opposites import LETTERS, NEGATION, flipped, opposed
 from assistant.text.terms import stopwords, terms, weighted_share
 from assistant.types import Chunk, Passage, Quote
 
@@ -37,9 +38,6 @@ FITTED_RRF_K = 60
 
 
 _WORD = re.compile(r"\w+")
-
-
-_LETTERS = re.compile(r"[^\W\d_]+")  # runs of letters in any script ("Zürich", not "Z", "rich")
 
 
 _WH = re.compile(r"\b(who|whom|whose|what|which|when|where|why|how)\b", re.I)
@@ -61,9 +59,6 @@ _NUMBER = re.compile(
 _CAPITAL = regex.compile(r"(?<![.!?]\s)(?<!^)\b\p{Lu}[\p{L}'’-]+")
 
 
-_NEGATION = re.compile(r"\b(not|no|never|none|nor|without|neither|n't|cannot)\b|n't\b", re.I)
-
-
 # Names and numbers a question is about: runs of capitalised words (not the first word), and figures.
 _FIGURE = re.compile(r"\b\d[\d,.]*\d\b|\b\d\b")  # "1736", "2,000", "3"; not "20th"
 
@@ -71,78 +66,7 @@ _FIGURE = re.compile(r"\b\d[\d,.]*\d\b|\b\d\b")  # "1736", "2,000", "3"; not "20
 _ENTITY = regex.compile(r"(?<!^)\b\p{Lu}[\w'’-]*(?:\s+(?:of\s+|de\s+|the\s+)?\p{Lu}[\w'’-]*)*|" + _FIGURE.pattern)
 
 
-_PREFIXES = ("un", "non", "in", "im", "ir", "il", "dis", "ab", "anti", "counter", "mis")
-
-
-# Opposites SQuAD 2.0's writers swap in to make a question unanswerable ("increased" for "decreased"),
-# a general list written before it was measured on any question; see `contradicts` for what it catches.
-# An LLM's claims are checked against it too (`contrary`); "much little" was added for them after
-# that measure: of squad2-train's questions with "much" or "little", only 2 answerable and 4
-# unanswerable ones have a gold sentence with the other word, the most it can change there.
-_OPPOSITE_PAIRS = """
-increase decrease, increased decreased, increases decreases, more less, most least, before after, first last,
-largest smallest, larger smaller, large small, high low, higher lower, highest lowest, north south, northern southern,
-east west, eastern western, rise fall, rose fell, win lose, won lost, major minor, early late, earlier later,
-earliest latest, maximum minimum, positive negative, internal external, public private, legal illegal, success failure,
-successful unsuccessful, accept reject, accepted rejected, allow forbid, allowed forbidden, begin end, began ended,
-start end, started ended, strong weak, stronger weaker, old new, older newer, oldest newest, long short, longer shorter,
-longest shortest, upper lower, top bottom, inside outside, import export, imports exports, imported exported, rich poor,
-richest poorest, wealthy poor, majority minority, same different, supported opposed, support oppose, agree disagree,
-true false, above below, over under, open closed, opened closed, best worst, better worse, gain loss, gained lost,
-increase reduce, raise lower, raised lowered, add remove, added removed, entered left, enter leave, birth death,
-born died, modern ancient, future past, full empty, heavy light, fast slow, faster slower, cheap expensive, hot cold,
-warm cool, wet dry, always never, all none, many few, dependent independent, direct indirect, formal informal,
-official unofficial, male female, men women, day night, summer winter, spring autumn, fewer more,
-much little
-"""
-
-
-# Words of which a sentence saying one cannot answer a question about another: SQuAD 2.0's
-# "mutual exclusion" edits ("in *June*" asked of "in July", "*three* ships" of "two ships").
-# Chosen on squad2-train: on the first stage's best sentence they made the check fire for no more
-# of 1,321 answerable questions and 14 more of 1,216 unanswerable ones; time units (7, 13) and
-# continents and colours (none either way) were left out; "may" and "march" are verbs too, and
-# each unit has one spelling here ("metres" is no opposite of "meters").
-_EXCLUSIVE_SETS = """
-january february april june july august september october november december;
-monday tuesday wednesday thursday friday saturday sunday;
-two three four five six seven eight nine ten eleven twelve twenty hundred thousand million billion trillion;
-second third fourth fifth sixth seventh eighth ninth tenth;
-meters kilometers miles feet inches pounds kilograms tons
-"""
-
-
-def _opposites(pairs: str, sets: str) -> dict[str, frozenset[str]]:
-    """Each listed word's opposites: its pair's other word, the rest of its set."""
-    out: dict[str, set[str]] = {}
-    groups = [pair.split() for pair in pairs.split(",")] + [group.split() for group in sets.split(";")]
-    for group in groups:
-        for word in group:
-            out.setdefault(word, set()).update(w for w in group if w != word)
-    return {word: frozenset(others) for word, others in out.items()}
-
-
-_OPPOSITES = _opposites(_OPPOSITE_PAIRS, _EXCLUSIVE_SETS)
-
-
 _EXCLUSIVE = re.compile(r"\b(only|first|last|largest|smallest|most|least|best|worst|never|always)\b", re.I)
-
-
-def _flipped(question_words: set[str], sentence_words: set[str]) -> bool:
-    """A question word that is a sentence word with a negating prefix added or removed ("abnormal"/"normal")."""
-    for word in question_words - sentence_words:
-        for prefix in _PREFIXES:
-            if word.startswith(prefix) and word[len(prefix):] in sentence_words and len(word) - len(prefix) > 3:
-                return True
-            if prefix + word in sentence_words and len(word) > 3:
-                return True
-    return False
-
-
-def _opposed(question_words: set[str], sentence_words: set[str]) -> bool:
-    """A question word the sentence lacks whose listed opposite it uses (and the question does not)."""
-    return any(w not in sentence_words and (_OPPOSITES.get(w, frozenset()) & sentence_words) - question_words
-               for w in question_words)
 
 
 def answer_type(question: str) -> str:
@@ -246,10 +170,10 @@ def candidates(question: str, vector: np.ndarray, passages: Sequence[Passage], e
     q_bigrams = set(pairwise(q_sequence))
     weights = {t: evidence.idf(t) for t in q_terms}
     kind = answer_type(question)
-    q_neg = bool(_NEGATION.search(question))
+    q_neg = bool(NEGATION.search(question))
     q_exclusive = {m.lower() for m in _EXCLUSIVE.findall(question)}
     q_entities = {m.lower() for m in _ENTITY.findall(question.strip())}
-    q_words = set(_LETTERS.findall(question.lower()))
+    q_words = set(LETTERS.findall(question.lower()))
     q_figures = {f.replace(",", "") for f in _FIGURE.findall(question)}  # "2000" is "2,000"
     # Terms the collection never mentions: the question is about something that is not here.
     absent = sum(1 for t in q_terms if evidence.document_frequency(t) == 0)
@@ -261,7 +185,7 @@ def candidates(question: str, vector: np.ndarray, passages: Sequence[Passage], e
         texts = [chunk.text[s - chunk.start : e - chunk.start] for s, e, _ in sentences]
         sequences = [terms(t) for t in texts]
         sent_terms = [set(seq) for seq in sequences]
-        letters = [set(_LETTERS.findall(t.lower())) for t in texts]  # each sentence's words, once
+        letters = [set(LETTERS.findall(t.lower())) for t in texts]  # each sentence's words, once
         plain = [t.replace(",", "") for t in texts]  # figures compared without thousands separators
         passage_terms = set().union(*sent_terms)
         dense = [float(v @ vector) for _, _, v in sentences]
@@ -278,7 +202,7 @@ def candidates(question: str, vector: np.ndarray, passages: Sequence[Passage], e
             near = here | (sent_terms[i - 1] if i else set()) | (sent_terms[i + 1] if i + 1 < len(texts) else set())
             around = " ".join(texts[max(0, i - 1) : i + 2])
             around_words = set().union(*letters[max(0, i - 1) : i + 2])
-            negated_here = bool(_NEGATION.search(texts[i]))
+            negated_here = bool(NEGATION.search(texts[i]))
             features = {
                 "coverage": weighted_share(weights, here),
                 "bigrams": len(q_bigrams & set(pairwise(sequences[i]))) / max(1, len(q_bigrams)),
@@ -287,17 +211,17 @@ def candidates(question: str, vector: np.ndarray, passages: Sequence[Passage], e
                 "max_missing_idf": missing,
                 "type_match": float(has_type(kind, texts[i], question)),
                 "negation_mismatch": float(q_neg != negated_here),
-                "negation_unmatched": float(q_neg and not _NEGATION.search(around)),
+                "negation_unmatched": float(q_neg and not NEGATION.search(around)),
                 "negation_missing_here": float(q_neg and not negated_here),
                 "exclusive_unmatched": float(bool(q_exclusive - {m.lower() for m in _EXCLUSIVE.findall(around)})),
                 "missing_entities": missing_entities,
                 "absent_terms": float(absent),
-                "antonym": float(_flipped(q_words, around_words)),
+                "antonym": float(flipped(q_words, around_words)),
                 "entity_missing_here": float(any(e not in around.lower() for e in q_entities)),
                 # A figure the question quotes, or the opposite of a word it uses, in neither this
                 # sentence nor the one before.
                 "figure_missing": float(any(f not in plain[i] and (not i or f not in plain[i - 1]) for f in q_figures)),
-                "opposite": float(_opposed(q_words, set().union(*letters[max(0, i - 1) : i + 1]))),
+                "opposite": float(opposed(q_words, set().union(*letters[max(0, i - 1) : i + 1]))),
                 "near_missing_idf": max((w for t, w in weights.items() if t not in near), default=0.0),
                 "inverse_rank": 1.0 / passage.rank,
                 # 1.0 when dense and keyword search both put this passage first.

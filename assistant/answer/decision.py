@@ -3,7 +3,8 @@
     offline  the reader's best sentence is improbable (`abstain_below`) or contradicts the
              question -> abstain; else it, and the runner-up when nearly as probable (`decide`)
     LLM      the model says the sources don't answer, citing nothing -> abstain (`declines`);
-             a claim that says the opposite of the sentence it cites loses that citation (`contrary`)
+             a claim that says the opposite of the sentence it cites loses that citation
+             (`text.opposites.contrary`, applied in llm/grounding.py)
 
 Either way the answer is NOT_FOUND with `abstained: true`. The offline thresholds are chosen on
 squad2-dev by scripts/train_reader.py and shipped in models/reader.json (`ReaderConfig`).
@@ -14,7 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from assistant.answer.candidates import _LETTERS, _NEGATION, _flipped, _opposed
 from assistant.answer.chat import names
 from assistant.answer.citations import GROUP
 from assistant.text.terms import terms, weighted_share
@@ -82,20 +82,6 @@ def contradicts(best: Quote) -> bool:
     """
     f = best.features
     return bool(f["negation_missing_here"] or f["antonym"] or f["figure_missing"] or f["opposite"])
-
-
-def contrary(claim: str, source: str) -> bool:
-    """Does `claim` say the opposite of `source`, however many words they share?
-
-    A negation on one side only ("does not believe" / "believes"), a listed opposite ("much to gain"
-    / "little to gain") or a prefixed one ("legal" / "illegal") in the source instead of the claim's
-    word: the checks `contradicts` makes of a question, made of a model's claim and its quote.
-    """
-    # An article's curly apostrophe is a model's straight one.
-    claim, source = claim.replace("’", "'"), source.replace("’", "'")
-    said, read = set(_LETTERS.findall(claim.lower())), set(_LETTERS.findall(source.lower()))
-    return (bool(_NEGATION.search(claim)) != bool(_NEGATION.search(source))
-            or _opposed(said, read) or _flipped(said, read))
 
 
 # "The sources do not say ...", "not mentioned in the articles": the model declining to answer.

@@ -31,12 +31,13 @@ import numpy as np
 from assistant.answer.candidates import Evidence
 from assistant.answer.chat import condense
 from assistant.answer.citations import LEADING, MARKERS, cited, number, place_markers, strip_markers, tidy
-from assistant.answer.decision import DECLINES, NOT_FOUND, contrary, declines, words
+from assistant.answer.decision import DECLINES, NOT_FOUND, declines, words
 from assistant.embed.base import Embedder
 from assistant.errors import LLMError
 from assistant.llm.client import LLM
 from assistant.llm.prompts import Prompts, sources
 from assistant.llm.markup import plain, unclosed
+from assistant.text.opposites import contrary
 from assistant.text.sentences import sentence_spans
 from assistant.text.terms import terms, weighted_share
 from assistant.types import Answer, Citation, Passage, Quote, Turn
