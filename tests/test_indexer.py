@@ -1,15 +1,12 @@
 """Ingest is incremental, removal is real, and the index survives crashes and concurrent writers."""
 
-import os
-import signal
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 from conftest import make_assistant
+from crash import child, kill_9_while_writing
 from fakes import HashEmbedder
 
 from assistant.errors import IndexLocked, IndexMismatch, InputError, NotFound
@@ -200,19 +197,6 @@ def test_manifest_records_model_dimension_chunking_and_counts(tmp_path):
     assert (info["articles"], info["chunks"], info["format_version"]) == (2, 2, 2)
 
 
-def _script(index: Path, body: str) -> list[str]:
-    code = textwrap.dedent(f"""
-        import sys, time
-        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]
-        from fakes import HashEmbedder
-        from assistant.config import Settings
-        from assistant.service import Assistant
-        from assistant.types import Article
-        assistant = Assistant(Settings(index={str(index)!r}), embedder=HashEmbedder())
-    """) + textwrap.dedent(body)
-    return [sys.executable, "-c", code]
-
-
 def _wait_for(predicate, timeout=30.0):
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -226,20 +210,8 @@ def test_kill_9_while_writing_leaves_the_previous_index_complete(tmp_path, rebui
     make_assistant(index, HashEmbedder()).ingest_articles([GOLTS, TEA])
     before = IndexDir(index).current()
 
-    # A writer that stops for good after writing a segment whose rows are not committed, then is killed.
-    proc = subprocess.Popen(_script(index, f"""
-        import assistant.ingest.indexer as indexer
-        real = indexer.write_segment
-        def stall(*args):
-            real(*args)
-            print("writing", flush=True)
-            time.sleep(60)
-        indexer.write_segment = stall
-        assistant.ingest_articles([Article("new", "New", "A new article about rivers.")], rebuild={rebuild})
-    """), stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "writing"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_9_while_writing(index, "assistant.ingest_articles("
+                                f"[Article('new', 'New', 'A new article about rivers.')], rebuild={rebuild})")
 
     after = make_assistant(index, HashEmbedder())
     assert IndexDir(index).current() == before
@@ -258,7 +230,7 @@ def test_kill_9_while_writing_leaves_the_previous_index_complete(tmp_path, rebui
 def test_a_second_ingest_at_once_is_refused_with_a_clear_message(tmp_path):
     index = tmp_path / "index"
     make_assistant(index, HashEmbedder()).ingest_articles([GOLTS])
-    proc = subprocess.Popen(_script(index, """
+    proc = subprocess.Popen(child(index, """
         with assistant.index.lock():
             print("locked", flush=True)
             time.sleep(60)

@@ -7,11 +7,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import make_assistant
+from crash import kill_9_while_writing
 from fakes import HashEmbedder
 
 from assistant.ingest.sources import page_id
@@ -487,12 +487,6 @@ def test_a_sync_of_1000_unchanged_pages_takes_under_10_s(assistant, site, embedd
 
 
 def test_kill_9_during_a_sync_leaves_the_index_and_the_state_as_before(tmp_path, site):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import textwrap
-
     from assistant.store.sources import SourceStore
 
     index = tmp_path / "index"
@@ -507,27 +501,7 @@ def test_kill_9_during_a_sync_leaves_the_index_and_the_state_as_before(tmp_path,
     site.put("/feed.xml", rss(("b", f"{site.base}/b.html", "Tue, 02 Dec 2026 10:00:00 GMT"),
                               ("a", f"{site.base}/a.html", "Wed, 03 Dec 2026 10:00:00 GMT")), "application/rss+xml")
 
-    root = Path(__file__).resolve().parent
-    code = textwrap.dedent(f"""
-        import sys, time
-        sys.path[:0] = [{str(root.parent)!r}, {str(root)!r}]
-        from fakes import HashEmbedder
-        from assistant.config import Settings
-        from assistant.service import Assistant
-        import assistant.ingest.indexer as indexer
-        real = indexer.write_segment
-        def stall(*args):
-            real(*args)
-            print("writing", flush=True)
-            time.sleep(60)
-        indexer.write_segment = stall
-        Assistant(Settings(index={str(index)!r}, fetch_allow_hosts=["127.0.0.1"], sync_host_delay=0),
-                  embedder=HashEmbedder()).sync()
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "writing"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_9_while_writing(index, "assistant.sync()", fetch_allow_hosts=["127.0.0.1"], sync_host_delay=0)
 
     after = make_assistant(index, HashEmbedder(), fetch_allow_hosts=["127.0.0.1"], sync_host_delay=0)
     assert [a["id"] for a in after.articles()] == [page_id(f"{site.base}/a.html")]
