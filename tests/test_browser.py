@@ -224,8 +224,9 @@ def test_html_and_markdown_in_an_article_show_as_text_in_answers_sources_and_the
     questions = {
         "Who designed the Zorblax reactor?": "<img src=x onerror=\"alert('img')\">",
         "What did the sign in the control room read?": "<script>alert('script')</script>",
-        "What were visitors told before entering the turbine hall?": "[read the safety manual](javascript:alert('link'))",
-        "How did operators log shutdowns?": "<a href=\"javascript:alert('anchor')\">a red pen</a> and **bold** _italic_ `code` $$x^2$$",
+        # Markdown is stored as its text: the link's words without its javascript: address, no ** or _.
+        "What were visitors told before entering the turbine hall?": "told to read the safety manual before",
+        "How did operators log shutdowns?": "<a href=\"javascript:alert('anchor')\">a red pen</a> and bold italic code $$x^2$$",
         "When did the Zorblax reactor close?": "<iframe src=\"javascript:alert('frame')\"></iframe>",
     }
     for question, shown in questions.items():
@@ -250,6 +251,9 @@ def test_html_and_markdown_in_an_article_show_as_text_in_answers_sources_and_the
     page.goto(f"{app_url}/articles/xss-article")  # the article view shows the same text, as text
     expect(page.locator("h1")).to_have_text("<img src=x onerror=\"alert('title')\"> The Zorblax reactor <script>alert('title')</script>")
     expect(page.locator(".text")).to_contain_text("<iframe src=\"javascript:alert('frame')\"></iframe>")
+    text = page.locator(".text").inner_text()
+    assert text.startswith("The Zorblax reactor was designed")  # the "# The Zorblax reactor" the title says is not repeated
+    assert "](" not in text and "**" not in text and "javascript:alert('link')" not in text
     assert page.locator("main img, main script, main iframe, a[href^='javascript']").count() == 0
     page.wait_for_timeout(500)
     assert page.dialogs == []

@@ -205,7 +205,7 @@ def test_markdown_front_matter_gives_the_metadata_and_is_not_part_of_the_text(tm
     assert article.url == "https://blog.example.org/volunteers"
     assert article.published == "2015-10-21"
     assert article.author == "Anna Petrova"
-    assert article.text == "# A heading that is not the title\n\nBody text.\n"
+    assert article.text == "A heading that is not the title\n\nBody text."  # kept: it is not the title
 
 
 def test_without_front_matter_the_first_heading_is_the_title(tmp_path):
@@ -214,7 +214,52 @@ def test_without_front_matter_the_first_heading_is_the_title(tmp_path):
     [article] = read(path)
 
     assert article.title == "The real title"
-    assert article.text.startswith("Intro line.")
+    assert article.text == "Intro line.\n\nSection\n\nText."  # the title's heading not repeated in the text
+
+
+def test_markdown_is_stored_as_the_text_a_reader_sees_and_its_title_heading_is_not_repeated(tmp_path):
+    path = write(tmp_path / "keepers.md", (
+        "# The last lighthouse keepers\n\n"
+        "The *last* keepers left **Cape Light** in 1989, said\n[the coast guard](https://example.org/cg).\n\n"
+        "## Automation Ends a Centuries-Old Trade\n\n"
+        "- Lamps were automated by ![a timer](t.png) in 1983\n"
+        "- Two keepers stayed on\n"
+        "  1. as guides\n\n"
+        "> A keeper's log, `1988`: *fog*.\n\n"
+        "```\n# not a heading\nkeep()\n```\n\n"
+        "| year | keepers |\n|---|---|\n| 1989 | 0 |\n\n"
+        "A <b>raw</b> tag stays text &amp; an entity is read.\n"
+    ))
+
+    [article] = read(path)
+
+    assert article.title == "The last lighthouse keepers"
+    assert article.text == (
+        "The last keepers left Cape Light in 1989, said the coast guard.\n\n"
+        "Automation Ends a Centuries-Old Trade\n\n"
+        "• Lamps were automated by a timer in 1983\n"
+        "• Two keepers stayed on\n"
+        "  1. as guides\n\n"
+        "A keeper's log, 1988: fog.\n\n"
+        "# not a heading\nkeep()\n\n"
+        "year\tkeepers\n1989\t0\n\n"
+        "A <b>raw</b> tag stays text & an entity is read."
+    )
+
+
+def test_a_first_heading_the_front_matter_title_says_is_not_repeated_in_the_text(tmp_path):
+    text = "---\ntitle: <b>New</b> The Zorblax  Reactor\n---\n# The Zorblax reactor\n\nText.\n"
+    path = write(tmp_path / "z.md", text)
+
+    [article] = read(path)
+
+    assert (article.title, article.text) == ("<b>New</b> The Zorblax Reactor", "Text.")
+
+
+def test_a_markdown_note_that_is_only_a_heading_is_its_title_and_its_text(tmp_path):
+    [article] = read(write(tmp_path / "note.md", "# Call the harbour master\n"))
+
+    assert (article.title, article.text) == ("Call the harbour master", "Call the harbour master")
 
 
 def test_without_front_matter_or_heading_the_title_is_the_file_name(tmp_path):
@@ -231,7 +276,7 @@ def test_a_60_kb_heading_is_cut_to_a_title_of_max_title_chars(tmp_path):
 
     assert len(article.title) == MAX_TITLE_CHARS == 300
     assert article.title.startswith("word word ") and article.title.endswith(" word…")
-    assert article.text.startswith(f"# {heading}")  # the text keeps the heading as written
+    assert article.text.startswith(heading.strip())  # the text keeps the heading the title shows only the start of
 
 
 @pytest.mark.parametrize("front_matter", [
@@ -611,7 +656,7 @@ def test_text_markdown_and_pdf_pages_are_read_by_content_type(site):
     notes, readme, report = fetched(site.url("/notes"), site.url("/readme"), site.url("/papers/annual-report"))
 
     assert (notes.title, notes.text) == ("Notes", "Café crème.")  # decoded as the server said
-    assert (readme.title, readme.text) == ("Read me", "# Read me\n\nText.\n")
+    assert (readme.title, readme.text) == ("Read me", "Text.")  # as markdown: no markup, no repeated title
     assert (report.title, report.text.strip()) == ("Annual report", "Annual report text.")
 
 
@@ -763,7 +808,7 @@ def test_front_matter_lists_and_multi_line_values_are_read_as_yaml_writes_them(t
     assert article.author == "Anna Petrova, Ivan Sidorov"
     assert article.published == "2015-10-21T10:00:00Z"  # as written, not a datetime's isoformat
     assert article.url == "https://blog.example.org/volunteers"
-    assert article.text == "Body text.\n"
+    assert article.text == "Body text."
 
 
 def test_front_matter_that_is_not_valid_yaml_is_read_line_by_line(tmp_path):
@@ -771,4 +816,4 @@ def test_front_matter_that_is_not_valid_yaml_is_read_line_by_line(tmp_path):
 
     [article] = read(path)
 
-    assert (article.title, article.author, article.text) == ("Part 1: Before", "Anna", "Body text.\n")
+    assert (article.title, article.author, article.text) == ("Part 1: Before", "Anna", "Body text.")
