@@ -694,3 +694,38 @@ def test_the_export_and_clear_toolbar_covers_no_message_on_desktop_phone_or_embe
         rows = [row.bounding_box() for row in where.locator(".qa-chat .message-row").all()]
         assert toolbar and rows and not any(_overlap(toolbar, row) for row in rows), (name, toolbar, rows[0])
         screenshot(page, f"{name}-toolbar", full_page=False)
+
+
+def _inside(inner: dict, outer: dict) -> bool:
+    return (outer["x"] <= inner["x"] and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + 0.5
+            and outer["y"] <= inner["y"] and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + 0.5)
+
+
+@pytest.mark.parametrize("name, viewport, mobile, frame", [
+    ("desktop", DESKTOP, False, None), ("phone", PHONE, True, None), ("sidebar", DESKTOP, False, "iframe#assistant")])
+def test_the_feedback_form_opens_in_view_and_clear_of_the_scroll_down_arrow(new_page, app_url, wiki, name, viewport,
+                                                                           mobile, frame):
+    """The form a vote opens (for the optional comment) is scrolled into view, whole, in the message
+    list and the window (or frame), and Gradio's scroll-down arrow floats over no part of it: for the
+    last answer, and for an earlier one with messages below it (where the arrow shows)."""
+    from playwright.sync_api import expect
+
+    page = new_page(viewport, is_mobile=mobile, has_touch=mobile)
+    page.goto(f"http://127.0.0.1:{wiki.port}/wiki-sidebar.html" if frame else app_url)
+    where = page.frame_locator(frame) if frame else page
+    first = ask(where, GOLTS)
+    last = ask(where, LIGHT)
+    window = page.locator(frame).bounding_box() if frame else {"x": 0, "y": 0, **viewport}
+    for which, message in (("last", last), ("earlier", first)):
+        message.get_by_role("button", name="Helpful", exact=True).click()
+        form = message.locator(".qa-feedback")
+        expect(form.get_by_role("status")).to_contain_text("your vote was recorded")
+        page.wait_for_timeout(300)  # Gradio shows or hides its arrow on the scroll event
+        box = form.bounding_box()
+        shown = where.locator(".qa-chat .bubble-wrap").bounding_box()
+        assert _inside(box, shown) and _inside(box, window), (which, box, shown)
+        arrow = where.get_by_role("button", name="Scroll down")
+        if arrow.count():
+            assert not _overlap(box, arrow.bounding_box()), (which, box, arrow.bounding_box())
+        screenshot(page, f"{name}-feedback-{which}", full_page=False)
+    assert where.get_by_role("button", name="Scroll down").count(), "the earlier answer has messages below it"
