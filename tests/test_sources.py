@@ -670,14 +670,13 @@ def test_a_page_of_an_unsupported_content_type_is_reported(site):
     assert "unsupported content type 'application/zip'" in only_error(fetched(site.url("/data.zip"))).reason
 
 
-UNREACHABLE = ("could not fetch: no page at this address (unreachable, no answer within {} s, or not a public "
-               "address; an intranet host can be allowed in ASSISTANT_FETCH_ALLOW_HOSTS)")
+NOT_PUBLIC = "could not fetch: not a public address ({}); an intranet host can be allowed in ASSISTANT_FETCH_ALLOW_HOSTS"
 
 
 def test_a_slow_page_is_reported_after_the_timeout(site):
     error = only_error(fetched(site.url("/slow"), timeout=0.2))
 
-    assert error.reason == UNREACHABLE.format("0.2")
+    assert error.reason == "could not fetch: no answer within 0.2 s (ASSISTANT_FETCH_TIMEOUT)"
 
 
 def test_a_page_that_drips_a_byte_at_a_time_is_cut_off_at_the_deadline(site):
@@ -709,33 +708,52 @@ def test_an_unreachable_server_is_reported():
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/article"
 
-    error = only_error(fetched(url))
+    error = only_error(fetched(url))  # 127.0.0.1 allowed, as an intranet host would be: connected to
 
     assert error.source == url
-    assert error.reason == UNREACHABLE.format("20")  # the same words as a slow or refused address
+    assert error.reason == "could not fetch: unreachable (connection refused)"
 
 
-@pytest.mark.parametrize("host", [
-    "127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}", "127.1:{port}", "[::ffff:127.0.0.1]:{port}",
-    "169.254.169.254", "[::ffff:169.254.169.254]", "[::ffff:a9fe:a9fe]", "0xa9fea9fe", "2852039166",
-    "[64:ff9b::a9fe:a9fe]", "[2002:a9fe:a9fe::]", "10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1",
-    "[fe80::1]", "[fc00::1]", "224.0.0.1", "0.0.0.0", "[::]", "240.0.0.1",
+def test_a_host_name_that_does_not_resolve_is_reported():
+    error = only_error(read("http://no-such-host.invalid/article"))
+
+    assert error.reason == "could not fetch: the host name no-such-host.invalid has no address (DNS lookup failed)"
+
+
+@pytest.mark.parametrize("host, said", [
+    ("127.0.0.1:{port}", "127.0.0.1 is loopback"), ("localhost:{port}", "localhost is 127.0.0.1, loopback"),
+    ("[::1]:{port}", "::1 is loopback"), ("127.1:{port}", "127.1 is 127.0.0.1, loopback"),
+    ("[::ffff:127.0.0.1]:{port}", "::ffff:127.0.0.1 is 127.0.0.1, loopback"),
+    ("169.254.169.254", "169.254.169.254 is link-local"),
+    ("[::ffff:169.254.169.254]", "::ffff:169.254.169.254 is 169.254.169.254, link-local"),
+    ("[::ffff:a9fe:a9fe]", "::ffff:a9fe:a9fe is 169.254.169.254, link-local"),
+    ("0xa9fea9fe", "0xa9fea9fe is 169.254.169.254, link-local"),
+    ("2852039166", "2852039166 is 169.254.169.254, link-local"),
+    ("[64:ff9b::a9fe:a9fe]", "64:ff9b::a9fe:a9fe is 169.254.169.254, link-local"),
+    ("[2002:a9fe:a9fe::]", "2002:a9fe:a9fe:: is 169.254.169.254, link-local"),
+    ("10.0.0.1", "10.0.0.1 is private"), ("172.16.0.1", "172.16.0.1 is private"),
+    ("192.168.1.1", "192.168.1.1 is private"), ("100.64.0.1", "100.64.0.1 is not globally routed"),
+    ("[fe80::1]", "fe80::1 is link-local"), ("[fc00::1]", "fc00::1 is private"), ("224.0.0.1", "224.0.0.1 is multicast"),
+    ("0.0.0.0", "0.0.0.0 is unspecified"), ("[::]", ":: is unspecified"), ("240.0.0.1", "240.0.0.1 is reserved"),
 ])
-def test_loopback_private_link_local_and_metadata_addresses_are_refused_unasked(site, host):
+def test_loopback_private_link_local_and_metadata_addresses_are_refused_unasked_saying_which(site, host, said):
     """Checked before connecting: none of these addresses is ever contacted (the site sees no request)."""
     url = f"http://{host.format(port=site.server_address[1])}/world/volunteers"
 
     error = only_error(read(url))  # no host allowed
 
-    assert error.reason == UNREACHABLE.format("20")
+    assert error.reason == NOT_PUBLIC.format(said)
     assert site.user_agents == []
 
 
 def test_a_redirect_to_another_local_service_is_refused(site):
     with serving({"/secret": (200, "text/plain", b"Internal admin notes.")}) as internal:
-        for target in (f"http://localhost:{internal.server_address[1]}/secret", "http://169.254.169.254/latest"):
+        for target, said in ((f"http://localhost:{internal.server_address[1]}/secret", "localhost is 127.0.0.1, loopback"),
+                             ("http://169.254.169.254/latest", "169.254.169.254 is link-local")):
             error = only_error(fetched(site.url(f"/to?{target}")))
-            assert error.reason == UNREACHABLE.format("20")
+            assert error.source == site.url(f"/to?{target}")
+            assert error.reason == f"could not fetch: it redirects to {target}, " + NOT_PUBLIC.format(said).removeprefix(
+                "could not fetch: ")
         assert internal.user_agents == []
 
 
