@@ -729,3 +729,44 @@ def test_the_feedback_form_opens_in_view_and_clear_of_the_scroll_down_arrow(new_
             assert not _overlap(box, arrow.bounding_box()), (which, box, arrow.bounding_box())
         screenshot(page, f"{name}-feedback-{which}", full_page=False)
     assert where.get_by_role("button", name="Scroll down").count(), "the earlier answer has messages below it"
+
+
+def _contrast(page, locator, *, against) -> float:
+    """The contrast ratio of an element's background against another element's, as WCAG computes it."""
+    def luminance(element) -> float:
+        colour = element.evaluate("e => getComputedStyle(e).backgroundColor")
+        channels = [int(c) / 255 for c in re.findall(r"\d+", colour)[:3]]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    lighter, darker = sorted((luminance(locator), luminance(against)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+@pytest.mark.parametrize("name, viewport, scheme", [("desktop", DESKTOP, "light"), ("phone", PHONE, "dark")])
+def test_remove_selected_looks_and_works_like_a_button(new_page, app_url, name, viewport, scheme):
+    """A filled button as tall as "Add to the index", set off from the panel (at least 3:1, WCAG's floor
+    for a control's boundary), reached with Tab and pressed with Enter; it was a 95 px white box on the
+    white panel, which read as a card."""
+    from playwright.sync_api import expect
+
+    page = new_page(viewport, color_scheme=scheme, is_mobile=name == "phone", has_touch=name == "phone")
+    page.goto(app_url)
+    page.get_by_role("tab", name="Collection").first.click()
+    page.get_by_text("Add or remove articles (admin)").click()
+    remove = page.get_by_role("button", name="Remove selected…")
+    add = page.get_by_role("button", name="Add to the index")
+    remove.scroll_into_view_if_needed()
+    assert abs(remove.bounding_box()["height"] - add.bounding_box()["height"]) <= 2, (remove.bounding_box(), add.bounding_box())
+    assert _contrast(page, remove, against=page.locator(".qa-admin")) >= 3
+    screenshot(page, f"{name}-admin-remove", full_page=False)
+
+    page.get_by_label("Admin token").fill(TOKEN)
+    page.get_by_label("Remove articles").focus()
+    for _ in range(5):  # from the list of articles to the button, by keyboard
+        page.keyboard.press("Tab")
+        if remove.evaluate("button => document.activeElement === button"):
+            break
+    assert remove.evaluate("button => document.activeElement === button")
+    page.keyboard.press("Enter")
+    expect(page.locator(".qa-status")).to_have_text("Choose the articles to remove first.")
