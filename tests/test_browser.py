@@ -770,3 +770,19 @@ def test_remove_selected_looks_and_works_like_a_button(new_page, app_url, name, 
     assert remove.evaluate("button => document.activeElement === button")
     page.keyboard.press("Enter")
     expect(page.locator(".qa-status")).to_have_text("Choose the articles to remove first.")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, {"width": 1280, "height": 1200}, PHONE])
+def test_the_web_component_is_at_most_640px_tall_as_documented_and_scrolls_inside(new_page, app_url, wiki, viewport):
+    """docs/EMBEDDING.md: the element takes a height of its own, up to 640 px (it measured 740), and
+    the page scrolls around it; the question box stays inside it after an answer."""
+    page = new_page(viewport)
+    page.goto(f"http://127.0.0.1:{wiki.port}/wiki-web-component.html")
+    element = page.locator("gradio-app")
+    page.locator("gradio-app .qa-question textarea").wait_for()
+    assert element.bounding_box()["height"] <= 640, element.bounding_box()
+    ask(page, GOLTS)
+    ask(page, LIGHT)
+    outer, box = element.bounding_box(), page.locator("gradio-app .qa-question").bounding_box()
+    assert outer["height"] <= 640 and box["y"] + box["height"] <= outer["y"] + outer["height"], (outer, box)
+    screenshot(page, f"wiki-web-component-{viewport['width']}x{viewport['height']}")
