@@ -254,6 +254,8 @@ def test_a_first_heading_the_front_matter_title_says_is_not_repeated_in_the_text
     [article] = read(path)
 
     assert (article.title, article.text) == ("<b>New</b> The Zorblax Reactor", "Text.")
+    [other] = read(write(tmp_path / "w.md", "---\ntitle: The Warsaw Uprising\n---\n# War\n\nText.\n"))
+    assert other.text == "War\n\nText."  # a word of the title is not the title
 
 
 def test_a_markdown_note_that_is_only_a_heading_is_its_title_and_its_text(tmp_path):

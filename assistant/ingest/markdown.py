@@ -37,7 +37,7 @@ class PlainMarkdown:
 @dataclass(frozen=True)
 class _Block:
     text: str
-    listed: bool  # a list item: held to its neighbours by one newline, not a blank line
+    listed: bool  # a list item or table row: held to its neighbours by one newline, not a blank line
     top_heading: bool = False
 
 
@@ -45,16 +45,16 @@ def plain_text(markdown: str, *, title: str | None = None) -> PlainMarkdown:
     """The text of `markdown` without its markup.
 
     The first top-level heading is the title when `title` is None; either way, a first `# heading`
-    that the title says (the front matter's "<b>New</b>: The Zorblax reactor" says "# The Zorblax
-    reactor") is dropped, so it does not repeat under the title, unless it is
-    all there is (a one-line note is its title and its text, as in a plain-text file) or longer
-    than a title may be (the title shows only its start).
+    whose words the title says (the front matter's "<b>New</b>: The Zorblax reactor" says "# The
+    Zorblax reactor") is dropped, so it does not repeat under the title, unless it is all there is
+    (a one-line note is its title and its text, as in a plain-text file) or longer than a title may
+    be (the title shows only its start).
     """
     blocks = _blocks(_parser().parse(markdown))
     first = next((i for i, b in enumerate(blocks) if b.top_heading), None)
     heading = blocks[first].text if first is not None else None
     if (first is not None and len(blocks) > 1 and len(blocks[first].text) <= MAX_TITLE_CHARS
-            and _words(blocks[first].text) in _words(title or blocks[first].text)):
+            and f" {_words(blocks[first].text)} " in f" {_words(title or blocks[first].text)} "):
         del blocks[first]
     parts: list[str] = []
     for before, block in zip([None, *blocks], blocks):
