@@ -287,7 +287,8 @@ def test_an_article_can_be_ingested_by_url(api, article_site):
     ("http://localhost:{port}/article.html", "not a public address (localhost is 127.0.0.1, loopback); an intranet "
                                              "host can be allowed in ASSISTANT_FETCH_ALLOW_HOSTS"),
     ("http://169.254.169.254/latest/meta-data/", "not a public address (169.254.169.254 is link-local); "),
-    ("http://[::ffff:169.254.169.254]/", "not a public address (::ffff:169.254.169.254 is 169.254.169.254, link-local)"),
+    ("http://[::ffff:169.254.169.254]/",
+     "not a public address (::ffff:169.254.169.254 is 169.254.169.254, link-local)"),
     ("http://10.0.0.1/", "not a public address (10.0.0.1 is private)"),
     ("http://127.0.0.1:1/x", "unreachable (connection refused)"),  # 127.0.0.1 is allowed here: connected to
     ("http://no-such-host.invalid/", "the host name no-such-host.invalid has no address (DNS lookup failed)"),

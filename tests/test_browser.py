@@ -226,7 +226,8 @@ def test_html_and_markdown_in_an_article_show_as_text_in_answers_sources_and_the
         "What did the sign in the control room read?": "<script>alert('script')</script>",
         # Markdown is stored as its text: the link's words without its javascript: address, no ** or _.
         "What were visitors told before entering the turbine hall?": "told to read the safety manual before",
-        "How did operators log shutdowns?": "<a href=\"javascript:alert('anchor')\">a red pen</a> and bold italic code $$x^2$$",
+        "How did operators log shutdowns?":
+            "<a href=\"javascript:alert('anchor')\">a red pen</a> and bold italic code $$x^2$$",
         "When did the Zorblax reactor close?": "<iframe src=\"javascript:alert('frame')\"></iframe>",
     }
     for question, shown in questions.items():
@@ -252,7 +253,7 @@ def test_html_and_markdown_in_an_article_show_as_text_in_answers_sources_and_the
     expect(page.locator("h1")).to_have_text("<img src=x onerror=\"alert('title')\"> The Zorblax reactor <script>alert('title')</script>")
     expect(page.locator(".text")).to_contain_text("<iframe src=\"javascript:alert('frame')\"></iframe>")
     text = page.locator(".text").inner_text()
-    assert text.startswith("The Zorblax reactor was designed")  # the "# The Zorblax reactor" the title says is not repeated
+    assert text.startswith("The Zorblax reactor was designed")  # its "# The Zorblax reactor" is in the title
     assert "](" not in text and "**" not in text and "javascript:alert('link')" not in text
     assert page.locator("main img, main script, main iframe, a[href^='javascript']").count() == 0
     page.wait_for_timeout(500)
@@ -757,7 +758,7 @@ def test_remove_selected_looks_and_works_like_a_button(new_page, app_url, name, 
     remove = page.get_by_role("button", name="Remove selected…")
     add = page.get_by_role("button", name="Add to the index")
     remove.scroll_into_view_if_needed()
-    assert abs(remove.bounding_box()["height"] - add.bounding_box()["height"]) <= 2, (remove.bounding_box(), add.bounding_box())
+    assert abs(remove.bounding_box()["height"] - add.bounding_box()["height"]) <= 2, remove.bounding_box()
     assert _contrast(page, remove, against=page.locator(".qa-admin")) >= 3
     screenshot(page, f"{name}-admin-remove", full_page=False)
 

@@ -84,7 +84,8 @@ def elapsed(pattern, text: str) -> float:
 
 
 def test_the_package_patterns_are_found():
-    assert {"text.sentences:_LIST_ITEM", "answer.citations:MARKERS", "answer.decision:DECLINES", "serve.html:_TAG"} <= set(PATTERNS)
+    assert {"text.sentences:_LIST_ITEM", "answer.citations:MARKERS", "answer.decision:DECLINES",
+            "serve.html:_TAG"} <= set(PATTERNS)
     assert len(PATTERNS) > 40
 
 
