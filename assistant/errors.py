@@ -2,7 +2,7 @@
 
     AssistantError
     ├── InputError          an article could not be read (file, line, reason)
-    │   ├── Unreachable     no page at that address, or not a public one (one class on purpose: fetch.py)
+    │   ├── Unreachable     no page at that address: not a public one, no such host, refused, or no answer
     │   ├── TooLarge        a page, feed or sitemap past its size limit
     │   ├── UnsafeXML       a feed or sitemap declaring entities (billion laughs) or external ones
     │   └── SitemapLoop     a sitemap index that points at itself or nests too deep
@@ -42,11 +42,8 @@ class InputError(AssistantError):
 
 
 class Unreachable(InputError):
-    """No page at that address: unreachable, too slow to answer, or not a public address.
-
-    One class for all of them on purpose: telling them apart would let whoever adds a URL map
-    which internal hosts exist and which ports are open (see fetch.py).
-    """
+    """No page at that address: not a public address, a host name without one, unreachable, or no
+    answer in time; the message says which (why that maps no internal ports: fetch.py)."""
 
 
 class TooLarge(InputError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import json
 import http.server
 import re
@@ -194,6 +195,47 @@ def test_an_uploaded_article_is_answerable_and_its_text_comes_back_verbatim_then
     assert "no article with id 'xss-article'" in error_of(api.delete("/api/articles/xss-article", headers=admin()), 404)
 
 
+KEEPERS_MD = """# The last lighthouse keepers
+
+For three centuries, keepers trimmed the wicks and wound the clockwork of Britain's lighthouses by hand.
+
+## THE NUMBERS BEHIND THE CUTS
+
+In 1960 the service still employed **412 keepers** at 64 stations; by 1998 it employed none.
+The budget for staffing fell by [nine tenths](https://example.org/budget) over those decades.
+
+## Automation Ends a Centuries-Old Trade
+
+Automatic lamps, first fitted at *North Foreland* in 1983, made the keepers' trade redundant.
+"""
+
+
+def test_a_markdown_article_is_quoted_and_shown_as_text_and_its_sub_headings_are_never_answers(api):
+    report = api.post("/api/articles", files={"file": ("keepers.md", KEEPERS_MD.encode(), "text/markdown")},
+                      headers=admin())
+    assert report.json()["added"] == 1, report.text
+    try:
+        answer = api.post("/api/ask", json={"question": "How many keepers did the service employ in 1960?"}).json()
+        assert answer["answer"] == ("In 1960 the service still employed 412 keepers at 64 stations; "
+                                    "by 1998 it employed none [1].")
+        [citation] = answer["citations"]
+        page = api.get(f"/articles/keepers?start={citation['start']}&end={citation['end']}")
+        # The offsets point into the plain text: the page marks exactly the quoted sentence.
+        assert f'<mark id="cited">{citation["quote"]}</mark>' in page.text
+        text = html.unescape(page.text.split('<div class="text">')[1].split("</div>")[0])
+        assert text.startswith("For three centuries")  # the title is the h1, not repeated under it
+        assert page.text.count("The last lighthouse keepers") == 2  # <title> and <h1>
+        assert "THE NUMBERS BEHIND THE CUTS" in text and not re.search(r"[#*]|\]\(", text)
+        assert all("#" not in p["text"] and "**" not in p["text"] for p in answer["passages"])
+
+        # The questions a sub-heading matches word for word: before, the heading itself was "the answer".
+        for question in ("What are the numbers behind the cuts?", "How did automation end the centuries-old trade?"):
+            quotes = [c["quote"] for c in api.post("/api/ask", json={"question": question}).json()["citations"]]
+            assert not {"THE NUMBERS BEHIND THE CUTS", "Automation Ends a Centuries-Old Trade"} & set(quotes), quotes
+    finally:
+        api.delete("/api/articles/keepers", headers=admin())
+
+
 @pytest.mark.parametrize("name, status, expected", [
     ("../../etc/passwd.txt", 400, "not a plain file name"),
     ("..\\secret.md", 400, "not a plain file name"),
@@ -241,14 +283,22 @@ def test_an_article_can_be_ingested_by_url(api, article_site):
     assert error_of(api.post("/api/articles", content=b"x", headers={**admin(), "Content-Type": "text/plain"}), 415)
 
 
-@pytest.mark.parametrize("url", ["http://localhost:{port}/article.html", "http://169.254.169.254/latest/meta-data/",
-                                 "http://[::ffff:169.254.169.254]/", "http://{port}.0.0.1/", "http://127.0.0.1:1/x"])
-def test_url_ingest_cannot_reach_inside_the_network_and_says_so_in_one_way(api, article_site, url):
+@pytest.mark.parametrize("url, says", [
+    ("http://localhost:{port}/article.html", "not a public address (localhost is 127.0.0.1, loopback); an intranet "
+                                             "host can be allowed in ASSISTANT_FETCH_ALLOW_HOSTS"),
+    ("http://169.254.169.254/latest/meta-data/", "not a public address (169.254.169.254 is link-local); "),
+    ("http://[::ffff:169.254.169.254]/",
+     "not a public address (::ffff:169.254.169.254 is 169.254.169.254, link-local)"),
+    ("http://10.0.0.1/", "not a public address (10.0.0.1 is private)"),
+    ("http://127.0.0.1:1/x", "unreachable (connection refused)"),  # 127.0.0.1 is allowed here: connected to
+    ("http://no-such-host.invalid/", "the host name no-such-host.invalid has no address (DNS lookup failed)"),
+])
+def test_url_ingest_cannot_reach_inside_the_network_and_says_which_problem_it_met(api, article_site, url, says):
     url = url.format(port=article_site.rsplit(":", 1)[1])
 
     message = error_of(api.post("/api/articles", json={"url": url}, headers=admin()), 400)
 
-    assert message.startswith(f"{url}: could not fetch: no page at this address (unreachable, no answer within")
+    assert message.startswith(f"{url}: could not fetch: {says}")
 
 
 @contextmanager

@@ -224,8 +224,10 @@ def test_html_and_markdown_in_an_article_show_as_text_in_answers_sources_and_the
     questions = {
         "Who designed the Zorblax reactor?": "<img src=x onerror=\"alert('img')\">",
         "What did the sign in the control room read?": "<script>alert('script')</script>",
-        "What were visitors told before entering the turbine hall?": "[read the safety manual](javascript:alert('link'))",
-        "How did operators log shutdowns?": "<a href=\"javascript:alert('anchor')\">a red pen</a> and **bold** _italic_ `code` $$x^2$$",
+        # Markdown is stored as its text: the link's words without its javascript: address, no ** or _.
+        "What were visitors told before entering the turbine hall?": "told to read the safety manual before",
+        "How did operators log shutdowns?":
+            "<a href=\"javascript:alert('anchor')\">a red pen</a> and bold italic code $$x^2$$",
         "When did the Zorblax reactor close?": "<iframe src=\"javascript:alert('frame')\"></iframe>",
     }
     for question, shown in questions.items():
@@ -250,6 +252,9 @@ def test_html_and_markdown_in_an_article_show_as_text_in_answers_sources_and_the
     page.goto(f"{app_url}/articles/xss-article")  # the article view shows the same text, as text
     expect(page.locator("h1")).to_have_text("<img src=x onerror=\"alert('title')\"> The Zorblax reactor <script>alert('title')</script>")
     expect(page.locator(".text")).to_contain_text("<iframe src=\"javascript:alert('frame')\"></iframe>")
+    text = page.locator(".text").inner_text()
+    assert text.startswith("The Zorblax reactor was designed")  # its "# The Zorblax reactor" is in the title
+    assert "](" not in text and "**" not in text and "javascript:alert('link')" not in text
     assert page.locator("main img, main script, main iframe, a[href^='javascript']").count() == 0
     page.wait_for_timeout(500)
     assert page.dialogs == []
@@ -690,3 +695,95 @@ def test_the_export_and_clear_toolbar_covers_no_message_on_desktop_phone_or_embe
         rows = [row.bounding_box() for row in where.locator(".qa-chat .message-row").all()]
         assert toolbar and rows and not any(_overlap(toolbar, row) for row in rows), (name, toolbar, rows[0])
         screenshot(page, f"{name}-toolbar", full_page=False)
+
+
+def _inside(inner: dict, outer: dict) -> bool:
+    return (outer["x"] <= inner["x"] and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + 0.5
+            and outer["y"] <= inner["y"] and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + 0.5)
+
+
+@pytest.mark.parametrize("name, viewport, mobile, frame", [
+    ("desktop", DESKTOP, False, None), ("phone", PHONE, True, None), ("sidebar", DESKTOP, False, "iframe#assistant")])
+def test_the_feedback_form_opens_in_view_and_clear_of_the_scroll_down_arrow(new_page, app_url, wiki, name, viewport,
+                                                                           mobile, frame):
+    """The form a vote opens (for the optional comment) is scrolled into view, whole, in the message
+    list and the window (or frame), and Gradio's scroll-down arrow floats over no part of it: for the
+    last answer, and for an earlier one with messages below it (where the arrow shows)."""
+    from playwright.sync_api import expect
+
+    page = new_page(viewport, is_mobile=mobile, has_touch=mobile)
+    page.goto(f"http://127.0.0.1:{wiki.port}/wiki-sidebar.html" if frame else app_url)
+    where = page.frame_locator(frame) if frame else page
+    first = ask(where, GOLTS)
+    last = ask(where, LIGHT)
+    window = page.locator(frame).bounding_box() if frame else {"x": 0, "y": 0, **viewport}
+    for which, message in (("last", last), ("earlier", first)):
+        message.get_by_role("button", name="Helpful", exact=True).click()
+        form = message.locator(".qa-feedback")
+        expect(form.get_by_role("status")).to_contain_text("your vote was recorded")
+        page.wait_for_timeout(300)  # Gradio shows or hides its arrow on the scroll event
+        box = form.bounding_box()
+        shown = where.locator(".qa-chat .bubble-wrap").bounding_box()
+        assert _inside(box, shown) and _inside(box, window), (which, box, shown)
+        arrow = where.get_by_role("button", name="Scroll down")
+        if arrow.count():
+            assert not _overlap(box, arrow.bounding_box()), (which, box, arrow.bounding_box())
+        screenshot(page, f"{name}-feedback-{which}", full_page=False)
+    assert where.get_by_role("button", name="Scroll down").count(), "the earlier answer has messages below it"
+
+
+def _contrast(page, locator, *, against) -> float:
+    """The contrast ratio of an element's background against another element's, as WCAG computes it."""
+    def luminance(element) -> float:
+        colour = element.evaluate("e => getComputedStyle(e).backgroundColor")
+        channels = [int(c) / 255 for c in re.findall(r"\d+", colour)[:3]]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    lighter, darker = sorted((luminance(locator), luminance(against)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+@pytest.mark.parametrize("name, viewport, scheme", [("desktop", DESKTOP, "light"), ("phone", PHONE, "dark")])
+def test_remove_selected_looks_and_works_like_a_button(new_page, app_url, name, viewport, scheme):
+    """A filled button as tall as "Add to the index", set off from the panel (at least 3:1, WCAG's floor
+    for a control's boundary), reached with Tab and pressed with Enter; it was a 95 px white box on the
+    white panel, which read as a card."""
+    from playwright.sync_api import expect
+
+    page = new_page(viewport, color_scheme=scheme, is_mobile=name == "phone", has_touch=name == "phone")
+    page.goto(app_url)
+    page.get_by_role("tab", name="Collection").first.click()
+    page.get_by_text("Add or remove articles (admin)").click()
+    remove = page.get_by_role("button", name="Remove selected…")
+    add = page.get_by_role("button", name="Add to the index")
+    remove.scroll_into_view_if_needed()
+    assert abs(remove.bounding_box()["height"] - add.bounding_box()["height"]) <= 2, remove.bounding_box()
+    assert _contrast(page, remove, against=page.locator(".qa-admin")) >= 3
+    screenshot(page, f"{name}-admin-remove", full_page=False)
+
+    page.get_by_label("Admin token").fill(TOKEN)
+    page.get_by_label("Remove articles").focus()
+    for _ in range(5):  # from the list of articles to the button, by keyboard
+        page.keyboard.press("Tab")
+        if remove.evaluate("button => document.activeElement === button"):
+            break
+    assert remove.evaluate("button => document.activeElement === button")
+    page.keyboard.press("Enter")
+    expect(page.locator(".qa-status")).to_have_text("Choose the articles to remove first.")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, {"width": 1280, "height": 1200}, PHONE])
+def test_the_web_component_is_at_most_640px_tall_as_documented_and_scrolls_inside(new_page, app_url, wiki, viewport):
+    """docs/EMBEDDING.md: the element takes a height of its own, up to 640 px (it measured 740), and
+    the page scrolls around it; the question box stays inside it after an answer."""
+    page = new_page(viewport)
+    page.goto(f"http://127.0.0.1:{wiki.port}/wiki-web-component.html")
+    element = page.locator("gradio-app")
+    page.locator("gradio-app .qa-question textarea").wait_for()
+    assert element.bounding_box()["height"] <= 640, element.bounding_box()
+    ask(page, GOLTS)
+    ask(page, LIGHT)
+    outer, box = element.bounding_box(), page.locator("gradio-app .qa-question").bounding_box()
+    assert outer["height"] <= 640 and box["y"] + box["height"] <= outer["y"] + outer["height"], (outer, box)
+    screenshot(page, f"wiki-web-component-{viewport['width']}x{viewport['height']}")

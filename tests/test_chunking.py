@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from assistant.embed.base import Embedder
 from assistant.ingest.chunking import Chunker
-from assistant.text.sentences import PUNKT_BLOCK_CHARS, sentence_spans
+from assistant.text.sentences import PUNKT_BLOCK_CHARS, answerable, sentence_spans
 from assistant.types import Article
 
 WORDS = re.compile(r"\w+|[^\w\s]")
@@ -32,6 +32,31 @@ def test_sentences_exclude_whitespace_and_keep_a_quoted_question_with_its_speake
     text = "  First one.  “Why fight?” says Alexander Golts, an expert.\nA heading\nLast line."
     spans = [text[s:e] for s, e in sentence_spans(text)]
     assert spans == ["First one.", "“Why fight?” says Alexander Golts, an expert.", "A heading", "Last line."]
+
+
+def test_a_sub_heading_is_in_its_chunk_to_be_found_by_but_never_a_sentence_to_quote():
+    text = ("The cuts came in March.\nTHE NUMBERS BEHIND THE CUTS\nThree stations closed.\n\n"
+            "Automation Ends a Centuries-Old Trade\n\nThe last keepers left in 1989.\n“Why stay?”\n")
+    article = Article("a", "Cuts", text)
+
+    quotable, [chunk] = chunker(max_tokens=200).split(article)
+
+    assert [text[s:e] for s, e in quotable] == ["The cuts came in March.", "Three stations closed.",
+                                                "The last keepers left in 1989.", "“Why stay?”"]
+    assert "THE NUMBERS BEHIND THE CUTS" in chunk.text and "Automation Ends a Centuries-Old Trade" in chunk.text
+
+
+def test_wrapped_prose_and_list_items_stay_sentences_though_their_lines_lack_a_full_stop():
+    text = ("The restoration was led by Maria Santos, an engineer\nfrom Lisbon who grew up in the village.\n"
+            "She rebuilt the lantern room and\nReplaced The Railings\nover three summers.\n\n"
+            "Volunteers brought:\n• Two new lenses\n3. a ladder\n")
+
+    assert [text[s:e] for s, e in answerable(text, sentence_spans(text))] == [
+        "The restoration was led by Maria Santos, an engineer",  # runs on into a lower-case line
+        "from Lisbon who grew up in the village.",
+        "She rebuilt the lantern room and",  # lower-case words, and no blank line below
+        "Replaced The Railings",  # the line above has no sentence end
+        "over three summers.", "Volunteers brought:", "• Two new lenses", "3. a ladder"]
 
 
 def test_a_markdown_image_does_not_end_a_sentence():
@@ -149,9 +174,10 @@ def test_split_gives_the_units_and_chunks_of_sentences_then_chunk_even_when_coun
     c = Chunker(merging_count, max_tokens, overlap, 300)
     article = Article("a", "A", text)
 
-    units, chunks = c.split(article)
+    quotable, chunks = c.split(article)
 
-    assert units == c.sentences(text) and chunks == c.chunk(article, units) == c.chunk(article)
+    units = c.sentences(text)
+    assert quotable == answerable(text, units) and chunks == c.chunk(article, units) == c.chunk(article)
     assert all(merging_count([ch.text])[0] <= max_tokens for ch in chunks)
 
 

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
 LAYERS = [
     ["types", "errors", "config", "limits"],
     ["text.terms", "text.sentences", "text.opposites"],
-    ["ingest.fetch", "ingest.parsers", "ingest.sources", "ingest.feeds", "ingest.chunking",
+    ["ingest.fetch", "ingest.markdown", "ingest.parsers", "ingest.sources", "ingest.feeds", "ingest.chunking",
      "embed.base", "embed.onnx", "embed.torch", "embed.llama", "embed.factory"],
     ["store.format", "store.durable", "store.keyword", "store.vector_index", "store.segments", "store.catalog",
      "store.vectors", "store.merge", "store.milvus", "store.directory", "store.feedback",

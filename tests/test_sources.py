@@ -205,7 +205,7 @@ def test_markdown_front_matter_gives_the_metadata_and_is_not_part_of_the_text(tm
     assert article.url == "https://blog.example.org/volunteers"
     assert article.published == "2015-10-21"
     assert article.author == "Anna Petrova"
-    assert article.text == "# A heading that is not the title\n\nBody text.\n"
+    assert article.text == "A heading that is not the title\n\nBody text."  # kept: it is not the title
 
 
 def test_without_front_matter_the_first_heading_is_the_title(tmp_path):
@@ -214,7 +214,54 @@ def test_without_front_matter_the_first_heading_is_the_title(tmp_path):
     [article] = read(path)
 
     assert article.title == "The real title"
-    assert article.text.startswith("Intro line.")
+    assert article.text == "Intro line.\n\nSection\n\nText."  # the title's heading not repeated in the text
+
+
+def test_markdown_is_stored_as_the_text_a_reader_sees_and_its_title_heading_is_not_repeated(tmp_path):
+    path = write(tmp_path / "keepers.md", (
+        "# The last lighthouse keepers\n\n"
+        "The *last* keepers left **Cape Light** in 1989, said\n[the coast guard](https://example.org/cg).\n\n"
+        "## Automation Ends a Centuries-Old Trade\n\n"
+        "- Lamps were automated by ![a timer](t.png) in 1983\n"
+        "- Two keepers stayed on\n"
+        "  1. as guides\n\n"
+        "> A keeper's log, `1988`: *fog*.\n\n"
+        "```\n# not a heading\nkeep()\n```\n\n"
+        "| year | keepers |\n|---|---|\n| 1989 | 0 |\n\n"
+        "A <b>raw</b> tag stays text &amp; an entity is read.\n"
+    ))
+
+    [article] = read(path)
+
+    assert article.title == "The last lighthouse keepers"
+    assert article.text == (
+        "The last keepers left Cape Light in 1989, said the coast guard.\n\n"
+        "Automation Ends a Centuries-Old Trade\n\n"
+        "• Lamps were automated by a timer in 1983\n"
+        "• Two keepers stayed on\n"
+        "  1. as guides\n\n"
+        "A keeper's log, 1988: fog.\n\n"
+        "# not a heading\nkeep()\n\n"
+        "year\tkeepers\n1989\t0\n\n"
+        "A <b>raw</b> tag stays text & an entity is read."
+    )
+
+
+def test_a_first_heading_the_front_matter_title_says_is_not_repeated_in_the_text(tmp_path):
+    text = "---\ntitle: <b>New</b> The Zorblax  Reactor\n---\n# The Zorblax reactor\n\nText.\n"
+    path = write(tmp_path / "z.md", text)
+
+    [article] = read(path)
+
+    assert (article.title, article.text) == ("<b>New</b> The Zorblax Reactor", "Text.")
+    [other] = read(write(tmp_path / "w.md", "---\ntitle: The Warsaw Uprising\n---\n# War\n\nText.\n"))
+    assert other.text == "War\n\nText."  # a word of the title is not the title
+
+
+def test_a_markdown_note_that_is_only_a_heading_is_its_title_and_its_text(tmp_path):
+    [article] = read(write(tmp_path / "note.md", "# Call the harbour master\n"))
+
+    assert (article.title, article.text) == ("Call the harbour master", "Call the harbour master")
 
 
 def test_without_front_matter_or_heading_the_title_is_the_file_name(tmp_path):
@@ -231,7 +278,7 @@ def test_a_60_kb_heading_is_cut_to_a_title_of_max_title_chars(tmp_path):
 
     assert len(article.title) == MAX_TITLE_CHARS == 300
     assert article.title.startswith("word word ") and article.title.endswith(" word…")
-    assert article.text.startswith(f"# {heading}")  # the text keeps the heading as written
+    assert article.text.startswith(heading.strip())  # the text keeps the heading the title shows only the start of
 
 
 @pytest.mark.parametrize("front_matter", [
@@ -611,7 +658,7 @@ def test_text_markdown_and_pdf_pages_are_read_by_content_type(site):
     notes, readme, report = fetched(site.url("/notes"), site.url("/readme"), site.url("/papers/annual-report"))
 
     assert (notes.title, notes.text) == ("Notes", "Café crème.")  # decoded as the server said
-    assert (readme.title, readme.text) == ("Read me", "# Read me\n\nText.\n")
+    assert (readme.title, readme.text) == ("Read me", "Text.")  # as markdown: no markup, no repeated title
     assert (report.title, report.text.strip()) == ("Annual report", "Annual report text.")
 
 
@@ -625,14 +672,13 @@ def test_a_page_of_an_unsupported_content_type_is_reported(site):
     assert "unsupported content type 'application/zip'" in only_error(fetched(site.url("/data.zip"))).reason
 
 
-UNREACHABLE = ("could not fetch: no page at this address (unreachable, no answer within {} s, or not a public "
-               "address; an intranet host can be allowed in ASSISTANT_FETCH_ALLOW_HOSTS)")
+NOT_PUBLIC = "not a public address ({}); an intranet host can be allowed in ASSISTANT_FETCH_ALLOW_HOSTS"
 
 
 def test_a_slow_page_is_reported_after_the_timeout(site):
     error = only_error(fetched(site.url("/slow"), timeout=0.2))
 
-    assert error.reason == UNREACHABLE.format("0.2")
+    assert error.reason == "could not fetch: no answer within 0.2 s (ASSISTANT_FETCH_TIMEOUT)"
 
 
 def test_a_page_that_drips_a_byte_at_a_time_is_cut_off_at_the_deadline(site):
@@ -664,33 +710,53 @@ def test_an_unreachable_server_is_reported():
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/article"
 
-    error = only_error(fetched(url))
+    error = only_error(fetched(url))  # 127.0.0.1 allowed, as an intranet host would be: connected to
 
     assert error.source == url
-    assert error.reason == UNREACHABLE.format("20")  # the same words as a slow or refused address
+    assert error.reason == "could not fetch: unreachable (connection refused)"
 
 
-@pytest.mark.parametrize("host", [
-    "127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}", "127.1:{port}", "[::ffff:127.0.0.1]:{port}",
-    "169.254.169.254", "[::ffff:169.254.169.254]", "[::ffff:a9fe:a9fe]", "0xa9fea9fe", "2852039166",
-    "[64:ff9b::a9fe:a9fe]", "[2002:a9fe:a9fe::]", "10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1",
-    "[fe80::1]", "[fc00::1]", "224.0.0.1", "0.0.0.0", "[::]", "240.0.0.1",
+def test_a_host_name_that_does_not_resolve_is_reported():
+    error = only_error(read("http://no-such-host.invalid/article"))
+
+    assert error.reason == "could not fetch: the host name no-such-host.invalid has no address (DNS lookup failed)"
+
+
+@pytest.mark.parametrize("host, said", [
+    ("127.0.0.1:{port}", "127.0.0.1 is loopback"), ("localhost:{port}", "localhost is 127.0.0.1, loopback"),
+    ("[::1]:{port}", "::1 is loopback"), ("127.1:{port}", "127.1 is 127.0.0.1, loopback"),
+    ("[::ffff:127.0.0.1]:{port}", "::ffff:127.0.0.1 is 127.0.0.1, loopback"),
+    ("169.254.169.254", "169.254.169.254 is link-local"),
+    ("[::ffff:169.254.169.254]", "::ffff:169.254.169.254 is 169.254.169.254, link-local"),
+    ("[::ffff:a9fe:a9fe]", "::ffff:a9fe:a9fe is 169.254.169.254, link-local"),
+    ("0xa9fea9fe", "0xa9fea9fe is 169.254.169.254, link-local"),
+    ("2852039166", "2852039166 is 169.254.169.254, link-local"),
+    ("[64:ff9b::a9fe:a9fe]", "64:ff9b::a9fe:a9fe is 169.254.169.254, link-local"),
+    ("[2002:a9fe:a9fe::]", "2002:a9fe:a9fe:: is 169.254.169.254, link-local"),
+    ("10.0.0.1", "10.0.0.1 is private"), ("172.16.0.1", "172.16.0.1 is private"),
+    ("192.168.1.1", "192.168.1.1 is private"), ("100.64.0.1", "100.64.0.1 is not globally routed"),
+    ("[fe80::1]", "fe80::1 is link-local"), ("[fc00::1]", "fc00::1 is private"),
+    ("224.0.0.1", "224.0.0.1 is multicast"),
+    ("0.0.0.0", "0.0.0.0 is unspecified"), ("[::]", ":: is unspecified"), ("240.0.0.1", "240.0.0.1 is reserved"),
 ])
-def test_loopback_private_link_local_and_metadata_addresses_are_refused_unasked(site, host):
+def test_loopback_private_link_local_and_metadata_addresses_are_refused_unasked_saying_which(site, host, said):
     """Checked before connecting: none of these addresses is ever contacted (the site sees no request)."""
     url = f"http://{host.format(port=site.server_address[1])}/world/volunteers"
 
     error = only_error(read(url))  # no host allowed
 
-    assert error.reason == UNREACHABLE.format("20")
+    assert error.reason == "could not fetch: " + NOT_PUBLIC.format(said)
     assert site.user_agents == []
 
 
 def test_a_redirect_to_another_local_service_is_refused(site):
     with serving({"/secret": (200, "text/plain", b"Internal admin notes.")}) as internal:
-        for target in (f"http://localhost:{internal.server_address[1]}/secret", "http://169.254.169.254/latest"):
+        local = f"http://localhost:{internal.server_address[1]}/secret"
+        for target, said in ((local, "localhost is 127.0.0.1, loopback"),
+                             ("http://169.254.169.254/latest", "169.254.169.254 is link-local")):
             error = only_error(fetched(site.url(f"/to?{target}")))
-            assert error.reason == UNREACHABLE.format("20")
+            assert error.source == site.url(f"/to?{target}")
+            assert error.reason == f"could not fetch: it redirects to {target}, " + NOT_PUBLIC.format(said)
         assert internal.user_agents == []
 
 
@@ -763,7 +829,7 @@ def test_front_matter_lists_and_multi_line_values_are_read_as_yaml_writes_them(t
     assert article.author == "Anna Petrova, Ivan Sidorov"
     assert article.published == "2015-10-21T10:00:00Z"  # as written, not a datetime's isoformat
     assert article.url == "https://blog.example.org/volunteers"
-    assert article.text == "Body text.\n"
+    assert article.text == "Body text."
 
 
 def test_front_matter_that_is_not_valid_yaml_is_read_line_by_line(tmp_path):
@@ -771,4 +837,4 @@ def test_front_matter_that_is_not_valid_yaml_is_read_line_by_line(tmp_path):
 
     [article] = read(path)
 
-    assert (article.title, article.author, article.text) == ("Part 1: Before", "Anna", "Body text.\n")
+    assert (article.title, article.author, article.text) == ("Part 1: Before", "Anna", "Body text.")

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from assistant.text.sentences import Span, sentence_spans
+from assistant.text.sentences import Span, answerable, sentence_spans
 from assistant.text.terms import terms
 from assistant.types import Article, Chunk
 
@@ -50,14 +50,15 @@ class Chunker:
     def sentences(self, text: str) -> list[Span]:
         """Sentence spans, any sentence longer than `max_chars` or `max_tokens` cut at word boundaries.
 
-        These are the units chunks are made of, and the units the answerer quotes.
+        These are the units chunks are made of; all but the headings are what the answerer quotes.
         """
         return self._units(text)[0]
 
     def split(self, article: Article) -> tuple[list[Span], list[Chunk]]:
-        """An article's units (`sentences`) and its chunks, counting each unit's tokens once."""
+        """The units an answer may quote (`sentences` less the headings) and the chunks, which hold
+        the headings too (they are found by them), counting each unit's tokens once."""
         units, sizes = self._units(article.text)
-        return units, self._chunks(article, units, sizes)
+        return answerable(article.text, units), self._chunks(article, units, sizes)
 
     def chunk(self, article: Article, units: list[Span] | None = None) -> list[Chunk]:
         """Chunks of whole units; pass `units` when `sentences()` was already called."""

@@ -4,9 +4,13 @@ A URL is fetched only from a public address: the host is resolved, every address
 (loopback, private, link-local, multicast, reserved and unspecified ones refused, IPv4 inside IPv6
 included), and the connection made to the address that was checked, so a second DNS answer cannot
 swap in another. Each redirect hop is checked the same way. The body is read up to the upload
-limit, and the whole fetch ends at a deadline, or as soon as whoever asked has gone. Every way of
-not reaching a host reads the same, so errors cannot map which internal ports are open. Intranet
+limit, and the whole fetch ends at a deadline, or as soon as whoever asked has gone. Intranet
 hosts are allowed by name (`Fetch.allow_hosts`).
+
+Each failure says which it is: not a public address ("127.0.0.1 is loopback"), a name that does
+not resolve, unreachable (connection refused), or no answer within the timeout. That maps no
+internal ports: an address that is not public is refused before any connection, so only public
+hosts and allowed ones are ever reached to be refused or to time out; and only the admin adds URLs.
 
 A sync sends conditional requests (`headers`: If-None-Match, If-Modified-Since) and reads a 304
 as a `Page` with status 304 and no body; it passes one client (`open_client`) for all its
@@ -87,9 +91,7 @@ def fetch_page(url: str, fetch: Fetch, *, headers: dict[str, str] | None = None,
     """
     import httpx
 
-    unreachable = Unreachable(url, f"could not fetch: no page at this address (unreachable, no answer within "
-                                  f"{fetch.timeout:g} s, or not a public address; an intranet host can be allowed "
-                                  "in ASSISTANT_FETCH_ALLOW_HOSTS)")
+    no_answer = Unreachable(url, f"could not fetch: no answer within {fetch.timeout:g} s (ASSISTANT_FETCH_TIMEOUT)")
     too_big = TooLarge(url, f"could not fetch: the page is larger than {fetch.max_bytes / MB:g} MB, "
                             f"{fetch.limit_name}")
     too_slow = InputError(url, f"could not fetch: the page took longer than {fetch.deadline:g} s to arrive "
@@ -102,6 +104,7 @@ def fetch_page(url: str, fetch: Fetch, *, headers: dict[str, str] | None = None,
             return cancelled
         return too_slow if time.monotonic() >= ends else None
 
+    first = url
     owned = client is None
     client = client or open_client(fetch)
     try:
@@ -111,8 +114,9 @@ def fetch_page(url: str, fetch: Fetch, *, headers: dict[str, str] | None = None,
                     return stop
                 target = httpx.URL(url)
                 address = _checked_address(target, fetch.allow_hosts)
-                if address is None:
-                    return unreachable
+                if isinstance(address, _Refused):
+                    hop = "" if url == first else f"it redirects to {url}, "
+                    return Unreachable(first, f"could not fetch: {hop}{address.reason}")
                 # To the checked address, under the host's name (Host header, TLS name check). The
                 # deadline and `cancel` are checked between reads, and no read waits longer than the
                 # deadline had left when the request went out: a fetch ends at most one wait late.
@@ -150,39 +154,83 @@ def fetch_page(url: str, fetch: Fetch, *, headers: dict[str, str] | None = None,
     except httpx.HTTPStatusError as e:
         return InputError(url, f"could not fetch: HTTP {e.response.status_code} {e.response.reason_phrase}")
     except httpx.TimeoutException:
-        return given_up() or unreachable
-    except (httpx.HTTPError, httpx.InvalidURL, OSError, UnicodeError, ValueError):
-        return unreachable
+        return given_up() or no_answer
+    except (httpx.ConnectError, OSError) as e:
+        return Unreachable(first, f"could not fetch: unreachable ({_reason(e)})")
+    except httpx.HTTPError as e:  # the server answered, but not in HTTP: a protocol or TLS error mid-answer
+        return Unreachable(first, f"could not fetch: the server's answer could not be read ({_reason(e)})")
+    except (httpx.InvalidURL, UnicodeError, ValueError) as e:
+        return InputError(first, f"could not fetch: not a valid URL ({_reason(e)})")
 
 
-def _checked_address(url: httpx.URL, allow_hosts: frozenset[str]) -> str | None:
+@dataclass(frozen=True)
+class _Refused:
+    """Why a URL's host is not connected to."""
+
+    reason: str
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _checked_address(url: httpx.URL, allow_hosts: frozenset[str]) -> str | _Refused:
     """The address to connect to for `url`: its first, if every address of its host is public
-    (or the host is allowed by name); None otherwise."""
+    (or the host is allowed by name); else why not."""
     if url.scheme not in ("http", "https") or not url.host:
-        return None
+        return _Refused("not an http(s) URL with a host")
     try:
         infos = socket.getaddrinfo(url.host, url.port or (443 if url.scheme == "https" else 80),
                                    type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        return None
+        infos = []
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:
-        return None
-    if url.host.lower() not in allow_hosts and not all(map(is_public, addresses)):
-        return None
+        return _Refused(f"the host name {url.host} has no address (DNS lookup failed)")
+    if url.host.lower() not in allow_hosts:
+        for address in addresses:
+            if found := not_public(address):
+                judged, kind = found
+                said = f"{url.host} is {kind}" if _literal(url.host) == judged else f"{url.host} is {judged}, {kind}"
+                return _Refused(f"not a public address ({said}); an intranet host can be allowed in "
+                                "ASSISTANT_FETCH_ALLOW_HOSTS")
     return str(addresses[0])
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """A globally routed unicast address; IPv4 carried inside IPv6 (::ffff:, 6to4, Teredo, NAT64)
-    is judged as that IPv4 address."""
+def not_public(address: Address) -> tuple[Address, str] | None:
+    """None for a globally routed unicast address; else the address judged and its kind
+    (127.0.0.1, "loopback"). IPv4 carried inside IPv6 (::ffff:, 6to4, Teredo, NAT64) is judged
+    as that IPv4 address."""
     if isinstance(address, ipaddress.IPv6Address):
         embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
         if embedded is None and address in _NAT64:
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
-            return is_public(embedded)
-    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_private)
+            return not_public(embedded)
+    # In the order that names an address best: 127.0.0.1 is private too, but loopback says more.
+    for kind, yes in (("loopback", address.is_loopback), ("unspecified", address.is_unspecified),
+                      ("link-local", address.is_link_local), ("multicast", address.is_multicast),
+                      ("reserved", address.is_reserved), ("private", address.is_private),
+                      ("not globally routed", not address.is_global)):
+        if yes:
+            return address, kind
+    return None
+
+
+def _literal(host: str) -> Address | None:
+    """The address a host written as one names ("::1"), else None ("localhost", "127.1")."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _reason(error: Exception) -> str:
+    """An exception's message in a few words: "[Errno 111] Connection refused" -> "connection refused"."""
+    text = str(error).split("\n")[0].strip() or type(error).__name__
+    if text.startswith("[Errno"):
+        text = text.split("]", 1)[-1].strip()
+    text = text[:1].lower() + text[1:]
+    return text if len(text) <= 120 else text[:119] + "…"

@@ -2,7 +2,9 @@
 
     parse(origin, suffix, data) ─ PARSERS[suffix] ─ Article | InputError
 
-Each article's text is kept verbatim (line endings aside), because citations quote `text[start:end]`.
+Each article's text is kept verbatim (line endings aside), because citations quote `text[start:end]`;
+Markdown is the one exception, stored as the plain text a reader sees (`markdown.py`), so what is
+quoted is that text, never its markup.
 
 Small inputs must not make huge work: front matter with YAML aliases is refused (a 30 KB file whose
 title repeated one 10 KB string 5,000 times by reference took 45 s and 5.9 GB), titles are cut to
@@ -24,20 +26,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from assistant.errors import InputError
+from assistant.ingest.markdown import plain_text
 from assistant.limits import MAX_ARTICLE_CHARS, MAX_TITLE_CHARS
+from assistant.text.sentences import reads_as_heading
 from assistant.types import Article
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl"}
 )
-
-
-# A plain-text first line is a title when short and not a sentence: "Russian volunteers in Syria",
-# not "They went.".
-TXT_TITLE_CHARS = 100
-
-
-SENTENCE_END = (".", "!", "?", "…")
 
 
 # Like git and grep: a NUL byte among the first 8 KB means the file is not text.
@@ -83,7 +79,7 @@ def _parse_txt(origin: Origin, text: str) -> Iterator[Result]:
     answerer would quote a headline or a date as if it were a sentence of the article."""
     lines = text.lstrip("\n").split("\n")
     first_line = lines[0].strip()
-    if len(first_line) > TXT_TITLE_CHARS or first_line.endswith(SENTENCE_END) or len(lines) == 1:
+    if not reads_as_heading(first_line) or len(lines) == 1:
         yield _article(origin, text, title=None)
         return
     meta, rest = {}, 1
@@ -112,20 +108,24 @@ _TXT_META = re.compile(r"(published|date|author|url)[ \t]*:[ \t]*(\S.*)", re.IGN
 
 
 def _parse_markdown(origin: Origin, text: str) -> Iterator[Result]:
-    """Markdown: title from front matter, else from the first `# ` heading."""
+    """Markdown: stored as plain text (`markdown.plain_text`); the title from front matter, else
+    from the first `# heading`, which is not repeated in the text."""
     split = _split_front_matter(origin.source, text)
     if isinstance(split, InputError):
         yield split
         return
     meta, body = split
-    if not body.strip():
+    if len(body) > MAX_ARTICLE_CHARS:  # before parsing: markdown-it reads about 3 MB a second
+        yield _too_long(origin.source, f"it has {len(body):,}")
+        return
+    plain = plain_text(body, title=meta.get("title"))
+    if not plain.text.strip():
         yield InputError(origin.source, "no text after the front matter")
         return
-    heading = _FIRST_H1.search(body)
     yield _article(
         origin,
-        body,
-        title=meta.get("title") or (heading.group(1).rstrip(" \t#") if heading else None),
+        plain.text,
+        title=meta.get("title") or plain.heading,
         url=meta.get("url"),
         published=meta.get("published") or meta.get("date"),
         author=meta.get("author"),
@@ -134,11 +134,6 @@ def _parse_markdown(origin: Origin, text: str) -> Iterator[Result]:
 
 # `---` on the first line, simple `key: value` lines, then `---` on a line of its own.
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^---[ \t]*(?:\n|\Z)", re.MULTILINE | re.DOTALL)
-
-
-# The closing "#"s and blanks are stripped after the match: a lazy `(.+?)[ \t#]*$` backtracked
-# quadratically ("# a" + 60,000 spaces + "b" took 27.6 s).
-_FIRST_H1 = re.compile(r"^#[ \t]+([^\n]+)", re.MULTILINE)
 
 
 def _split_front_matter(source: str, text: str) -> tuple[dict[str, str], str] | InputError:
@@ -353,7 +348,7 @@ def _article(
     published: str | None = None,
     author: str | None = None,
 ) -> Result:
-    """The Article for `origin`: line endings become \\n, the text is otherwise kept verbatim.
+    """The Article for `origin`: line endings become \\n, the text is otherwise kept as given.
 
     Without a title, the article is named after its file or URL; a title longer than
     `MAX_TITLE_CHARS` is cut, with an ellipsis. Verbatim because citations later quote

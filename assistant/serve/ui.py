@@ -42,10 +42,21 @@ EXAMPLES = [
     "Why is Syria less appealing to Russian volunteers than Ukraine?",
 ]
 # System fonts: the default theme fetches Google Fonts, which an offline server cannot reach.
+# A destructive button ("Remove selected…", variant="stop") is filled red: Soft's own is white on the
+# white panel, without a border, and read as a card rather than a button. Light: white on #b91c1c
+# (6.5:1), the button 6.5:1 on the panel; dark: #111827 on #f87171 (6.6:1), the button 5.8:1 on the
+# panel (a control's boundary needs 3:1; #b91c1c there was 2.3:1).
 THEME = gr.themes.Soft(
     primary_hue="indigo", neutral_hue="slate",
     font=["Inter", "ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"],
     font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+).set(
+    button_cancel_background_fill="#b91c1c", button_cancel_background_fill_dark="#f87171",
+    button_cancel_background_fill_hover="#991b1b", button_cancel_background_fill_hover_dark="#fca5a5",
+    button_cancel_border_color="#991b1b", button_cancel_border_color_dark="#fca5a5",
+    button_cancel_border_color_hover="#7f1d1d", button_cancel_border_color_hover_dark="#fecaca",
+    button_cancel_text_color="#ffffff", button_cancel_text_color_dark="#111827",
+    button_cancel_text_color_hover="#ffffff", button_cancel_text_color_hover_dark="#111827",
 )
 # Loads the `<gradio-app>` element from ./assets/, which the /embed app serves.
 WEB_COMPONENT = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
@@ -331,7 +342,8 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
                 add = gr.Button("Add to the index", variant="primary")
         with gr.Row(equal_height=True):
             ids = gr.Dropdown(label="Remove articles", multiselect=True, choices=[], scale=3)
-            remove = gr.Button("Remove selected…", variant="stop", scale=1, elem_classes=["qa-remove"])
+            # min_width: on a phone the button takes a line of its own rather than two lines of text
+            remove = gr.Button("Remove selected…", variant="stop", scale=1, min_width=200, elem_classes=["qa-remove"])
         with gr.Row(visible=False, elem_classes=["qa-confirm"]) as confirm:
             question = gr.HTML()
             yes = gr.Button("Yes, remove them", variant="stop", scale=0, min_width=160)

@@ -30,6 +30,23 @@
     list.scrollTop += rect.top - box.top - 8;
   }
 
+  // Gradio floats a scroll-down arrow over the list's bottom centre (26 px, 10 px up) until the list is
+  // scrolled to within 100 px of its end; what is revealed whole keeps this much clear of the bottom.
+  const ARROW_CLEARANCE = 44;
+
+  // Scroll the message list as little as it takes to show all of `node` above the arrow (its top
+  // first, when it is taller than the list): the feedback form opened below the fold, under the arrow.
+  function revealWhole(node) {
+    const list = node.closest(CHAT)?.querySelector(".bubble-wrap");
+    if (!list) return;
+    const box = list.getBoundingClientRect();
+    const rect = node.getBoundingClientRect();
+    const above = rect.top - box.top - 8;
+    const below = rect.bottom - (box.bottom - ARROW_CLEARANCE);
+    if (above < 0) list.scrollTop += above;
+    else if (below > 0) list.scrollTop += Math.min(below, above);
+  }
+
   // ── citations: hover or focus shows the quote, a click goes to its source card ───────────
   let tip = null;
   function showTip(marker) {
@@ -112,8 +129,9 @@
       qa.querySelector(".qa-actions").after(form);
     }
     form.dataset.vote = vote;
+    form.querySelector("textarea").focus({ preventScroll: true }); // the list scrolls, not the page around it
+    revealWhole(form);
     sendFeedback(form, qa, "");
-    form.querySelector("textarea").focus();
   }
 
   async function sendFeedback(form, qa, comment) {
@@ -132,14 +150,15 @@
       if (!response.ok) throw new Error((await response.json()).error?.message || response.statusText);
       if (!comment) {
         status.textContent = "Thank you: your vote was recorded. Add a comment if you like.";
-        return;
+      } else {
+        const thanks = element("p", "qa-feedback-status", "Thank you: your feedback was sent.");
+        thanks.setAttribute("role", "status");
+        form.replaceWith(thanks);
       }
-      const thanks = element("p", "qa-feedback-status", "Thank you: your feedback was sent.");
-      thanks.setAttribute("role", "status");
-      form.replaceWith(thanks);
     } catch (error) {
       status.textContent = `Feedback was not sent: ${error.message}`;
     }
+    revealWhole(form.isConnected ? form : qa.querySelector(".qa-feedback-status")); // the status line made it taller
   }
 
   const markdownText = (text) => String(text).replace(/([\\`*_[\]<>|~$])/g, "\\$1");

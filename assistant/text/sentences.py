@@ -2,6 +2,8 @@
 
 Both sides use it: the write path aligns chunks to sentences and stores their spans, and the LLM
 answerer splits a model's reply with it, so a reply's sentences are cut as the articles' are.
+A sub-heading ("THE NUMBERS BEHIND THE CUTS") is a span too, kept in its chunk to be found by,
+but `answerable` leaves it out: quoted as an answer, it reads as a sentence that says nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +14,14 @@ from functools import cache
 Span = tuple[int, int]
 
 _LINE = re.compile(r"[^\n]+")
+# A short line that does not end as a sentence does is a heading or a title: "Russian volunteers in
+# Syria", "Automation Ends a Centuries-Old Trade", not "They went." nor "“Who goes?”".
+HEADING_CHARS = 100
+SENTENCE_END = (".", "!", "?", "…")
+_CLOSERS = "\"'”’»)]"
+# "• item", "- item", "2. item", "b) item": a list item without a full stop is still an item.
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_LIST_ITEM = re.compile(r"(?:[•*+‣◦–-]|\d{1,3}[.)]|[a-zA-Z][.)])\s")
 # Punkt scans a text under nltk's 5 s wall-clock regex limit, and the clock runs while Punkt
 # handles each sentence: one 1 MB line of short sentences took 6 s and raised TimeoutError, which
 # ended the whole ingest. Long lines are fed in blocks of this size instead (about 0.1 s each),
@@ -86,3 +96,45 @@ def _blocks(text: str, start: int, end: int) -> list[Span]:
         start = cut
     blocks.append((start, end))
     return blocks
+
+
+def reads_as_heading(line: str) -> bool:
+    """A short line that does not end as a sentence does (closing quotes and brackets aside)."""
+    line = line.strip()
+    return 0 < len(line) <= HEADING_CHARS and not line.rstrip(_CLOSERS).endswith(SENTENCE_END)
+
+
+def answerable(text: str, spans: list[Span]) -> list[Span]:
+    """The sentence spans an answer may quote: all but the headings."""
+    return [span for span in spans if not _is_heading(text, *span)]
+
+
+def _is_heading(text: str, start: int, end: int) -> bool:
+    """A span alone on its line that reads as a heading, after a blank line or a sentence's end,
+    and before a blank line, or before a capital when its own words are capitalised.
+
+    A line of hard-wrapped prose ("She rebuilt the lantern room and") runs on from the line above
+    or into the one below; a heading does neither.
+    """
+    if not reads_as_heading(text[start:end]) or _LIST_ITEM.match(text, start):
+        return False
+    first = start  # each blank is walked once: spans are disjoint, and only the blanks beside one are read
+    while first > 0 and text[first - 1] in " \t":
+        first -= 1
+    last = end
+    while last < len(text) and text[last] in " \t":
+        last += 1
+    if (first > 0 and text[first - 1] != "\n") or (last < len(text) and text[last] != "\n"):
+        return False  # shares its line with another sentence
+    above = text[text.rfind("\n", 0, max(0, first - 1)) + 1 : max(0, first - 1)].strip()
+    below_end = text.find("\n", last + 1)
+    below = text[last + 1 : below_end if below_end >= 0 else len(text)].strip()
+    if above and not above.rstrip(_CLOSERS).endswith(SENTENCE_END):
+        return False
+    return not below or (not below[:1].islower() and _capitalised(text[start:end]))
+
+
+def _capitalised(line: str) -> bool:
+    """Every word of more than three letters starts with a capital: "Automation Ends a Centuries-Old
+    Trade", "THE NUMBERS BEHIND THE CUTS"."""
+    return all(word[0].isupper() for word in _WORD.findall(line) if len(word) > 3)
