@@ -36,6 +36,12 @@ MAX_URL_CHARS = 2000  # a page to add
 MAX_SOURCE_URLS = 1000  # page URLs in one source added through the API
 MAX_HISTORY_TURNS = 50  # earlier turns sent with a question
 MAX_CITATIONS = 50  # citations sent with a vote (an answer cites at most top_k <= 50 passages)
+MAX_COLLECTION_CHARS = 64  # a collection's name: lower-case letters, digits, '-' and '_'
+MAX_IDENTITY_GROUPS = 100  # groups read from a trusted proxy's groups header; the rest are ignored
+MAX_IDENTITY_CHARS = 4096  # a trusted proxy's identity header longer than this is ignored whole
+# Filtered views of the index kept per generation (one per distinct set of readable collections):
+# each holds a bitmap and a mask per segment, ~0.14 MB at 1,000,000 chunks.
+MAX_SCOPES = 32
 
 # ── articles ──
 # Longer titles are cut. A title is embedded with every chunk of its article and sent beside every
