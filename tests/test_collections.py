@@ -145,9 +145,9 @@ def test_tokens_are_kept_hashed_listed_revoked_and_expire(tmp_path):
 def test_a_filtered_dense_search_builds_each_segments_bitmap_once(split):
     retriever, scope = split.retriever(), split.scope(frozenset())
     retriever.dense("Golts", 3, scope=scope)
-    index = next(iter(retriever._views.values())).segments  # noqa: SLF001 - the cache is what is tested
-    cached = [seg.vectors._excluded for seg, _ in index.values() if seg.vectors is not None]  # noqa: SLF001
+    index = next(iter(retriever._views.values())).segments  # the cache is what is tested
+    cached = [seg.vectors._excluded for seg, _ in index.values() if seg.vectors is not None]
     retriever.dense("tea", 3, scope=scope)
-    again = [seg.vectors._excluded for seg, _ in index.values() if seg.vectors is not None]  # noqa: SLF001
+    again = [seg.vectors._excluded for seg, _ in index.values() if seg.vectors is not None]
     assert all(a is b for a, b in zip(cached, again))
     assert any(c is not None and np.any(c[1]) for c in again)
