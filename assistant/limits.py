@@ -2,7 +2,8 @@
 
     text       MAX_QUESTION_CHARS (a question, a search, a turn of history), MAX_ANSWER_CHARS (an
                answer sent back with a turn or a vote), MAX_COMMENT_CHARS, MAX_URL_CHARS,
-               MAX_HISTORY_TURNS, MAX_CITATIONS
+               MAX_HISTORY_TURNS, MAX_CITATIONS, MAX_COLLECTION_CHARS, MAX_IDENTITY_GROUPS and
+               MAX_IDENTITY_CHARS (a trusted proxy's identity headers), MAX_SCOPES (filtered views kept)
     ingest     MAX_TITLE_CHARS, MAX_ARTICLE_CHARS, MAX_UPLOAD_FILES (the upload's bytes are a
                setting: ASSISTANT_MAX_UPLOAD_MB)
     sync       MAX_FEED_BYTES, MAX_SYNC_ENTRIES, MAX_SYNC_FETCHES, MAX_SITEMAP_DEPTH, MAX_SITEMAPS,
