@@ -41,7 +41,7 @@ def leaked(text: str) -> list[str]:
 def build(root, **settings):
     """The three collections, a token for alpha and the group that reads it."""
     assistant = make_assistant(root / "index", HashEmbedder(), rate_limit=0, admin_token=ADMIN,
-                               group_collections={"team-alpha": ["alpha"]}, **settings)
+                               group_collections={"team-alpha": ["alpha"], "user:carl": ["alpha"]}, **settings)
     assistant.ingest_articles([PUBLIC])
     assistant.ingest_articles([ALPHA], collection="alpha")
     assistant.ingest_articles([BRAVO], collection="bravo")
@@ -116,10 +116,11 @@ def test_the_admin_reaches_bravo_with_the_same_questions(site):
     assert counts(client, bearer(ADMIN)) == (3, 3)
 
 
-@pytest.mark.parametrize("who", ["token", "group", "anonymous"])
+@pytest.mark.parametrize("who", ["token", "group", "user", "anonymous"])
 def test_a_reader_of_alpha_receives_nothing_only_bravo_holds_through_any_route(site, who):
     client, tokens = site
-    headers = {"token": bearer(tokens["alpha"]), "group": TEAM_HEADERS, "anonymous": {}}[who]
+    headers = {"token": bearer(tokens["alpha"]), "group": TEAM_HEADERS, "user": {"X-Forwarded-User": "carl"},
+               "anonymous": {}}[who]
     texts = api_texts(client, headers)
     assert {name: leaked(text) for name, text in texts.items() if leaked(text)} == {}
     readable = 2 if who != "anonymous" else 1
@@ -219,3 +220,27 @@ def test_an_expiring_token_works_until_it_expires(tmp_path):
     assert assistant.access.grants(secret) == frozenset({"alpha"})
     assistant.access.clock = lambda: time.time() + 61
     assert assistant.access.grants(secret) is None
+
+
+def test_the_collection_tab_lists_only_what_the_reader_may_read(tmp_path):
+    from gradio import Request as GradioRequest
+    from starlette.requests import Request
+
+    from assistant.serve.middleware import AdminToken
+    from assistant.serve.ui import chat_page
+
+    assistant = build(tmp_path)
+    _, alpha = assistant.create_token(["alpha"])
+    page = chat_page(assistant, admin=AdminToken(ADMIN))
+    listing = next(f.fn for f in page.fns.values() if getattr(f.fn, "__name__", "") == "listing")
+
+    def shown(headers: dict) -> str:
+        scope = {"type": "http", "method": "POST", "path": "/gradio_api/queue/join", "query_string": b"",
+                 "client": ("10.0.0.7", 1), "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+        table, _ = listing("", "Title", GradioRequest(request=Request(scope)))
+        return table
+
+    assert leaked(shown(bearer(ADMIN)))
+    reader = shown(bearer(alpha))
+    assert leaked(reader) == [] and "alpha-plan" in reader
+    assert leaked(shown({})) == [] and "alpha-plan" not in shown({})

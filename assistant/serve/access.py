@@ -7,7 +7,8 @@ view. A request may read a restricted collection when it carries
   or expired one is refused (401), not quietly read as anonymous, so a wiki sees its token fail;
 - identity headers (user, groups; their names are settings) set by a trusted proxy: believed only
   when the connection itself comes from an ASSISTANT_TRUSTED_PROXIES address (`TrustedProxies`
-  notes that in the ASGI scope), and the groups mapped by ASSISTANT_GROUP_COLLECTIONS.
+  notes that in the ASGI scope), the groups mapped by ASSISTANT_GROUP_COLLECTIONS, and the user
+  too, by a `user:NAME` key in the same table (one person let into one collection, without a group).
 Anything else reads the public collections only. A wrong admin token is read as no token (as the
 read routes always did) and counts against the client's guesses, as on the admin routes, so the
 read routes are no way around that limit.
@@ -33,7 +34,7 @@ class Reader:
 
     collections: frozenset[str] = frozenset()
     is_admin: bool = False
-    user: str | None = None  # as a trusted proxy named them
+    user: str | None = None  # as a trusted proxy named them (its grants come from the `user:NAME` key)
 
     @property
     def granted(self) -> frozenset[str] | None:
@@ -76,7 +77,8 @@ class Access:
         if proxied:
             user = _header(headers, self.settings.identity_user_header)
             groups = (_header(headers, self.settings.identity_groups_header) or "").split(",")
-            for group in [g.strip() for g in groups if g.strip()][:MAX_IDENTITY_GROUPS]:
+            names = [g.strip() for g in groups if g.strip()][:MAX_IDENTITY_GROUPS]
+            for group in names + ([f"user:{user.strip()}"] if user and user.strip() else []):
                 granted |= self.groups.get(group, frozenset())
         return Reader(granted, False, user)
 
