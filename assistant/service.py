@@ -256,7 +256,7 @@ class Assistant:
         groups = self.settings.group_collections
         return [{"name": name, "articles": counts.get(name, (0, 0))[0], "chunks": counts.get(name, (0, 0))[1],
                  "restricted": name in restricted, "tokens": sum(name in t.collections for t in tokens),
-                 "groups": sorted(g for g, names in groups.items() if name in names)} for name in names]
+                 "groups": sorted(g for g, granted in groups.items() if name in granted)} for name in names]
 
     def restrict(self, name: str, restricted: bool = True) -> None:
         self.access.restrict(name, restricted)

@@ -23,8 +23,8 @@ from typing import Any, Literal
 import numpy as np
 
 from assistant.embed.base import Embedder
-from assistant.store.catalog import Catalog
 from assistant.limits import MAX_SCOPES
+from assistant.store.catalog import Catalog
 from assistant.store.format import SEGMENTS
 from assistant.store.keyword import Readable
 from assistant.store.segments import Segment
