@@ -648,3 +648,16 @@ def test_the_article_view_is_an_html_page_and_an_unknown_article_a_404_page(samp
         assert page.status_code == 200 and '<mark id="cited">“How can you possibly explain' in page.text
         missing = client.get("/articles/nope")
         assert missing.status_code == 404 and "no article with id &#x27;nope&#x27;" in missing.text
+
+
+def test_an_upload_goes_into_the_collection_its_form_names(tmp_path, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    assistant = make_assistant(tmp_path / "index", fake_embedder)
+    with TestClient(create_app(assistant, admin_token=TOKEN, ui=False)) as client:
+        note = ("memo.txt", b"Memo\nThe board meets on Tuesday.", "text/plain")
+        added = client.post("/api/articles", files={"file": note}, data={"collection": "board"}, headers=admin())
+        assert added.status_code == 200 and added.json()["added"] == 1
+        assert client.get("/api/articles").json()[0]["collections"] == ["board"]
+        bad = client.post("/api/articles", files={"file": note}, data={"collection": "Bad Name"}, headers=admin())
+        assert "collection name 'Bad Name' is not valid" in error_of(bad, 400)
