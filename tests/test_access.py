@@ -244,3 +244,15 @@ def test_the_collection_tab_lists_only_what_the_reader_may_read(tmp_path):
     reader = shown(bearer(alpha))
     assert leaked(reader) == [] and "alpha-plan" in reader
     assert leaked(shown({})) == [] and "alpha-plan" not in shown({})
+
+
+def test_the_admin_s_page_cookie_reads_everything_as_the_token_does(site):
+    client, _ = site
+    with httpx.Client(base_url=str(client.base_url), timeout=60) as browser:
+        assert leaked(browser.get("/api/articles").text) == []
+        browser.cookies.set("assistant_admin", "forged")
+        assert leaked(browser.get("/api/articles").text) == []
+        browser.cookies.clear()
+        assert browser.post("/api/admin/session", headers=bearer(ADMIN)).status_code == 204  # unlocks the page
+        assert leaked(browser.get("/api/articles").text)
+        assert leaked(chat_text(browser, {}))

@@ -2,7 +2,7 @@
 
 The one home of that decision, used by the API's routes, the chats (`/`, `/embed/`) and the article
 view. A request may read a restricted collection when it carries
-- the admin token (`Authorization: Bearer`): everything;
+- the admin token (`Authorization: Bearer`, or the admin's page cookie): everything;
 - a read token for it (`Authorization: Bearer ast_...`, see store/access.py); an unknown, revoked
   or expired one is refused (401), not quietly read as anonymous, so a wiki sees its token fail;
 - identity headers (user, groups; their names are settings) set by a trusted proxy: believed only
@@ -55,10 +55,18 @@ class Access:
         self.groups = {g: frozenset(names) for g, names in settings.group_collections.items()}
 
     def reader(self, scope) -> Reader:
-        """The Reader of an ASGI request (a route's `request.scope`, or Gradio's `request.request.scope`)."""
+        """The Reader of an ASGI request (a route's `request.scope`, or Gradio's `request.request.scope`).
+
+        Without an Authorization header, the admin's page cookie (set once the admin unlocked the
+        page, see middleware.upload_cookie) counts as the admin token: the browser sends no header,
+        and the admin must see every article there to remove it.
+        """
         from starlette.datastructures import Headers
 
-        return self.resolve(Headers(scope=scope), client_of(scope), bool(scope.get(PROXY)))
+        headers, client = Headers(scope=scope), client_of(scope)
+        if "authorization" not in headers and self.admin.proven(scope, client):
+            return Reader(is_admin=True)
+        return self.resolve(headers, client, bool(scope.get(PROXY)))
 
     def resolve(self, headers: Mapping[str, str], client: str, proxied: bool) -> Reader:
         """The Reader for these headers from `client`; `proxied`: it came through a trusted proxy."""
