@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     # limits and the admin token's guess limit. Empty: none, so a client cannot pick its own address
     # by sending the header (uvicorn alone believes it from 127.0.0.1).
     trusted_proxies: list[str] = []
+    # Who the reader is, as a trusted proxy (an SSO gateway) says in these headers: believed only
+    # from trusted_proxies addresses, ignored from anyone else. Groups are comma-separated.
+    identity_user_header: str = "X-Forwarded-User"
+    identity_groups_header: str = "X-Forwarded-Groups"
+    # Group -> the restricted collections its members may read (JSON: {"legal": ["legal-notes"]}).
+    group_collections: dict[str, list[str]] = {}
     # Origins allowed to embed /embed in a frame or call the API cross-origin; empty = same origin.
     embed_origins: list[str] = []
     # Turns on adding and removing articles (API and Collection tab) for whoever sends it; unset = off.

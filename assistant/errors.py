@@ -11,7 +11,8 @@
     │   ├── IndexMismatch   built with another model or chunking
     │   ├── IndexLocked     another ingest is writing
     │   └── StoreUnreachable the vector store (Milvus) cannot be reached or refused a request
-    ├── NotFound            an article id that is not indexed
+    ├── NotFound            an article id that is not indexed (or not readable: the same message)
+    ├── NotAuthorized       a read token that is unknown, revoked or expired
     ├── PromptError         a prompt template is missing or broken
     └── LLMError            the optional LLM backend failed (callers fall back)
 
@@ -79,6 +80,10 @@ class StoreUnreachable(IndexUnavailable):
 
 
 class NotFound(AssistantError):
+    pass
+
+
+class NotAuthorized(AssistantError):
     pass
 
 

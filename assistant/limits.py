@@ -2,7 +2,8 @@
 
     text       MAX_QUESTION_CHARS (a question, a search, a turn of history), MAX_ANSWER_CHARS (an
                answer sent back with a turn or a vote), MAX_COMMENT_CHARS, MAX_URL_CHARS,
-               MAX_HISTORY_TURNS, MAX_CITATIONS
+               MAX_HISTORY_TURNS, MAX_CITATIONS, MAX_COLLECTION_CHARS, MAX_IDENTITY_GROUPS and
+               MAX_IDENTITY_CHARS (a trusted proxy's identity headers), MAX_SCOPES (filtered views kept)
     ingest     MAX_TITLE_CHARS, MAX_ARTICLE_CHARS, MAX_UPLOAD_FILES (the upload's bytes are a
                setting: ASSISTANT_MAX_UPLOAD_MB)
     sync       MAX_FEED_BYTES, MAX_SYNC_ENTRIES, MAX_SYNC_FETCHES, MAX_SITEMAP_DEPTH, MAX_SITEMAPS,
@@ -36,6 +37,12 @@ MAX_URL_CHARS = 2000  # a page to add
 MAX_SOURCE_URLS = 1000  # page URLs in one source added through the API
 MAX_HISTORY_TURNS = 50  # earlier turns sent with a question
 MAX_CITATIONS = 50  # citations sent with a vote (an answer cites at most top_k <= 50 passages)
+MAX_COLLECTION_CHARS = 64  # a collection's name: lower-case letters, digits, '-' and '_'
+MAX_IDENTITY_GROUPS = 100  # groups read from a trusted proxy's groups header; the rest are ignored
+MAX_IDENTITY_CHARS = 4096  # a trusted proxy's identity header longer than this is ignored whole
+# Filtered views of the index kept per generation (one per distinct set of readable collections):
+# each holds a bitmap and a mask per segment, ~0.14 MB at 1,000,000 chunks.
+MAX_SCOPES = 32
 
 # ── articles ──
 # Longer titles are cut. A title is embedded with every chunk of its article and sent beside every

@@ -34,13 +34,15 @@ from assistant.limits import MAX_QUESTION_CHARS, MB
 from assistant.llm.client import LLM, llm_from_settings
 from assistant.llm.grounding import GroundedAnswerer
 from assistant.llm.prompts import Prompts
-from assistant.retrieve.retriever import Retriever
+from assistant.retrieve.retriever import Retriever, Scoped
 from assistant.retrieve.spelling import respelled
+from assistant.store.access import AccessStore, Token, collection_name, expiry
 from assistant.store.directory import IndexDir
 from assistant.store.feedback import Feedback, FeedbackStore
 from assistant.store.sources import Run, Source, SourceStore
 from assistant.store.vectors import VectorStore
-from assistant.types import Answer, Article, Passage, Turn
+from assistant.store.format import DEFAULT_COLLECTION
+from assistant.types import EVERYTHING, Answer, Article, Passage, Scope, Turn
 
 
 class Assistant:
@@ -80,8 +82,8 @@ class Assistant:
         return indexer_for(self.index, self.embedder, self.settings)
 
     def ingest(self, inputs: Iterable[str], *, rebuild: bool = False, progress: bool = False,
-               ray: bool = False, ray_address: str | None = None) -> IngestReport:
-        """Read files, directories or URLs and index every good article.
+               ray: bool = False, ray_address: str | None = None, collection: str | None = None) -> IngestReport:
+        """Read files, directories or URLs and index every good article (in `collection`, if given).
 
         `ray`: parse, split and embed them in a Ray Data pipeline (a local Ray, or the cluster at
         `ray_address`); this process writes what it yields, as it would have written its own.
@@ -91,15 +93,17 @@ class Assistant:
 
             indexer = self.indexer()
             items = prepare(list(inputs), self.settings, indexer, self.fetch, ray_address, rebuild=rebuild)
-            return indexer.ingest(items, rebuild=rebuild, progress=progress)
-        return self.ingest_articles(read_sources(inputs, fetch=self.fetch), rebuild=rebuild, progress=progress)
+            return indexer.ingest(items, rebuild=rebuild, progress=progress, collection=_named(collection))
+        return self.ingest_articles(read_sources(inputs, fetch=self.fetch), rebuild=rebuild, progress=progress,
+                                    collection=collection)
 
     def ingest_articles(self, items: Iterable[Article | InputError], *, rebuild: bool = False,
-                        progress: bool = False) -> IngestReport:
-        return self.indexer().ingest(items, rebuild=rebuild, progress=progress)
+                        progress: bool = False, collection: str | None = None) -> IngestReport:
+        return self.indexer().ingest(items, rebuild=rebuild, progress=progress, collection=_named(collection))
 
     def add(self, uploads: Sequence[tuple[str, bytes]] = (), url: str | None = None, *,
-            progress: bool = False, cancel: threading.Event | None = None) -> IngestReport:
+            progress: bool = False, cancel: threading.Event | None = None,
+            collection: str | None = None) -> IngestReport:
         """Index uploaded files (name, bytes) and a web page: what the API and the admin panel add.
 
         AssistantError, with every input's error and nothing written, when none of them could be
@@ -111,7 +115,7 @@ class Assistant:
             items += read_sources([url], fetch=replace(self.fetch, cancel=cancel))
         if not any(isinstance(item, Article) for item in items):
             raise AssistantError("; ".join(map(str, items)) or "nothing to add: no file and no URL")
-        return self.ingest_articles(items, progress=progress)
+        return self.ingest_articles(items, progress=progress, collection=collection)
 
     def remove(self, ids: Sequence[str]) -> IngestReport:
         return self.indexer().remove(ids)
@@ -138,7 +142,8 @@ class Assistant:
             raise AssistantError("give a feed, sitemap or page URL, or a folder")
         urls = [x for x in locations if x.lower().startswith(("http://", "https://"))]
         seconds = parse_every(every)
-        add = functools.partial(self.sync_state.add, collection=collection or "default", every=seconds,
+        add = functools.partial(self.sync_state.add, collection=collection_name(collection or DEFAULT_COLLECTION),
+                                every=seconds,
                                 remove_missing=remove_missing, robots=robots)
         if len(urls) == len(locations):
             source = add("url", urls[0]) if len(urls) == 1 else add("pages", "\n".join(dict.fromkeys(urls)))
@@ -184,7 +189,8 @@ class Assistant:
 
     def _sync_one(self, source: Source) -> Run:
         def write(articles: list[Article], gone: list[str]) -> IngestReport:
-            return self.indexer().ingest(articles, remove=gone, whole=True)  # a kill -9 leaves no half sync
+            # one transaction, so a kill -9 leaves no half sync; in the source's collection from the first commit
+            return self.indexer().ingest(articles, remove=gone, whole=True, collection=source.collection)
 
         with self._syncing:
             run = sync_source(source, self.sync_state, self.fetch, write, host_delay=self.settings.sync_host_delay)
@@ -199,17 +205,75 @@ class Assistant:
         manifest["index"] = str(self.index.root)
         return manifest
 
-    def article(self, article_id: str) -> Article:
-        """One indexed article with its whole text (for the article view); NotFound if not indexed."""
+    def article(self, article_id: str, scope: Scope = EVERYTHING) -> Article:
+        """One indexed article with its whole text (for the article view); NotFound if not indexed,
+        and the very same NotFound if `scope` may not read it (its existence is not for this reader)."""
         with self.index.catalog() as catalog:
             stored = catalog.article(article_id)
-        if stored is None:
+            readable = stored is not None and scope.readable(catalog.collections_of(article_id))
+        if stored is None or not readable:
             raise NotFound(f"no article with id {article_id!r} in this index; it may have been removed")
         return stored.article
 
-    def articles(self) -> list[dict]:
+    def articles(self, scope: Scope = EVERYTHING) -> list[dict]:
+        """id, title, url, chunks and collections of each article `scope` may read."""
         with self.index.catalog() as catalog:
-            return catalog.listing()
+            return catalog.listing(scope)
+
+    def counts(self, scope: Scope = EVERYTHING) -> tuple[int, int]:
+        """(articles, chunks) that `scope` may read."""
+        if scope.everything:
+            manifest = self.index.manifest()
+            return manifest.articles, manifest.chunks
+        rows = self.articles(scope)
+        return len(rows), sum(r["chunks"] for r in rows)
+
+    def readable_articles(self, scope: Scope) -> frozenset[str] | None:
+        """Ids of the articles `scope` may read (None: all), for what filters by article (entity profiles)."""
+        with self.index.catalog() as catalog:
+            return catalog.readable_ids(scope)
+
+    # --- collections and who may read them ----------------------------------------------------
+
+    @functools.cached_property
+    def access(self) -> AccessStore:
+        """Restricted collections and read tokens, beside the index (they outlive a rebuild)."""
+        return AccessStore(self.index.root)
+
+    def scope(self, granted: frozenset[str] | None, only: str | None = None) -> Scope:
+        """What a reader granted these restricted collections may read (None: the admin, all of them);
+        `only` narrows it to one collection, which must be readable to show anything."""
+        hidden = frozenset() if granted is None else self.access.restricted() - granted
+        return Scope(hidden, collection_name(only) if only else None)
+
+    def collections(self) -> list[dict]:
+        """Each collection: its articles and chunks, whether it is restricted, the tokens that read it."""
+        with self.index.catalog() as catalog:
+            counts = catalog.collection_counts()
+        restricted = self.access.restricted()
+        tokens = [t for t in self.access.tokens() if t.active(time.time())]
+        names = sorted(set(counts) | restricted)
+        groups = self.settings.group_collections
+        return [{"name": name, "articles": counts.get(name, (0, 0))[0], "chunks": counts.get(name, (0, 0))[1],
+                 "restricted": name in restricted, "tokens": sum(name in t.collections for t in tokens),
+                 "groups": sorted(g for g, granted in groups.items() if name in granted)} for name in names]
+
+    def restrict(self, name: str, restricted: bool = True) -> None:
+        self.access.restrict(name, restricted)
+
+    def move(self, article_ids: Sequence[str], collection: str) -> IngestReport:
+        """Put indexed articles in `collection` alone: rows only, nothing re-embedded."""
+        return self.indexer().move(article_ids, [collection_name(collection)])
+
+    def create_token(self, collections: Sequence[str], expires: str | None = None) -> tuple[Token, str]:
+        """A read token for `collections` (shown once), valid until `expires` (30d, 12h, 2027-01-31)."""
+        return self.access.create_token(list(collections), expiry(expires, time.time()))
+
+    def tokens(self) -> list[Token]:
+        return self.access.tokens()
+
+    def revoke_token(self, token_id: int) -> Token:
+        return self.access.revoke(token_id)
 
     @functools.cached_property
     def votes(self) -> FeedbackStore:
@@ -255,17 +319,28 @@ class Assistant:
             self._loaded = (live.name, pair)
         return pair
 
-    def search(self, query: str, top_k: int | None = None) -> list[Passage]:
-        """Passages for a query, best first."""
-        return self.retrieve(query, top_k)[2]
+    def search(self, query: str, top_k: int | None = None, scope: Scope = EVERYTHING) -> list[Passage]:
+        """Passages for a query that `scope` may read, best first."""
+        return self.retrieve(query, top_k, scope)[2]
 
-    def retrieve(self, query: str, top_k: int | None = None) -> tuple[str, np.ndarray, list[Passage]]:
+    def retrieve(self, query: str, top_k: int | None = None,
+                 scope: Scope = EVERYTHING) -> tuple[str, np.ndarray, list[Passage]]:
         """The query as searched (see `_retrieve`), its vector and its passages, best first."""
-        retriever = self.retriever()
+        retriever = self._reader(scope)[0]
         with retriever.snapshot():
             return self._retrieve(retriever, _clean(query), top_k or self.settings.top_k)
 
-    def _retrieve(self, retriever: Retriever, query: str, top_k: int) -> tuple[str, np.ndarray, list[Passage]]:
+    def _reader(self, scope: Scope) -> tuple[Retriever | Scoped, ExtractiveAnswerer]:
+        """The live retriever and answerer as `scope` sees them: filtered before ranking, in every
+        search and statistic; the plain pair when it reads everything (the default path)."""
+        retriever, answerer = self._live()
+        if scope.everything:
+            return retriever, answerer
+        scoped = retriever.scoped(scope)
+        return scoped, ExtractiveAnswerer(scoped, self.reader, answerer.calibration)
+
+    def _retrieve(self, retriever: Retriever | Scoped, query: str,
+                  top_k: int) -> tuple[str, np.ndarray, list[Passage]]:
         """The query as searched, its vector and its passages.
 
         A query with a misspelled word is searched again as its passages spell it (see
@@ -278,19 +353,21 @@ class Assistant:
             passages = retriever.search(query, top_k, vector)
         return query, vector, passages
 
-    def ask(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Answer:
-        """A cited answer from the offline answerer, or an abstention with related passages."""
+    def ask(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None,
+            scope: Scope = EVERYTHING) -> Answer:
+        """A cited answer from the offline answerer, or an abstention with related passages, from
+        what `scope` may read."""
         if self._grounded:  # the LLM answer is the stream's last item
-            *_, answer = self.stream(question, history, top_k)
+            *_, answer = self.stream(question, history, top_k, scope)
             assert isinstance(answer, Answer)  # a stream ends with its Answer
             return answer
         question = _clean(question)
         query = condense(question, history)
-        retriever, answerer = self._live()
+        retriever, answerer = self._reader(scope)
         return self._issued(_related(self._answer_offline(question, query, top_k, retriever, answerer), query,
                                      retriever))
 
-    def _answer_offline(self, question: str, query: str, top_k: int | None, retriever: Retriever,
+    def _answer_offline(self, question: str, query: str, top_k: int | None, retriever: Retriever | Scoped,
                         answerer: ExtractiveAnswerer) -> Answer:
         """Retrieve for the (condensed) `query` and answer it extractively, timing both steps.
 
@@ -310,7 +387,8 @@ class Assistant:
         note = f"Searched for “{searched}”." if searched != question else None
         return Answer(question, text, draft.abstained, citations, tuple(passages), timing, note=note)
 
-    def stream(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None,
+               scope: Scope = EVERYTHING) -> Iterator[str | Answer]:
         """The answer as text pieces to show while it is produced, then the final Answer.
 
         The offline answerer has its answer at once, so it yields it sentence by sentence; an LLM
@@ -318,20 +396,22 @@ class Assistant:
         The last item is always the Answer.
         """
         if self._grounded:
-            yield from self._stream_llm(question, history, top_k)
+            yield from self._stream_llm(question, history, top_k, scope)
             return
-        answer = self.ask(question, history, top_k)
+        answer = self.ask(question, history, top_k, scope)
         for piece in stream_pieces(answer.answer) if not answer.abstained else [answer.answer]:
             yield piece + " "
         yield answer
 
-    def _stream_llm(self, question: str, history: Sequence[Turn], top_k: int | None) -> Iterator[str | Answer]:
-        """The LLM's verified sentences, then its Answer; the offline answer (with a note) if it fails."""
+    def _stream_llm(self, question: str, history: Sequence[Turn], top_k: int | None,
+                    scope: Scope) -> Iterator[str | Answer]:
+        """The LLM's verified sentences, then its Answer; the offline answer (with a note) if it fails.
+        The prompt holds only passages `scope` may read: they come from its filtered search."""
         grounded = self._grounded
         assert grounded is not None, "only called with an LLM"
         began = time.perf_counter()
         query = grounded.condense(_clean(question), history)
-        retriever, answerer = self._live()
+        retriever, answerer = self._reader(scope)
         offline = self._answer_offline(query.question, query.search, top_k, retriever, answerer)
         for item in grounded.stream(query, list(offline.passages), retriever, self.embedder, offline):
             if isinstance(item, Answer):
@@ -342,11 +422,15 @@ class Assistant:
             yield item
 
 
-def _related(answer: Answer, query: str, retriever: Retriever) -> Answer:
+def _related(answer: Answer, query: str, retriever: Retriever | Scoped) -> Answer:
     """An abstention keeps as related reading only the passages on the question's subject (`on_subject`)."""
     if not answer.abstained:
         return answer
     return replace(answer, passages=tuple(on_subject(query, answer.passages, retriever.idf)))
+
+
+def _named(collection: str | None) -> str | None:
+    return collection_name(collection) if collection else None
 
 
 def _clean(question: str) -> str:

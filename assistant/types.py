@@ -145,3 +145,30 @@ class Turn:
 
     question: str
     answer: str = ""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The part of the index one request may read: every collection but `hidden`, narrowed to
+    `only` when set (`/embed/?collection=NAME`). Searches filter by it before ranking.
+
+    A deny list rather than an allow list, so a collection nobody has restricted is public without
+    being listed; an article is readable when any of its collections is.
+    """
+
+    hidden: frozenset[str] = frozenset()
+    only: str | None = None
+
+    @property
+    def everything(self) -> bool:
+        """Reads the whole index: the searches take their unfiltered, default path."""
+        return not self.hidden and self.only is None
+
+    def readable(self, collections: frozenset[str]) -> bool:
+        """Whether an article in these collections may be read."""
+        if self.only is not None:
+            return self.only in collections and self.only not in self.hidden
+        return bool(collections - self.hidden)
+
+
+EVERYTHING = Scope()

@@ -117,7 +117,8 @@ def test_articles_and_health_describe_the_index(api):
     articles = api.get("/api/articles").json()
     health = api.get("/api/health").json()
 
-    assert {"id": "russian-volunteers-syria", "title": articles[0]["title"], "url": None, "chunks": 5} in articles
+    assert {"id": "russian-volunteers-syria", "title": articles[0]["title"], "url": None, "chunks": 5,
+            "collections": ["default"]} in articles
     assert health["status"] == "ok" and health["version"] and health["admin"] is True
     assert health["articles"] == len(articles) and health["chunks"] >= 5
     assert health["index"]["model"] == "all-MiniLM-L6-v2@onnx-int8" and "chunking" in health["index"]
@@ -596,10 +597,18 @@ def test_the_server_believes_x_forwarded_for_only_from_a_configured_proxy(tmp_pa
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
-    for proxies, expected in (([], (False, None)), (["127.0.0.1"], (True, "127.0.0.1"))):
-        assistant = make_assistant(tmp_path / "index", fake_embedder, trusted_proxies=proxies)
-        api_module.run(create_app(assistant, ui=False), assistant, host="127.0.0.1", port=0)  # what serve runs
-        assert (seen["proxy_headers"], seen["forwarded_allow_ips"]) == expected
+    for proxies in ([], ["127.0.0.1"]):
+        assistant = make_assistant(tmp_path / f"index{len(proxies)}", fake_embedder, trusted_proxies=proxies,
+                                   rate_limit=6, rate_limit_burst=1)
+        assistant.ingest_articles([GOLTS_ARTICLE])
+        app = create_app(assistant, ui=False)
+        api_module.run(app, assistant, host="127.0.0.1", port=0)  # what serve runs: uvicorn's own handling off
+        assert (seen["proxy_headers"], seen["forwarded_allow_ips"]) == (False, None)
+        with live_server(app, **uvicorn_options(assistant.settings)) as url, httpx.Client(base_url=url) as client:
+            codes = [client.post("/api/search", json={"query": "Golts"},
+                                 headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code for i in range(2)]
+        # from a trusted proxy, two forwarded clients get a token each; otherwise one client asked twice
+        assert codes == ([200, 200] if proxies else [200, 429])
 
 
 def test_wrong_admin_tokens_are_limited_per_client_and_then_even_the_right_one_waits(tmp_path, fake_embedder):
@@ -689,3 +698,16 @@ def test_the_article_view_is_an_html_page_and_an_unknown_article_a_404_page(samp
         assert page.status_code == 200 and '<mark id="cited">“How can you possibly explain' in page.text
         missing = client.get("/articles/nope")
         assert missing.status_code == 404 and "no article with id &#x27;nope&#x27;" in missing.text
+
+
+def test_an_upload_goes_into_the_collection_its_form_names(tmp_path, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    assistant = make_assistant(tmp_path / "index", fake_embedder)
+    with TestClient(create_app(assistant, admin_token=TOKEN, ui=False)) as client:
+        note = ("memo.txt", b"Memo\nThe board meets on Tuesday.", "text/plain")
+        added = client.post("/api/articles", files={"file": note}, data={"collection": "board"}, headers=admin())
+        assert added.status_code == 200 and added.json()["added"] == 1
+        assert client.get("/api/articles").json()[0]["collections"] == ["board"]
+        bad = client.post("/api/articles", files={"file": note}, data={"collection": "Bad Name"}, headers=admin())
+        assert "collection name 'Bad Name' is not valid" in error_of(bad, 400)

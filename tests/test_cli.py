@@ -253,3 +253,29 @@ def test_a_cli_in_a_pipe_whose_reader_stops_ends_quietly(sample_index):
                " echo \"status=${PIPESTATUS[0]}\"")
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=ROOT)
     assert done.stdout.strip() == "status=0" and "Broken pipe" not in done.stderr and "Error" not in done.stderr
+
+
+def test_collections_and_read_tokens_from_the_command_line(corpus, tmp_path):
+    index = tmp_path / "index"
+    legal = tmp_path / "legal"
+    legal.mkdir()
+    (legal / "merger.txt").write_text("Merger\nThe Zephyrine merger closes in June.\n")
+    run("ingest", str(corpus), index=index)
+    assert run("ingest", str(legal), "--collection", "legal", index=index).returncode == 0
+    assert run("collections", "restrict", "legal", index=index).stdout.strip() == "legal is now restricted"
+    created = json.loads(run("token", "create", "--collection", "legal", "--expires", "30d", "--json",
+                             index=index).stdout)
+    assert created["token"].startswith("ast_") and created["collections"] == ["legal"] and created["expires"]
+    rows = {r["name"]: r for r in json.loads(run("collections", "--json", index=index).stdout)}
+    assert (rows["legal"]["articles"], rows["legal"]["restricted"], rows["legal"]["tokens"]) == (1, True, 1)
+    assert (rows["default"]["articles"], rows["default"]["restricted"]) == (3, False)
+    listed = run("token", "list", index=index).stdout
+    assert f"{created['id']}\tlegal\t" in listed and created["token"] not in listed  # never the secret
+    assert run("token", "revoke", str(created["id"]), index=index).stdout.startswith(f"token {created['id']} revoked")
+    assert "revoked" in run("token", "list", index=index).stdout
+    moved = run("collections", "move", "default", "merger", index=index)
+    assert moved.stdout.strip() == "moved 1 articles into default (nothing re-embedded)"
+    assert "legal" not in {r["name"] for r in json.loads(run("collections", "--json", index=index).stdout)
+                           if r["articles"]}
+    bad = run("collections", "restrict", "Not Valid!", index=index)
+    assert bad.returncode == 1 and bad.stderr.startswith("Error: collection name 'Not Valid!' is not valid")

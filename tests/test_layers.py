@@ -14,7 +14,7 @@ LAYERS = [
      "embed.base", "embed.onnx", "embed.torch", "embed.llama", "embed.factory"],
     ["store.format", "store.durable", "store.keyword", "store.vector_index", "store.segments", "store.catalog",
      "store.vectors", "store.merge", "store.milvus", "store.directory", "store.feedback",
-     "store.sources"],
+     "store.sources", "store.access"],
     ["ingest.indexer", "ingest.ray_pipeline", "ingest.sync"],
     ["retrieve.retriever", "retrieve.spelling"],
     ["answer.reader", "answer.citations", "answer.chat", "answer.candidates", "answer.decision", "answer.definition",
@@ -22,7 +22,7 @@ LAYERS = [
     ["llm.client", "llm.prompts", "llm.markup", "llm.grounding"],
     ["service"],
     ["serve.render", "serve.html"],
-    ["serve.schemas", "serve.middleware", "serve.gradio_guard"],
+    ["serve.schemas", "serve.middleware", "serve.gradio_guard", "serve.access"],
     ["serve.cli", "serve.api", "serve.ui"],
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}

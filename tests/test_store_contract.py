@@ -245,3 +245,15 @@ def test_dense_scores_of_milvus_are_those_of_float16_rounded_vectors(tmp_path):
     stored = embedder.embed(["Golts\n" + GOLTS.text])[0].astype(np.float16).astype(np.float32)
     assert assistant.retriever().dense("Alexander Golts", 1, query)[0].score == pytest.approx(float(stored @ query),
                                                                                               abs=1e-5)
+
+
+def test_a_reader_s_dense_search_leaves_out_what_it_may_not_read_before_ranking(tmp_path, store):
+    assistant = _assistant(tmp_path, store)
+    assistant.ingest_articles([GOLTS, TEA])
+    assistant.ingest_articles([RIVERS], collection="private")
+    assistant.restrict("private")
+    retriever, scope = assistant.retriever(), assistant.scope(frozenset())
+    assert [p.chunk.article_id for p in retriever.dense("Volga longest river Europe", 1)] == ["rivers"]
+    found = retriever.dense("Volga longest river Europe", 1, scope=scope)
+    assert len(found) == 1 and found[0].chunk.article_id != "rivers"  # k readable ones, not k minus the hidden
+    assert "rivers" not in _found(retriever.scoped(scope), "Volga longest river Europe")

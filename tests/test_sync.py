@@ -287,6 +287,18 @@ def test_a_watched_folder_reads_only_changed_files(assistant, tmp_path, embedder
     assert "Assam" in assistant.article("tea").text
 
 
+def test_a_source_s_articles_land_in_its_collection_from_the_first_commit(assistant, tmp_path):
+    folder = tmp_path / "legal"
+    folder.mkdir()
+    (folder / "merger.txt").write_text("Merger\n\nThe Zephyrine merger closes in June.\n")
+    assistant.restrict("legal")
+    assistant.add_source([str(folder)], collection="legal")
+    assert assistant.sync()[0].added == 1
+    assert [a["collections"] for a in assistant.articles()] == [["legal"]]
+    assert assistant.search("Zephyrine merger", 3, assistant.scope(frozenset())) == []
+    assert [p.chunk.article_id for p in assistant.search("Zephyrine merger", 3)] == ["merger"]
+
+
 def test_the_cli_adds_lists_syncs_and_removes_sources(tmp_path, site, capsys, monkeypatch):
     from assistant.serve import cli
 

@@ -225,11 +225,14 @@ def test_uploaded_files_are_removed_once_read_and_at_most_20_are_taken(tmp_path,
     upload.parent.mkdir()
     upload.write_text("Glaciers\nThe Jostedal glacier is the largest in continental Europe.\n")
 
-    ingest("token", [str(upload)], "", None)
+    ingest("token", [str(upload)], "", "", None)
 
     assert not upload.exists()
     assert [a["id"] for a in assistant.articles()] == ["glaciers"]
-    status, *_ = ingest("token", [str(upload)] * 21, "", None)
+    upload.write_text("Glaciers\nThe Jostedal glacier is the largest in continental Europe.\n")
+    ingest("token", [str(upload)], "", "polar", None)  # unchanged: moved into the collection typed
+    assert [a["collections"] for a in assistant.articles()] == [["polar"]]
+    status, *_ = ingest("token", [str(upload)] * 21, "", "", None)
     assert _Markup(status).text == "Choose at most 20 files at once."
 
 
@@ -241,7 +244,7 @@ def test_adding_uploads_none_of_which_can_be_read_says_why_and_creates_no_index(
     empty = tmp_path / "empty.txt"
     empty.write_text("  \n")
 
-    status, *_ = ingest("token", [str(empty)], "", None)
+    status, *_ = ingest("token", [str(empty)], "", "", None)
 
     assert _Markup(status).text == "empty.txt: empty file"
     assert not assistant.index.exists()
@@ -254,7 +257,7 @@ def test_a_wrong_token_is_one_message_and_nothing_else_changes(tmp_path, fake_em
 
     upload = tmp_path / "a.txt"
     upload.write_text("Some text.")
-    status, files, url = _handler(page, "ingest")("guess", [str(upload)], "", None)
+    status, files, url = _handler(page, "ingest")("guess", [str(upload)], "", "", None)
     assert "Wrong admin token" in _Markup(status).text
     assert files == url == {"__type__": "update"}  # gr.skip(): the other widgets stay as they were
     assert upload.exists()

@@ -22,7 +22,7 @@ import numpy as np
 
 from assistant.config import Settings
 from assistant.embed.base import Embedder
-from assistant.errors import InputError, NotFound
+from assistant.errors import AssistantError, InputError, NotFound
 from assistant.ingest.chunking import CHARS_PER_TOKEN, Chunker
 from assistant.ingest.chunking import chunk_terms, searchable_text
 from assistant.ingest.sources import unique_ids
@@ -99,8 +99,12 @@ class Indexer:
         self._collection: str | None = None
 
     def ingest(self, items: Iterable[Item], *, rebuild: bool = False, progress: bool = False,
-               remove: Sequence[str] = (), whole: bool = False) -> IngestReport:
+               remove: Sequence[str] = (), whole: bool = False, collection: str | None = None) -> IngestReport:
         """Add or update articles; bad items are reported, good ones still indexed.
+
+        `collection`: every article read goes in this collection alone, unchanged ones included
+        (that moves them: a row each, nothing re-embedded); None: new articles go in `default` and
+        indexed ones keep theirs.
 
         `remove`: ids of articles to delete in the same write (a sync's pages gone from their
         sitemap), in the last batch's transaction; ids not indexed are skipped.
@@ -123,11 +127,13 @@ class Indexer:
                 items, rebuild = _then(items, legacy), True
                 report.migrated = len(legacy)
             if rebuild or not self.index.exists():
+                kept = self._memberships() if collection is None else {}
                 try:
                     with self.index.new_store() as directory:
                         catalog = self._create(directory)
                         try:
-                            self._write(catalog, items, report, bar, remove, whole)
+                            self._write(catalog, items, report, bar, remove, whole, collection)
+                            _carry(catalog, kept)
                             if rebuild and self.index.exists() and not (report.added or report.updated):
                                 raise _NothingRead
                         finally:
@@ -138,7 +144,7 @@ class Indexer:
                 catalog = self._open()
                 try:
                     remove_unregistered_segments(catalog.directory, catalog.segments(), self.index)
-                    self._write(catalog, items, report, bar, remove, whole)
+                    self._write(catalog, items, report, bar, remove, whole, collection)
                 finally:
                     catalog.close()
             report.total_chunks = self.index.manifest().chunks
@@ -169,6 +175,24 @@ class Indexer:
                 catalog.close()
         return IngestReport(removed=len(set(ids)), total_chunks=total, seconds=time.perf_counter() - began)
 
+    def move(self, ids: Sequence[str], collections: Sequence[str]) -> IngestReport:
+        """Put articles in exactly these collections, in one commit; NotFound (nothing written) if any
+        id is unknown. Rows only: no text is split or embedded again."""
+        began = time.perf_counter()
+        with self.index.lock():
+            catalog = self._open()
+            try:
+                unknown = [i for i in ids if catalog.indexed(i) is None]
+                if unknown:
+                    raise NotFound(f"no article with id {', '.join(map(repr, unknown))} in {self.index.root}; "
+                                   "see `assistant articles`")
+                with catalog.transaction():
+                    catalog.assign(list(dict.fromkeys(ids)), collections)
+                total = catalog.manifest().chunks
+            finally:
+                catalog.close()
+        return IngestReport(updated=len(set(ids)), total_chunks=total, seconds=time.perf_counter() - began)
+
     def compact(self) -> tuple[int, int, float]:
         """Merge every segment into one, without deleted vectors: (segments before, after, seconds).
 
@@ -188,6 +212,14 @@ class Indexer:
             finally:
                 catalog.close()
         return len(names), after, time.perf_counter() - began
+
+    def _memberships(self) -> dict[str, frozenset[str]]:
+        """The live store's collections per article, for a rebuild to carry over ({} if none can be read)."""
+        try:
+            with self.index.catalog() as catalog:
+                return catalog.memberships()
+        except AssistantError:
+            return {}
 
     def _create(self, directory) -> Catalog:
         catalog = Catalog(directory, create=True)
@@ -210,7 +242,7 @@ class Indexer:
         return catalog
 
     def _write(self, catalog: Catalog, items: Iterable[Item], report: IngestReport, bar,
-               remove: Sequence[str] = (), whole: bool = False) -> None:
+               remove: Sequence[str] = (), whole: bool = False, collection: str | None = None) -> None:
         """Read, split and write every item, a batch at a time, then merge segments if due.
 
         Pipelined: a batch is embedded on a worker thread while this one writes the batch before
@@ -218,19 +250,24 @@ class Indexer:
         thread). Two batches are in memory at most.
         """
         pending: tuple[list, Future] | None = None
+        collections = [collection] if collection else []
+        unchanged: list[str] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed") as pool:
-            for batch in self._batches(catalog, items, report, None if whole else BATCH_CHUNKS):
+            for batch in self._batches(catalog, items, report, None if whole else BATCH_CHUNKS, unchanged):
                 embedding = pool.submit(self._vectors_of, [p for p, _ in batch], bar)
                 if pending is not None:
-                    self._flush(catalog, *pending, report)
+                    self._flush(catalog, *pending, report, collections=collections)
                 pending = (batch, embedding)
             if pending is not None:
-                self._flush(catalog, *pending, report, remove)
+                self._flush(catalog, *pending, report, remove, collections)
             elif remove:
                 with catalog.transaction():
                     deleted = self._delete(catalog, remove, report)
                     self._record(catalog)
                 self._vectors.forget(np.array(deleted, np.int64))
+        if collections and unchanged:  # moved, not re-embedded
+            with catalog.transaction():
+                catalog.assign(unchanged, collections)
         self._merge(catalog)
 
     @staticmethod
@@ -243,9 +280,10 @@ class Indexer:
                 report.removed += 1
         return deleted
 
-    def _batches(self, catalog: Catalog, items: Iterable[Item], report: IngestReport,
-                 size: int | None) -> Iterator[list[tuple[StoredArticle | Prepared, bool]]]:
-        """Batches of about `size` chunks (None: one batch) of new or changed articles, split; the rest reported."""
+    def _batches(self, catalog: Catalog, items: Iterable[Item], report: IngestReport, size: int | None,
+                 unchanged: list[str]) -> Iterator[list[tuple[StoredArticle | Prepared, bool]]]:
+        """Batches of about `size` chunks (None: one batch) of new or changed articles, split; the rest
+        reported, the ids of unchanged ones added to `unchanged`."""
         batch: list[tuple[StoredArticle | Prepared, bool]] = []  # article, replaces an indexed one
         batch_chunks = 0
         for item in unique_ids(items, _identity):  # across every reader feeding this run
@@ -254,12 +292,14 @@ class Indexer:
                 continue
             if isinstance(item, Unchanged):
                 report.unchanged += 1
+                unchanged.append(item.article_id)
                 continue
             prepared = item if isinstance(item, Prepared) else None
             article = item.stored.article if isinstance(item, Prepared) else item
             prior, prior_source = catalog.indexed(article.id) or (None, None)
             if prior == article.content_hash:
                 report.unchanged += 1
+                unchanged.append(article.id)
                 continue
             stored = prepared.stored if prepared is not None else self.split(article)
             if isinstance(stored, InputError):
@@ -278,7 +318,7 @@ class Indexer:
             yield batch
 
     def _flush(self, catalog: Catalog, batch: list[tuple[StoredArticle | Prepared, bool]], embedding: Future,
-               report: IngestReport, remove: Sequence[str] = ()) -> None:
+               report: IngestReport, remove: Sequence[str] = (), collections: Sequence[str] = ()) -> None:
         """Write a batch's rows and its segment, with its vectors once embedded, in one transaction.
 
         Vectors kept outside the segment (Milvus) are written before the commit and the replaced
@@ -293,8 +333,8 @@ class Indexer:
         with catalog.transaction():
             for stored, (_, replaces) in zip(articles, batch):
                 if replaces:
-                    replaced += catalog.delete(stored.article.id)
-            chunk_ids, sentence_ids = catalog.insert(articles, name, documents)
+                    replaced += catalog.delete(stored.article.id, replacing=True)
+            chunk_ids, sentence_ids = catalog.insert(articles, name, documents, collections)
             keys = np.array(chunk_ids, np.int64)
             rows = [Passage(0, c, s.article.title, s.article.url, 0.0) for s in articles for c in s.chunks]
             held = self._vectors.add(keys, chunk_vectors, rows)
@@ -407,6 +447,16 @@ def indexer_for(index: IndexDir, embedder: Embedder, settings: Settings) -> Inde
         embedder.counts_add_up,
     )
     return Indexer(index, embedder, chunker, embedder.name, settings.chunking())
+
+
+def _carry(catalog: Catalog, kept: dict[str, frozenset[str]]) -> None:
+    """Put the rebuilt articles back in the collections they were in: a rebuild must not make a
+    restricted article public (the new store is not live yet, so nobody reads it in between)."""
+    moved = [(i, sorted(c)) for i, c in kept.items() if catalog.indexed(i) is not None]
+    if moved:
+        with catalog.transaction():
+            for article_id, collections in moved:
+                catalog.assign([article_id], collections)
 
 
 def _identity(item: Item) -> tuple[str, str] | None:

@@ -23,11 +23,13 @@ from typing import Any, Literal
 import numpy as np
 
 from assistant.embed.base import Embedder
+from assistant.limits import MAX_SCOPES
 from assistant.store.catalog import Catalog
 from assistant.store.format import SEGMENTS
+from assistant.store.keyword import Readable
 from assistant.store.segments import Segment
 from assistant.store.vectors import ChunkVectors, VectorStore
-from assistant.types import Chunk, Passage
+from assistant.types import EVERYTHING, Chunk, Passage, Scope
 
 # Reciprocal rank fusion constant from Cormack et al. (2009): 60 damps the head of each list so
 # that agreement between retrievers outweighs a single first place.
@@ -36,12 +38,18 @@ RRF_K = 60
 
 @dataclass(frozen=True)
 class View:
-    """The segments one catalog generation lists, loaded, with the rows each must skip."""
+    """The segments one catalog generation lists, loaded, with the rows each must skip.
+
+    A reader who may not read everything gets a view of its own (`Retriever._scoped`): the same
+    segments, skipping the rows of the articles it may not read as well as the deleted ones, with
+    its chunk count and keyword statistics (`readable`) counted over what it may read.
+    """
 
     generation: int
-    segments: dict[str, tuple[Segment, np.ndarray]]  # name -> (segment, deleted vector rows)
+    segments: dict[str, tuple[Segment, np.ndarray]]  # name -> (segment, skipped vector rows)
     chunks: int
     newest: int  # the highest chunk key: vectors above it are not this generation's
+    readable: Readable | None = None  # None: every live chunk (the catalog's global statistics)
 
 
 class Retriever:
@@ -59,6 +67,7 @@ class Retriever:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._views: dict[int, View] = {}  # the latest two generations: readers may lag one commit
+        self._scopes: dict[tuple[int, Scope], View] = {}  # filtered views, oldest first, MAX_SCOPES at most
         # Vector searches of `search`, beside BM25 on the caller's thread: faiss releases the GIL.
         self._dense_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="dense")
 
@@ -68,6 +77,10 @@ class Retriever:
         with self._reading() as (_, view):
             return view.chunks
 
+    def scoped(self, scope: Scope) -> Scoped:
+        """This retriever as one reader sees it: every search and statistic over what `scope` may read."""
+        return Scoped(self, scope)
+
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """Every search and lookup inside sees one commit of the catalog."""
@@ -75,18 +88,45 @@ class Retriever:
             yield
 
     @contextmanager
-    def _reading(self) -> Iterator[tuple[Catalog, View]]:
+    def _reading(self, scope: Scope = EVERYTHING) -> Iterator[tuple[Catalog, View]]:
         held = getattr(self._local, "view", None)
         catalog = self._catalog()
         if held is not None:
-            yield catalog, held
+            yield catalog, self._scoped(catalog, held, scope)
             return
         with catalog.snapshot():
             self._local.view = self._view(catalog)
             try:
-                yield catalog, self._local.view
+                yield catalog, self._scoped(catalog, self._local.view, scope)
             finally:
                 self._local.view = None
+
+    def _scoped(self, catalog: Catalog, view: View, scope: Scope) -> View:
+        """`view` as `scope` may read it: itself when nothing is hidden (the default path, unchanged)."""
+        if scope.everything:
+            return view
+        key = (view.generation, scope)
+        with self._lock:
+            found = self._scopes.get(key)
+        if found is not None:
+            return found
+        hidden = catalog.hidden_chunks(scope)
+        if not len(hidden):
+            scoped = view
+        else:
+            segments, parts = {}, []
+            for name, (segment, deleted) in view.segments.items():
+                skip = np.isin(np.asarray(segment.chunk_ids), hidden, assume_unique=True)
+                skip[deleted] = True
+                segments[name] = (segment, np.flatnonzero(skip))
+                parts.append((segment.postings, skip))
+            readable = Readable.of(parts)
+            scoped = View(view.generation, segments, readable.chunks, view.newest, readable)
+        with self._lock:
+            self._scopes[key] = scoped
+            while len(self._scopes) > MAX_SCOPES:
+                self._scopes.pop(next(iter(self._scopes)))
+        return scoped
 
     def _catalog(self) -> Catalog:
         catalog = getattr(self._local, "catalog", None)
@@ -114,18 +154,19 @@ class Retriever:
             self._views = {g: v for g, v in self._views.items() if g == latest} | {generation: view}
             return view
 
-    def dense(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Passage]:
+    def dense(self, query: str, k: int, vector: np.ndarray | None = None, *,
+              scope: Scope = EVERYTHING) -> list[Passage]:
         """Nearest chunks by cosine, over every segment; pass the query's `vector` when computed."""
         vector = self._embedder.embed([query])[0] if vector is None else vector
-        with self._reading() as (catalog, view):
+        with self._reading(scope) as (catalog, view):
             return _hits(catalog, self._dense_keys(view, vector, k))
 
-    def keyword(self, query: str, k: int) -> list[Passage]:
+    def keyword(self, query: str, k: int, *, scope: Scope = EVERYTHING) -> list[Passage]:
         """Chunks by BM25 over the query's terms: finds the names and numbers dense search misses.
 
         A chunk sharing no term with the query is left out rather than ranked.
         """
-        with self._reading() as (catalog, view):
+        with self._reading(scope) as (catalog, view):
             return _hits(catalog, _keyword_keys(catalog, view, query, k))
 
     def _dense_keys(self, view: View, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -142,25 +183,28 @@ class Retriever:
             segment = view.segments[name][0]
             return [(start, end, segment.sentence_vector(key)) for key, start, end in found]
 
-    def document_frequency(self, term: str) -> int:
-        """How many chunks contain a stemmed term."""
-        with self._reading() as (catalog, _):
+    def document_frequency(self, term: str, *, scope: Scope = EVERYTHING) -> int:
+        """How many chunks (that `scope` may read) contain a stemmed term."""
+        with self._reading(scope) as (catalog, view):
+            if view.readable is not None:
+                return view.readable.frequency(term)
             return catalog.keywords.document_frequency(term)
 
     def word_vectors(self, words: list[str]) -> np.ndarray:
         """Unit vectors of single words, from the index's embedding model."""
         return self._embedder.word_vectors(words)
 
-    def idf(self, term: str) -> float:
+    def idf(self, term: str, *, scope: Scope = EVERYTHING) -> float:
         """BM25's inverse document frequency; a term no chunk contains gets the highest value,
         since it is the most telling when missing."""
-        with self._reading() as (_, view):
+        with self._reading(scope) as (_, view):
             if not view.chunks:
                 return 0.0
-            df = self.document_frequency(term)
+            df = self.document_frequency(term, scope=scope)
             return math.log(1 + (view.chunks - df + 0.5) / (df + 0.5))
 
-    def search(self, query: str, top_k: int, vector: np.ndarray | None = None, depth: int = 30) -> list[Passage]:
+    def search(self, query: str, top_k: int, vector: np.ndarray | None = None, depth: int = 30, *,
+               scope: Scope = EVERYTHING) -> list[Passage]:
         """Top passages by fused rank; each chunk once, identical texts once.
 
         The vector search runs on a worker thread while BM25 scores on this one (at 1,000,000
@@ -168,7 +212,7 @@ class Retriever:
         thread's snapshot: the worker reads only the view's segments, never the catalog.
         """
         vector = self._embedder.embed([query])[0] if vector is None else vector
-        with self._reading() as (catalog, view):
+        with self._reading(scope) as (catalog, view):
             dense = self._dense_pool.submit(self._dense_keys, view, vector, depth)
             keyword = _keyword_keys(catalog, view, query, depth)
             fused = fuse([[key for key, _ in dense.result()], [key for key, _ in keyword]])
@@ -178,6 +222,45 @@ class Retriever:
         """Dense or keyword search as a llama-index BaseRetriever returning k nodes, so llama-index
         query engines and fusion retrievers can run over this index (about 6 µs a node)."""
         return _search_class()(self, kind, k)
+
+
+class Scoped:
+    """A retriever bound to one reader's scope: what an answer for that reader reads (the `Evidence`
+    of the answerers, related reading, respelling), so no step can forget the filter."""
+
+    def __init__(self, retriever: Retriever, scope: Scope):
+        self.retriever, self.scope = retriever, scope
+
+    @property
+    def count(self) -> int:
+        """Chunks this reader may read, as of the current snapshot."""
+        with self.retriever._reading(self.scope) as (_, view):
+            return view.chunks
+
+    def snapshot(self):
+        return self.retriever.snapshot()
+
+    def search(self, query: str, top_k: int, vector: np.ndarray | None = None, depth: int = 30) -> list[Passage]:
+        return self.retriever.search(query, top_k, vector, depth, scope=self.scope)
+
+    def dense(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Passage]:
+        return self.retriever.dense(query, k, vector, scope=self.scope)
+
+    def keyword(self, query: str, k: int) -> list[Passage]:
+        return self.retriever.keyword(query, k, scope=self.scope)
+
+    def sentences(self, chunk: Chunk) -> list[tuple[int, int, np.ndarray]]:
+        """A chunk's sentences; the chunk came from this reader's search, so no filter is needed."""
+        return self.retriever.sentences(chunk)
+
+    def document_frequency(self, term: str) -> int:
+        return self.retriever.document_frequency(term, scope=self.scope)
+
+    def idf(self, term: str) -> float:
+        return self.retriever.idf(term, scope=self.scope)
+
+    def word_vectors(self, words: list[str]) -> np.ndarray:
+        return self.retriever.word_vectors(words)
 
 
 @cache
@@ -198,7 +281,7 @@ def _search_class() -> type:
             else:
                 e = query_bundle.embedding
                 vector = None if e is None else np.asarray(e, np.float32)
-                hits = self._search(query_bundle.query_str, self._k, vector)  # type: ignore[call-arg]  # dense()
+                hits = self._search(query_bundle.query_str, self._k, vector)  # type: ignore[call-arg,arg-type]  # dense()
             return [_node(passage) for passage in hits]
 
     return Search
@@ -207,7 +290,7 @@ def _search_class() -> type:
 def _keyword_keys(catalog: Catalog, view: View, query: str, k: int) -> list[tuple[int, float]]:
     """(chunk key, score) of the k best BM25 rows over a view's segments."""
     segments = list(view.segments.values())
-    found = catalog.keywords.search(query, [(seg.postings, deleted) for seg, deleted in segments], k)
+    found = catalog.keywords.search(query, [(seg.postings, skipped) for seg, skipped in segments], k, view.readable)
     return [(int(segments[i][0].chunk_ids[row]), score) for i, row, score in found]
 
 

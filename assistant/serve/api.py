@@ -15,6 +15,7 @@ the `AssistantError` behind it. Who may frame `/embed` or call the API from anot
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -41,13 +42,14 @@ from starlette.routing import Match
 from assistant import __version__
 from assistant.config import Settings
 from assistant.errors import (
-    AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, LLMError, NotFound, without_paths,
+    AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, LLMError, NotAuthorized, NotFound, without_paths,
 )
 from assistant.ingest.parsers import SUPPORTED_SUFFIXES
 from assistant.limits import MAX_UPLOAD_FILES, RateLimiter
+from assistant.serve.access import Access, Reader
 from assistant.serve.middleware import (
-    UPLOAD_COOKIE, AdminToken, BodyLimitMiddleware, EdgeMiddleware, SingleHeaders, client_of, sent_token,
-    upload_cookie,
+    UPLOAD_COOKIE, AdminToken, BodyLimitMiddleware, EdgeMiddleware, SingleHeaders, TrustedProxies, client_of,
+    sent_token, upload_cookie,
 )
 from assistant.serve.gradio_guard import remove_upload_folder
 from assistant.serve.schemas import (
@@ -62,7 +64,7 @@ log = logging.getLogger(__name__)
 
 # First match wins, so subclasses come before AssistantError.
 STATUS = (
-    (IndexNotBuilt, 503), (IndexMismatch, 503), (IndexLocked, 409), (NotFound, 404),
+    (IndexNotBuilt, 503), (IndexMismatch, 503), (IndexLocked, 409), (NotFound, 404), (NotAuthorized, 401),
     (LLMError, 502), (AssistantError, 400),
 )
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
@@ -78,6 +80,7 @@ class Server:
 
     assistant: Assistant
     admin: AdminToken  # its token None: admin is off
+    access: Access  # who may read which collection (serve/access.py)
     limiter: RateLimiter
     # Answering is CPU-bound (the query embedding above all): more at once than cores only adds
     # contention. With 16 clients on 2 cores this raised throughput 7% and cut p95 latency 16%.
@@ -108,6 +111,14 @@ def admin(request: Request, server: ServerDep,
                             headers={"WWW-Authenticate": "Bearer"})
     if not server.admin.check(credentials.credentials, client):
         raise HTTPException(403, "wrong admin token")
+
+
+def reader(request: Request, server: ServerDep) -> Reader:
+    """Who asks (serve/access.py): 401 for a read token that is unknown, revoked or expired."""
+    return server.access.reader(request.scope)
+
+
+ReaderDep = Annotated[Reader, Depends(reader)]
 
 
 class RateLimited:
@@ -168,7 +179,7 @@ QUESTIONS = Depends(RateLimited("questions"))
 
 @router.post("/ask", response_model=AnswerOut, responses=errors(400, 413, 429, 503), tags=["answers"],
              dependencies=[QUESTIONS])
-async def ask(body: AskIn, server: ServerDep) -> Any:
+async def ask(body: AskIn, server: ServerDep, who: ReaderDep) -> Any:
     """A cited answer, or `abstained: true` with related passages.
 
     Pass the earlier turns of a conversation as `history` so follow-up questions resolve.
@@ -180,10 +191,11 @@ async def ask(body: AskIn, server: ServerDep) -> Any:
     """
     assistant = server.assistant
     history = [Turn(t.question, t.answer) for t in body.history]
+    scope = assistant.scope(who.granted, body.collection)
     if not body.stream:
-        answer = await answering(server, assistant.ask, body.question, history, body.top_k)
+        answer = await answering(server, assistant.ask, body.question, history, body.top_k, scope)
         return answer.to_dict()
-    pieces = assistant.stream(body.question, history, body.top_k)
+    pieces = assistant.stream(body.question, history, body.top_k, scope)
     # Take the first piece before answering 200, so a bad question or a missing index gets
     # its proper status and the one error shape rather than a broken stream.
     first = await answering(server, next, pieces)
@@ -193,16 +205,17 @@ async def ask(body: AskIn, server: ServerDep) -> Any:
 
 @router.post("/search", response_model=SearchOut, responses=errors(400, 413, 429, 503), tags=["answers"],
              dependencies=[QUESTIONS])
-async def search(body: SearchIn, server: ServerDep) -> dict:
-    """Passages for a query, best first (no answer)."""
-    passages = await answering(server, server.assistant.search, body.query, body.top_k)
+async def search(body: SearchIn, server: ServerDep, who: ReaderDep) -> dict:
+    """Passages for a query, best first (no answer), from the collections the caller may read."""
+    scope = server.assistant.scope(who.granted, body.collection)
+    passages = await answering(server, server.assistant.search, body.query, body.top_k, scope)
     return {"query": body.query, "passages": [p.to_dict() for p in passages]}
 
 
 @router.get("/articles", response_model=list[ArticleOut], responses=errors(503), tags=["collection"])
-def articles(server: ServerDep) -> list[dict]:
-    """Every indexed article: id, title, url, number of chunks."""
-    return server.assistant.articles()
+def articles(server: ServerDep, who: ReaderDep) -> list[dict]:
+    """Every article the caller may read: id, title, url, number of chunks, collections."""
+    return server.assistant.articles(server.assistant.scope(who.granted))
 
 
 @router.post(
@@ -215,19 +228,22 @@ def articles(server: ServerDep) -> list[dict]:
     }}},
 )
 async def add_articles(request: Request, server: ServerDep) -> dict:
-    """Ingest uploaded files (multipart field `file`, repeatable) or a URL (`{"url": ...}`).
+    """Ingest uploaded files (multipart field `file`, repeatable) or a URL (`{"url": ...}`), into the
+    collection named by the field `collection` (default: new articles in `default`).
 
     Unreadable inputs are listed in `errors`; when nothing at all could be read the answer is 400.
     """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "multipart/form-data":
-        report = await run_in_threadpool(server.assistant.add, await _uploads(request))
+        uploads, collection = await _uploads(request)
+        report = await run_in_threadpool(functools.partial(server.assistant.add, uploads, collection=collection))
     elif media_type == "application/json":
         try:
             body = UrlIn.model_validate_json(await request.body())
         except ValidationError as exc:
             raise HTTPException(400, _describe(exc.errors())) from None
-        report = await _cancelled_if_gone(request, server.assistant.add, (), body.url)
+        report = await _cancelled_if_gone(request, functools.partial(server.assistant.add, collection=body.collection),
+                                          (), body.url)
     else:
         got = media_type or "no content type"
         raise HTTPException(415, f"send multipart/form-data with files, or JSON {{\"url\": ...}}; got '{got}'")
@@ -302,11 +318,13 @@ def list_feedback(server: ServerDep) -> list[dict]:
 
 
 @router.get("/health", response_model=HealthOut, responses=errors(503), tags=["service"])
-def health(server: ServerDep) -> dict:
-    """Ready when the index loads: its manifest, counts and the server version."""
+def health(server: ServerDep, who: ReaderDep) -> dict:
+    """Ready when the index loads: its manifest, the counts the caller may read, and the server version."""
     server.assistant.retriever()  # loads and checks the index as a question does: the same 503 if it cannot
     info = server.assistant.info()
     info.pop("index")  # the absolute path on the server's disk is nobody's business anonymously
+    # what the caller may read: a restricted collection's size is not for everyone
+    info["articles"], info["chunks"] = server.assistant.counts(server.assistant.scope(who.granted))
     return {"status": "ok", "version": __version__, "articles": info["articles"], "chunks": info["chunks"],
             "admin": server.admin.token is not None, "index": info}
 
@@ -352,7 +370,8 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     )
     limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
     guard = AdminToken(admin_token)
-    app.state.server = Server(assistant, guard, limiter, anyio.CapacityLimiter(os.cpu_count() or 1))
+    access = Access(settings, assistant.access, guard)
+    app.state.server = Server(assistant, guard, access, limiter, anyio.CapacityLimiter(os.cpu_count() or 1))
     app.state.sync = settings.sync_in_serve if sync is None else sync
     _add_offline_docs(app)
     app.include_router(router)
@@ -367,7 +386,8 @@ def create_app(assistant: Assistant, *, admin_token: str | None = None, ui: bool
     if ui:
         from assistant.serve import ui as chat_ui
 
-        chat_ui.mount(app, assistant, admin=guard, limiter=limiter)
+        chat_ui.mount(app, assistant, admin=guard, access=access, limiter=limiter)
+    app.add_middleware(TrustedProxies, proxies=settings.trusted_proxies)  # outermost: every layer sees the client
     return app
 
 
@@ -400,11 +420,10 @@ def run(app: FastAPI, assistant: Assistant, *, host: str, port: int, root_path: 
 
 
 def uvicorn_options(settings: Settings) -> dict:
-    """X-Forwarded-For believed from the configured proxies only (uvicorn alone believes 127.0.0.1),
-    so a client cannot pick its own address for the rate limits. `uvicorn app:app` needs
-    `--forwarded-allow-ips` (or `--no-proxy-headers`) for the same."""
-    proxies = settings.trusted_proxies
-    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": ",".join(proxies) or None}
+    """uvicorn's own X-Forwarded-For handling off (alone it believes 127.0.0.1): the app's
+    `TrustedProxies` believes the configured proxies only, and remembers that a request came through
+    one. `uvicorn app:app` needs `--no-proxy-headers` for the same."""
+    return {"proxy_headers": False, "forwarded_allow_ips": None}
 
 
 @contextlib.asynccontextmanager
@@ -446,10 +465,13 @@ def _scheduled_syncs(assistant: Assistant, *, on: bool) -> Iterator[None]:
 # ── edges: uploads, docs, errors ────────────────────────────────────────────────────────────
 
 
-async def _uploads(request: Request) -> list[tuple[str, bytes]]:
-    """The uploaded files as (name, bytes); refuses unsafe names and unknown types."""
+async def _uploads(request: Request) -> tuple[list[tuple[str, bytes]], str | None]:
+    """The uploaded files as (name, bytes), and the `collection` field; refuses unsafe names and unknown types."""
     form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=5)
     files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+    collection = form.get("collection")
+    if collection is not None and not isinstance(collection, str):
+        raise HTTPException(400, "the field 'collection' is a collection's name, not a file")
     if not files:
         raise HTTPException(400, "no file in the upload; send one or more files in the multipart field 'file'")
     named = []
@@ -463,7 +485,7 @@ async def _uploads(request: Request) -> list[tuple[str, bytes]]:
                                      f"(supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})")
         named.append((name, await upload.read()))
     await form.close()
-    return named
+    return named, collection or None
 
 
 def _add_offline_docs(app: FastAPI) -> None:

@@ -82,7 +82,33 @@ def _parser() -> argparse.ArgumentParser:
                         "writes to the configured store ($ASSISTANT_STORE) as a plain ingest does")
     p.add_argument("--ray-address", metavar="ADDRESS",
                    help="the Ray cluster to run on (HOST:6379 or ray://HOST:10001); implies --ray")
+    p.add_argument("--collection", metavar="NAME",
+                   help="put every article read in this collection (unchanged ones are moved, not re-embedded); "
+                        "default: new articles go in 'default', indexed ones stay where they are")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = command("collections", _collections,
+                "List the collections with their counts and who may read them; restrict, open or move into one.")
+    p.add_argument("action", nargs="?", choices=["restrict", "public", "move"],
+                   help="restrict NAME: only tokens, groups and the admin read it; public NAME: anyone does; "
+                        "move NAME ARTICLE_ID...: put articles in NAME alone (not re-embedded)")
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("ids", nargs="*", metavar="ARTICLE_ID")
+    p.add_argument("--json", action="store_true")
+
+    p = command("token", _token, "Read tokens for restricted collections (sent as `Authorization: Bearer`).")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("create", help="a new token, printed once; only its hash is kept")
+    a.add_argument("--collection", action="append", required=True, metavar="NAME",
+                   help="a collection it may read (repeat for several)")
+    a.add_argument("--expires", metavar="WHEN", help="30m, 12h, 30d, 2w or a date (2027-01-31); default: never")
+    a.add_argument("--json", action="store_true")
+    a = actions.add_parser("list", help="every token: id, collections, created, expires, revoked (never the secret)")
+    a.add_argument("--json", action="store_true")
+    a = actions.add_parser("revoke", help="stop a token from reading anything")
+    a.add_argument("id", type=int, metavar="ID")
+    for a in actions.choices.values():
+        a.add_argument("--index", type=Path, default=argparse.SUPPRESS, help="index directory")
 
     p = command("articles", _articles, "List the indexed articles.")
     p.add_argument("--json", action="store_true")
@@ -148,7 +174,7 @@ def _assistant(settings: Settings):
 
 def _ingest(args, settings: Settings) -> int:
     report = _assistant(settings).ingest([str(p) for p in args.paths], rebuild=args.rebuild, progress=sys.stderr.isatty(),
-                                         ray=args.ray, ray_address=args.ray_address)
+                                         ray=args.ray, ray_address=args.ray_address, collection=args.collection)
     if report.migrated:
         _print(f"note: moved {report.migrated} articles from the previous index format into the new one", file=sys.stderr)
     for note in report.replaced:
@@ -175,6 +201,56 @@ def _articles(args, settings: Settings) -> int:
     for row in rows:
         _print(f"{row['id']}\t{row['title']}\t{row['url'] or '-'}\t{row['chunks']} chunks")
     _print(f"{len(rows)} articles", file=sys.stderr)
+    return 0
+
+
+def _collections(args, settings: Settings) -> int:
+    assistant = _assistant(settings)
+    if args.action and not args.name:
+        raise AssistantError(f"name the collection: `assistant collections {args.action} NAME`")
+    if args.action == "move":
+        if not args.ids:
+            raise AssistantError("name the articles to move: `assistant collections move NAME ARTICLE_ID...`")
+        report = assistant.move(args.ids, args.name)
+        _print(f"moved {report.updated} articles into {args.name} (nothing re-embedded)")
+        return 0
+    if args.action:
+        assistant.restrict(args.name, args.action == "restrict")
+        _print(f"{args.name} is now {'restricted' if args.action == 'restrict' else 'public'}")
+        return 0
+    rows = assistant.collections()
+    if args.json:
+        _print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    for row in rows:
+        who = ("restricted: the admin" + (f", {row['tokens']} tokens" if row["tokens"] else "")
+               + (f", groups {', '.join(row['groups'])}" if row["groups"] else "")) if row["restricted"] else "public"
+        _print(f"{row['name']}\t{row['articles']} articles\t{row['chunks']} chunks\t{who}")
+    return 0
+
+
+def _token(args, settings: Settings) -> int:
+    assistant = _assistant(settings)
+    if args.action == "create":
+        token, secret = assistant.create_token(args.collection, args.expires)
+        if args.json:
+            _print(json.dumps({**token.to_dict(), "token": secret}))
+        else:
+            _print(secret)
+            _print(f"token {token.id} reads {', '.join(token.collections)}, expires {token.expires or 'never'}; "
+                   "it is shown only now: send it as 'Authorization: Bearer <token>'", file=sys.stderr)
+        return 0
+    if args.action == "revoke":
+        token = assistant.revoke_token(args.id)
+        _print(f"token {token.id} revoked ({', '.join(token.collections)})")
+        return 0
+    tokens = assistant.tokens()
+    if args.json:
+        _print(json.dumps([t.to_dict() for t in tokens]))
+        return 0
+    for t in tokens:
+        state = f"revoked {t.revoked}" if t.revoked else f"expires {t.expires or 'never'}"
+        _print(f"{t.id}\t{','.join(t.collections)}\tcreated {t.created}\t{state}")
     return 0
 
 

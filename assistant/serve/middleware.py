@@ -31,10 +31,48 @@ UPLOAD_COOKIE = "assistant_admin"
 SINGLE_HEADERS = (b"content-type", b"content-length", b"transfer-encoding")
 
 
+# The ASGI scope key `TrustedProxies` sets to the proxy's address when a request came through one:
+# identity headers are believed only then (serve/access.py).
+PROXY = "assistant.proxy"
+
+
 def client_of(scope) -> str:
-    """The client's address as the server saw it (a trusted proxy's X-Forwarded-For only; see `api.run`)."""
+    """The client's address as the server saw it (a trusted proxy's X-Forwarded-For only; see `TrustedProxies`)."""
     client = scope.get("client")
     return str(client[0]) if client else ""
+
+
+class TrustedProxies:
+    """X-Forwarded-For and -Proto believed from the configured proxy addresses only, and the proxy
+    noted in the scope (`PROXY`).
+
+    Done here rather than by uvicorn's `--proxy-headers`, which replaces the client's address and
+    so forgets that the request came through the proxy: identity headers need both, the client's
+    address for the rate limits and the proxy's to be believed at all. The client is the rightmost
+    address of X-Forwarded-For that is not itself a trusted proxy (a client can prepend any address
+    it likes, not append one).
+    """
+
+    def __init__(self, app, *, proxies: list[str]):
+        self.app = app
+        self.proxies = frozenset(proxies)
+
+    async def __call__(self, scope, receive, send):
+        peer = client_of(scope)
+        if scope["type"] not in ("http", "websocket") or peer not in self.proxies:
+            return await self.app(scope, receive, send)
+        scope = dict(scope)
+        scope[PROXY] = peer
+        headers = [(name.lower(), value.decode("latin-1")) for name, value in scope["headers"]]
+        hops = [h.strip() for name, value in headers if name == b"x-forwarded-for"
+                for h in value.split(",") if h.strip()]
+        client = next((h for h in reversed(hops) if h not in self.proxies), hops[0] if hops else None)
+        if client:
+            scope["client"] = (client, 0)
+        proto = next((v.strip() for name, v in headers if name == b"x-forwarded-proto"), None)
+        if proto in ("http", "https"):
+            scope["scheme"] = proto if scope["type"] == "http" else proto.replace("http", "ws")
+        await self.app(scope, receive, send)
 
 
 def sent_token(headers, admin_token: str | None) -> bool:

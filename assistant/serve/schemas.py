@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create
 
 from assistant.ingest.indexer import IngestReport
 from assistant.limits import (
-    MAX_ANSWER_CHARS, MAX_CITATIONS, MAX_COMMENT_CHARS, MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, MAX_SOURCE_URLS,
-    MAX_URL_CHARS,
+    MAX_ANSWER_CHARS, MAX_CITATIONS, MAX_COLLECTION_CHARS, MAX_COMMENT_CHARS, MAX_HISTORY_TURNS, MAX_QUESTION_CHARS,
+    MAX_SOURCE_URLS, MAX_URL_CHARS,
 )
 from assistant.store.sources import Run, Source
 from assistant.types import Answer, Chunk, Citation, Passage
@@ -27,6 +27,11 @@ from assistant.types import Answer, Chunk, Citation, Passage
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# A collection's name, as store/access.py checks it; `None`: every collection the caller may read.
+Collection = Annotated[str | None, Field(max_length=MAX_COLLECTION_CHARS, pattern=r"^[a-z0-9][a-z0-9_-]*$",
+                                         description="one collection (to narrow a search to, or to add into)")]
 
 
 class TurnIn(_In):
@@ -41,16 +46,19 @@ class AskIn(_In):
     # Strict: "3", 3.0 and true are refused, not read as 3 (or 1); "yes" is not true.
     top_k: StrictInt | None = Field(None, ge=1, le=50, description="passages to retrieve (default: the server's top_k)")
     stream: StrictBool = Field(False, description="answer as server-sent events: `token` pieces, then one `answer`")
+    collection: Collection = None
 
 
 class SearchIn(_In):
     query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, examples=["Russian volunteers in Syria"])
     top_k: StrictInt | None = Field(None, ge=1, le=50)
+    collection: Collection = None
 
 
 class UrlIn(_In):
     url: str = Field(pattern=r"^https?://\S+$", max_length=MAX_URL_CHARS,
                      examples=["https://example.com/article.html"])
+    collection: Collection = None
 
 
 class SourceIn(_In):
@@ -58,7 +66,7 @@ class SourceIn(_In):
 
     urls: list[Annotated[str, Field(pattern=r"^https?://\S+$", max_length=MAX_URL_CHARS)]] = Field(
         min_length=1, max_length=MAX_SOURCE_URLS, examples=[["https://example.com/feed.xml"]])
-    collection: str = Field("default", min_length=1, max_length=100, pattern=r"^[\w.-]+$")
+    collection: str = Field("default", max_length=MAX_COLLECTION_CHARS, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     every: str = Field("1h", max_length=20, description="how often: 30m, 2h, 1d (at least 60 s)")
     remove_missing: StrictBool = Field(False, description="remove articles whose page leaves the sitemap")
     robots: StrictBool = Field(True, description="honour robots.txt")
@@ -131,6 +139,7 @@ class ArticleOut(BaseModel):
     title: str
     url: str | None
     chunks: int
+    collections: list[str]
 
 
 class HealthOut(BaseModel):

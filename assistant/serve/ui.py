@@ -22,14 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from fastapi import Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.routing import Mount
 
-from assistant.errors import AssistantError, NotFound, without_paths
+from assistant.errors import AssistantError, NotAuthorized, NotFound, without_paths
 from assistant.ingest.parsers import SUPPORTED_SUFFIXES
 from assistant.limits import MAX_QUESTION_CHARS, MAX_UPLOAD_FILES, RateLimiter
 from assistant.serve import html
 from assistant.serve.gradio_guard import GradioGuard, arm, private_upload_folder
+from assistant.serve.access import Access, Reader
 from assistant.serve.middleware import AdminToken, NotFoundPage
 from assistant.service import Assistant
 from assistant.types import Answer, Turn
@@ -79,7 +81,7 @@ QUEUE_POLL_S = (0.02, 0.1)
 UNLOCK_JS = (STATIC / "unlock.js").read_text(encoding="utf-8")
 
 
-def mount(app, assistant: Assistant, *, admin: AdminToken, limiter: RateLimiter) -> None:
+def mount(app, assistant: Assistant, *, admin: AdminToken, access: Access, limiter: RateLimiter) -> None:
     """Mount the article view, /embed and then / (a mount at / catches every path, so it goes last).
 
     Each page sits behind a `GradioGuard`, with Gradio's own path checks armed, and its uploads in a
@@ -96,11 +98,11 @@ def mount(app, assistant: Assistant, *, admin: AdminToken, limiter: RateLimiter)
     # Gradio's web component, served from here so a wiki needs no CDN: <script src=".../embed/gradio.js">
     app.add_api_route("/embed/gradio.js", lambda: FileResponse(WEB_COMPONENT, media_type="text/javascript"),
                       methods=["GET", "HEAD"], include_in_schema=False)
-    app.add_api_route("/articles/{article_id:path}", _article_view(assistant), methods=["GET", "HEAD"],
+    app.add_api_route("/articles/{article_id:path}", _article_view(assistant, access), methods=["GET", "HEAD"],
                       include_in_schema=False, response_class=HTMLResponse)
     app.add_middleware(NotFoundPage)
-    pages = [(embed_page(assistant, limiter), "/embed", False, {"css": html.CSS + EMBED_CSS}),
-             (chat_page(assistant, admin=admin, limiter=limiter), "/", True,
+    pages = [(embed_page(assistant, access, limiter), "/embed", False, {"css": html.CSS + EMBED_CSS}),
+             (chat_page(assistant, access, admin=admin, limiter=limiter), "/", True,
               {"css": html.CSS, "max_file_size": max_file_size})]
     for page, path, takes_files, options in pages:
         gr.mount_gradio_app(app, page, path=path, **common, **options)
@@ -115,9 +117,11 @@ def _guard(app, path: str, guard, **options) -> None:
     mounted.app = guard(mounted.app, **options)
 
 
-def chat_page(assistant: Assistant, *, admin: AdminToken | None = None,
+def chat_page(assistant: Assistant, access: Access | None = None, *, admin: AdminToken | None = None,
               limiter: RateLimiter | None = None) -> gr.Blocks:
     """The full page: chat, and the collection with admin controls when a token is configured."""
+    admin = admin or AdminToken(None)
+    access = access or Access(assistant.settings, assistant.access, admin)
     with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True,
                    delete_cache=DELETE_UPLOADS) as page:
         gr.HTML(
@@ -127,17 +131,18 @@ def chat_page(assistant: Assistant, *, admin: AdminToken | None = None,
         )
         with gr.Tabs(elem_classes=["qa-tabs"]):
             with gr.Tab("Chat", id="chat", elem_classes=["qa-chat-tab"]):
-                _chat(page, assistant, limiter, mount="", autofocus=True)
+                _chat(page, assistant, access, limiter, mount="", autofocus=True)
             with gr.Tab("Collection", id="collection", elem_classes=["qa-collection-tab"]):
-                _collection(page, assistant, admin or AdminToken(None))
+                _collection(page, assistant, access, admin)
     return _idle_quietly(page)
 
 
-def embed_page(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.Blocks:
-    """The chat alone, sized to its frame."""
+def embed_page(assistant: Assistant, access: Access | None = None, limiter: RateLimiter | None = None) -> gr.Blocks:
+    """The chat alone, sized to its frame; `?collection=NAME` narrows it to one readable collection."""
+    access = access or Access(assistant.settings, assistant.access, AdminToken(None))
     with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True, fill_width=True) as page:
         # autofocus off: a frame that takes focus scrolls the wiki page
-        _chat(page, assistant, limiter, mount="/embed", autofocus=False)
+        _chat(page, assistant, access, limiter, mount="/embed", autofocus=False)
     return _idle_quietly(page)
 
 
@@ -159,7 +164,7 @@ def _idle_quietly(page: gr.Blocks) -> gr.Blocks:
 # ── chat ────────────────────────────────────────────────────────────────────────────────────
 
 
-def _chat(page: gr.Blocks, assistant: Assistant, limiter: RateLimiter | None, *, mount: str,
+def _chat(page: gr.Blocks, assistant: Assistant, access: Access, limiter: RateLimiter | None, *, mount: str,
           autofocus: bool) -> gr.ChatInterface:
     def respond(message: str, history: list[dict], request: gr.Request) -> Iterator[str]:
         """Stream the answer text, then the full message with its sources; a failure is a message too."""
@@ -172,7 +177,10 @@ def _chat(page: gr.Blocks, assistant: Assistant, limiter: RateLimiter | None, *,
             return
         text = ""
         try:
-            for item in assistant.stream(message, turns(history)):
+            # the page's own query (Gradio's client sends it with each question): /embed/?collection=NAME
+            only = request.query_params.get("collection") if request and request.request else None
+            scope = assistant.scope(_reader(access, request).granted, only)
+            for item in assistant.stream(message, turns(history), scope=scope):
                 if isinstance(item, Answer):
                     yield html.answer_html(item, _site(request, mount))
                 else:
@@ -263,14 +271,24 @@ def _text(content) -> str:
 # ── the article view ─────────────────────────────────────────────────────────────────────
 
 
-def _article_view(assistant: Assistant):
-    def article(article_id: str, start: int | None = None, end: int | None = None) -> HTMLResponse:
-        """The article a citation points at, its sentence highlighted (an HTML page, not API)."""
+def _reader(access: Access, request: gr.Request | None) -> Reader:
+    """Who asks, from the request behind a Gradio event (serve/access.py); anonymous without one."""
+    if request is None or request.request is None:
+        return Reader()
+    return access.reader(request.request.scope)
+
+
+def _article_view(assistant: Assistant, access: Access):
+    def article(request: Request, article_id: str, start: int | None = None, end: int | None = None) -> HTMLResponse:
+        """The article a citation points at, its sentence highlighted (an HTML page, not API); one the
+        reader may not read is "not found", word for word as a missing one."""
         home = "../" * article_id.count("/") + "../"  # back to / from /articles/<id>, under any sub-path
         try:
-            found = assistant.article(article_id)
+            found = assistant.article(article_id, assistant.scope(access.reader(request.scope).granted))
         except NotFound as exc:
             return HTMLResponse(html.not_found_page(str(exc), home=home), 404)
+        except NotAuthorized as exc:
+            return HTMLResponse(html.not_found_page(str(exc), home=home), 401)
         except AssistantError as exc:  # no index yet, or one built with other settings
             return HTMLResponse(html.not_found_page(without_paths(str(exc), assistant.index.root), home=home), 503)
         return HTMLResponse(html.article_page(found, start, end, home=home))
@@ -290,7 +308,7 @@ def search_articles(rows: list[dict], query: str = "", sort: str = "Title") -> l
     return sorted(found, key=SORTS.get(sort, SORTS["Title"]))
 
 
-def _collection(page: gr.Blocks, assistant: Assistant, admin: AdminToken) -> None:
+def _collection(page: gr.Blocks, assistant: Assistant, access: Access, admin: AdminToken) -> None:
     """Admin controls first (where an admin looks), then the searchable table everyone sees."""
     if admin.token is None:
         gr.Markdown("Adding and removing articles is off on this server. To turn it on, start it (`make run`, "
@@ -305,9 +323,9 @@ def _collection(page: gr.Blocks, assistant: Assistant, admin: AdminToken) -> Non
         sort = gr.Dropdown(list(SORTS), value="Title", label="Sort by", scale=1, min_width=140)
     table = gr.HTML(elem_classes=["qa-collection"])
 
-    def listing(words: str, order: str):
+    def listing(words: str, order: str, request: gr.Request):
         try:
-            rows = assistant.articles()
+            rows = assistant.articles(assistant.scope(_reader(access, request).granted))
         except AssistantError as exc:  # no index yet, or one built with other settings; seen by anyone
             return (html.message_html(without_paths(str(exc), assistant.index.root), kind="error"),
                     gr.update(choices=[], value=[]))
@@ -339,6 +357,7 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
                             file_types=sorted(SUPPORTED_SUFFIXES), interactive=False)
             with gr.Column():
                 url = gr.Textbox(label="…or fetch a URL", placeholder="https://example.com/article.html")
+                where = gr.Textbox(label="Into the collection", placeholder="default (or where each one already is)")
                 add = gr.Button("Add to the index", variant="primary")
         with gr.Row(equal_height=True):
             ids = gr.Dropdown(label="Remove articles", multiselect=True, choices=[], scale=3)
@@ -386,7 +405,7 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
         return gr.update(interactive=True), html.message_html("Unlocked: choose files to upload or enter a URL.",
                                                               kind="ok")
 
-    def ingest(given, paths, link, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+    def ingest(given, paths, link, collection, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
         paths, link = paths or [], (link or "").strip()
         problem = wrong(given, request)
         if problem is None and not paths and not link:
@@ -404,7 +423,7 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
             for path in paths:
                 Path(path).unlink(missing_ok=True)
         try:
-            report = assistant.add(uploads, link or None, progress=True)
+            report = assistant.add(uploads, link or None, progress=True, collection=(collection or "").strip() or None)
         except AssistantError as exc:
             return error(str(exc)), gr.skip(), gr.skip()
         summary = (f"Added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
@@ -476,7 +495,7 @@ def _admin_panel(assistant: Assistant, admin: AdminToken) -> tuple[gr.Dropdown, 
     for unlocked in (token.submit, token.blur):
         unlocked(unlock, [token], [files, status], js=UNLOCK_JS,
                  api_visibility="private")
-    added = add.click(ingest, [token, files, url], [status, files, url], api_visibility="private",
+    added = add.click(ingest, [token, files, url, where], [status, files, url], api_visibility="private",
                       concurrency_limit=1)
     remove.click(ask_first, [token, ids], [status, confirm, question], api_visibility="private")
     removed = yes.click(drop, [token, ids], [status, confirm], api_visibility="private", concurrency_limit=1)

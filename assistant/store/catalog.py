@@ -18,9 +18,11 @@ import numpy as np
 
 from assistant.errors import IndexMismatch, IndexNotBuilt
 from assistant.ingest.chunking import chunk_terms
-from assistant.store.format import CATALOG, FORMAT_VERSION, SCHEMA, Manifest, rebuild_hint
+from assistant.store.format import (
+    CATALOG, DEFAULT_COLLECTION, FORMAT_VERSION, MEMBERSHIP, MEMBERSHIP_SCHEMA, SCHEMA, Manifest, rebuild_hint,
+)
 from assistant.store.keyword import KeywordIndex
-from assistant.types import Article, Chunk, Passage
+from assistant.types import Article, Chunk, Passage, Scope
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Catalog:
             self.db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
             self.db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, as the old fsyncs did
             if create:
-                self.db.executescript(SCHEMA)
+                self.db.executescript(SCHEMA + MEMBERSHIP_SCHEMA)
                 KeywordIndex.create(self.db)
         except sqlite3.DatabaseError as exc:
             self.db.close()
@@ -125,13 +127,80 @@ class Catalog:
         for row in rows:
             yield self._stored(row)
 
-    def listing(self) -> list[dict]:
-        """id, title, url and chunk count of every article, without their texts."""
+    def listing(self, scope: Scope) -> list[dict]:
+        """id, title, url, chunk count and collections of every article `scope` may read, without their texts."""
+        readable = self.readable_keys(scope)
         rows = self.db.execute(
-            "SELECT a.id, a.title, a.url, (SELECT count(*) FROM chunks c WHERE c.article = a.key) "
+            "SELECT a.key, a.id, a.title, a.url, (SELECT count(*) FROM chunks c WHERE c.article = a.key) "
             "FROM articles a ORDER BY a.key"
         ).fetchall()
-        return [{"id": i, "title": t, "url": u, "chunks": n} for i, t, u, n in rows]
+        collections = self.memberships()
+        return [{"id": i, "title": t, "url": u, "chunks": n,
+                 "collections": sorted(collections.get(i, (DEFAULT_COLLECTION,)))}
+                for key, i, t, u, n in rows if readable is None or key in readable]
+
+    # --- collections: which articles each holds, and which of them a scope may read ---------
+
+    def has_memberships(self) -> bool:
+        """Whether this catalog records collections (catalogs written before them do not: all `default`)."""
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (MEMBERSHIP,)).fetchone() is not None
+
+    def memberships(self) -> dict[str, frozenset[str]]:
+        """Article id -> its collections, for the articles in more than `default` alone."""
+        if not self.has_memberships():
+            return {}
+        found: dict[str, set[str]] = {}
+        for article_id, collection in self.db.execute(f"SELECT article_id, collection FROM {MEMBERSHIP}"):
+            found.setdefault(article_id, set()).add(collection)
+        return {k: frozenset(v) for k, v in found.items()}
+
+    def collections_of(self, article_id: str) -> frozenset[str]:
+        """The collections of one article (`default` when none is recorded)."""
+        rows = self.db.execute(f"SELECT collection FROM {MEMBERSHIP} WHERE article_id = ?",
+                               (article_id,)).fetchall() if self.has_memberships() else []
+        return frozenset(r[0] for r in rows) or frozenset({DEFAULT_COLLECTION})
+
+    def collection_counts(self) -> dict[str, tuple[int, int]]:
+        """Collection -> (articles, chunks) it holds; an article in two collections counts in both."""
+        rows = self.db.execute(
+            f"SELECT m.collection, count(*), sum((SELECT count(*) FROM chunks c WHERE c.article = m.key))"
+            f" FROM ({self._membership_rows()}) m GROUP BY m.collection ORDER BY m.collection"
+        ).fetchall()
+        return {name: (articles, chunks or 0) for name, articles, chunks in rows}
+
+    def readable_keys(self, scope: Scope) -> set[int] | None:
+        """Keys of the articles `scope` may read; None when it reads everything (no filter to apply)."""
+        if scope.everything:
+            return None
+        where, values = _readable_clause(scope)
+        return {r[0] for r in self.db.execute(
+            f"SELECT DISTINCT m.key FROM ({self._membership_rows()}) m WHERE {where}", values)}
+
+    def readable_ids(self, scope: Scope) -> frozenset[str] | None:
+        """Ids of the articles `scope` may read (what entity profiles filter by); None: every article."""
+        if scope.everything:
+            return None
+        where, values = _readable_clause(scope)
+        return frozenset(r[0] for r in self.db.execute(
+            f"SELECT DISTINCT m.id FROM ({self._membership_rows()}) m WHERE {where}", values))
+
+    def hidden_chunks(self, scope: Scope) -> np.ndarray:
+        """Ids of the chunks `scope` may not read, ascending (empty when it reads them all)."""
+        if scope.everything:
+            return np.zeros(0, np.int64)
+        where, values = _readable_clause(scope)
+        rows = self.db.execute(
+            f"SELECT id FROM chunks WHERE article NOT IN (SELECT m.key FROM ({self._membership_rows()}) m WHERE {where})"
+            " ORDER BY id", values)
+        return np.array([r[0] for r in rows], dtype=np.int64).reshape(-1)
+
+    def _membership_rows(self) -> str:
+        """SQL for (key, id, collection) of every article, `default` where none is recorded."""
+        if not self.has_memberships():
+            return f"SELECT key, id, '{DEFAULT_COLLECTION}' AS collection FROM articles"
+        return (f"SELECT a.key AS key, a.id AS id, coalesce(m.collection, '{DEFAULT_COLLECTION}') AS collection"
+                f" FROM articles a LEFT JOIN {MEMBERSHIP} m ON m.article_id = a.id")
 
     def chunks(self, keys: Sequence[int]) -> dict[int, Passage]:
         """Chunks by key, with their article's title and url, unranked (rank and score 0); a key
@@ -226,9 +295,12 @@ class Catalog:
         )
 
     def insert(self, articles: Sequence[StoredArticle], segment: str,
-               documents: Sequence[Sequence[Sequence[str]]]) -> tuple[list[int], list[int]]:
+               documents: Sequence[Sequence[Sequence[str]]],
+               collections: Sequence[str] = ()) -> tuple[list[int], list[int]]:
         """Insert articles' rows and count their chunks' terms; returns their chunk and sentence ids,
         in order. `documents[i]` are article i's chunks' terms (`chunk_terms`), in chunk order.
+        `collections`: what the articles belong to, in the same transaction (a restricted article is
+        never public for a moment); none given, a replaced article keeps its own, a new one is `default`.
 
         One INSERT call per table and article, ids read back in the order given (chunks by ordinal,
         sentences by their increasing starts), and one count of the batch's terms: a statement per
@@ -252,11 +324,22 @@ class Catalog:
             sentence_ids += (r[0] for r in self.db.execute(
                 "SELECT id FROM sentences WHERE article = ? ORDER BY start_char", (key,)))
         self.keywords.add(terms for chunks in documents for terms in chunks)
+        if collections:
+            self.assign([s.article.id for s in articles], collections)
         return chunk_ids, sentence_ids
 
-    def delete(self, article_id: str) -> list[int]:
+    def assign(self, article_ids: Sequence[str], collections: Sequence[str]) -> None:
+        """Put articles in exactly these collections: rows only, nothing re-embedded."""
+        for statement in filter(str.strip, MEMBERSHIP_SCHEMA.split(";")):  # an older catalog gains the table
+            self.db.execute(statement)
+        self.db.executemany(f"DELETE FROM {MEMBERSHIP} WHERE article_id = ?", [(i,) for i in article_ids])
+        self.db.executemany(f"INSERT INTO {MEMBERSHIP} (article_id, collection) VALUES (?, ?)",
+                            [(i, c) for i in article_ids for c in dict.fromkeys(collections)])
+
+    def delete(self, article_id: str, *, replacing: bool = False) -> list[int]:
         """Delete one article's rows, tombstone its vectors and uncount its terms; returns the keys
-        of its chunks, whose vectors the caller forgets after the commit ([] if it was absent)."""
+        of its chunks, whose vectors the caller forgets after the commit ([] if it was absent).
+        `replacing`: a new version follows in this transaction and keeps its collections."""
         stored = self.article(article_id)
         if stored is None:
             return []
@@ -267,6 +350,8 @@ class Catalog:
         for table in ("chunks", "sentences"):
             self.db.execute(f"DELETE FROM {table} WHERE article = ?", (key,))
         self.db.execute("DELETE FROM articles WHERE key = ?", (key,))
+        if not replacing and self.has_memberships():
+            self.db.execute(f"DELETE FROM {MEMBERSHIP} WHERE article_id = ?", (article_id,))
         return chunk_keys
 
     def add_segment(self, name: str, chunks: int, sentences: int) -> None:
@@ -287,3 +372,12 @@ class Catalog:
         sentences = self.db.execute(f"SELECT id FROM sentences WHERE article IN ({where}) ORDER BY id", (segment,))
         return (np.array([r[0] for r in chunks], dtype=np.int64).reshape(-1),
                 np.array([r[0] for r in sentences], dtype=np.int64).reshape(-1))
+
+
+def _readable_clause(scope: Scope) -> tuple[str, list[str]]:
+    """SQL over a membership row `m` that holds when its collection makes the article readable."""
+    hidden = sorted(scope.hidden)
+    where = f"m.collection NOT IN ({','.join('?' * len(hidden))})" if hidden else "1"
+    if scope.only is not None:
+        return f"{where} AND m.collection = ?", [*hidden, scope.only]
+    return where, hidden

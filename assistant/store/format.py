@@ -6,6 +6,7 @@ Layout (see index/README.md):
     index/.lock                held by the one ingest that may write
     index/feedback.sqlite3     readers' votes (feedback.py)
     index/sources.sqlite3      synced sources, what each page was when last read, run records (sources.py)
+    index/access.sqlite3       collections (public or restricted) and read tokens, hashed (access.py)
     index/store-<stamp>/
         catalog.sqlite3        articles, chunks, sentences, segments, tombstones, keyword index, manifest
         segments/seg-<id>/     one batch: chunk vectors (VectorIndex), keyword postings, sentence vectors, ids
@@ -43,6 +44,10 @@ FEEDBACK = "feedback.sqlite3"  # in the index directory, outside the stores: rea
 # In the index directory, outside the stores, like FEEDBACK: a rebuild swaps the store, and the
 # sources to sync and their validators must outlive it (a rebuild is not a reason to refetch).
 SOURCES = "sources.sqlite3"
+# In the index directory, outside the stores, like SOURCES: who may read which collection must outlive
+# a rebuild (a rebuild that made a restricted collection public, or revoked tokens valid, would leak).
+ACCESS = "access.sqlite3"
+DEFAULT_COLLECTION = "default"  # an article ingested without a collection, and every article of an older catalog
 CATALOG = "catalog.sqlite3"
 SEGMENTS = "segments"
 CHUNK_IDS = "chunk_ids.npy"
@@ -82,6 +87,26 @@ CREATE INDEX IF NOT EXISTS sentences_by_article ON sentences (article, start_cha
 CREATE TABLE IF NOT EXISTS segments (name TEXT PRIMARY KEY, chunks INTEGER NOT NULL, sentences INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tombstones (segment TEXT NOT NULL, chunk INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS tombstones_by_segment ON tombstones (segment);
+"""
+# Which collections each article belongs to, by article id: a replaced article (a new key, new
+# chunks) keeps its collections, and moving one is a row, never a re-embedding. An article with no
+# row is in DEFAULT_COLLECTION; catalogs written before collections lack the table and are read so.
+MEMBERSHIP = "memberships"
+MEMBERSHIP_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {MEMBERSHIP} (
+    article_id TEXT NOT NULL, collection TEXT NOT NULL, PRIMARY KEY (article_id, collection)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS memberships_by_collection ON {MEMBERSHIP} (collection);
+"""
+
+# access.sqlite3 (store/access.py): collections marked restricted (any other is public), and read
+# tokens, kept as the SHA-256 of the secret (a 256-bit random secret needs no salt or slow hash).
+ACCESS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS collections (name TEXT PRIMARY KEY, restricted INTEGER NOT NULL, changed TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL UNIQUE, collections TEXT NOT NULL,
+    created TEXT NOT NULL, expires TEXT, revoked TEXT
+);
 """
 # AUTOINCREMENT: ids are never reused, so a tombstoned vector can never be mistaken for a new chunk.
 

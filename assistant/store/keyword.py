@@ -29,6 +29,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -105,26 +106,55 @@ class KeywordIndex:
         return row[0] if row else 0
 
     def search(self, query: str, segments: Sequence[tuple[Postings, np.ndarray]],
-               k: int) -> list[tuple[int, int, float]]:
+               k: int, readable: Readable | None = None) -> list[tuple[int, int, float]]:
         """Best k (segment index, row, score) over every segment, skipping each one's deleted rows.
 
-        Only rows sharing a term with the query are returned; higher scores are better.
+        Only rows sharing a term with the query are returned; higher scores are better. With
+        `readable`, the statistics are those of the rows one reader may read, so scores are what an
+        index of only those rows would give (and say nothing of the rest); `segments` must then skip
+        the other rows too.
         """
         wanted = Counter(terms(query))  # a term asked twice counts twice, as in bm25s and Lucene
-        n = self.count()
+        n = self.count() if readable is None else readable.chunks
         if not wanted or not n or k <= 0:
             return []
-        df = self.frequencies(list(wanted))
+        df = self.frequencies(list(wanted)) if readable is None else {t: readable.frequency(t) for t in wanted}
         weights = {t: wanted[t] * np.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items() if f > 0}
         if not weights:
             return []
-        average = self._total("tokens") / n
+        average = (self._total("tokens") if readable is None else readable.tokens) / n
         found: list[tuple[float, int, int]] = []
         for i, (postings, deleted) in enumerate(segments):
             scores, rows = postings.top(weights, average, k, deleted)
             found += [(float(s), i, int(r)) for s, r in zip(scores, rows)]
         found.sort(key=lambda f: -f[0])
         return [(i, r, s) for s, i, r in found[:k]]
+
+
+@dataclass(frozen=True)
+class Readable:
+    """BM25's statistics over the rows one reader may read, counted from the postings.
+
+    The global ones (`KeywordIndex`) count every chunk: a term only a restricted article holds
+    would lower its idf for everyone, and its presence would show in every score. A term's
+    frequency here is its postings less the skipped rows: microseconds for the few query terms.
+    """
+
+    chunks: int
+    tokens: int
+    parts: tuple[tuple[Postings, np.ndarray], ...]  # each segment's postings, and a mask of the rows skipped
+
+    @classmethod
+    def of(cls, parts: Sequence[tuple[Postings, np.ndarray]]) -> Readable:
+        """The statistics of the rows each mask leaves (True: skipped, deleted or not readable)."""
+        chunks = sum(int((~skip).sum()) for _, skip in parts)
+        tokens = sum(int(np.asarray(p.lengths, np.int64)[~skip].sum()) for p, skip in parts)
+        return cls(chunks, tokens, tuple(parts))
+
+    def frequency(self, term: str) -> int:
+        """Readable chunks that contain a stemmed term."""
+        return sum(len(rows) - int(skip[rows].sum()) for postings, skip in self.parts
+                   for rows in [postings.term_rows(term)])
 
 
 class Postings:
@@ -198,6 +228,14 @@ class Postings:
                                              for name in (TERM_HASHES, TERM_STARTS, POSTING_ROWS, POSTING_TF, LENGTHS))
         extra = directory / POSTING_LENGTHS
         return cls(hashes, starts, rows, tf, lengths, np.load(extra, mmap_mode="r") if extra.exists() else None)
+
+    def term_rows(self, term: str) -> np.ndarray:
+        """The rows holding a term, ascending (empty if none)."""
+        h = np.uint64(term_hash(term))
+        i = int(np.searchsorted(self.hashes, h))
+        if i == len(self.hashes) or self.hashes[i] != h:
+            return np.zeros(0, np.int64)
+        return np.asarray(self.rows[int(self.starts[i]):int(self.starts[i + 1])])
 
     def top(self, weights: dict[str, float], average_length: float, k: int,
             deleted: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

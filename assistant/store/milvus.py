@@ -88,14 +88,19 @@ class MilvusVectors:
 
     def search(self, segments: Iterable[tuple[Segment, np.ndarray]], vector: np.ndarray, k: int,
                newest: int) -> list[tuple[int, float]]:
-        """The k nearest chunks with keys up to `newest` (the reader's snapshot), by inner product."""
+        """The k nearest chunks with keys up to `newest` (the reader's snapshot), by inner product,
+        leaving out the segments' skipped rows in the search itself (a filter expression), so a
+        reader's k are k it may read."""
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
         if k <= 0 or newest <= 0:
             return []
+        skipped = [int(key) for segment, rows in segments if len(rows)
+                   for key in np.asarray(segment.chunk_ids)[np.asarray(rows)]]
+        expression = f"key <= {int(newest)}" + (f" and key not in {skipped}" if skipped else "")
         query = VectorStoreQuery(query_embedding=np.asarray(vector, np.float32).tolist(), similarity_top_k=k,
                                  output_fields=["key"])
-        result = self._call("search", self._store.query, query, string_expr=f"key <= {int(newest)}")
+        result = self._call("search", self._store.query, query, string_expr=expression)
         return [(int(i), float(s)) for i, s in zip(result.ids or [], result.similarities or [])]
 
     def count(self) -> int:

@@ -44,6 +44,10 @@ class VectorIndex:
 
         self._vectors = vectors  # float16 memory map (approximate) or float32 in memory (exact)
         self._ivf = ivf
+        # The last `exclude` array searched with and its bitmap: a reader's view passes the same
+        # array question after question, and building the bitmap of 90,000 hidden rows took longer
+        # than the search itself. One tuple, swapped whole, so threads never see half of it.
+        self._excluded: tuple[np.ndarray, np.ndarray] | None = None
         if ivf is None:  # faiss's flat scan: one SIMD pass per query, no BLAS threads to wake
             self._flat = faiss.IndexFlatIP(vectors.shape[1])
             self._flat.add(vectors)
@@ -132,7 +136,7 @@ class VectorIndex:
         # so they must outlive the search call (an attribute-assigned temporary would be freed).
         bits = inner = selector = None
         if exclude is not None and len(exclude):
-            bits = _bitmap(n, exclude)
+            bits = self._bits(exclude)
             inner = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
             selector = faiss.IDSelectorNot(inner)
         if exact:
@@ -144,6 +148,16 @@ class VectorIndex:
             return np.where(rows >= 0, scores, -np.inf).astype(np.float32), rows.astype(np.int64)
         _, candidates = self._ivf.search(queries, max(k, RERANK), params=params)
         return _rerank(self._vectors, queries, candidates, k)
+
+
+    def _bits(self, exclude: np.ndarray) -> np.ndarray:
+        """The bitmap of `exclude`, built once per array (the same object: a view's skipped rows)."""
+        cached = self._excluded
+        if cached is not None and cached[0] is exclude:
+            return cached[1]
+        bits = _bitmap(len(self), exclude)
+        self._excluded = (exclude, bits)
+        return bits
 
 
 def _bitmap(n: int, positions: np.ndarray) -> np.ndarray:
