@@ -32,7 +32,7 @@ from assistant.store.format import ACCESS, ACCESS_SCHEMA
 
 TOKEN_PREFIX = "ast_"  # says what a leaked secret is, as GitHub's "ghp_" does
 _NAME = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{MAX_COLLECTION_CHARS - 1}}}")
-_DURATION = re.compile(r"(\d+)\s*([mhdw])")
+_DURATION = re.compile(r"(?<!\d)(\d+)\s*([mhdw])")  # (?<!\d): one start per run of digits, linear in search
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
