@@ -206,6 +206,7 @@ class _Found:
     start: int
     end: int
     title: Span | None = None  # "Defence Minister" before "Ivan Sokolov"
+    begin: int = -1  # where the run began, with its title or honorific ("Mr. Golts"); -1: at start
 
 
 class _Resolver:
@@ -247,11 +248,12 @@ class _Resolver:
             title = (words[0][0], words[titled[-1]][1])
             words = words[titled[-1] + 1:]
             honorific = True
+        begin = start
         start, end = words[0][0], words[-1][1]
         name = self.text[start:end]
         if len(words) == 1:
             key = self.by_last.get(name.lower())
-            return _Found(key, start, end, title) if key else None
+            return _Found(key, start, end, title, begin) if key else None
         key = entity_key(name)
         if not key or any(w.isdigit() for w in name.split()):
             return None
@@ -260,7 +262,7 @@ class _Resolver:
             self.names[key] = Name(key, name, kind)
         if kind == PERSON or honorific:
             self.by_last[name.split()[-1].lower()] = key
-        return _Found(key, start, end, title)
+        return _Found(key, start, end, title, begin)
 
     def _word(self, span: Span) -> str:
         return self.text[span[0]:span[1]]
@@ -355,10 +357,9 @@ def _is_description(phrase: str, form: str, verb: str | None) -> bool:
 
 
 def _is_subject(text: str, sentence: Span, n: _Found) -> bool:
-    """The name begins its sentence, after at most a conjunction or its title: 'But Golts is ...'."""
-    lead = text[sentence[0]:n.title[0] if n.title else n.start].strip().lower().rstrip(",")
-    return lead in ("", "but", "and", "yet", "still", "now", "today", "however", "meanwhile", "mr.", "ms.",
-                    "mrs.", "dr.", "mr", "ms", "mrs", "dr", "prof.")
+    """The name (with its title or honorific) begins its sentence, after at most a conjunction: 'But Golts is'."""
+    lead = text[sentence[0]:n.begin].strip().lower().rstrip(",")
+    return lead in ("", "but", "and", "yet", "still", "now", "today", "however", "meanwhile")
 
 
 def _inside_quote(text: str, sentence: Span, at: int) -> bool:
@@ -399,7 +400,7 @@ def _speaker(text: str, span: Span, quote: re.Match, names: list[_Found], found:
     tail = text[quote.end():span[1]]
     if after_names:
         n = after_names[0]
-        gap = text[quote.end():n.start]
+        gap = text[quote.end():n.begin]
         # '“...,” says Alexander Golts'   '“...,” Golts said'   '“...,” said military analyst Golts'
         if re.fullmatch(rf"\s*[,.?!]?\s*{_SAID}\s+(?:[\w’'-]+\s+){{0,4}}?", gap, re.I) and _said_or_role(gap):
             return n.key
