@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.errors import InputError
 from assistant.ingest.sources import read_sources
 from assistant.text.entities import extract
 from assistant.text.sentences import sentence_spans
@@ -57,6 +58,7 @@ def measure(articles: Path = DATA / "articles", expected_file: Path = DATA / "ex
     found: dict[str, set[str]] = defaultdict(set)
     said: list[tuple[str, str]] = []  # (quotation text, speaker)
     for article in read_sources([str(articles)]):
+        assert not isinstance(article, InputError), article
         text = article.text
         result = extract(text, sentence_spans(text))
         for d in result.descriptions:

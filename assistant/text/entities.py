@@ -87,16 +87,16 @@ _LEADING = {
 _WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 _MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
            "november", "december"}
-_SAID = r"(?:says|said|added|adds|told\s+[^,.“”\"]{1,40}?|warned|warns|explained|explains|argued|argues|insisted|" \
-        r"insists|noted|notes|wrote|writes|recalled|recalls|continued|continues|concluded|concludes)"
+_SAID = (r"(?:says|said|added|adds|told\s+[^,.“”\"]{1,40}?|warned|warns|explained|explains|argued|argues|insisted|"
+        r"insists|noted|notes|wrote|writes|recalled|recalls|continued|continues|concluded|concludes)")
 _COPULA = r"(?:is|was|has\s+been|had\s+been|remains|remained|became|becomes|serves\s+as|served\s+as)"
 # Verbs that say what someone does for a living; not "ran" or "led", which more often tell what happened.
-_ACTIVITY = r"(?:heads|headed|leads|runs|chairs|chaired|founded|co-founded|directs|directed|manages|owns|" \
-            r"teaches|coaches|advises|represents)"
+_ACTIVITY = (r"(?:heads|headed|leads|runs|chairs|chaired|founded|co-founded|directs|directed|manages|owns|"
+            r"teaches|coaches|advises|represents)")
 # A description: an article and up to 18 words, or a role phrase; stops at a clause's punctuation.
 _DETERMINED = r"(?:a|an|the|one\s+of\s+the|one\s+of)\s+[^,;:()“”\"—]{2,160}?"
-_ROLE_PHRASE = r"(?:(?:former|deputy|acting|senior|chief|vice|assistant|associate|executive|managing|" \
-               r"general|interim|[a-z][\w’'-]*)\s+){0,4}[a-z][\w’'-]*(?:\s+(?:of|at|for|in)\s+[^,;:()“”\"—]{2,100}?)?"
+_ROLE_PHRASE = (r"(?:(?:former|deputy|acting|senior|chief|vice|assistant|associate|executive|managing|"
+               r"general|interim|[a-z][\w’'-]*)\s+){0,4}[a-z][\w’'-]*(?:\s+(?:of|at|for|in)\s+[^,;:()“”\"—]{2,100}?)?")
 _APPOSITION = re.compile(rf"\s*,\s*(?P<d>{_DETERMINED}|{_ROLE_PHRASE})\s*(?=[,;:)—]|\.\s*$|\.[”\"]|$)")
 _WHO = re.compile(rf"\s*,\s*who\s+(?P<v>{_COPULA}|{_ACTIVITY})\s+(?P<d>[^,;:()“”\"—]{{2,160}}?)\s*(?=[,;:)—]|\.\s*$|$)")
 _MAIN = re.compile(rf"\s+(?P<v>{_COPULA}|{_ACTIVITY})\s+(?P<d>[^,;:()“”\"—]{{2,160}}?)\s*(?=[,;:)—]|\.\s*$|$)")
@@ -190,7 +190,7 @@ def extract(text: str, sentences: Sequence[Span]) -> ArticleEntities:
     runs = [(span, found.resolve(text, span)) for span in sentences]
     described: dict[tuple[str, str], Description] = {}  # one of each wording per entity and article
     for span, names in runs:
-        for d in _describe(text, span, names, found):
+        for d in _describe(text, span, names):
             described.setdefault((d.key, text[d.start:d.end].lower()), d)
     descriptions = list(described.values())
     statements = _statements(text, runs, found)
@@ -222,15 +222,15 @@ class _Resolver:
     def resolve(self, text: str, sentence: Span) -> list[_Found]:
         found: list[_Found] = []
         for run in _NAME_RUN.finditer(text, sentence[0], sentence[1]):
-            item = self._one(run.start(), run.end(), at_start=run.start() == sentence[0])
+            item = self._one(run.start(), run.end())
             if item is not None:
                 found.append(item)
                 self.mentions.append(Mention(item.key, item.start, item.end))
         return found
 
-    def _one(self, start: int, end: int, at_start: bool) -> _Found | None:
+    def _one(self, start: int, end: int) -> _Found | None:
         words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", self.text[start:end])]
-        # A possessive ends the name: "Petrova’s institute".
+        # A possessive ends the name: "Petrova's institute".
         s, e = words[-1]
         if (p := _POSSESSIVE.search(self.text, s, e)) and e - s > 2:
             words[-1] = (s, p.start())
@@ -271,7 +271,7 @@ class _Resolver:
         return self.names[key].kind if key in self.names else PERSON
 
 
-def _describe(text: str, sentence: Span, names: list[_Found], found: _Resolver) -> list[Description]:
+def _describe(text: str, sentence: Span, names: list[_Found]) -> list[Description]:
     """The descriptions of the names in one sentence."""
     out: list[Description] = []
     end = sentence[1]
@@ -406,7 +406,7 @@ def _speaker(text: str, span: Span, quote: re.Match, names: list[_Found], found:
             return n.key
         if re.fullmatch(r"\s*[,.?!]?\s*", gap) and re.match(rf"\s*{_SAID}\b", text[n.end:span[1]], re.I):
             return n.key
-    if (m := _PRONOUN_SAID.match(tail)) and latest:
+    if _PRONOUN_SAID.match(tail) and latest:
         return latest
     head = text[span[0]:quote.start()]
     if before_names:
