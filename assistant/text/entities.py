@@ -97,24 +97,25 @@ _ACTIVITY = (r"(?:heads|headed|leads|runs|chairs|chaired|founded|co-founded|dire
 _DETERMINED = r"(?:a|an|the|one\s+of\s+the|one\s+of)\s+[^,;:()“”\"—]{2,160}?"
 _ROLE_PHRASE = (r"(?:(?:former|deputy|acting|senior|chief|vice|assistant|associate|executive|managing|"
                r"general|interim|[a-z][\w’'-]*)\s+){0,4}[a-z][\w’'-]*(?:\s+(?:of|at|for|in)\s+[^,;:()“”\"—]{2,100}?)?")
-_APPOSITION = re.compile(rf"\s*,\s*(?P<d>{_DETERMINED}|{_ROLE_PHRASE})\s*(?=[,;:)—]|\.\s*$|\.[”\"]|$)")
-_WHO = re.compile(rf"\s*,\s*who\s+(?P<v>{_COPULA}|{_ACTIVITY})\s+(?P<d>[^,;:()“”\"—]{{2,160}}?)\s*(?=[,;:)—]|\.\s*$|$)")
-_MAIN = re.compile(rf"\s+(?P<v>{_COPULA}|{_ACTIVITY})\s+(?P<d>[^,;:()“”\"—]{{2,160}}?)\s*(?=[,;:)—]|\.\s*$|$)")
-_WORDS_BEFORE = re.compile(r"((?:[\w’'-]+\s+){1,6})$")
+_APPOSITION = re.compile(rf"(?<!\s)\s*,\s*(?P<d>{_DETERMINED}|{_ROLE_PHRASE})\s*(?=[,;:)—]|\.\s*$|\.[”\"]|$)")
+_WHO = re.compile(rf"(?<!\s)\s*,\s*who\s+(?P<v>{_COPULA}|{_ACTIVITY})\s+(?P<d>[^,;:()“”\"—]{{2,160}}?)\s*(?=[,;:)—]|\.\s*$|$)")
+_MAIN = re.compile(rf"(?<!\s)\s+(?P<v>{_COPULA}|{_ACTIVITY})\s+(?P<d>[^,;:()“”\"—]{{2,160}}?)\s*(?=[,;:)—]|\.\s*$|$)")
+_TOKEN = re.compile(r"[\w’'-]+|[^\w\s’'-]")
+_ROLE_WINDOW = 120  # characters before a name read for its role: six words
 _NOT_DESCRIPTION = re.compile(r"^(?:a\s+(?:bit|little|lot)|the\s+(?:one|same|first\s+to|last\s+to)|"
                               r"an?\s+(?:statement|interview|speech|letter|email|report))\b", re.I)
 _VERBISH = re.compile(r"\b(?:said|says|told|added|announced|warned|believes|believed|thinks|thought|expects|"
                       r"would|will|could|should|can|may|might|must|did|does|do|had|has|have|not|no)\b", re.I)
 _QUOTE = re.compile(r"“[^“”]{1,4000}”|\"[^\"\n]{1,4000}\"")
-_PRONOUN_SAID = re.compile(rf"^\s*[,.?!]?\s*(?P<p>he|she)\s+{_SAID}\b", re.I)
-_PRONOUN_BEFORE = re.compile(rf"\b(?P<p>he|she)\s+{_SAID}\s*[,:]?\s*$", re.I)
+_PRONOUN_SAID = re.compile(rf"^\s*(?:[,.?!]\s*)?(?P<p>he|she)\s+{_SAID}\b", re.I)
+_PRONOUN_BEFORE = re.compile(rf"\b(?P<p>he|she)\s+{_SAID}\s*(?:[,:]\s*)?$", re.I)
 _ACCORDING = re.compile(r"\baccording\s+to\s+(?:the\s+)?$", re.I)
 _MAX_DESCRIPTION_WORDS = 18
 _NOT_IN_ROLE = {"says", "said", "told", "to", "by", "with", "and", "or", "but", "according", "added", "warned",
                 "from", "for", "of", "in", "on", "at", "as", "than", "that", "which", "who", "is", "was", "were",
                 "are", "be", "been", "asked", "wrote", "writes", "when", "while", "after", "before", "his", "her",
                 "their", "its"}
-_RELATIVE = re.compile(r"\s+(?:who|which|that|whose|where)\b")
+_RELATIVE = re.compile(r"(?<!\s)\s+(?:who|which|that|whose|where)\b")
 
 
 @dataclass(frozen=True)
@@ -309,12 +310,14 @@ def _role_before(text: str, start: int, at: int) -> Span | None:
     Read backwards from the name over at most five words, up to a determiner (kept) or any word
     that cannot be part of a role (a verb of speech, a preposition: dropped).
     """
-    m = _WORDS_BEFORE.search(text, start, at)
-    if m is None:
-        return None
-    words = [(w.start(), w.end()) for w in re.finditer(r"[\w’'-]+", text[m.start():at])]
-    words = [(m.start() + a, m.start() + b) for a, b in words]
-    if not words or text[words[-1][0]:words[-1][1]] not in ROLES:  # lower case, a role noun
+    base = max(start, at - _ROLE_WINDOW)
+    tokens = [t.span() for t in _TOKEN.finditer(text, base, at)]
+    words: list[Span] = []
+    for a, b in reversed(tokens):  # the words right before the name, up to punctuation
+        if not (text[a].isalnum() or text[a] in "’'-") or len(words) == 6:
+            break
+        words.insert(0, (a, b))
+    if not words or text[words[-1][1]:at].strip() or text[words[-1][0]:words[-1][1]] not in ROLES:
         return None
     first = len(words) - 1
     for i in range(len(words) - 2, max(-1, len(words) - 6), -1):
@@ -352,7 +355,7 @@ def _is_description(phrase: str, form: str, verb: str | None) -> bool:
     if first in ("a", "an", "the", "one"):
         return len(words) > 1
     # No article: a role phrase ('deputy editor of Ezhednevny Zhurnal'), its head a role noun.
-    head = re.split(r"\s+(?:of|at|for|in)\s+", phrase, maxsplit=1)[0].split()
+    head = re.split(r"(?<!\s)\s+(?:of|at|for|in)\s+", phrase, maxsplit=1)[0].split()
     return head[-1].lower() in ROLES and all(w.islower() or "-" in w for w in head)
 
 
@@ -402,9 +405,9 @@ def _speaker(text: str, span: Span, quote: re.Match, names: list[_Found], found:
         n = after_names[0]
         gap = text[quote.end():n.begin]
         # '“...,” says Alexander Golts'   '“...,” Golts said'   '“...,” said military analyst Golts'
-        if re.fullmatch(rf"\s*[,.?!]?\s*{_SAID}\s+(?:[\w’'-]+\s+){{0,4}}?", gap, re.I) and _said_or_role(gap):
+        if re.fullmatch(rf"\s*(?:[,.?!]\s*)?{_SAID}\s+(?:[\w’'-]+\s+){{0,4}}?", gap, re.I) and _said_or_role(gap):
             return n.key
-        if re.fullmatch(r"\s*[,.?!]?\s*", gap) and re.match(rf"\s*{_SAID}\b", text[n.end:span[1]], re.I):
+        if gap.strip() in ("", ",", ".", "?", "!") and re.match(rf"\s*{_SAID}\b", text[n.end:span[1]], re.I):
             return n.key
     if _PRONOUN_SAID.match(tail) and latest:
         return latest
@@ -412,9 +415,9 @@ def _speaker(text: str, span: Span, quote: re.Match, names: list[_Found], found:
     if before_names:
         n = before_names[-1]
         gap = text[n.end:quote.start()]
-        if re.fullmatch(rf"(?:\s*,[^,“”\"]{{1,120}},)?\s+{_SAID}\s*[,:]?\s*(?:that\s+)?", gap, re.I):
+        if re.fullmatch(rf"(?:\s*,[^,“”\"]{{1,120}},)?\s+{_SAID}\s*(?:[,:]\s*)?(?:that\s+)?", gap, re.I):
             return n.key
-        if _ACCORDING.search(text, span[0], n.start) and re.fullmatch(r"\s*[,:]\s*", gap):
+        if _ACCORDING.search(text, span[0], n.start) and gap.strip() in (",", ":"):
             return n.key
     if _PRONOUN_BEFORE.search(head) and latest:
         return latest
@@ -423,7 +426,7 @@ def _speaker(text: str, span: Span, quote: re.Match, names: list[_Found], found:
 
 def _said_or_role(gap: str) -> bool:
     """'says ' or 'said military analyst ': a speech verb, then nothing or a role."""
-    rest = re.sub(rf"^\s*[,.?!]?\s*{_SAID}\s*", "", gap, flags=re.I).split()
+    rest = re.sub(rf"^\s*(?:[,.?!]\s*)?{_SAID}\s*", "", gap, flags=re.I).split()
     return not rest or _is_role(" ".join(rest))
 
 
