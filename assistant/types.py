@@ -109,6 +109,19 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class EntityRef:
+    """A person or organisation in the entity index, and how many articles name them."""
+
+    id: str
+    name: str
+    kind: str  # "person" or "organisation"
+    articles: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Answer:
     """The one answer shape shared by the CLI, the API and the UI."""
 

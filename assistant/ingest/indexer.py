@@ -33,6 +33,7 @@ from assistant.store.keyword import Postings
 from assistant.store.merge import merge_plan, merge_segments
 from assistant.store.segments import new_segment_name, write_segment
 from assistant.store.vectors import SEGMENT_VECTORS, ChunkVectors
+from assistant.text.entities import extract
 from assistant.types import Article, Chunk, Passage
 
 # Chunks per batch: one transaction and one segment. 1,024 chunks of all-MiniLM-L6-v2 vectors
@@ -174,13 +175,15 @@ class Indexer:
 
         Ordinary ingests leave up to MERGE_FACTOR - 1 segments per size class, each searched on
         its own; a collection that is mostly written once searches fastest as one (Lucene's
-        forceMerge). Costs time in proportion to the whole index, so it is a command, not a habit.
+        forceMerge). Costs time in proportion to the whole index, so it is a command, not a habit;
+        the one that also indexes the names of articles ingested before the entity index.
         """
         began = time.perf_counter()
         with self.index.lock():
             catalog = self._open()
             try:
                 remove_unregistered_segments(catalog.directory, catalog.segments(), self.index)
+                self._index_entities(catalog)
                 names = list(catalog.segments())
                 if len(names) > 1 or catalog.deleted():
                     merge_segments(catalog, catalog.directory, names, self._vectors)
@@ -188,6 +191,17 @@ class Indexer:
             finally:
                 catalog.close()
         return len(names), after, time.perf_counter() - began
+
+    @staticmethod
+    def _index_entities(catalog: Catalog) -> None:
+        """Index the names of the articles ingested before the entity index, in one transaction."""
+        keys = catalog.entities.unindexed()
+        if not keys:
+            return
+        with catalog.transaction():
+            for key in keys:
+                stored = catalog.article_by_key(key)
+                catalog.entities.add(key, extract(stored.article.text, stored.sentences))
 
     def _create(self, directory) -> Catalog:
         catalog = Catalog(directory, create=True)
@@ -200,6 +214,7 @@ class Indexer:
     def _open(self) -> Catalog:
         catalog = Catalog(self.index.current())
         try:
+            catalog.entities.create()  # a catalog from before the entity index gains its tables
             manifest = catalog.manifest()
             manifest.check(self.model, self.chunking, self.index.root, self.index.vectors.kind)
             self._collection = manifest.collection
@@ -348,7 +363,8 @@ class Indexer:
             sentences, chunks = self.chunker.split(article)
         except Exception as e:  # noqa: BLE001 - a tokenizer or Punkt limit nobody foresaw: other files still count
             return InputError(article.source, f"could not split into sentences: {type(e).__name__}: {e}")
-        return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences))
+        return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences),
+                             extract(article.text, sentences))
 
     def embed(self, new: list[StoredArticle], bar=None) -> tuple[np.ndarray, np.ndarray]:
         """Vectors for the chunks and the sentences of new articles, advancing the progress bar.
