@@ -152,8 +152,8 @@ class EntityIndex:
             " substr(a.text, f.sentence_start + 1, f.sentence_end - f.sentence_start),"
             " c.ordinal, c.start_char, c.end_char, substr(a.text, c.start_char + 1, c.end_char - c.start_char)"
             " FROM entity_facts f JOIN articles a ON a.key = f.article"
-            " JOIN chunks c ON c.id = (SELECT id FROM chunks WHERE article = f.article AND start_char <= f.sentence_start"
-            "   AND end_char >= f.sentence_end ORDER BY ordinal LIMIT 1)"
+            " JOIN chunks c ON c.id = (SELECT id FROM chunks WHERE article = f.article"
+            "   AND start_char <= f.sentence_start AND end_char >= f.sentence_end ORDER BY ordinal LIMIT 1)"
             f" WHERE f.entity = ?{scope}"
             " ORDER BY a.published IS NULL, a.published DESC, a.key DESC, f.start_char",
             [entity_id, *scope_args],

@@ -100,7 +100,8 @@ CREATE INDEX IF NOT EXISTS entity_mentions_by_entity ON entity_mentions (entity,
 CREATE INDEX IF NOT EXISTS entity_mentions_by_article ON entity_mentions (article);
 CREATE TABLE IF NOT EXISTS entity_facts (
     article INTEGER NOT NULL, entity TEXT NOT NULL, form TEXT NOT NULL, verb TEXT NOT NULL,
-    start_char INTEGER NOT NULL, end_char INTEGER NOT NULL, sentence_start INTEGER NOT NULL, sentence_end INTEGER NOT NULL
+    start_char INTEGER NOT NULL, end_char INTEGER NOT NULL,
+    sentence_start INTEGER NOT NULL, sentence_end INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entity_facts_by_entity ON entity_facts (entity);
 CREATE INDEX IF NOT EXISTS entity_facts_by_article ON entity_facts (article);

@@ -98,8 +98,9 @@ _DETERMINED = r"(?:a|an|the|one\s+of\s+the|one\s+of)\s+[^,;:()“”\"—]{2,160
 _ROLE_PHRASE = (r"(?:(?:former|deputy|acting|senior|chief|vice|assistant|associate|executive|managing|"
                r"general|interim|[a-z][\w’'-]*)\s+){0,4}[a-z][\w’'-]*(?:\s+(?:of|at|for|in)\s+[^,;:()“”\"—]{2,100}?)?")
 _APPOSITION = re.compile(rf"(?<!\s)\s*,\s*(?P<d>{_DETERMINED}|{_ROLE_PHRASE})\s*(?=[,;:)—]|\.\s*$|\.[”\"]|$)")
-_WHO = re.compile(rf"(?<!\s)\s*,\s*who\s+(?P<v>{_COPULA}|{_ACTIVITY})\s+(?P<d>[^,;:()“”\"—]{{2,160}}?)\s*(?=[,;:)—]|\.\s*$|$)")
-_MAIN = re.compile(rf"(?<!\s)\s+(?P<v>{_COPULA}|{_ACTIVITY})\s+(?P<d>[^,;:()“”\"—]{{2,160}}?)\s*(?=[,;:)—]|\.\s*$|$)")
+_CLAUSE = rf"(?P<v>{_COPULA}|{_ACTIVITY})\s+(?P<d>[^,;:()“”\"—]{{2,160}}?)\s*(?=[,;:)—]|\.\s*$|$)"
+_WHO = re.compile(rf"(?<!\s)\s*,\s*who\s+{_CLAUSE}")
+_MAIN = re.compile(rf"(?<!\s)\s+{_CLAUSE}")
 _TOKEN = re.compile(r"[\w’'-]+|[^\w\s’'-]")
 _ROLE_WINDOW = 120  # characters before a name read for its role: six words
 _NOT_DESCRIPTION = re.compile(r"^(?:a\s+(?:bit|little|lot)|the\s+(?:one|same|first\s+to|last\s+to)|"
