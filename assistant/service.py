@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 
+from assistant.answer import profile
 from assistant.answer.chat import condense
 from assistant.answer.citations import stream_pieces
 from assistant.answer.decision import on_subject
@@ -40,7 +41,7 @@ from assistant.store.directory import IndexDir
 from assistant.store.feedback import Feedback, FeedbackStore
 from assistant.store.sources import Run, Source, SourceStore
 from assistant.store.vectors import VectorStore
-from assistant.types import Answer, Article, Passage, Turn
+from assistant.types import Answer, Article, EntityRef, Passage, Profile, Turn
 
 
 class Assistant:
@@ -278,8 +279,53 @@ class Assistant:
             passages = retriever.search(query, top_k, vector)
         return query, vector, passages
 
+    # --- people and organisations (the entity index) ----------------------------------------------
+
+    def entities(self, query: str, readable: frozenset[str] | None = None) -> list[EntityRef]:
+        """People and organisations whose name holds `query`, most mentioned first."""
+        query = _clean(query)
+        with self.index.catalog() as catalog, catalog.snapshot():
+            return catalog.entities.find(query, readable, contains=True)
+
+    def entity(self, entity_id: str, readable: frozenset[str] | None = None) -> Profile:
+        """One entity's whole profile; NotFound if no readable article names it."""
+        with self.index.catalog() as catalog, catalog.snapshot():
+            ref = catalog.entities.entity(entity_id, readable)
+            if ref is None:
+                raise NotFound(f"no person or organisation with id {entity_id!r} in this index; "
+                               "search for the name with `assistant who NAME`")
+            return profile.build(ref, catalog.entities, readable)
+
+    def who(self, name: str, readable: frozenset[str] | None = None) -> Answer:
+        """`assistant who NAME`: the profile of the one entity of that name, or the question which."""
+        name = _clean(name)
+        answer = self._profile(f"who is {name}?", readable)
+        if answer is None:
+            raise NotFound(f"no article describes a person or organisation named {name!r}; "
+                           "try the full name, or `assistant ask` a question about them")
+        return answer
+
+    def _profile(self, question: str, readable: frozenset[str] | None = None) -> Answer | None:
+        """A who-is question about a known entity answered from the entity index (answer/profile.py);
+        None for every other question, which takes the retrieval path."""
+        if profile.asked(question) is None:
+            return None
+        began = time.perf_counter()
+        with self.index.catalog() as catalog, catalog.snapshot():
+            answer = profile.answer(question, catalog.entities, readable)
+        if answer is None:
+            return None
+        ms = (time.perf_counter() - began) * 1000
+        return self._issued(replace(answer, timing_ms={"retrieve": 0.0, "answer": ms, "total": ms}))
+
     def ask(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Answer:
-        """A cited answer from the offline answerer, or an abstention with related passages."""
+        """A cited answer from the offline answerer, or an abstention with related passages.
+
+        A who-is question about a person or organisation the index knows is answered with their
+        profile across every article (`_profile`), by either answerer.
+        """
+        if (profiled := self._profile(_clean(question))) is not None:
+            return profiled
         if self._grounded:  # the LLM answer is the stream's last item
             *_, answer = self.stream(question, history, top_k)
             assert isinstance(answer, Answer)  # a stream ends with its Answer
@@ -317,10 +363,11 @@ class Assistant:
         backend yields each sentence once it is whole and verified, never the model's raw text.
         The last item is always the Answer.
         """
-        if self._grounded:
+        profiled = self._profile(_clean(question))
+        if self._grounded and profiled is None:
             yield from self._stream_llm(question, history, top_k)
             return
-        answer = self.ask(question, history, top_k)
+        answer = profiled or self.ask(question, history, top_k)
         for piece in stream_pieces(answer.answer) if not answer.abstained else [answer.answer]:
             yield piece + " "
         yield answer

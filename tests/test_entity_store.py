@@ -40,7 +40,7 @@ def test_an_ingest_indexes_names_descriptions_and_quotes(assistant):
                                                  ("copula", "the author of a report")]
     assert all(ECONOMIST.text[f.sentence_start:f.sentence_end] == f.sentence for f in facts)
     assert all(f.chunk.start <= f.sentence_start and f.sentence_end <= f.chunk.end for f in facts)
-    assert [(m.article_id, [RUNNER.text[s:e] for s, e in m.spans]) for m in mentions] == [
+    assert [(m.id, [RUNNER.text[s:e] for s, e in m.mentions]) for m in mentions] == [
         ("runner", ["Maria Petrova", "Petrova"])]
 
 

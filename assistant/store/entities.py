@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from assistant.store.format import ENTITY_SCHEMA
 from assistant.text.entities import ArticleEntities, name_forms
-from assistant.types import Chunk, EntityRef
+from assistant.types import Chunk, EntityArticle, EntityRef
 
 QUOTE = "quote"  # the form of a statement's row; a description's is its form (apposition, copula, ...)
 
@@ -42,17 +42,6 @@ class Fact:
     sentence_end: int
     sentence: str
     chunk: Chunk  # the chunk holding the sentence (the first, where chunks overlap)
-
-
-@dataclass(frozen=True)
-class ArticleMentions:
-    """The mentions of an entity in one article, in text order."""
-
-    article_id: str
-    title: str
-    url: str | None
-    published: str | None
-    spans: tuple[tuple[int, int], ...]
 
 
 class EntityIndex:
@@ -163,7 +152,7 @@ class EntityIndex:
                 for aid, title, url, published, form, verb, s, e, text, ss, se, sentence, ordinal, cs, ce, chunk_text
                 in rows]
 
-    def mentions(self, entity_id: str, readable: frozenset[str] | None = None) -> list[ArticleMentions]:
+    def mentions(self, entity_id: str, readable: frozenset[str] | None = None) -> list[EntityArticle]:
         """The articles naming an entity, newest first, each with its mentions' spans."""
         if not self.present():
             return []
@@ -175,7 +164,7 @@ class EntityIndex:
             " ORDER BY a.published IS NULL, a.published DESC, a.key DESC",
             [entity_id, *scope_args],
         ).fetchall()
-        return [ArticleMentions(i, t, u, p, tuple(sorted((s, e) for s, e in json.loads(spans))))
+        return [EntityArticle(i, t, u, p, tuple(sorted((s, e) for s, e in json.loads(spans))))
                 for i, t, u, p, spans in rows]
 
 
