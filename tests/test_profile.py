@@ -98,7 +98,7 @@ def test_an_unknown_name_or_another_question_takes_todays_path(assistant):
 
 def test_readable_articles_bound_the_profile(assistant):
     answer = assistant._profile("who is Okafor?", frozenset({"court-ruling-2022"}))
-    assert answer is not None and answer.answer.startswith("Grace Okafor is a High Court judge (2022-06-28) [1][2].")  # and "Judge Okafor"
+    assert answer is not None and answer.answer.startswith("Grace Okafor is a High Court judge (2022-06-28) [1][2].")
     assert assistant._profile("who is Okafor?", frozenset()) is None
 
 
@@ -112,3 +112,14 @@ def test_who_and_the_entity_page_data(assistant):
     assert [e.id for e in assistant.entities("hart")] == ["lena-hartmann"]
     with pytest.raises(NotFound):
         assistant.entity("nobody")
+
+
+def test_assistant_who_prints_the_profile_a_line_each(assistant, capsys):
+    from assistant.serve.cli import main
+
+    assert main(["who", "Lena Hartmann", "--index", str(assistant.index.root)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "Lena Hartmann is a professor (2024-03-05) [1]."
+    assert "Articles that mention Lena Hartmann:\n  arctic-ice-2024  2024-03-05" in out
+    assert main(["who", "Nobody Atall", "--index", str(assistant.index.root)]) == 1
+    assert capsys.readouterr().err.startswith("Error: no article describes a person or organisation named")

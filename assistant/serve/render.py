@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import textwrap
 
+from assistant.answer.citations import stream_pieces
 from assistant.answer.decision import NOTHING_RELATED
 from assistant.types import Answer
 
@@ -27,8 +28,12 @@ def for_terminal(text: str) -> str:
 
 
 def answer_text(answer: Answer) -> str:
-    """The answer, then its numbered sources with the quoted sentence; or related reading."""
-    lines = [answer.answer, ""]
+    """The answer, then its numbered sources with the quoted sentence; or related reading.
+
+    A profile (a who-is answer) says one description or quotation a line, and lists every article
+    that mentions its entity by id, for `assistant ask` about it or the /articles page.
+    """
+    lines = [*stream_pieces(answer.answer), ""] if answer.profile is not None else [answer.answer, ""]
     if answer.abstained:
         if answer.passages:
             lines.append("Related passages (not an answer):")
@@ -45,6 +50,9 @@ def answer_text(answer: Answer) -> str:
         url = f" {c.url}" if c.url else ""
         lines.append(f"  [{c.n}] {c.title} ({c.article_id}, characters {c.start}-{c.end}){url}")
         lines.append(textwrap.indent(textwrap.fill(c.quote, 96), "      "))
+    if answer.profile is not None:
+        lines += ["", f"Articles that mention {answer.profile.entity.name}:"]
+        lines += [f"  {a.id}  {a.published or '-'}  {a.title}" for a in answer.profile.articles]
     if answer.unsupported:
         lines += ["", "Not supported by the sources:"] + [f"  - {s}" for s in answer.unsupported]
     if answer.note:
