@@ -123,16 +123,19 @@ class EntityRef:
 
 @dataclass(frozen=True)
 class EntityArticle:
-    """An article that names an entity, with where (the entity page links to each mention)."""
+    """An article that names an entity, with where: each mention's span and the text around it
+    (the entity page links to each)."""
 
     id: str
     title: str
     url: str | None
     published: str | None
     mentions: tuple[tuple[int, int], ...] = ()
+    contexts: tuple[tuple[str, str, str], ...] = ()  # per mention: the text before it, its own, the text after
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "mentions": [list(m) for m in self.mentions]}
+        return {**asdict(self), "mentions": [list(m) for m in self.mentions],
+                "contexts": [list(c) for c in self.contexts]}
 
 
 @dataclass(frozen=True)

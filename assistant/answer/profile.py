@@ -69,7 +69,8 @@ def answer(question: str, entities: EntityIndex, readable: frozenset[str] | None
         return None
     said = [_say(profile.entity.name, line, i, ask.says) for i, line in enumerate(lines)]
     count = len(profile.articles)
-    listed = "; ".join(a.title for a in profile.articles[:MAX_LISTED_ARTICLES])
+    listed = "; ".join(a.title + (f" ({a.published[:10]})" if a.published else "")
+                       for a in profile.articles[:MAX_LISTED_ARTICLES])
     more = f"; and {count - MAX_LISTED_ARTICLES} more" if count > MAX_LISTED_ARTICLES else ""
     said.append(f"Mentioned in {count} article{'s' if count != 1 else ''}: {listed}{more}.")
     return Answer(question, " ".join(said), False, profile.citations, passages, profile=profile)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -44,15 +44,15 @@ from assistant.errors import (
     AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, LLMError, NotFound, without_paths,
 )
 from assistant.ingest.parsers import SUPPORTED_SUFFIXES
-from assistant.limits import MAX_UPLOAD_FILES, RateLimiter
+from assistant.limits import MAX_QUESTION_CHARS, MAX_UPLOAD_FILES, RateLimiter
 from assistant.serve.middleware import (
     UPLOAD_COOKIE, AdminToken, BodyLimitMiddleware, EdgeMiddleware, SingleHeaders, client_of, sent_token,
     upload_cookie,
 )
 from assistant.serve.gradio_guard import remove_upload_folder
 from assistant.serve.schemas import (
-    AnswerOut, ArticleOut, AskIn, FeedbackIn, HealthOut, ReportOut, RunOut, SearchIn, SearchOut, SourceIn, SourceOut,
-    UrlIn, errors,
+    AnswerOut, ArticleOut, AskIn, EntityOut, FeedbackIn, HealthOut, ProfileOut, ReportOut, RunOut, SearchIn, SearchOut,
+    SourceIn, SourceOut, UrlIn, errors,
 )
 from assistant.service import Assistant
 from assistant.store.feedback import Feedback
@@ -203,6 +203,20 @@ async def search(body: SearchIn, server: ServerDep) -> dict:
 def articles(server: ServerDep) -> list[dict]:
     """Every indexed article: id, title, url, number of chunks."""
     return server.assistant.articles()
+
+
+@router.get("/entities", response_model=list[EntityOut],  # type: ignore[valid-type]
+            responses=errors(400, 422, 503), tags=["collection"])
+def entities(server: ServerDep,
+             q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS)]) -> list[dict]:
+    """People and organisations whose name holds `q`, most mentioned first: id, name, kind, articles."""
+    return [e.to_dict() for e in server.assistant.entities(q)]
+
+
+@router.get("/entities/{entity_id}", response_model=ProfileOut, responses=errors(404, 503), tags=["collection"])
+def entity(entity_id: str, server: ServerDep) -> dict:
+    """One profile: merged descriptions and quotations, newest first, cited; every article naming them."""
+    return server.assistant.entity(entity_id).to_dict()
 
 
 @router.post(

@@ -22,6 +22,7 @@ from assistant.store.format import ENTITY_SCHEMA
 from assistant.text.entities import ArticleEntities, name_forms
 from assistant.types import Chunk, EntityArticle, EntityRef
 
+MENTION_CONTEXT_CHARS = 80  # characters of text either side of a mention, for the entity page
 QUOTE = "quote"  # the form of a statement's row; a description's is its form (apposition, copula, ...)
 
 
@@ -153,19 +154,27 @@ class EntityIndex:
                 in rows]
 
     def mentions(self, entity_id: str, readable: frozenset[str] | None = None) -> list[EntityArticle]:
-        """The articles naming an entity, newest first, each with its mentions' spans."""
+        """The articles naming an entity, newest first, each with its mentions' spans and their context."""
         if not self.present():
             return []
         scope, scope_args = _readable(readable)
+        c = MENTION_CONTEXT_CHARS
         rows = self.db.execute(
-            "SELECT a.id, a.title, a.url, a.published, json_group_array(json_array(m.start_char, m.end_char))"
+            "SELECT a.id, a.title, a.url, a.published, json_group_array(json_array(m.start_char, m.end_char,"
+            f" substr(a.text, max(m.start_char - {c}, 0) + 1, m.start_char - max(m.start_char - {c}, 0)),"
+            " substr(a.text, m.start_char + 1, m.end_char - m.start_char),"
+            f" substr(a.text, m.end_char + 1, {c})))"
             " FROM entity_mentions m JOIN articles a ON a.key = m.article"
             f" WHERE m.entity = ?{scope} GROUP BY a.key"
             " ORDER BY a.published IS NULL, a.published DESC, a.key DESC",
             [entity_id, *scope_args],
         ).fetchall()
-        return [EntityArticle(i, t, u, p, tuple(sorted((s, e) for s, e in json.loads(spans))))
-                for i, t, u, p, spans in rows]
+        out = []
+        for i, t, u, p, found in rows:
+            spans = sorted(json.loads(found))
+            out.append(EntityArticle(i, t, u, p, tuple((s, e) for s, e, *_ in spans),
+                                     tuple((before, name, after) for *_, before, name, after in spans)))
+        return out
 
 
 def _readable(readable: frozenset[str] | None) -> tuple[str, list[str]]:
