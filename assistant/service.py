@@ -312,6 +312,9 @@ class Assistant:
             return None
         began = time.perf_counter()
         with self.index.catalog() as catalog, catalog.snapshot():
+            # Refused as every question is when the index was built with other settings.
+            catalog.manifest().check(self.embedder.name, self.settings.chunking(), self.index.root,
+                                     self.index.vectors.kind)
             answer = profile.answer(question, catalog.entities, readable)
         if answer is None:
             return None

@@ -1,6 +1,6 @@
 """Recall and precision of the entity extraction on tests/data/entities, as one table.
 
-    python -m bench.entities [ARTICLES_DIR] [EXPECTED_JSON]
+    .venv/bin/python bench/entities.py [ARTICLES_DIR] [EXPECTED_JSON]
 
 A description counts once per entity and wording (an activity with its verb: "heads the union").
 Recall: the expected descriptions found for the right entity. Precision: the descriptions found
@@ -16,12 +16,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import InputError
-from assistant.ingest.sources import read_sources
-from assistant.text.entities import extract
-from assistant.text.sentences import sentence_spans
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "entities"
+from assistant.errors import InputError  # noqa: E402
+from assistant.ingest.sources import read_sources  # noqa: E402
+from assistant.text.entities import extract  # noqa: E402
+from assistant.text.sentences import sentence_spans  # noqa: E402
+
+DATA = ROOT / "tests" / "data" / "entities"
 
 
 @dataclass(frozen=True)

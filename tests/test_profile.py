@@ -113,13 +113,3 @@ def test_who_and_the_entity_page_data(assistant):
     with pytest.raises(NotFound):
         assistant.entity("nobody")
 
-
-def test_assistant_who_prints_the_profile_a_line_each(assistant, capsys):
-    from assistant.serve.cli import main
-
-    assert main(["who", "Lena Hartmann", "--index", str(assistant.index.root)]) == 0
-    out = capsys.readouterr().out
-    assert out.splitlines()[0] == "Lena Hartmann is a professor (2024-03-05) [1]."
-    assert "Articles that mention Lena Hartmann:\n  arctic-ice-2024  2024-03-05" in out
-    assert main(["who", "Nobody Atall", "--index", str(assistant.index.root)]) == 1
-    assert capsys.readouterr().err.startswith("Error: no article describes a person or organisation named")

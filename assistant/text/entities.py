@@ -18,7 +18,7 @@ and describes people:
                   '..., according to X.' 'X said (that) ...'
 
 Measured on tests/data/entities (20 news-style articles, their expected profiles beside them):
-see tests/test_entities.py and `python -m bench.entities`.
+see tests/test_entities.py and `bench/entities.py`.
 """
 
 from __future__ import annotations
