@@ -68,7 +68,7 @@ def answer(question: str, entities: EntityIndex, readable: frozenset[str] | None
     if not lines:
         return None
     said = [_say(profile.entity.name, line, i, ask.says) for i, line in enumerate(lines)]
-    count = len(profile.articles)
+    count = profile.entity.articles
     listed = "; ".join(a.title + (f" ({a.published[:10]})" if a.published else "")
                        for a in profile.articles[:MAX_LISTED_ARTICLES])
     more = f"; and {count - MAX_LISTED_ARTICLES} more" if count > MAX_LISTED_ARTICLES else ""
@@ -93,8 +93,11 @@ def _build(entity: EntityRef, entities: EntityIndex, readable: frozenset[str] | 
     at = iter(numbers)
     lines = [ProfileLine(_predicate(group[0]), tuple(dict.fromkeys(next(at) for _ in group)), _newest(group))
              for group in groups]
+    # An answer lists a few articles; the entity page, with every mention's context, many more.
+    articles = (entities.mentions(entity.id, readable) if described and quoted else
+                entities.mentions(entity.id, readable, limit=MAX_LISTED_ARTICLES, contexts=False))
     profile = Profile(entity, tuple(lines[:len(descriptions)]), tuple(lines[len(descriptions):]), citations,
-                      tuple(entities.mentions(entity.id, readable)))
+                      tuple(articles))
     return profile, passages
 
 

@@ -192,7 +192,7 @@ def _profile_card(answer: Answer, profile: Profile, site: str) -> str:
     listed = ""
     if mentioned:
         links = "; ".join(_article_link(a, site) for a in profile.articles[:MAX_LISTED_ARTICLES])
-        more = len(profile.articles) - MAX_LISTED_ARTICLES
+        more = entity.articles - MAX_LISTED_ARTICLES
         lead = inert(mentioned.split(":", 1)[0])
         tail = f"; and {more} more" if more > 0 else ""
         listed = f' <span class="qa-line qa-mentioned">{lead}: {links}{inert(tail)}.</span>'
@@ -396,7 +396,9 @@ def entity_page(profile: Profile, *, home: str) -> str:
         articles.append(f'<li><a href="{_article_at(home, a.id, *first)}">{escape(a.title)}</a>{date}'
                         f"<ul>{items}</ul></li>")
     count = f"{entity.articles} article{'s' if entity.articles != 1 else ''}"
-    sections.append(f"<h2>Mentioned in {count}</h2><ul>{''.join(articles)}</ul>")
+    shown = ("" if len(profile.articles) >= entity.articles else
+             f'<p class="meta">The newest {len(profile.articles)} are listed.</p>')
+    sections.append(f"<h2>Mentioned in {count}</h2>{shown}<ul>{''.join(articles)}</ul>")
     return _page(
         entity.name,
         f'<p class="back"><a href="{escape(home, quote=True)}">← Ask the articles</a></p>'
@@ -413,8 +415,8 @@ def _article_at(home: str, article_id: str, start: int | None, end: int | None) 
 
 def _mention_context(context: tuple[str, str, str]) -> str:
     """A mention in its context, the name marked: '… says <mark>Alexander Golts</mark>, a …'."""
-    before, name, after = (" ".join(part.split()) for part in context)
-    return f"… {escape(before)} <mark>{escape(name)}</mark> {escape(after)} …"
+    before, name, after = (_SPACE.sub(" ", part) for part in context)
+    return f"…{escape(before)}<mark>{escape(name)}</mark>{escape(after)}…"
 
 
 def not_found_page(message: str, *, home: str) -> str:

@@ -18,6 +18,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from assistant.limits import MAX_ENTITY_MATCHES, MAX_PROFILE_ARTICLES, MAX_PROFILE_FACTS
 from assistant.store.format import ENTITY_SCHEMA
 from assistant.text.entities import ArticleEntities, name_forms
 from assistant.types import Chunk, EntityArticle, EntityRef
@@ -97,7 +98,7 @@ class EntityIndex:
     # --- reads ------------------------------------------------------------------------------
 
     def find(self, name: str, readable: frozenset[str] | None = None, *, contains: bool = False,
-             limit: int = 20) -> list[EntityRef]:
+             limit: int = MAX_ENTITY_MATCHES) -> list[EntityRef]:
         """Entities a name may mean: the whole name, or its last word ('Golts'), case aside; with
         `contains`, any name holding it (a search box). Most mentioned first."""
         whole, last = name_forms(" ".join(name.split()))
@@ -112,7 +113,7 @@ class EntityIndex:
         scope, scope_args = _readable(readable)
         rows = self.db.execute(
             "SELECT e.id, e.name, e.kind, count(DISTINCT m.article) AS n FROM entities e"
-            " JOIN entity_mentions m ON m.entity = e.id JOIN articles a ON a.key = m.article"
+            f" JOIN entity_mentions m ON m.entity = e.id{_articles(readable)}"
             f" WHERE {where}{scope} GROUP BY e.id ORDER BY n DESC, e.name LIMIT ?",
             [*args, *scope_args, limit],
         ).fetchall()
@@ -125,14 +126,15 @@ class EntityIndex:
         scope, scope_args = _readable(readable)
         row = self.db.execute(
             "SELECT e.id, e.name, e.kind, count(DISTINCT m.article) FROM entities e"
-            " JOIN entity_mentions m ON m.entity = e.id JOIN articles a ON a.key = m.article"
+            f" JOIN entity_mentions m ON m.entity = e.id{_articles(readable)}"
             f" WHERE e.id = ?{scope} GROUP BY e.id",
             [entity_id, *scope_args],
         ).fetchone()
         return EntityRef(*row) if row else None
 
     def facts(self, entity_id: str, readable: frozenset[str] | None = None) -> list[Fact]:
-        """Every description and statement of an entity, newest article first, in text order within one."""
+        """The descriptions and statements of an entity (the newest MAX_PROFILE_FACTS), newest article
+        first, in text order within one."""
         if not self.present():
             return []
         scope, scope_args = _readable(readable)
@@ -145,35 +147,44 @@ class EntityIndex:
             " JOIN chunks c ON c.id = (SELECT id FROM chunks WHERE article = f.article"
             "   AND start_char <= f.sentence_start AND end_char >= f.sentence_end ORDER BY ordinal LIMIT 1)"
             f" WHERE f.entity = ?{scope}"
-            " ORDER BY a.published IS NULL, a.published DESC, a.key DESC, f.start_char",
-            [entity_id, *scope_args],
+            " ORDER BY a.published IS NULL, a.published DESC, a.key DESC, f.start_char LIMIT ?",
+            [entity_id, *scope_args, MAX_PROFILE_FACTS],
         ).fetchall()
         return [Fact(aid, title, url, published, form, verb, s, e, text, ss, se, sentence,
                      Chunk(aid, ordinal, cs, ce, chunk_text))
                 for aid, title, url, published, form, verb, s, e, text, ss, se, sentence, ordinal, cs, ce, chunk_text
                 in rows]
 
-    def mentions(self, entity_id: str, readable: frozenset[str] | None = None) -> list[EntityArticle]:
-        """The articles naming an entity, newest first, each with its mentions' spans and their context."""
+    def mentions(self, entity_id: str, readable: frozenset[str] | None = None, *,
+                 limit: int = MAX_PROFILE_ARTICLES, contexts: bool = True) -> list[EntityArticle]:
+        """The newest `limit` articles naming an entity, each with its mentions' spans and, with
+        `contexts`, the text around each (the entity page); without, only the first mention."""
         if not self.present():
             return []
         scope, scope_args = _readable(readable)
         c = MENTION_CONTEXT_CHARS
-        rows = self.db.execute(
-            "SELECT a.id, a.title, a.url, a.published, json_group_array(json_array(m.start_char, m.end_char,"
+        found = (
+            "json_group_array(json_array(m.start_char, m.end_char,"
             f" substr(a.text, max(m.start_char - {c}, 0) + 1, m.start_char - max(m.start_char - {c}, 0)),"
             " substr(a.text, m.start_char + 1, m.end_char - m.start_char),"
             f" substr(a.text, m.end_char + 1, {c})))"
+        ) if contexts else "json_array(json_array(min(m.start_char), m.end_char))"  # SQLite: end of the min row
+        order = "ORDER BY a.published IS NULL, a.published DESC, a.key DESC"
+        # The newest articles first, then their mentions: contexts read for those only.
+        rows = self.db.execute(
+            "WITH chosen AS (SELECT a.key FROM entity_mentions m JOIN articles a ON a.key = m.article"
+            f" WHERE m.entity = ?{scope} GROUP BY a.key {order} LIMIT ?)"
+            f" SELECT a.id, a.title, a.url, a.published, {found}"
             " FROM entity_mentions m JOIN articles a ON a.key = m.article"
-            f" WHERE m.entity = ?{scope} GROUP BY a.key"
-            " ORDER BY a.published IS NULL, a.published DESC, a.key DESC",
-            [entity_id, *scope_args],
+            f" WHERE m.entity = ? AND m.article IN chosen GROUP BY a.key {order}",
+            [entity_id, *scope_args, limit, entity_id],
         ).fetchall()
         out = []
-        for i, t, u, p, found in rows:
-            spans = sorted(json.loads(found))
-            out.append(EntityArticle(i, t, u, p, tuple((s, e) for s, e, *_ in spans),
-                                     tuple((before, name, after) for *_, before, name, after in spans)))
+        for i, t, u, p, spans in rows:
+            ordered = sorted(json.loads(spans))
+            out.append(EntityArticle(i, t, u, p, tuple((s, e) for s, e, *_ in ordered),
+                                     tuple((before, name, after) for _, _, before, name, after in ordered)
+                                     if contexts else ()))
         return out
 
 
@@ -182,6 +193,12 @@ def _readable(readable: frozenset[str] | None) -> tuple[str, list[str]]:
     if readable is None:
         return "", []
     return " AND a.id IN (SELECT value FROM json_each(?))", [json.dumps(sorted(readable))]
+
+
+def _articles(readable: frozenset[str] | None) -> str:
+    """The join to the articles a count needs only to filter them: 250 ms saved counting the
+    8,538 articles of the most named entity of a 100,000-chunk store."""
+    return "" if readable is None else " JOIN articles a ON a.key = m.article"
 
 
 def _like(text: str) -> str:
