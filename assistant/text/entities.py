@@ -189,7 +189,7 @@ def name_forms(name: str) -> tuple[str, str]:
 def extract(text: str, sentences: Sequence[Span]) -> ArticleEntities:
     """The names, mentions, descriptions and statements of an article's text."""
     found = _Resolver(text)
-    runs = [(span, found.resolve(text, span)) for span in sentences]
+    runs = [(span, found.resolve(span)) for span in sentences]
     described: dict[tuple[str, str], Description] = {}  # one of each wording per entity and article
     for span, names in runs:
         for d in _describe(text, span, names):
@@ -207,8 +207,8 @@ class _Found:
     key: str
     start: int
     end: int
+    begin: int  # where the run began, with its title or honorific ("Mr. Golts")
     title: Span | None = None  # "Defence Minister" before "Ivan Sokolov"
-    begin: int = -1  # where the run began, with its title or honorific ("Mr. Golts"); -1: at start
 
 
 class _Resolver:
@@ -219,11 +219,11 @@ class _Resolver:
         self.names: dict[str, Name] = {}
         self.mentions: list[Mention] = []
         self.by_last: dict[str, str] = {}  # surname -> the key of the latest full name with it
-        self.kinds: dict[str, str] = {}
 
-    def resolve(self, text: str, sentence: Span) -> list[_Found]:
+    def resolve(self, sentence: Span) -> list[_Found]:
+        """The names in one sentence, in order; sentences must come in text order."""
         found: list[_Found] = []
-        for run in _NAME_RUN.finditer(text, sentence[0], sentence[1]):
+        for run in _NAME_RUN.finditer(self.text, sentence[0], sentence[1]):
             item = self._one(run.start(), run.end())
             if item is not None:
                 found.append(item)
@@ -255,7 +255,7 @@ class _Resolver:
         name = self.text[start:end]
         if len(words) == 1:
             key = self.by_last.get(name.lower())
-            return _Found(key, start, end, title, begin) if key else None
+            return _Found(key, start, end, begin, title) if key else None
         key = entity_key(name)
         if not key or any(w.isdigit() for w in name.split()):
             return None
@@ -264,7 +264,7 @@ class _Resolver:
             self.names[key] = Name(key, name, kind)
         if kind == PERSON or honorific:
             self.by_last[name.split()[-1].lower()] = key
-        return _Found(key, start, end, title, begin)
+        return _Found(key, start, end, begin, title)
 
     def _word(self, span: Span) -> str:
         return self.text[span[0]:span[1]]
