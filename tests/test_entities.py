@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from assistant.text.entities import ORGANISATION, PERSON, entity_key, extract
 from assistant.text.sentences import sentence_spans
 from bench.entities import measure
@@ -87,3 +90,16 @@ def test_the_collection_meets_the_targets():
     assert scores.recall >= 0.90
     assert scores.precision >= 0.97
     assert scores.quotes_right == scores.quotes
+
+
+PIECES = [*"AGMPaeglorst ,.“”\"’'-:;\n", "Mr. ", " said ", " says ", " is a ", ", who heads ", "according to ",
+          "Anna Petrova", "Golts"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=120).map("".join))
+def test_any_text_gives_spans_inside_it(text):
+    result = extract(text, sentence_spans(text))
+    keys = {n.key for n in result.names}
+    for item in (*result.mentions, *result.descriptions, *result.statements):
+        assert 0 <= item.start < item.end <= len(text) and item.key in keys

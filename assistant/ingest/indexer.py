@@ -361,10 +361,10 @@ class Indexer:
         """Sentences and chunks of one article, as it is read; a failure costs only this article."""
         try:
             sentences, chunks = self.chunker.split(article)
+            entities = extract(article.text, sentences)
         except Exception as e:  # noqa: BLE001 - a tokenizer or Punkt limit nobody foresaw: other files still count
             return InputError(article.source, f"could not split into sentences: {type(e).__name__}: {e}")
-        return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences),
-                             extract(article.text, sentences))
+        return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences), entities)
 
     def embed(self, new: list[StoredArticle], bar=None) -> tuple[np.ndarray, np.ndarray]:
         """Vectors for the chunks and the sentences of new articles, advancing the progress bar.
