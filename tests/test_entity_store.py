@@ -38,8 +38,12 @@ def test_an_ingest_indexes_names_descriptions_and_quotes(assistant):
     assert sorted(e.id for e in found) == ["anna-petrova", "maria-petrova"]
     assert [(f.form, f.text) for f in facts] == [("apposition", "a senior economist"),
                                                  ("copula", "the author of a report")]
-    assert all(ECONOMIST.text[f.sentence_start:f.sentence_end] == f.sentence for f in facts)
-    assert all(f.chunk.start <= f.sentence_start and f.sentence_end <= f.chunk.end for f in facts)
+    assert all(ECONOMIST.text[f.start:f.end] == f.text for f in facts)
+    with assistant.index.catalog() as catalog:
+        for f in facts:
+            chunk, sentence = catalog.entities.cited(f)
+            assert ECONOMIST.text[f.sentence_start:f.sentence_end] == sentence
+            assert chunk.start <= f.sentence_start and f.sentence_end <= chunk.end
     assert [(m.id, [RUNNER.text[s:e] for s, e in m.mentions]) for m in mentions] == [
         ("runner", ["Maria Petrova", "Petrova"])]
 

@@ -11,6 +11,7 @@ from fakes import HashEmbedder
 from assistant.answer.citations import markers
 from assistant.answer.profile import Asked, asked
 from assistant.errors import NotFound
+from assistant.types import Article
 
 DATA = Path(__file__).resolve().parent / "data" / "entities" / "articles"
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "articles"
@@ -98,7 +99,7 @@ def test_an_unknown_name_or_another_question_takes_todays_path(assistant):
 
 def test_readable_articles_bound_the_profile(assistant):
     answer = assistant._profile("who is Okafor?", frozenset({"court-ruling-2022"}))
-    assert answer is not None and answer.answer.startswith("Grace Okafor is a High Court judge (2022-06-28) [1][2].")
+    assert answer is not None and answer.answer.startswith("Grace Okafor is a High Court judge (2022-06-28) [1].")
     assert assistant._profile("who is Okafor?", frozenset()) is None
 
 
@@ -113,3 +114,14 @@ def test_who_and_the_entity_page_data(assistant):
     with pytest.raises(NotFound):
         assistant.entity("nobody")
 
+
+
+def test_a_line_cites_each_article_once_and_at_most_five(tmp_path):
+    said = [Article(f"a{i}", f"A{i}", f"Anna Petrova, the energy analyst, spoke. Petrova is the energy analyst.",
+                    source=f"a{i}.txt", published=f"2020-01-{i + 1:02d}") for i in range(8)]
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    assistant.ingest_articles(said)
+    answer = assistant.ask("who is Anna Petrova?")
+    [line] = answer.profile.descriptions
+    assert [answer.citations[n - 1].article_id for n in line.citations] == ["a7", "a6", "a5", "a4", "a3"]
+    assert "Mentioned in 8 articles:" in answer.answer

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.answer.citations import number, strip_markers
+from assistant.limits import MAX_LINE_CITATIONS
 from assistant.store.entities import QUOTE, EntityIndex, Fact
 from assistant.text.terms import terms
 from assistant.types import Answer, Citation, EntityRef, Passage, Profile, ProfileLine, Quote
@@ -89,10 +90,11 @@ def _build(entity: EntityRef, entities: EntityIndex, readable: frozenset[str] | 
     descriptions = _merged([f for f in facts if f.form != QUOTE]) if described else []
     quotes = [[f] for f in _on_topic([f for f in facts if f.form == QUOTE], topic)] if quoted else []
     groups = descriptions + quotes
-    numbers, citations, passages = _cite([f for group in groups for f in group])
+    cited = [_cited(group) for group in groups]
+    numbers, citations, passages = _cite([f for group in cited for f in group], entities)
     at = iter(numbers)
-    lines = [ProfileLine(_predicate(group[0]), tuple(dict.fromkeys(next(at) for _ in group)), _newest(group))
-             for group in groups]
+    lines = [ProfileLine(_predicate(group[0]), tuple(dict.fromkeys(next(at) for _ in chosen)), _newest(group))
+             for group, chosen in zip(groups, cited)]
     # An answer lists a few articles; the entity page, with every mention's context, many more.
     articles = (entities.mentions(entity.id, readable) if described and quoted else
                 entities.mentions(entity.id, readable, limit=MAX_LISTED_ARTICLES, contexts=False))
@@ -108,7 +110,7 @@ def _which(question: str, ask: Asked, found: list[EntityRef], entities: EntityIn
     for ref in found:
         described = _merged([f for f in entities.facts(ref.id, readable) if f.form != QUOTE])
         firsts.append((ref, described[0][0] if described else None))
-    numbers, citations, passages = _cite([f for _, f in firsts if f is not None])
+    numbers, citations, passages = _cite([f for _, f in firsts if f is not None], entities)
     at = iter(numbers)
     parts = []
     for ref, fact in firsts:
@@ -118,10 +120,22 @@ def _which(question: str, ask: Asked, found: list[EntityRef], entities: EntityIn
     return Answer(question, text, False, citations, passages)
 
 
-def _cite(facts: Sequence[Fact]) -> tuple[list[int], tuple[Citation, ...], tuple[Passage, ...]]:
+def _cited(group: list[Fact]) -> list[Fact]:
+    """The facts a line cites: its wording's own, then the newest others, one per article, at most
+    MAX_LINE_CITATIONS."""
+    chosen: dict[int, Fact] = {group[0].article: group[0]}
+    for fact in sorted(group[1:], key=lambda f: f.published or "", reverse=True):  # undated last
+        chosen.setdefault(fact.article, fact)
+    return list(chosen.values())[:MAX_LINE_CITATIONS]
+
+
+def _cite(facts: Sequence[Fact], entities: EntityIndex) -> tuple[list[int], tuple[Citation, ...],
+                                                                 tuple[Passage, ...]]:
     """Citation numbers of the facts' sentences, the citations, and the chunks they quote as passages."""
-    quotes = [Quote(Passage(0, f.chunk, f.title, f.url, 0.0), f.sentence_start, f.sentence_end, f.sentence)
-              for f in facts]
+    quotes = []
+    for f in facts:
+        chunk, sentence = entities.cited(f)
+        quotes.append(Quote(Passage(0, chunk, f.title, f.url, 0.0), f.sentence_start, f.sentence_end, sentence))
     numbers, citations = number(quotes)
     chunks = {q.passage.chunk.id: q.passage for q in quotes}
     passages = tuple(Passage(rank, p.chunk, p.title, p.url, 1.0) for rank, p in enumerate(chunks.values(), 1))
@@ -153,7 +167,7 @@ def _on_topic(quotes: list[Fact], topic: str) -> list[Fact]:
     wanted = set(terms(topic))
     if not wanted:
         return quotes
-    return sorted(quotes, key=lambda f: not wanted & set(terms(f.sentence)))
+    return sorted(quotes, key=lambda f: not wanted & set(terms(f.text)))
 
 
 def _predicate(fact: Fact) -> str:

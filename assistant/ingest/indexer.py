@@ -201,7 +201,7 @@ class Indexer:
         with catalog.transaction():
             for key in keys:
                 stored = catalog.article_by_key(key)
-                catalog.entities.add(key, extract(stored.article.text, stored.sentences))
+                catalog.entities.add(key, stored.article.text, extract(stored.article.text, stored.sentences))
 
     def _create(self, directory) -> Catalog:
         catalog = Catalog(directory, create=True)

@@ -262,7 +262,7 @@ class Catalog:
             self.db.executemany("INSERT INTO sentences (article, start_char, end_char) VALUES (?, ?, ?)",
                                 [(key, s, e) for s, e in stored.sentences])
             assert key is not None, "an INSERT has a rowid"
-            self.entities.add(key, stored.entities)
+            self.entities.add(key, a.text, stored.entities)
             chunk_ids += (r[0] for r in self.db.execute(
                 "SELECT id FROM chunks WHERE article = ? ORDER BY ordinal", (key,)))
             sentence_ids += (r[0] for r in self.db.execute(

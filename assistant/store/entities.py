@@ -29,8 +29,10 @@ QUOTE = "quote"  # the form of a statement's row; a description's is its form (a
 
 @dataclass(frozen=True)
 class Fact:
-    """A description or a statement of an entity in one article, with what a citation needs."""
+    """A description or a statement of an entity in one article; `EntityIndex.cited` reads the
+    sentence and chunk a citation of it needs (only for the few cited)."""
 
+    article: int  # the article's catalog key
     article_id: str
     title: str
     url: str | None
@@ -42,8 +44,6 @@ class Fact:
     text: str  # article.text[start:end]
     sentence_start: int
     sentence_end: int
-    sentence: str
-    chunk: Chunk  # the chunk holding the sentence (the first, where chunks overlap)
 
 
 class EntityIndex:
@@ -61,8 +61,12 @@ class EntityIndex:
 
     # --- writes (inside the catalog's transaction) -------------------------------------------
 
-    def add(self, article: int, found: ArticleEntities) -> None:
-        """The rows of one article (its catalog key), which is marked indexed even when it names nobody."""
+    def add(self, article: int, text: str, found: ArticleEntities) -> None:
+        """The rows of one article (its catalog key and text), marked indexed even when it names nobody.
+
+        A fact's words are kept in its row: a profile reads hundreds of them, and slicing each out
+        of its article's text (overflow pages) made reading the median entity's 14 ms.
+        """
         self.db.executemany(
             "INSERT OR IGNORE INTO entities (id, name, kind, lower_name, last_word) VALUES (?, ?, ?, ?, ?)",
             [(n.key, n.name, n.kind, *name_forms(n.name)) for n in found.names],
@@ -70,10 +74,12 @@ class EntityIndex:
         self.db.executemany("INSERT INTO entity_mentions (article, entity, start_char, end_char) VALUES (?, ?, ?, ?)",
                             [(article, m.key, m.start, m.end) for m in found.mentions])
         self.db.executemany(
-            "INSERT INTO entity_facts (article, entity, form, verb, start_char, end_char, sentence_start, sentence_end)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(article, d.key, d.form, d.verb, d.start, d.end, *d.sentence) for d in found.descriptions]
-            + [(article, s.key, QUOTE, "said", s.start, s.end, *s.sentence) for s in found.statements],
+            "INSERT INTO entity_facts (article, entity, form, verb, start_char, end_char, sentence_start, sentence_end,"
+            " phrase) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(article, d.key, d.form, d.verb, d.start, d.end, *d.sentence, text[d.start:d.end])
+             for d in found.descriptions]
+            + [(article, s.key, QUOTE, "said", s.start, s.end, *s.sentence, text[s.start:s.end])
+               for s in found.statements],
         )
         self.db.execute("INSERT OR IGNORE INTO entity_articles (article) VALUES (?)", (article,))
 
@@ -139,21 +145,24 @@ class EntityIndex:
             return []
         scope, scope_args = _readable(readable)
         rows = self.db.execute(
-            "SELECT a.id, a.title, a.url, a.published, f.form, f.verb, f.start_char, f.end_char,"
-            " substr(a.text, f.start_char + 1, f.end_char - f.start_char), f.sentence_start, f.sentence_end,"
-            " substr(a.text, f.sentence_start + 1, f.sentence_end - f.sentence_start),"
-            " c.ordinal, c.start_char, c.end_char, substr(a.text, c.start_char + 1, c.end_char - c.start_char)"
-            " FROM entity_facts f JOIN articles a ON a.key = f.article"
-            " JOIN chunks c ON c.id = (SELECT id FROM chunks WHERE article = f.article"
-            "   AND start_char <= f.sentence_start AND end_char >= f.sentence_end ORDER BY ordinal LIMIT 1)"
+            "SELECT a.key, a.id, a.title, a.url, a.published, f.form, f.verb, f.start_char, f.end_char, f.phrase,"
+            " f.sentence_start, f.sentence_end FROM entity_facts f JOIN articles a ON a.key = f.article"
             f" WHERE f.entity = ?{scope}"
             " ORDER BY a.published IS NULL, a.published DESC, a.key DESC, f.start_char LIMIT ?",
             [entity_id, *scope_args, MAX_PROFILE_FACTS],
         ).fetchall()
-        return [Fact(aid, title, url, published, form, verb, s, e, text, ss, se, sentence,
-                     Chunk(aid, ordinal, cs, ce, chunk_text))
-                for aid, title, url, published, form, verb, s, e, text, ss, se, sentence, ordinal, cs, ce, chunk_text
-                in rows]
+        return [Fact(*row) for row in rows]
+
+    def cited(self, fact: Fact) -> tuple[Chunk, str]:
+        """The chunk holding a fact's sentence (the first, where chunks overlap) and the sentence."""
+        ordinal, start, end, chunk_text, sentence = self.db.execute(
+            "SELECT c.ordinal, c.start_char, c.end_char, substr(a.text, c.start_char + 1, c.end_char - c.start_char),"
+            " substr(a.text, ? + 1, ? - ?) FROM chunks c JOIN articles a ON a.key = c.article"
+            " WHERE c.article = ? AND c.start_char <= ? AND c.end_char >= ? ORDER BY c.ordinal LIMIT 1",
+            (fact.sentence_start, fact.sentence_end, fact.sentence_start, fact.article, fact.sentence_start,
+             fact.sentence_end),
+        ).fetchone()
+        return Chunk(fact.article_id, ordinal, start, end, chunk_text), sentence
 
     def mentions(self, entity_id: str, readable: frozenset[str] | None = None, *,
                  limit: int = MAX_PROFILE_ARTICLES, contexts: bool = True) -> list[EntityArticle]:

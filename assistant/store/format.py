@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS tombstones (segment TEXT NOT NULL, chunk INTEGER NOT 
 CREATE INDEX IF NOT EXISTS tombstones_by_segment ON tombstones (segment);
 """
 # The entity index (store/entities.py): people and organisations by full name, where each article
-# names them, and what it says they are or said (`form`: apposition, copula, activity, role, quote),
+# names them, and what it says they are or said (`form`: apposition, copula, activity, role, quote;
+# `phrase`: the words at start_char..end_char),
 # keyed by the article's key like its chunks. `entity_articles`: the articles indexed, so that
 # `assistant compact` can index those ingested before the entity index existed.
 ENTITY_SCHEMA = """
@@ -101,7 +102,7 @@ CREATE INDEX IF NOT EXISTS entity_mentions_by_article ON entity_mentions (articl
 CREATE TABLE IF NOT EXISTS entity_facts (
     article INTEGER NOT NULL, entity TEXT NOT NULL, form TEXT NOT NULL, verb TEXT NOT NULL,
     start_char INTEGER NOT NULL, end_char INTEGER NOT NULL,
-    sentence_start INTEGER NOT NULL, sentence_end INTEGER NOT NULL
+    sentence_start INTEGER NOT NULL, sentence_end INTEGER NOT NULL, phrase TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entity_facts_by_entity ON entity_facts (entity);
 CREATE INDEX IF NOT EXISTS entity_facts_by_article ON entity_facts (article);
