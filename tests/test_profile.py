@@ -117,7 +117,7 @@ def test_who_and_the_entity_page_data(assistant):
 
 
 def test_a_line_cites_each_article_once_and_at_most_five(tmp_path):
-    said = [Article(f"a{i}", f"A{i}", f"Anna Petrova, the energy analyst, spoke. Petrova is the energy analyst.",
+    said = [Article(f"a{i}", f"A{i}", "Anna Petrova, the energy analyst, spoke. Petrova is the energy analyst.",
                     source=f"a{i}.txt", published=f"2020-01-{i + 1:02d}") for i in range(8)]
     assistant = make_assistant(tmp_path / "index", HashEmbedder())
     assistant.ingest_articles(said)
