@@ -38,6 +38,7 @@ def test_questions_that_ask_who_someone_is_or_what_they_said():
     assert asked("what did Golts say about Syria?") == Asked("Golts", True, "Syria")
     assert asked("What does Anna Petrova say?") == Asked("Anna Petrova", True)
     assert asked("When did the war start?") is None
+    assert asked("what does he say about Syria?") is None  # a follow-up: retrieval borrows the name
     assert asked("What is the capital of France?") is None
 
 

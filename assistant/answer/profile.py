@@ -26,6 +26,7 @@ _WHO = re.compile(r"^(?:who\s+(?:is|was|are|were)|who['’]s|tell\s+me\s+(?:more
 _SAYS = re.compile(r"^what\s+(?:does|did|has|do)\s+(?P<x>[^?!]{1,200}?)\s+(?:say|said|think|thought)"
                    r"(?:\s+(?:about|on|of)\s+(?P<y>[^?!]{1,200}?))?[\s?.!]*$", re.I)
 _HONORIFIC = re.compile(r"^(?:the|mr|mrs|ms|miss|dr|prof|professor)\.?\s+", re.I)
+_PRONOUNS = {"he", "she", "they", "it", "him", "her", "them", "you", "we", "i", "this", "that", "this person"}
 MAX_LISTED_ARTICLES = 10  # titles named in the answer's text; the card and the entity page list them all
 
 
@@ -42,10 +43,13 @@ def asked(question: str) -> Asked | None:
     """What a who-is or what-does-X-say question asks about; None for any other question."""
     question = " ".join(question.split())
     if m := _SAYS.match(question):
-        return Asked(_name(m.group("x")), True, m.group("y") or "")
-    if m := _WHO.match(question):
-        return Asked(_name(m.group("x")), False)
-    return None
+        found = Asked(_name(m.group("x")), True, m.group("y") or "")
+    elif m := _WHO.match(question):
+        found = Asked(_name(m.group("x")), False)
+    else:
+        return None
+    # "what does he say?" follows up an earlier turn: the retrieval path borrows the name (chat.py).
+    return None if found.name.lower() in _PRONOUNS else found
 
 
 def _name(text: str) -> str:
