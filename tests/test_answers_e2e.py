@@ -13,7 +13,7 @@ def test_who_is_alexander_golts_gets_a_definition_citing_the_exact_sentence(samp
     answer = sample_assistant.ask("who is Alexander Golts?")
 
     assert not answer.abstained
-    assert answer.answer.startswith("Alexander Golts is a Moscow-based military expert [1]. "
+    assert answer.answer.startswith("Alexander Golts is a Moscow-based military expert [1].\n"
                                     "Alexander Golts is also described as the military analyst [2].")
     citation, analyst = answer.citations
     assert analyst.quote.startswith("But Golts, the military analyst, believes")

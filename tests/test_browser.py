@@ -456,7 +456,7 @@ def test_copy_gives_the_answer_as_text_with_its_sources_as_a_numbered_list(new_p
     message.get_by_role("button", name="Copy").click()
 
     copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied.startswith("Alexander Golts is a Moscow-based military expert [1]. ")  # then its profile's other lines
+    assert copied.startswith("Alexander Golts is a Moscow-based military expert [1].\n")  # then its profile's other lines
     assert "\n\nSources:\n1. Russian volunteers syria: “" in copied
     assert "<" not in copied and f"{app_url}/articles/russian-volunteers-syria?start=" in copied
 

@@ -61,7 +61,7 @@ def test_ask_json_has_the_exact_answer_shape(index):
     answer = json.loads(run("ask", "who is Alexander Golts?", "--json", "-k", "3", index=path).stdout)
 
     # A who-is question about a name the entity index knows gets its profile (answer/profile.py).
-    assert answer["answer"] == ("Alexander Golts is a Moscow-based military expert [1]. "
+    assert answer["answer"] == ("Alexander Golts is a Moscow-based military expert [1].\n"
                                 "Mentioned in 1 article: Russian volunteers.")
     assert set(answer) >= {"id", "question", "answer", "abstained", "citations", "passages", "timing_ms", "profile"}
     [c] = answer["citations"]

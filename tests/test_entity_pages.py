@@ -81,3 +81,10 @@ def test_the_chat_card_shows_the_entity_its_lines_and_linked_articles(client):
     assert card.count('class="qa-line"') == 3  # one a description
     assert 'href="https://wiki.example.org/assistant/articles/energy-forum-2024?start=' in card
     assert plain_answer(card) == answer.answer  # a follow-up reads back the answer's own text
+
+
+def test_a_quote_answer_is_a_card_of_one_quotation_a_line(client):
+    answer = client.assistant.ask("what does Golts say?")
+    card = answer_html(answer)
+    assert card.count('class="qa-line"') == 2 and 'class="qa-line qa-mentioned"' in card
+    assert plain_answer(card) == answer.answer

@@ -44,7 +44,7 @@ def test_questions_that_ask_who_someone_is_or_what_they_said():
 
 def test_golts_leads_with_the_expert_and_adds_the_analyst(assistant):
     answer = assistant.ask("who is Alexander Golts?")
-    assert answer.answer.startswith("Alexander Golts is a Moscow-based military expert [1]. "
+    assert answer.answer.startswith("Alexander Golts is a Moscow-based military expert [1].\n"
                                     "Alexander Golts is also described as the military analyst [2].")
     assert "Mentioned in 1 article: Russian volunteers syria." in answer.answer
     assert answer.profile is not None and answer.profile.entity.id == "alexander-golts"

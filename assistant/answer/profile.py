@@ -78,7 +78,8 @@ def answer(question: str, entities: EntityIndex, readable: frozenset[str] | None
                        for a in profile.articles[:MAX_LISTED_ARTICLES])
     more = f"; and {count - MAX_LISTED_ARTICLES} more" if count > MAX_LISTED_ARTICLES else ""
     said.append(f"Mentioned in {count} article{'s' if count != 1 else ''}: {listed}{more}.")
-    return Answer(question, " ".join(said), False, profile.citations, passages, profile=profile)
+    # One line each: the chat's card and the terminal show them so.
+    return Answer(question, "\n".join(said), False, profile.citations, passages, profile=profile)
 
 
 def build(entity: EntityRef, entities: EntityIndex, readable: frozenset[str] | None = None) -> Profile:

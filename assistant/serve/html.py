@@ -18,7 +18,7 @@ from html import escape, unescape
 from importlib.resources import files
 from urllib.parse import quote, urlsplit
 
-from assistant.answer.citations import MARKER, markers, stream_pieces
+from assistant.answer.citations import MARKER, markers
 from assistant.answer.decision import NOTHING_RELATED
 from assistant.answer.profile import MAX_LISTED_ARTICLES
 from assistant.types import Answer, Article, Citation, EntityArticle, Passage, Profile, ProfileLine
@@ -179,23 +179,23 @@ def _profile_card(answer: Answer, profile: Profile, site: str) -> str:
     """A who-is answer as a card: the entity (linking to its page), a description or quotation a
     line, and the articles that mention it, each linking to the article at its first mention.
 
-    The lines are the answer's own text (what a follow-up question reads back), one a line.
+    The lines are the answer's own lines (what a follow-up question reads back).
     """
     entity = profile.entity
     count = f"named in {entity.articles} article{'s' if entity.articles != 1 else ''}"
     head = (f'<div class="qa-profile-head"><a class="qa-entity" href="{entity_href(site, entity.id)}" '
             f'target="_blank" rel="noopener">{inert(entity.name)}</a>'
             f'<span class="qa-kind">{inert(entity.kind)} · {count}</span></div>')
-    pieces = stream_pieces(answer.answer)
+    pieces = answer.answer.split("\n")
     said, mentioned = (pieces[:-1], pieces[-1]) if pieces[-1].startswith("Mentioned in ") else (pieces, "")
-    lines = " ".join(f'<span class="qa-line">{_linked(piece, answer.citations, site)}</span>' for piece in said)
+    lines = "\n".join(f'<span class="qa-line">{_linked(piece, answer.citations, site)}</span>' for piece in said)
     listed = ""
     if mentioned:
         links = "; ".join(_article_link(a, site) for a in profile.articles[:MAX_LISTED_ARTICLES])
         more = entity.articles - MAX_LISTED_ARTICLES
         lead = inert(mentioned.split(":", 1)[0])
         tail = f"; and {more} more" if more > 0 else ""
-        listed = f' <span class="qa-line qa-mentioned">{lead}: {links}{inert(tail)}.</span>'
+        listed = f'\n<span class="qa-line qa-mentioned">{lead}: {links}{inert(tail)}.</span>'
     return f'<div class="qa-profile">{head}<div class="qa-answer">{lines}{listed}</div></div>'
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import textwrap
 
-from assistant.answer.citations import stream_pieces
 from assistant.answer.decision import NOTHING_RELATED
 from assistant.types import Answer
 
@@ -30,10 +29,10 @@ def for_terminal(text: str) -> str:
 def answer_text(answer: Answer) -> str:
     """The answer, then its numbered sources with the quoted sentence; or related reading.
 
-    A profile (a who-is answer) says one description or quotation a line, and lists every article
-    that mentions its entity by id, for `assistant ask` about it or the /articles page.
+    A profile (a who-is answer, a description or quotation a line) ends with the articles that
+    mention its entity, by id, for `assistant ask` about one of them.
     """
-    lines = [*stream_pieces(answer.answer), ""] if answer.profile is not None else [answer.answer, ""]
+    lines = [answer.answer, ""]
     if answer.abstained:
         if answer.passages:
             lines.append("Related passages (not an answer):")
