@@ -6,7 +6,8 @@ returns None and takes the retrieval path unchanged. Retrieval reads the best fe
 for a person quoted across years of articles is one or two of them; the index has them all.
 
 Paraphrases merge: a description whose content words are all in another's ("a military expert",
-"a Moscow-based military expert") is said once, in the fuller wording, citing every article.
+"a Moscow-based military expert") is said once, in the fuller wording, citing each article that
+says it (the newest MAX_LINE_CITATIONS).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.answer.citations import number, strip_markers
-from assistant.limits import MAX_LINE_CITATIONS
+from assistant.limits import MAX_LINE_CITATIONS, MAX_LISTED_ARTICLES
 from assistant.store.entities import QUOTE, EntityIndex, Fact
 from assistant.text.terms import terms
 from assistant.types import Answer, Citation, EntityRef, Passage, Profile, ProfileLine, Quote
@@ -27,7 +28,6 @@ _SAYS = re.compile(r"^what\s+(?:does|did|has|do)\s+(?P<x>[^?!]{1,200}?)\s+(?:say
                    r"(?:\s+(?:about|on|of)\s+(?P<y>[^?!]{1,200}?))?[\s?.!]*$", re.I)
 _HONORIFIC = re.compile(r"^(?:the|mr|mrs|ms|miss|dr|prof|professor)\.?\s+", re.I)
 _PRONOUNS = {"he", "she", "they", "it", "him", "her", "them", "you", "we", "i", "this", "that", "this person"}
-MAX_LISTED_ARTICLES = 10  # titles named in the answer's text; the card and the entity page list them all
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from assistant.answer.citations import MARKER, markers
 from assistant.answer.decision import NOTHING_RELATED
-from assistant.answer.profile import MAX_LISTED_ARTICLES
+from assistant.limits import MAX_LISTED_ARTICLES
 from assistant.types import Answer, Article, Citation, EntityArticle, Passage, Profile, ProfileLine
 
 # Characters that start markdown syntax (emphasis, links, images, code, headings, tables,
