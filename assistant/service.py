@@ -311,11 +311,11 @@ class Assistant:
         if profile.asked(question) is None:
             return None
         began = time.perf_counter()
-        with self.index.catalog() as catalog, catalog.snapshot():
-            # Refused as every question is when the index was built with other settings.
-            catalog.manifest().check(self.embedder.name, self.settings.chunking(), self.index.root,
-                                     self.index.vectors.kind)
-            answer = profile.answer(question, catalog.entities, readable)
+        # Through the live retriever, so a who-is question is refused as every question is when the
+        # index cannot serve (other settings, its Milvus collection missing), and reads one commit.
+        retriever = self.retriever()
+        with retriever.snapshot():
+            answer = profile.answer(question, retriever.entities, readable)
         if answer is None:
             return None
         ms = (time.perf_counter() - began) * 1000

@@ -24,6 +24,7 @@ import numpy as np
 
 from assistant.embed.base import Embedder
 from assistant.store.catalog import Catalog
+from assistant.store.entities import EntityIndex
 from assistant.store.format import SEGMENTS
 from assistant.store.segments import Segment
 from assistant.store.vectors import ChunkVectors, VectorStore
@@ -73,6 +74,11 @@ class Retriever:
         """Every search and lookup inside sees one commit of the catalog."""
         with self._reading():
             yield
+
+    @property
+    def entities(self) -> EntityIndex:
+        """The entity index of this thread's catalog: inside `snapshot()`, as of its commit."""
+        return self._catalog().entities
 
     @contextmanager
     def _reading(self) -> Iterator[tuple[Catalog, View]]:
