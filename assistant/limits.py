@@ -6,7 +6,7 @@
     ingest     MAX_TITLE_CHARS, MAX_ARTICLE_CHARS, MAX_UPLOAD_FILES (the upload's bytes are a
                setting: ASSISTANT_MAX_UPLOAD_MB)
     profiles   MAX_PROFILE_FACTS, MAX_PROFILE_ARTICLES, MAX_ENTITY_MATCHES, MAX_LINE_CITATIONS,
-               MAX_LISTED_ARTICLES
+               MAX_LISTED_ARTICLES, MAX_ANSWER_LINES
     sync       MAX_FEED_BYTES, MAX_SYNC_ENTRIES, MAX_SYNC_FETCHES, MAX_SITEMAP_DEPTH, MAX_SITEMAPS,
                MAX_RUN_ERRORS, MAX_RUNS_KEPT, BACKOFF_START, BACKOFF_CAP
     requests   JSON_BODY_LIMIT, MULTIPART_SLACK, ADMIN_GUESSES
@@ -59,6 +59,9 @@ MAX_ENTITY_MATCHES = 20  # entities a name or a search may match (a which-one an
 # the entity page lists every article).
 MAX_LINE_CITATIONS = 5
 MAX_LISTED_ARTICLES = 10  # article titles named in a who-is answer's text (and its chat card)
+# Descriptions or quotations said in a who-is answer, newest (or on its topic) first; the entity
+# page shows them all. The most quoted entity of a 100,000-chunk store has hundreds.
+MAX_ANSWER_LINES = 20
 
 # ── sync (feeds, sitemaps, watched folders: ingest/sync.py) ──
 # A feed or sitemap read whole before it is parsed. The sitemap protocol allows 50 MB and 50,000

@@ -126,3 +126,13 @@ def test_a_line_cites_each_article_once_and_at_most_five(tmp_path):
     [line] = answer.profile.descriptions
     assert [answer.citations[n - 1].article_id for n in line.citations] == ["a7", "a6", "a5", "a4", "a3"]
     assert "Mentioned in 8 articles:" in answer.answer
+
+
+def test_an_answer_says_the_newest_twenty_quotations(tmp_path):
+    said = [Article(f"q{i}", f"Q{i}", f"“Point {i} stands,” said Anna Petrova.", source=f"q{i}.txt",
+                    published=f"2021-{i // 28 + 1:02d}-{i % 28 + 1:02d}") for i in range(30)]
+    assistant = make_assistant(tmp_path / "index", HashEmbedder())
+    assistant.ingest_articles(said)
+    answer = assistant.ask("what did Anna Petrova say?")
+    assert len(answer.profile.quotes) == 20 and answer.profile.quotes[0].text == "“Point 29 stands,”"
+    assert len(assistant.entity("anna-petrova").quotes) == 30  # the page shows them all

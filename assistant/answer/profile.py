@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.answer.citations import number, strip_markers
-from assistant.limits import MAX_LINE_CITATIONS, MAX_LISTED_ARTICLES
+from assistant.limits import MAX_ANSWER_LINES, MAX_LINE_CITATIONS, MAX_LISTED_ARTICLES
 from assistant.store.entities import QUOTE, EntityIndex, Fact
 from assistant.text.terms import terms
 from assistant.types import Answer, Citation, EntityRef, Passage, Profile, ProfileLine, Quote
@@ -94,6 +94,8 @@ def _build(entity: EntityRef, entities: EntityIndex, readable: frozenset[str] | 
     facts = entities.facts(entity.id, readable)
     descriptions = _merged([f for f in facts if f.form != QUOTE]) if described else []
     quotes = [[f] for f in _on_topic([f for f in facts if f.form == QUOTE], topic)] if quoted else []
+    if not (described and quoted):  # an answer: its newest lines (the page shows all)
+        descriptions, quotes = descriptions[:MAX_ANSWER_LINES], quotes[:MAX_ANSWER_LINES]
     groups = descriptions + quotes
     cited = [_cited(group) for group in groups]
     numbers, citations, passages = _cite([f for group in cited for f in group], entities)
