@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 
+from assistant.answer import profile
 from assistant.answer.chat import condense
 from assistant.answer.citations import stream_pieces
 from assistant.answer.decision import on_subject
@@ -42,7 +43,7 @@ from assistant.store.feedback import Feedback, FeedbackStore
 from assistant.store.sources import Run, Source, SourceStore
 from assistant.store.vectors import VectorStore
 from assistant.store.format import DEFAULT_COLLECTION
-from assistant.types import EVERYTHING, Answer, Article, Passage, Scope, Turn
+from assistant.types import EVERYTHING, Answer, Article, EntityRef, Passage, Profile, Scope, Turn
 
 
 class Assistant:
@@ -228,11 +229,6 @@ class Assistant:
         rows = self.articles(scope)
         return len(rows), sum(r["chunks"] for r in rows)
 
-    def readable_articles(self, scope: Scope) -> frozenset[str] | None:
-        """Ids of the articles `scope` may read (None: all), for what filters by article (entity profiles)."""
-        with self.index.catalog() as catalog:
-            return catalog.readable_ids(scope)
-
     # --- collections and who may read them ----------------------------------------------------
 
     @functools.cached_property
@@ -353,10 +349,59 @@ class Assistant:
             passages = retriever.search(query, top_k, vector)
         return query, vector, passages
 
+    # --- people and organisations (the entity index) ----------------------------------------------
+
+    def entities(self, query: str, scope: Scope = EVERYTHING) -> list[EntityRef]:
+        """People and organisations whose name holds `query`, most mentioned first, as `scope` reads them."""
+        query = _clean(query)
+        with self.index.catalog() as catalog, catalog.snapshot():
+            return catalog.entities.find(query, catalog.readable_ids(scope), contains=True)
+
+    def entity(self, entity_id: str, scope: Scope = EVERYTHING) -> Profile:
+        """One entity's whole profile; NotFound if no article `scope` may read names it."""
+        with self.index.catalog() as catalog, catalog.snapshot():
+            readable = catalog.readable_ids(scope)
+            ref = catalog.entities.entity(entity_id, readable)
+            if ref is None:
+                raise NotFound(f"no person or organisation with id {entity_id!r} in this index; "
+                               "search for the name with `assistant who NAME`")
+            return profile.build(ref, catalog.entities, readable)
+
+    def who(self, name: str, scope: Scope = EVERYTHING) -> Answer:
+        """`assistant who NAME`: the profile of the one entity of that name, or the question which."""
+        name = _clean(name)
+        answer = self._profile(f"who is {name}?", scope)
+        if answer is None:
+            raise NotFound(f"no article describes a person or organisation named {name!r}; "
+                           "try the full name, or `assistant ask` a question about them")
+        return answer
+
+    def _profile(self, question: str, scope: Scope = EVERYTHING) -> Answer | None:
+        """A who-is question about a known entity answered from the entity index (answer/profile.py),
+        from the articles `scope` may read; None for every other question, which takes the retrieval path."""
+        if profile.asked(question) is None:
+            return None
+        began = time.perf_counter()
+        # Through the live retriever, so a who-is question is refused as every question is when the
+        # index cannot serve (other settings, its Milvus collection missing), and reads one commit.
+        retriever = self.retriever()
+        with retriever.snapshot():
+            answer = profile.answer(question, retriever.entities, retriever.readable_ids(scope))
+        if answer is None:
+            return None
+        ms = (time.perf_counter() - began) * 1000
+        return self._issued(replace(answer, timing_ms={"retrieve": 0.0, "answer": ms, "total": ms}))
+
     def ask(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None,
             scope: Scope = EVERYTHING) -> Answer:
         """A cited answer from the offline answerer, or an abstention with related passages, from
-        what `scope` may read."""
+        what `scope` may read.
+
+        A who-is question about a person or organisation the index knows is answered with their
+        profile across every article `scope` may read (`_profile`), by either answerer.
+        """
+        if (profiled := self._profile(_clean(question), scope)) is not None:
+            return profiled
         if self._grounded:  # the LLM answer is the stream's last item
             *_, answer = self.stream(question, history, top_k, scope)
             assert isinstance(answer, Answer)  # a stream ends with its Answer
@@ -395,10 +440,11 @@ class Assistant:
         backend yields each sentence once it is whole and verified, never the model's raw text.
         The last item is always the Answer.
         """
-        if self._grounded:
+        profiled = self._profile(_clean(question), scope)
+        if self._grounded and profiled is None:
             yield from self._stream_llm(question, history, top_k, scope)
             return
-        answer = self.ask(question, history, top_k, scope)
+        answer = profiled or self.ask(question, history, top_k, scope)
         for piece in stream_pieces(answer.answer) if not answer.abstained else [answer.answer]:
             yield piece + " "
         yield answer

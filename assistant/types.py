@@ -109,6 +109,70 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class EntityRef:
+    """A person or organisation in the entity index, and how many articles name them."""
+
+    id: str
+    name: str
+    kind: str  # "person" or "organisation"
+    articles: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EntityArticle:
+    """An article that names an entity, with where: each mention's span and the text around it
+    (the entity page links to each)."""
+
+    id: str
+    title: str
+    url: str | None
+    published: str | None
+    mentions: tuple[tuple[int, int], ...] = ()
+    contexts: tuple[tuple[str, str, str], ...] = ()  # per mention: the text before it, its own, the text after
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "mentions": [list(m) for m in self.mentions],
+                "contexts": [list(c) for c in self.contexts]}
+
+
+@dataclass(frozen=True)
+class ProfileLine:
+    """One distinct description, or one quotation, of a profile: `text` without markers, the
+    citation numbers of every article that says it, and the newest of their dates."""
+
+    text: str
+    citations: tuple[int, ...]
+    published: str | None
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "citations": list(self.citations), "published": self.published}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Who someone is across the collection: descriptions and quotations newest first, each cited,
+    and every article that names them."""
+
+    entity: EntityRef
+    descriptions: tuple[ProfileLine, ...]
+    quotes: tuple[ProfileLine, ...]
+    citations: tuple[Citation, ...]
+    articles: tuple[EntityArticle, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "entity": self.entity.to_dict(),
+            "descriptions": [d.to_dict() for d in self.descriptions],
+            "quotes": [q.to_dict() for q in self.quotes],
+            "citations": [c.to_dict() for c in self.citations],
+            "articles": [a.to_dict() for a in self.articles],
+        }
+
+
+@dataclass(frozen=True)
 class Answer:
     """The one answer shape shared by the CLI, the API and the UI."""
 
@@ -121,6 +185,7 @@ class Answer:
     unsupported: tuple[str, ...] = ()  # sentences an LLM wrote that no passage supports
     note: str | None = None  # e.g. why an LLM answer fell back to the offline one
     answer_id: str = ""  # what a vote on this answer names (feedback.FeedbackStore.sign); "" until issued
+    profile: Profile | None = None  # a who-is answer's profile (answer/profile.py), for the chat's card
 
     def to_dict(self, id: object = None) -> dict:
         data = {
@@ -136,6 +201,8 @@ class Answer:
         }
         if self.note:
             data["note"] = self.note
+        if self.profile is not None:
+            data["profile"] = self.profile.to_dict()
         return data
 
 

@@ -26,6 +26,7 @@ from assistant.store.directory import IndexDir
 from assistant.store.keyword import Postings
 from assistant.store.merge import merge_plan, merge_segments
 from assistant.store.segments import new_segment_name, write_segment
+from assistant.text.entities import extract
 from assistant.types import Article, Chunk
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
@@ -111,4 +112,5 @@ def _article(article_id: str, sentences: list[str], rng: np.random.Generator) ->
         chunks.append(Chunk(article_id, ordinal, start, len(text), text[start:]))
         text += "\n"
     article = Article(article_id, f"Padding {article_id}", text, source="synthetic")
-    return StoredArticle(article, article.content_hash, tuple(chunks), tuple(spans))
+    # Names, descriptions and quotes as an ingest finds them (Indexer.split), for the entity index.
+    return StoredArticle(article, article.content_hash, tuple(chunks), tuple(spans), extract(text, spans))

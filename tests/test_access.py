@@ -25,11 +25,13 @@ ADMIN = "access-admin-token"
 PUBLIC = Article("golts", "Golts profile", "Alexander Golts is a Moscow-based military expert. "
                  "Golts writes about the army and its budget.", source="golts.txt")
 ALPHA = Article("alpha-plan", "Alpha plan", "The Quasar project budget was approved by Golts in May. "
-                "The Quasar merger costs four million roubles.", source="alpha.txt")
+                "The Quasar merger costs four million roubles. Ivo Brandt, an auditor, checked the figures.",
+                 source="alpha.txt")
 BRAVO = Article("bravo-memo", "Bravo memo", "The Zephyrine merger was signed by Golts in June. "
-                "The Zephyrine merger pays nine million roubles.", source="bravo.txt")
+                "The Zephyrine merger pays nine million roubles. Ivo Brandt, the treasurer, signed the memo.",
+                 source="bravo.txt")
 # What only bravo holds: its rare word, its id and title, and what counting it would show.
-SECRETS = ("zephyrine", "bravo-memo", "bravo memo", "nine million")
+SECRETS = ("zephyrine", "bravo-memo", "bravo memo", "nine million", "treasurer")
 QUESTION = "Which merger did Golts sign, and what does the merger pay?"  # reaches bravo: "merger", "pays"
 TEAM_HEADERS = {"X-Forwarded-User": "ann", "X-Forwarded-Groups": "staff, team-alpha"}
 
@@ -138,6 +140,30 @@ def test_the_chats_answer_a_reader_of_alpha_from_what_it_may_read(site, mount):
     assert leaked(chat_text(client, bearer(ADMIN), mount))
     narrowed = chat_text(client, bearer(ADMIN), mount, query="?collection=alpha")  # /embed/?collection=alpha
     assert leaked(narrowed) == [] and "alpha-plan" in narrowed
+
+
+@pytest.mark.parametrize("who", ["token", "group", "anonymous"])
+def test_a_profile_holds_only_what_the_reader_may_read(site, who):
+    """Ivo Brandt is an auditor in alpha and the treasurer in bravo: a reader of alpha meets the auditor."""
+    client, tokens = site
+    headers = {"token": bearer(tokens["alpha"]), "group": TEAM_HEADERS, "anonymous": {}}[who]
+    admin = client.get("/api/entities", params={"q": "Brandt"}, headers=bearer(ADMIN)).json()
+    assert [(e["id"], e["articles"]) for e in admin] == [("ivo-brandt", 2)]
+    assert "treasurer" in client.get("/api/entities/ivo-brandt", headers=bearer(ADMIN)).text
+    found = client.get("/api/entities", params={"q": "Brandt"}, headers=headers).json()
+    profile = client.get("/api/entities/ivo-brandt", headers=headers)
+    page = client.get("/entities/ivo-brandt", headers={"Accept": "text/html", **headers})
+    texts = {"entities": json.dumps(found), "profile": profile.text, "page": page.text,
+             "ask": client.post("/api/ask", json={"question": "who is Ivo Brandt?"}, headers=headers).text,
+             "chat": chat_text(client, headers, question="who is Ivo Brandt?")}
+    assert {name: leaked(text) for name, text in texts.items() if leaked(text)} == {}
+    if who == "anonymous":  # no article it may read names him: as if no one did
+        missing = client.get("/entities/ivo-brandx", headers={"Accept": "text/html"})
+        assert found == [] and profile.status_code == page.status_code == missing.status_code == 404
+        assert page.text.replace("ivo-brandt", "ID") == missing.text.replace("ivo-brandx", "ID")
+    else:
+        assert [(e["id"], e["articles"]) for e in found] == [("ivo-brandt", 1)]
+        assert "an auditor" in profile.json()["descriptions"][0]["text"] and "auditor" in texts["chat"]
 
 
 def test_a_question_is_never_respelled_toward_a_word_only_bravo_holds(site):

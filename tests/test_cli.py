@@ -60,13 +60,27 @@ def test_ask_json_has_the_exact_answer_shape(index):
     path, _ = index
     answer = json.loads(run("ask", "who is Alexander Golts?", "--json", "-k", "3", index=path).stdout)
 
-    assert answer["answer"] == "Alexander Golts is a Moscow-based military expert [1]."
-    assert set(answer) >= {"id", "question", "answer", "abstained", "citations", "passages", "timing_ms"}
+    # A who-is question about a name the entity index knows gets its profile (answer/profile.py).
+    assert answer["answer"] == ("Alexander Golts is a Moscow-based military expert [1].\n"
+                                "Mentioned in 1 article: Russian volunteers.")
+    assert set(answer) >= {"id", "question", "answer", "abstained", "citations", "passages", "timing_ms", "profile"}
     [c] = answer["citations"]
     assert set(c) == {"n", "article_id", "title", "url", "chunk_id", "quote", "start", "end"}
     assert (c["n"], c["article_id"], c["url"]) == (1, "golts", "https://example.org/golts")
     assert len(answer["passages"]) <= 3
     assert set(answer["timing_ms"]) == {"retrieve", "answer", "total"}
+
+
+def test_who_prints_the_profile_a_line_each_and_its_articles(index):
+    path, _ = index
+    out = run("who", "Alexander Golts", index=path).stdout
+    assert out.startswith("Alexander Golts is a Moscow-based military expert [1].\n"
+                          "Mentioned in 1 article: Russian volunteers.\n\nSources:\n  [1] Russian volunteers (golts,")
+    assert "Articles that mention Alexander Golts:\n  golts  -  Russian volunteers" in out
+    assert json.loads(run("who", "Golts", "--json", index=path).stdout)["profile"]["entity"]["id"] == "alexander-golts"
+    missing = run("who", "Nobody Atall", index=path)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("Error: no article describes a person or organisation named 'Nobody Atall'")
 
 
 def test_ask_prints_answer_and_numbered_sources(index):

@@ -24,7 +24,8 @@ from assistant.types import Answer, Turn
 
 pytestmark = pytest.mark.slow
 
-GOLTS = "who is Alexander Golts?"
+# Not a who-is question: those are answered from the entity index without the model (test_profile.py).
+GOLTS = "What is Alexander Golts's field of expertise?"
 EXPERT = "Moscow-based military expert"
 KREMLIN = "Golts believes the Kremlin has little to gain from taking the same route in Syria"
 
@@ -56,6 +57,14 @@ def check_invariants(answer: Answer, index) -> None:
     articles = IndexDir(index).articles()
     for c in answer.citations:
         assert articles[c.article_id].article.text[c.start : c.end] == c.quote
+
+
+def test_a_who_is_question_gets_the_profile_without_asking_the_model(assistant, server, sample_index):
+    answer = assistant.ask("who is Alexander Golts?")
+
+    assert answer.answer.startswith("Alexander Golts is a Moscow-based military expert [1].")
+    assert answer.profile is not None and server.requests == []
+    check_invariants(answer, sample_index)
 
 
 # --- verification -----------------------------------------------------------------------------------

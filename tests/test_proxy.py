@@ -168,7 +168,7 @@ def test_the_chat_and_the_embed_view_work_under_the_sub_path_in_a_browser(proxy,
             page.goto(proxy + path)
             page.locator("button.example", has_text="who is Alexander Golts?").click()
             message = page.locator(".qa").first
-            expect(message.locator(".qa-source mark")).to_contain_text("says Alexander Golts")
+            expect(message.locator(".qa-source mark").first).to_contain_text("says Alexander Golts")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"proxy-embed-{request.node.callspec.id}.png"))
         browser.close()

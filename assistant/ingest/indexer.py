@@ -33,6 +33,7 @@ from assistant.store.keyword import Postings
 from assistant.store.merge import merge_plan, merge_segments
 from assistant.store.segments import new_segment_name, write_segment
 from assistant.store.vectors import SEGMENT_VECTORS, ChunkVectors
+from assistant.text.entities import extract
 from assistant.types import Article, Chunk, Passage
 
 # Chunks per batch: one transaction and one segment. 1,024 chunks of all-MiniLM-L6-v2 vectors
@@ -198,13 +199,15 @@ class Indexer:
 
         Ordinary ingests leave up to MERGE_FACTOR - 1 segments per size class, each searched on
         its own; a collection that is mostly written once searches fastest as one (Lucene's
-        forceMerge). Costs time in proportion to the whole index, so it is a command, not a habit.
+        forceMerge). Costs time in proportion to the whole index, so it is a command, not a habit;
+        the one that also indexes the names of articles ingested before the entity index.
         """
         began = time.perf_counter()
         with self.index.lock():
             catalog = self._open()
             try:
                 remove_unregistered_segments(catalog.directory, catalog.segments(), self.index)
+                self._index_entities(catalog)
                 names = list(catalog.segments())
                 if len(names) > 1 or catalog.deleted():
                     merge_segments(catalog, catalog.directory, names, self._vectors)
@@ -221,6 +224,17 @@ class Indexer:
         except AssistantError:
             return {}
 
+    @staticmethod
+    def _index_entities(catalog: Catalog) -> None:
+        """Index the names of the articles ingested before the entity index, in one transaction."""
+        keys = catalog.entities.unindexed()
+        if not keys:
+            return
+        with catalog.transaction():
+            for key in keys:
+                stored = catalog.article_by_key(key)
+                catalog.entities.add(key, stored.article.text, extract(stored.article.text, stored.sentences))
+
     def _create(self, directory) -> Catalog:
         catalog = Catalog(directory, create=True)
         self._collection = self.index.vectors.new_collection()
@@ -232,6 +246,7 @@ class Indexer:
     def _open(self) -> Catalog:
         catalog = Catalog(self.index.current())
         try:
+            catalog.entities.create()  # a catalog from before the entity index gains its tables
             manifest = catalog.manifest()
             manifest.check(self.model, self.chunking, self.index.root, self.index.vectors.kind)
             self._collection = manifest.collection
@@ -386,9 +401,10 @@ class Indexer:
         """Sentences and chunks of one article, as it is read; a failure costs only this article."""
         try:
             sentences, chunks = self.chunker.split(article)
+            entities = extract(article.text, sentences)
         except Exception as e:  # noqa: BLE001 - a tokenizer or Punkt limit nobody foresaw: other files still count
             return InputError(article.source, f"could not split into sentences: {type(e).__name__}: {e}")
-        return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences))
+        return StoredArticle(article, article.content_hash, tuple(chunks), tuple(sentences), entities)
 
     def embed(self, new: list[StoredArticle], bar=None) -> tuple[np.ndarray, np.ndarray]:
         """Vectors for the chunks and the sentences of new articles, advancing the progress bar.

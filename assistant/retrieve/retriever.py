@@ -25,6 +25,7 @@ import numpy as np
 from assistant.embed.base import Embedder
 from assistant.limits import MAX_SCOPES
 from assistant.store.catalog import Catalog
+from assistant.store.entities import EntityIndex
 from assistant.store.format import SEGMENTS
 from assistant.store.keyword import Readable
 from assistant.store.segments import Segment
@@ -86,6 +87,16 @@ class Retriever:
         """Every search and lookup inside sees one commit of the catalog."""
         with self._reading():
             yield
+
+    @property
+    def entities(self) -> EntityIndex:
+        """The entity index of this thread's catalog: inside `snapshot()`, as of its commit."""
+        return self._catalog().entities
+
+    def readable_ids(self, scope: Scope) -> frozenset[str] | None:
+        """Ids of the articles `scope` may read (None: all), for what filters by article (the entity
+        index); inside `snapshot()`, as of its commit."""
+        return self._catalog().readable_ids(scope)
 
     @contextmanager
     def _reading(self, scope: Scope = EVERYTHING) -> Iterator[tuple[Catalog, View]]:

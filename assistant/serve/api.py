@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -45,7 +45,7 @@ from assistant.errors import (
     AssistantError, IndexLocked, IndexMismatch, IndexNotBuilt, LLMError, NotAuthorized, NotFound, without_paths,
 )
 from assistant.ingest.parsers import SUPPORTED_SUFFIXES
-from assistant.limits import MAX_UPLOAD_FILES, RateLimiter
+from assistant.limits import MAX_QUESTION_CHARS, MAX_UPLOAD_FILES, RateLimiter
 from assistant.serve.access import Access, Reader
 from assistant.serve.middleware import (
     UPLOAD_COOKIE, AdminToken, BodyLimitMiddleware, EdgeMiddleware, SingleHeaders, TrustedProxies, client_of,
@@ -53,8 +53,8 @@ from assistant.serve.middleware import (
 )
 from assistant.serve.gradio_guard import remove_upload_folder
 from assistant.serve.schemas import (
-    AnswerOut, ArticleOut, AskIn, FeedbackIn, HealthOut, ReportOut, RunOut, SearchIn, SearchOut, SourceIn, SourceOut,
-    UrlIn, errors,
+    AnswerOut, ArticleOut, AskIn, EntityOut, FeedbackIn, HealthOut, ProfileOut, ReportOut, RunOut, SearchIn, SearchOut,
+    SourceIn, SourceOut, UrlIn, errors,
 )
 from assistant.service import Assistant
 from assistant.store.feedback import Feedback
@@ -216,6 +216,22 @@ async def search(body: SearchIn, server: ServerDep, who: ReaderDep) -> dict:
 def articles(server: ServerDep, who: ReaderDep) -> list[dict]:
     """Every article the caller may read: id, title, url, number of chunks, collections."""
     return server.assistant.articles(server.assistant.scope(who.granted))
+
+
+@router.get("/entities", response_model=list[EntityOut],  # type: ignore[valid-type]
+            responses=errors(400, 422, 503), tags=["collection"])
+def entities(server: ServerDep, who: ReaderDep,
+             q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS)]) -> list[dict]:
+    """People and organisations whose name holds `q`, most mentioned first, counted over the articles
+    the caller may read: id, name, kind, articles."""
+    return [e.to_dict() for e in server.assistant.entities(q, server.assistant.scope(who.granted))]
+
+
+@router.get("/entities/{entity_id}", response_model=ProfileOut, responses=errors(404, 503), tags=["collection"])
+def entity(entity_id: str, server: ServerDep, who: ReaderDep) -> dict:
+    """One profile from the articles the caller may read: merged descriptions and quotations, newest
+    first, cited; every such article naming them. 404, as for no such entity, when none may be read."""
+    return server.assistant.entity(entity_id, server.assistant.scope(who.granted)).to_dict()
 
 
 @router.post(

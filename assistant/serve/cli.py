@@ -125,6 +125,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the Answer JSON")
     p.add_argument("-k", type=int, metavar="N", help="passages to retrieve (default: $ASSISTANT_TOP_K or 5)")
 
+    p = command("who", _who, "Who someone is across the collection: every article's description, cited.")
+    p.add_argument("name", metavar="NAME", help="a person's or organisation's name, or a surname")
+    p.add_argument("--json", action="store_true", help="print the Answer JSON, with its profile")
+
     p = command("eval", _eval, "Measure retrieval and answers on a QA set, against two baselines.")
     p.add_argument("qa", type=Path, metavar="QA.jsonl", help="one {question, answers, doc_ids, answerable} object per line")
     p.add_argument("--no-baselines", action="store_true", help="skip the llama-index and BM25 baselines")
@@ -278,6 +282,12 @@ def _ask(args, settings: Settings) -> int:
     if args.batch:
         return _ask_batch(assistant, args.batch, settings.top_k)
     answer = assistant.ask(args.question, top_k=settings.top_k)
+    _print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) if args.json else answer_text(answer))
+    return 0
+
+
+def _who(args, settings: Settings) -> int:
+    answer = _assistant(settings).who(args.name)
     _print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) if args.json else answer_text(answer))
     return 0
 

@@ -20,7 +20,8 @@ from urllib.parse import quote, urlsplit
 
 from assistant.answer.citations import MARKER, markers
 from assistant.answer.decision import NOTHING_RELATED
-from assistant.types import Answer, Article, Citation, Passage
+from assistant.limits import MAX_LISTED_ARTICLES
+from assistant.types import Answer, Article, Citation, EntityArticle, Passage, Profile, ProfileLine
 
 # Characters that start markdown syntax (emphasis, links, images, code, headings, tables,
 # strikethrough, autolinks after ':'), LaTeX ('$', '\'), or HTML ('<', '>', '&', quotes).
@@ -74,8 +75,11 @@ def answer_html(answer: Answer, site: str = "") -> str:
     if unsupported:  # sentences an LLM wrote that no passage supports: shown apart, never as the answer
         label = '<div class="qa-label">Not supported by the sources</div>'
         unsupported = f'<div class="qa-related">{label}<ul>{unsupported}</ul></div>'
+    said = _answer_div(answer.answer, answer.citations, site)
+    if answer.profile is not None:
+        said = _profile_card(answer, answer.profile, site)
     return (
-        f'<div class="qa">{_answer_div(answer.answer, answer.citations, site)}'
+        f'<div class="qa">{said}'
         f'<div class="qa-sources"><div class="qa-label">Sources</div>{_sources(answer, site)}</div>'
         f"{unsupported}{note}{actions}{data}</div>"
     )
@@ -167,7 +171,48 @@ def message_html(text: str, *, kind: str = "info") -> str:
 
 
 def _answer_div(text: str, cited: Iterable[Citation] | Iterable[int], site: str) -> str:
-    """Answer text with its `[n]` markers as links to the cited sentence; a `[n]` that cites nothing stays text.
+    """Answer text with its `[n]` markers as links to the cited sentence (`_linked`)."""
+    return f'<div class="qa-answer">{_linked(text, cited, site)}</div>'
+
+
+def _profile_card(answer: Answer, profile: Profile, site: str) -> str:
+    """A who-is answer as a card: the entity (linking to its page), a description or quotation a
+    line, and the articles that mention it, each linking to the article at its first mention.
+
+    The lines are the answer's own lines (what a follow-up question reads back).
+    """
+    entity = profile.entity
+    count = f"named in {entity.articles} article{'s' if entity.articles != 1 else ''}"
+    head = (f'<div class="qa-profile-head"><a class="qa-entity" href="{entity_href(site, entity.id)}" '
+            f'target="_blank" rel="noopener">{inert(entity.name)}</a>'
+            f'<span class="qa-kind">{inert(entity.kind)} · {count}</span></div>')
+    pieces = answer.answer.split("\n")
+    said, mentioned = (pieces[:-1], pieces[-1]) if pieces[-1].startswith("Mentioned in ") else (pieces, "")
+    lines = "\n".join(f'<span class="qa-line">{_linked(piece, answer.citations, site)}</span>' for piece in said)
+    listed = ""
+    if mentioned:
+        links = "; ".join(_article_link(a, site) for a in profile.articles[:MAX_LISTED_ARTICLES])
+        more = entity.articles - MAX_LISTED_ARTICLES
+        lead = inert(mentioned.split(":", 1)[0])
+        tail = f"; and {more} more" if more > 0 else ""
+        listed = f'\n<span class="qa-line qa-mentioned">{lead}: {links}{inert(tail)}.</span>'
+    return f'<div class="qa-profile">{head}<div class="qa-answer">{lines}{listed}</div></div>'
+
+
+def _article_link(article: EntityArticle, site: str) -> str:
+    at = article.mentions[0] if article.mentions else (None, None)
+    date = f' <span class="qa-date">({inert(article.published[:10])})</span>' if article.published else ""
+    return (f'<a class="qa-title" href="{article_href(site, article.id, *at)}" target="_blank" rel="noopener">'
+            f"{inert(article.title)}</a>{date}")
+
+
+def entity_href(site: str, entity_id: str) -> str:
+    """The entity page's URL."""
+    return escape(f"{site}entities/{quote(entity_id, safe='')}", quote=True)
+
+
+def _linked(text: str, cited: Iterable[Citation] | Iterable[int], site: str) -> str:
+    """Text with its `[n]` markers as links to the cited sentence; a `[n]` that cites nothing stays text.
 
     The page's script turns a click into a jump to the source card; without it the link opens the
     article view (as a middle click does).
@@ -183,7 +228,7 @@ def _answer_div(text: str, cited: Iterable[Citation] | Iterable[int], site: str)
                     f'<sup><a class="qa-marker" href="{href}" target="_blank" rel="noopener">[{n}]</a></sup>']
             last = match.end()
     out.append(inert(text[last:]))
-    return f'<div class="qa-answer">{"".join(out).strip()}</div>'
+    return "".join(out).strip()
 
 
 def _sources(answer: Answer, site: str) -> str:
@@ -322,6 +367,56 @@ def article_page(article: Article, start: int | None, end: int | None, *, home: 
         + f'{stale}<div class="text">{body}</div>'
         f"<details><summary>Details</summary><code>{escape(article.id)}</code>{where}</details>",
     )
+
+
+def entity_page(profile: Profile, *, home: str) -> str:
+    """One person or organisation: what the articles say they are, what they said, and every
+    mention by article, each linking to the article view at that mention."""
+    entity = profile.entity
+    by_n = {c.n: c for c in profile.citations}
+
+    def cited(line: ProfileLine) -> str:
+        date = f'<span class="meta">{escape(line.published[:10])}</span> ' if line.published else ""
+        marks = "".join(f'<sup><a href="{_article_at(home, by_n[n].article_id, by_n[n].start, by_n[n].end)}">'
+                        f"[{n}]</a></sup>" for n in line.citations if n in by_n)
+        return f"<li>{date}{escape(line.text)} {marks}</li>"
+
+    sections = []
+    if profile.descriptions:
+        sections.append(f"<h2>Described as</h2><ul>{''.join(map(cited, profile.descriptions))}</ul>")
+    if profile.quotes:
+        sections.append(f"<h2>Said</h2><ul>{''.join(map(cited, profile.quotes))}</ul>")
+    articles = []
+    for a in profile.articles:
+        date = f' <span class="meta">{escape(a.published[:10])}</span>' if a.published else ""
+        first = a.mentions[0] if a.mentions else (None, None)
+        items = "".join(
+            f'<li><a href="{_article_at(home, a.id, s, e)}">{_mention_context(context)}</a></li>'
+            for (s, e), context in zip(a.mentions, a.contexts))
+        articles.append(f'<li><a href="{_article_at(home, a.id, *first)}">{escape(a.title)}</a>{date}'
+                        f"<ul>{items}</ul></li>")
+    count = f"{entity.articles} article{'s' if entity.articles != 1 else ''}"
+    shown = ("" if len(profile.articles) >= entity.articles else
+             f'<p class="meta">The newest {len(profile.articles)} are listed.</p>')
+    sections.append(f"<h2>Mentioned in {count}</h2>{shown}<ul>{''.join(articles)}</ul>")
+    return _page(
+        entity.name,
+        f'<p class="back"><a href="{escape(home, quote=True)}">← Ask the articles</a></p>'
+        f"<h1>{escape(entity.name)}</h1><p class=\"meta\">{escape(entity.kind)} · named in {count}</p>"
+        + "".join(sections)
+        + f"<details><summary>Details</summary><code>{escape(entity.id)}</code></details>",
+    )
+
+
+def _article_at(home: str, article_id: str, start: int | None, end: int | None) -> str:
+    """The article view's URL from a page under `home`."""
+    return article_href(home, article_id, start, end)
+
+
+def _mention_context(context: tuple[str, str, str]) -> str:
+    """A mention in its context, the name marked: '… says <mark>Alexander Golts</mark>, a …'."""
+    before, name, after = (_SPACE.sub(" ", part) for part in context)
+    return f"…{escape(before)}<mark>{escape(name)}</mark>{escape(after)}…"
 
 
 def not_found_page(message: str, *, home: str) -> str:

@@ -27,7 +27,11 @@ def for_terminal(text: str) -> str:
 
 
 def answer_text(answer: Answer) -> str:
-    """The answer, then its numbered sources with the quoted sentence; or related reading."""
+    """The answer, then its numbered sources with the quoted sentence; or related reading.
+
+    A profile (a who-is answer, a description or quotation a line) ends with the articles that
+    mention its entity, by id, for `assistant ask` about one of them.
+    """
     lines = [answer.answer, ""]
     if answer.abstained:
         if answer.passages:
@@ -45,6 +49,9 @@ def answer_text(answer: Answer) -> str:
         url = f" {c.url}" if c.url else ""
         lines.append(f"  [{c.n}] {c.title} ({c.article_id}, characters {c.start}-{c.end}){url}")
         lines.append(textwrap.indent(textwrap.fill(c.quote, 96), "      "))
+    if answer.profile is not None:
+        lines += ["", f"Articles that mention {answer.profile.entity.name}:"]
+        lines += [f"  {a.id}  {a.published or '-'}  {a.title}" for a in answer.profile.articles]
     if answer.unsupported:
         lines += ["", "Not supported by the sources:"] + [f"  - {s}" for s in answer.unsupported]
     if answer.note:

@@ -20,7 +20,7 @@ from assistant.limits import (
     MAX_SOURCE_URLS, MAX_URL_CHARS,
 )
 from assistant.store.sources import Run, Source
-from assistant.types import Answer, Chunk, Citation, Passage
+from assistant.types import Answer, Chunk, Citation, EntityRef, Passage, Profile
 
 # ── requests ────────────────────────────────────────────────────────────────────────────────
 
@@ -124,6 +124,8 @@ PassageOut = wire(Passage, "PassageOut", drop=frozenset({"chunk"}),
                   added={**fields_of(Chunk, drop=frozenset({"ordinal"})), "chunk_id": (str, ...)})
 AnswerOut = wire(Answer, "AnswerOut", sent_as={"passages": list[PassageOut]},  # type: ignore[valid-type]
                  added={"id": (Any, None)})
+EntityOut = wire(EntityRef, "EntityOut")
+ProfileOut = wire(Profile, "ProfileOut")
 ReportOut = wire(IngestReport, "ReportOut", sent_as={"errors": list[str]})
 RunOut = wire(Run, "RunOut")
 SourceOut = wire(Source, "SourceOut", added={"last_run": (RunOut | None, None)})

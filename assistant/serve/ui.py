@@ -4,6 +4,7 @@
                     with the admin token also upload, fetch a URL, remove)
     /embed/         the chat alone, compact, for an iframe: no admin controls, nothing secret in the page
     /articles/{id}  one article, the cited sentence (?start=&end=) highlighted: where a citation leads
+    /entities/{id}  one person or organisation: descriptions, quotations, every mention by article
 
 Both chats are thin presenters over one `Assistant`; answers are rendered to HTML by `assistant.serve.html`,
 which keeps every article string inert. What Gradio does not do (links from a citation to its
@@ -99,6 +100,8 @@ def mount(app, assistant: Assistant, *, admin: AdminToken, access: Access, limit
     app.add_api_route("/embed/gradio.js", lambda: FileResponse(WEB_COMPONENT, media_type="text/javascript"),
                       methods=["GET", "HEAD"], include_in_schema=False)
     app.add_api_route("/articles/{article_id:path}", _article_view(assistant, access), methods=["GET", "HEAD"],
+                      include_in_schema=False, response_class=HTMLResponse)
+    app.add_api_route("/entities/{entity_id}", _entity_view(assistant, access), methods=["GET", "HEAD"],
                       include_in_schema=False, response_class=HTMLResponse)
     app.add_middleware(NotFoundPage)
     pages = [(embed_page(assistant, access, limiter), "/embed", False, {"css": html.CSS + EMBED_CSS}),
@@ -294,6 +297,24 @@ def _article_view(assistant: Assistant, access: Access):
         return HTMLResponse(html.article_page(found, start, end, home=home))
 
     return article
+
+
+def _entity_view(assistant: Assistant, access: Access):
+    def entity(request: Request, entity_id: str) -> HTMLResponse:
+        """One person's or organisation's page: descriptions, quotations, every mention by article,
+        from the articles the reader may read (one named only in others is "not found")."""
+        home = "../"  # back to / from /entities/<id>, under any sub-path
+        try:
+            profile = assistant.entity(entity_id, assistant.scope(access.reader(request.scope).granted))
+        except NotFound as exc:
+            return HTMLResponse(html.not_found_page(str(exc), home=home), 404)
+        except NotAuthorized as exc:
+            return HTMLResponse(html.not_found_page(str(exc), home=home), 401)
+        except AssistantError as exc:  # no index yet, or one built with other settings
+            return HTMLResponse(html.not_found_page(without_paths(str(exc), assistant.index.root), home=home), 503)
+        return HTMLResponse(html.entity_page(profile, home=home))
+
+    return entity
 
 
 # ── collection ──────────────────────────────────────────────────────────────────────────────

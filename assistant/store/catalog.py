@@ -18,21 +18,25 @@ import numpy as np
 
 from assistant.errors import IndexMismatch, IndexNotBuilt
 from assistant.ingest.chunking import chunk_terms
+from assistant.store.entities import EntityIndex
 from assistant.store.format import (
     CATALOG, DEFAULT_COLLECTION, FORMAT_VERSION, MEMBERSHIP, MEMBERSHIP_SCHEMA, SCHEMA, Manifest, rebuild_hint,
 )
 from assistant.store.keyword import KeywordIndex
+from assistant.text.entities import ArticleEntities
 from assistant.types import Article, Chunk, Passage, Scope
 
 
 @dataclass(frozen=True)
 class StoredArticle:
-    """An indexed article with the hash it was indexed at, its chunks and its sentence spans."""
+    """An indexed article with the hash it was indexed at, its chunks, its sentence spans and, on the
+    way in, the people and organisations it names (read back through `Catalog.entities`)."""
 
     article: Article
     content_hash: str
     chunks: tuple[Chunk, ...] = field(default_factory=tuple)
     sentences: tuple[tuple[int, int], ...] = field(default_factory=tuple)  # spans the answerer quotes
+    entities: ArticleEntities = field(default_factory=ArticleEntities)
 
 
 class Catalog:
@@ -56,10 +60,12 @@ class Catalog:
             if create:
                 self.db.executescript(SCHEMA + MEMBERSHIP_SCHEMA)
                 KeywordIndex.create(self.db)
+                EntityIndex(self.db).create()
         except sqlite3.DatabaseError as exc:
             self.db.close()
             raise IndexNotBuilt(f"cannot read index catalog {path} ({exc}); {rebuild_hint(self.directory)}") from None
         self.keywords = KeywordIndex(self.db)
+        self.entities = EntityIndex(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -118,6 +124,14 @@ class Catalog:
             (article_id,),
         ).fetchone()
         return None if row is None else self._stored(row)
+
+    def article_by_key(self, key: int) -> StoredArticle:
+        """One article by its catalog key (the entity index's backfill)."""
+        row = self.db.execute(
+            "SELECT key, id, title, text, url, source, published, author, content_hash FROM articles WHERE key = ?",
+            (key,),
+        ).fetchone()
+        return self._stored(row)
 
     def articles(self) -> Iterator[StoredArticle]:
         """Every article with its text, in the order they were added (for scripts and evaluation)."""
@@ -319,6 +333,8 @@ class Catalog:
                                 [(key, c.ordinal, c.start, c.end) for c in stored.chunks])
             self.db.executemany("INSERT INTO sentences (article, start_char, end_char) VALUES (?, ?, ?)",
                                 [(key, s, e) for s, e in stored.sentences])
+            assert key is not None, "an INSERT has a rowid"
+            self.entities.add(key, a.text, stored.entities)
             chunk_ids += (r[0] for r in self.db.execute(
                 "SELECT id FROM chunks WHERE article = ? ORDER BY ordinal", (key,)))
             sentence_ids += (r[0] for r in self.db.execute(
@@ -349,6 +365,7 @@ class Catalog:
         self.db.executemany("INSERT INTO tombstones (segment, chunk) VALUES (?, ?)", [(segment, k) for k in chunk_keys])
         for table in ("chunks", "sentences"):
             self.db.execute(f"DELETE FROM {table} WHERE article = ?", (key,))
+        self.entities.delete(key)
         self.db.execute("DELETE FROM articles WHERE key = ?", (key,))
         if not replacing and self.has_memberships():
             self.db.execute(f"DELETE FROM {MEMBERSHIP} WHERE article_id = ?", (article_id,))

@@ -8,7 +8,7 @@ Layout (see index/README.md):
     index/sources.sqlite3      synced sources, what each page was when last read, run records (sources.py)
     index/access.sqlite3       collections (public or restricted) and read tokens, hashed (access.py)
     index/store-<stamp>/
-        catalog.sqlite3        articles, chunks, sentences, segments, tombstones, keyword index, manifest
+        catalog.sqlite3        articles, chunks, sentences, segments, tombstones, keyword index, entity index, manifest
         segments/seg-<id>/     one batch: chunk vectors (VectorIndex), keyword postings, sentence vectors, ids
 
 Why this shape: adding or removing an article must cost time in proportion to that article, not
@@ -88,6 +88,8 @@ CREATE TABLE IF NOT EXISTS segments (name TEXT PRIMARY KEY, chunks INTEGER NOT N
 CREATE TABLE IF NOT EXISTS tombstones (segment TEXT NOT NULL, chunk INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS tombstones_by_segment ON tombstones (segment);
 """
+# AUTOINCREMENT: ids are never reused, so a tombstoned vector can never be mistaken for a new chunk.
+
 # Which collections each article belongs to, by article id: a replaced article (a new key, new
 # chunks) keeps its collections, and moving one is a row, never a re-embedding. An article with no
 # row is in DEFAULT_COLLECTION; catalogs written before collections lack the table and are read so.
@@ -108,7 +110,32 @@ CREATE TABLE IF NOT EXISTS tokens (
     created TEXT NOT NULL, expires TEXT, revoked TEXT
 );
 """
-# AUTOINCREMENT: ids are never reused, so a tombstoned vector can never be mistaken for a new chunk.
+
+# The entity index (store/entities.py): people and organisations by full name, where each article
+# names them, and what it says they are or said (`form`: apposition, copula, activity, role, quote;
+# `phrase`: the words at start_char..end_char),
+# keyed by the article's key like its chunks. `entity_articles`: the articles indexed, so that
+# `assistant compact` can index those ingested before the entity index existed.
+ENTITY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entities (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, lower_name TEXT NOT NULL, last_word TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entities_by_name ON entities (lower_name);
+CREATE INDEX IF NOT EXISTS entities_by_last_word ON entities (last_word);
+CREATE TABLE IF NOT EXISTS entity_mentions (
+    article INTEGER NOT NULL, entity TEXT NOT NULL, start_char INTEGER NOT NULL, end_char INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entity_mentions_by_entity ON entity_mentions (entity, article);
+CREATE INDEX IF NOT EXISTS entity_mentions_by_article ON entity_mentions (article);
+CREATE TABLE IF NOT EXISTS entity_facts (
+    article INTEGER NOT NULL, entity TEXT NOT NULL, form TEXT NOT NULL, verb TEXT NOT NULL,
+    start_char INTEGER NOT NULL, end_char INTEGER NOT NULL,
+    sentence_start INTEGER NOT NULL, sentence_end INTEGER NOT NULL, phrase TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entity_facts_by_entity ON entity_facts (entity);
+CREATE INDEX IF NOT EXISTS entity_facts_by_article ON entity_facts (article);
+CREATE TABLE IF NOT EXISTS entity_articles (article INTEGER PRIMARY KEY);
+"""
 
 # sources.sqlite3 (store/sources.py). `documents` holds one row per URL or file a source has read:
 # its validators (ETag, Last-Modified), its marker (a feed entry's id and updated time, a sitemap
