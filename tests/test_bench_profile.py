@@ -1,4 +1,4 @@
-"""bench/profile.py and bench/entities.py run end to end and print every figure they promise."""
+"""bench/who_profiles.py and bench/entities.py run end to end and print every figure they promise."""
 
 import re
 
@@ -8,7 +8,7 @@ from benchrun import run_bench
 
 @pytest.mark.slow
 def test_the_profile_benchmark_quick_mode_prints_latency_extraction_and_routing(tmp_path):
-    out = run_bench("profile.py", "--quick", "--work", str(tmp_path))
+    out = run_bench("who_profiles.py", "--quick", "--work", str(tmp_path))
     assert re.search(r"index: 2,\d{3} chunks; [\d,]+ entities, [\d,]+ mentions", out)
     for label in ("who is NAME\\?", "what did NAME say\\?", "who is SURNAME\\?"):
         assert re.search(rf"{label}\s+(p50 [\d.]+  p95 [\d.]+  max [\d.]+ ms|none)", out)

@@ -95,3 +95,14 @@ def test_no_modules_import_each_other_in_a_circle():
         if name not in index:
             visit(name)
     assert circles == [], f"modules importing each other in a circle: {circles}"
+
+
+def test_no_script_folder_module_shadows_the_standard_library():
+    """bench/, scripts/ and tests/ run with their own folder first on sys.path: a `profile.py` there
+    is what `import cProfile` (inside torch) then imports."""
+    import sys
+
+    folders = [PACKAGE.parent / name for name in ("bench", "scripts", "tests")]
+    shadowing = [f"{p.parent.name}/{p.name}" for folder in folders for p in folder.glob("*.py")
+                 if p.stem in sys.stdlib_module_names]
+    assert shadowing == []

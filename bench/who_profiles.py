@@ -1,6 +1,6 @@
 """Who-is answers on a big store: profile latency, and what the entity index costs other questions.
 
-    .venv/bin/python bench/profile.py [--chunks 100000] [--names 200] [--work DIR] [--quick]
+    .venv/bin/python bench/who_profiles.py [--chunks 100000] [--names 200] [--work DIR] [--quick]
 
 Builds (once, cached under --work) a store of about --chunks chunks with synthetic_store.build:
 squad2-dev's paragraphs embedded for real, padded with articles of squad2-train sentences, whose
