@@ -275,8 +275,10 @@ def test_collections_and_read_tokens_from_the_command_line(corpus, tmp_path):
     legal.mkdir()
     (legal / "merger.txt").write_text("Merger\nThe Zephyrine merger closes in June.\n")
     run("ingest", str(corpus), index=index)
-    assert run("ingest", str(legal), "--collection", "legal", index=index).returncode == 0
+    ingested = run("ingest", str(legal), "--collection", "legal", index=index)
+    assert ingested.returncode == 0 and "note: collection legal is public" in ingested.stderr
     assert run("collections", "restrict", "legal", index=index).stdout.strip() == "legal is now restricted"
+    assert "is public" not in run("ingest", str(legal), "--collection", "legal", index=index).stderr
     created = json.loads(run("token", "create", "--collection", "legal", "--expires", "30d", "--json",
                              index=index).stdout)
     assert created["token"].startswith("ast_") and created["collections"] == ["legal"] and created["expires"]
@@ -288,7 +290,7 @@ def test_collections_and_read_tokens_from_the_command_line(corpus, tmp_path):
     assert run("token", "revoke", str(created["id"]), index=index).stdout.startswith(f"token {created['id']} revoked")
     assert "revoked" in run("token", "list", index=index).stdout
     moved = run("collections", "move", "default", "merger", index=index)
-    assert moved.stdout.strip() == "moved 1 articles into default (nothing re-embedded)"
+    assert moved.stdout.strip() == "moved 1 article into default (nothing re-embedded)"
     assert "legal" not in {r["name"] for r in json.loads(run("collections", "--json", index=index).stdout)
                            if r["articles"]}
     bad = run("collections", "restrict", "Not Valid!", index=index)

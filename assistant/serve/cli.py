@@ -21,6 +21,8 @@ from assistant import __version__
 from assistant.config import Settings
 from assistant.errors import AssistantError
 from assistant.serve.render import answer_text, for_terminal
+from assistant.store.access import collection_name
+from assistant.store.format import DEFAULT_COLLECTION
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,6 +172,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(n: int, noun: str) -> str:
+    """ "1 article", "2 articles"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _assistant(settings: Settings):
     from assistant.service import Assistant
 
@@ -177,14 +184,20 @@ def _assistant(settings: Settings):
 
 
 def _ingest(args, settings: Settings) -> int:
-    report = _assistant(settings).ingest([str(p) for p in args.paths], rebuild=args.rebuild, progress=sys.stderr.isatty(),
+    assistant = _assistant(settings)
+    report = assistant.ingest([str(p) for p in args.paths], rebuild=args.rebuild, progress=sys.stderr.isatty(),
                                          ray=args.ray, ray_address=args.ray_address, collection=args.collection)
     if report.migrated:
-        _print(f"note: moved {report.migrated} articles from the previous index format into the new one", file=sys.stderr)
+        _print(f"note: moved {_count(report.migrated, 'article')} from the previous index format into the new one",
+               file=sys.stderr)
     for note in report.replaced:
         _print(f"note: {note}", file=sys.stderr)
     for error in report.errors:
         _print(f"error: {error}", file=sys.stderr)
+    named = collection_name(args.collection) if args.collection else DEFAULT_COLLECTION
+    if named != DEFAULT_COLLECTION and named not in assistant.access.restricted():  # said, in case it was meant to be
+        _print(f"note: collection {named} is public: anyone who can reach the assistant reads it; "
+               f"`assistant collections restrict {named}` makes it restricted", file=sys.stderr)
     if args.json:
         _print(json.dumps(report.to_dict()))
     else:
@@ -216,7 +229,7 @@ def _collections(args, settings: Settings) -> int:
         if not args.ids:
             raise AssistantError("name the articles to move: `assistant collections move NAME ARTICLE_ID...`")
         report = assistant.move(args.ids, args.name)
-        _print(f"moved {report.updated} articles into {args.name} (nothing re-embedded)")
+        _print(f"moved {_count(report.updated, 'article')} into {args.name} (nothing re-embedded)")
         return 0
     if args.action:
         assistant.restrict(args.name, args.action == "restrict")
@@ -266,7 +279,7 @@ def _compact(args, settings: Settings) -> int:
 
 def _remove(args, settings: Settings) -> int:
     report = _assistant(settings).remove(args.ids)
-    _print(f"removed {report.removed} articles; {report.total_chunks} chunks left in {settings.index} ({report.seconds:.1f} s)")
+    _print(f"removed {_count(report.removed, 'article')}; {report.total_chunks} chunks left in {settings.index} ({report.seconds:.1f} s)")
     return 0
 
 
@@ -407,7 +420,7 @@ def _feedback(args, settings: Settings) -> int:
         comment = f" — {e.comment}" if e.comment else ""
         _print(f"{e.time}\t{e.vote}\t{e.question}{comment}")
         _print(f"    {' '.join(e.answer.split())[:160]}")
-    _print(f"{len(entries)} vote{'' if len(entries) == 1 else 's'} in {settings.index}", file=sys.stderr)
+    _print(f"{_count(len(entries), 'vote')} in {settings.index}", file=sys.stderr)
     return 0
 
 
