@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -286,15 +286,12 @@ def _article_view(assistant: Assistant, access: Access):
         """The article a citation points at, its sentence highlighted (an HTML page, not API); one the
         reader may not read is "not found", word for word as a missing one."""
         home = "../" * article_id.count("/") + "../"  # back to / from /articles/<id>, under any sub-path
-        try:
+
+        def render() -> str:
             found = assistant.article(article_id, assistant.scope(access.reader(request.scope).granted))
-        except NotFound as exc:
-            return HTMLResponse(html.not_found_page(str(exc), home=home), 404)
-        except NotAuthorized as exc:
-            return HTMLResponse(html.not_found_page(str(exc), home=home), 401)
-        except AssistantError as exc:  # no index yet, or one built with other settings
-            return HTMLResponse(html.not_found_page(without_paths(str(exc), assistant.index.root), home=home), 503)
-        return HTMLResponse(html.article_page(found, start, end, home=home))
+            return html.article_page(found, start, end, home=home)
+
+        return _page(assistant, home, render)
 
     return article
 
@@ -304,17 +301,26 @@ def _entity_view(assistant: Assistant, access: Access):
         """One person's or organisation's page: descriptions, quotations, every mention by article,
         from the articles the reader may read (one named only in others is "not found")."""
         home = "../"  # back to / from /entities/<id>, under any sub-path
-        try:
+
+        def render() -> str:
             profile = assistant.entity(entity_id, assistant.scope(access.reader(request.scope).granted))
-        except NotFound as exc:
-            return HTMLResponse(html.not_found_page(str(exc), home=home), 404)
-        except NotAuthorized as exc:
-            return HTMLResponse(html.not_found_page(str(exc), home=home), 401)
-        except AssistantError as exc:  # no index yet, or one built with other settings
-            return HTMLResponse(html.not_found_page(without_paths(str(exc), assistant.index.root), home=home), 503)
-        return HTMLResponse(html.entity_page(profile, home=home))
+            return html.entity_page(profile, home=home)
+
+        return _page(assistant, home, render)
 
     return entity
+
+
+def _page(assistant: Assistant, home: str, render: Callable[[], str]) -> HTMLResponse:
+    """A page of the index, or the not-found page with the status its error calls for."""
+    try:
+        return HTMLResponse(render())
+    except NotFound as exc:
+        return HTMLResponse(html.not_found_page(str(exc), home=home), 404)
+    except NotAuthorized as exc:  # a read token that is unknown, revoked or expired
+        return HTMLResponse(html.not_found_page(str(exc), home=home), 401)
+    except AssistantError as exc:  # no index yet, or one built with other settings
+        return HTMLResponse(html.not_found_page(without_paths(str(exc), assistant.index.root), home=home), 503)
 
 
 # ── collection ──────────────────────────────────────────────────────────────────────────────
