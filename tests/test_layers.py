@@ -15,7 +15,7 @@ LAYERS = [
     ["store.format", "store.durable", "store.keyword", "store.vector_index", "store.segments", "store.entities",
      "store.catalog",
      "store.vectors", "store.merge", "store.milvus", "store.directory", "store.feedback",
-     "store.sources", "store.access"],
+     "store.sources", "store.access", "store.sidecar"],
     ["ingest.indexer", "ingest.ray_pipeline", "ingest.sync"],
     ["retrieve.retriever", "retrieve.spelling"],
     ["answer.reader", "answer.citations", "answer.chat", "answer.candidates", "answer.decision", "answer.definition",

@@ -9,6 +9,10 @@
     vector_index.py  one segment's chunk vectors: exact search, or FAISS IVF-PQ above 10,000
     milvus.py        chunk vectors in a Milvus collection instead (ASSISTANT_STORE=milvus)
     keyword.py       BM25: global statistics in the catalog, postings in the segments
+    entities.py      the entity index in the catalog: names, mentions, descriptions, quotes
     durable.py       fsync before rename
     feedback.py      readers' votes, beside the stores
+    sources.py       synced sources and what each page was when last read, beside the stores
+    access.py        restricted collections and read tokens, beside the stores
+    sidecar.py       those files beside the stores: a connection a transaction
 """

@@ -21,14 +21,14 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from assistant.errors import AssistantError, NotFound
 from assistant.limits import MAX_COLLECTION_CHARS
 from assistant.store.format import ACCESS, ACCESS_SCHEMA
+from assistant.store.sidecar import transaction
 
 TOKEN_PREFIX = "ast_"  # says what a leaked secret is, as GitHub's "ghp_" does
 _NAME = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{MAX_COLLECTION_CHARS - 1}}}")
@@ -155,14 +155,8 @@ class AccessStore:
             row = db.execute(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE id = ?", (token_id,)).fetchone()
         return _token(row)
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        """A connection for one transaction (committed on success)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=10)) as db:
-            db.executescript(ACCESS_SCHEMA)
-            with db:
-                yield db
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path, ACCESS_SCHEMA)
 
 
 _TOKEN_COLUMNS = "id, collections, created, expires, revoked"

@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -28,6 +28,7 @@ from typing import Literal
 from assistant.errors import AssistantError, NotFound
 from assistant.limits import MAX_RUN_ERRORS, MAX_RUNS_KEPT
 from assistant.store.format import SOURCES, SOURCES_SCHEMA
+from assistant.store.sidecar import transaction
 
 Kind = Literal["url", "feed", "sitemap", "pages", "folder"]  # "url": feed, sitemap or page, known once read
 
@@ -197,14 +198,8 @@ class SourceStore:
         return [Run(r[1], r[2], r[3], added=r[4], updated=r[5], removed=r[6], unchanged=r[7], failed=r[8],
                     requests=r[9], error=r[10], errors=json.loads(r[11]), id=r[0]) for r in rows]
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        """A connection for one transaction (committed on success)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=10)) as db:
-            db.executescript(SOURCES_SCHEMA)
-            with db:
-                yield db
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path, SOURCES_SCHEMA)
 
 
 def _source(row: tuple) -> Source:
